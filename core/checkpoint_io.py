@@ -1,0 +1,121 @@
+"""Safe reading of checkpoint files and strict state-dict loading with clear errors.
+
+Never executes pickled code: ``torch.load(weights_only=True)`` or safetensors only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping
+
+import torch
+
+
+class CheckpointError(Exception):
+    """A checkpoint file cannot be used: names the file and what is wrong."""
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint file without executing code. Returns the top-level object (a dict)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: file not found")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path}: file is empty")
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path)
+        except Exception as e:  # noqa: BLE001 - rephrase with the file name
+            raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=_can_mmap(path))
+    except Exception as e:  # noqa: BLE001
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise CheckpointError(
+                f"{path}: refused to load: the file contains pickled objects other than tensors "
+                f"({msg}). visbpp never executes code from checkpoint files; re-save the state dict "
+                f"alone (torch.save(ckpt['model'], 'clean.pt')) from a trusted environment."
+            ) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {msg}") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict (state dict or container), found {type(obj).__name__}")
+    return obj
+
+
+def _can_mmap(path: str) -> bool:
+    # zip-format torch files can be memory-mapped; legacy files cannot.
+    try:
+        import zipfile
+
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def unwrap(obj: Mapping, containers: Iterable[str | None], path: str = "<checkpoint>") -> dict:
+    """Pick the state dict out of a container.
+
+    ``containers`` lists the accepted layouts in order, ``None`` meaning a bare state dict,
+    e.g. ``("model", None)`` for files saved either as ``{"model": sd}`` or as ``sd``.
+    """
+    containers = list(containers)
+    for c in containers:
+        if c is None:
+            if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+                return dict(obj)
+        elif c in obj and isinstance(obj[c], Mapping):
+            return dict(obj[c])
+    top = ", ".join(sorted(map(str, obj.keys()))[:8])
+    want = " or ".join("a bare state dict" if c is None else f"{{'{c}': state_dict}}" for c in containers)
+    raise CheckpointError(f"{path}: unexpected container layout: expected {want}; top-level keys are [{top}]")
+
+
+def strict_load(
+    module: torch.nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    path: str = "<checkpoint>",
+    *,
+    drop: Iterable[str] = (),
+    drop_prefixes: Iterable[str] = (),
+    optional: Iterable[str] = (),
+    dtype: torch.dtype = torch.float32,
+) -> None:
+    """Load ``state_dict`` into ``module`` requiring exactly its keys and shapes.
+
+    ``drop``/``drop_prefixes``: keys of the file removed before matching (documented
+    exceptions such as a stray ``freqs_cis`` or the VQGAN loss networks).
+    ``optional``: module keys the file may lack (kept at their built value).
+    Floating tensors are cast to ``dtype``. Raises :class:`CheckpointError` naming the
+    file and the first mismatching keys; nothing is loaded on error.
+    """
+    drop = set(drop)
+    drop_prefixes = tuple(drop_prefixes)
+    sd = {k: v for k, v in state_dict.items() if k not in drop and not k.startswith(drop_prefixes)}
+    own = module.state_dict()
+    missing = [k for k in own if k not in sd and k not in set(optional)]
+    unexpected = [k for k in sd if k not in own]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s), first: {', '.join(missing[:5])}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s), first: {', '.join(unexpected[:5])}")
+    bad_shapes = [
+        f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in sd.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    if bad_shapes:
+        problems.append(f"{len(bad_shapes)} shape mismatch(es), first: {'; '.join(bad_shapes[:3])}")
+    if problems:
+        raise CheckpointError(
+            f"{path}: does not match {type(module).__name__} ({'; '.join(problems)}). "
+            f"Is this the right file for this model/size?"
+        )
+    cast = {
+        k: (v.to(dtype) if v.is_floating_point() and own[k].is_floating_point() else v.to(own[k].dtype))
+        for k, v in sd.items()
+    }
+    module.load_state_dict(cast, strict=not optional, assign=any(p.is_meta for p in own.values()))

@@ -1,0 +1,87 @@
+"""The one model interface that every family implements.
+
+The scoring engine, the token cache and the front-ends only ever talk to these two
+protocols. A family module in ``visbpp.models`` provides classes that satisfy them
+(usually ``torch.nn.Module`` subclasses whose attribute names equal the official
+state-dict keys) plus a :class:`Family` object that builds and loads them.
+
+Token convention: ``encode`` returns a ``LongTensor (B, L)``: the flat sequence of
+code indices *in the order the AR model consumes them* (raster order for LlamaGen /
+Taming / IBQ, scale-by-scale for VAR, (h, w, depth) with depth fastest for
+RQ-Transformer, one 2^bits index per position for Open-MAGVIT2). ``token_nll``
+takes exactly that tensor and returns ``(B, L)`` float32 nats, one entry per
+position, so ``bits(image) = token_nll.double().sum(-1) / ln 2``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from PIL import Image
+
+
+@runtime_checkable
+class ImageTokenizer(Protocol):
+    """Image -> discrete tokens (and back)."""
+
+    family: str             # family name, e.g. "llamagen"
+    image_size: int         # square input side S in pixels the tokenizer is run at
+    tokens_per_image: int   # L, length of the flat token sequence of one image
+    vocab_size: int         # number of distinct values a token can take
+    preprocess_id: str      # names the preprocessing (filter, crop, normalisation, S): part of the token-cache key
+
+    def preprocess(self, image: "Image.Image") -> "torch.Tensor":
+        """A decoded PIL image (any mode) -> float32 (3, S, S), normalised the family's way."""
+
+    def encode(self, x: "torch.Tensor") -> "torch.Tensor":
+        """(B, 3, S, S) float -> (B, L) int64 tokens, deterministic (no stochastic quantisation)."""
+
+    def decode(self, tokens: "torch.Tensor") -> "torch.Tensor":
+        """(B, L) int64 -> (B, 3, S, S) float reconstruction, unclamped, same range as the input."""
+
+
+@runtime_checkable
+class ARModel(Protocol):
+    """Class-conditional autoregressive transformer scored teacher-forced."""
+
+    family: str             # family name
+    tokens_per_image: int   # L it was built for
+    vocab_size: int         # token alphabet it predicts
+    num_classes: int        # number of real classes (the null/CFG class excluded)
+
+    def token_nll(self, tokens: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor":
+        """(B, L) int64 tokens, (B,) int64 labels -> (B, L) float32 nats, -ln p(token_j | label, tokens_<j).
+
+        One forward per batch, computed under ``torch.inference_mode`` with fp32
+        log-softmax, in chunks along the sequence so that B x L x V fp32 logits are
+        never held at once; no label dropout, no token replacement, no CFG.
+        """
+
+
+@runtime_checkable
+class Family(Protocol):
+    """Builds and loads one family's modules. One instance per family in ``visbpp.models``.
+
+    ``config`` is a mapping in the family's own schema, which uses the official
+    constructor argument names: the conformance fixtures' ``config.json`` files are
+    examples, and every registered size id has one (``config_for``).
+    """
+
+    name: str
+
+    def config_for(self, model_id: str) -> dict[str, Any]:
+        """The exact official configuration of a registered size id."""
+
+    def build_tokenizer(self, config: Mapping[str, Any]) -> ImageTokenizer:
+        """Tokenizer with freshly initialised weights (works on the meta device too)."""
+
+    def build_transformer(self, config: Mapping[str, Any], tokenizer: ImageTokenizer | None = None) -> ARModel:
+        """AR model with freshly initialised weights; some families need the tokenizer (shared codebook)."""
+
+    def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> ImageTokenizer:
+        """Tokenizer loaded strictly from an official checkpoint file, float32, eval mode."""
+
+    def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: ImageTokenizer | None = None) -> ARModel:
+        """AR model loaded strictly from an official checkpoint file, float32, eval mode."""

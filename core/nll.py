@@ -1,0 +1,55 @@
+"""Token NLL from final hidden states, chunked along the sequence.
+
+Families compute their final hidden states ``h (B, L, D)`` in one teacher-forced
+forward and hand them here with their output head. Logits are made ``chunk`` positions
+at a time, cast to float32, log-softmaxed in float32 and gathered, so that a batch
+never holds B x L x V float32 logits at once. Correct under bf16 autocast: the head may
+run in bf16, the log-softmax never does.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+LN2 = 0.6931471805599453
+
+
+def default_chunk(batch: int, vocab: int, budget_bytes: int = 256 * 2**20) -> int:
+    """Sequence positions per chunk so that one chunk of fp32 logits stays under ``budget_bytes``."""
+    return max(1, budget_bytes // max(1, batch * vocab * 4))
+
+
+def chunked_nll(
+    hidden: torch.Tensor,
+    head: Callable[[torch.Tensor], torch.Tensor],
+    targets: torch.Tensor,
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """hidden (B, L, D), targets (B, L) int64 -> (B, L) float32 nats = -log_softmax(head(h))[target]."""
+    B, L = targets.shape
+    out = torch.empty(B, L, dtype=torch.float32, device=hidden.device)
+    step = chunk or L
+    for s in range(0, L, step):
+        e = min(L, s + step)
+        logits = head(hidden[:, s:e])  # (B, e-s, V)
+        out[:, s:e] = nll_from_logits(logits, targets[:, s:e])
+    return out
+
+
+def nll_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """logits (..., V) any dtype, targets (...) -> float32 nats, via fp32 log-softmax + gather."""
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        return -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def auto_chunked_nll(hidden: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], targets: torch.Tensor, vocab: int) -> torch.Tensor:
+    """:func:`chunked_nll` with a chunk size chosen from the batch size and vocabulary."""
+    return chunked_nll(hidden, head, targets, default_chunk(targets.shape[0], vocab))
+
+
+def bits_per_image(token_nll: torch.Tensor) -> torch.Tensor:
+    """(B, L) nats -> (B,) float64 bits."""
+    return token_nll.double().sum(-1) / LN2

@@ -1,0 +1,65 @@
+"""Discovery of official-code conformance fixture sets for the family tests.
+
+Every folder under ``$VISBPP_CONFORMANCE_DIR`` (default ``../shared/conformance`` beside
+the repo root) whose name is the family name or starts with ``<family>-`` is one set.
+When the root is missing the tests fail under CI (``CI`` set) and skip elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def conformance_root() -> Path:
+    return Path(os.environ.get("VISBPP_CONFORMANCE_DIR", REPO.parent / "shared" / "conformance"))
+
+
+def fixture_sets(family: str) -> list:
+    """pytest params, one per fixture folder of ``family`` (test id = folder name)."""
+    root = conformance_root()
+    if not root.is_dir():
+        return [pytest.param(None, id=f"{family}-missing-root")]
+    dirs = sorted(p for p in root.iterdir() if p.is_dir() and (p.name == family or p.name.startswith(family + "-")))
+    if not dirs:
+        return [pytest.param(None, id=f"{family}-no-sets")]
+    return [pytest.param(d, id=d.name) for d in dirs]
+
+
+def require(folder: Path | None) -> Path:
+    """Fail (CI) or skip (elsewhere) when a fixture set is unavailable."""
+    if folder is None:
+        msg = f"conformance fixtures not found under {conformance_root()} (set VISBPP_CONFORMANCE_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return folder
+
+
+class FixtureSet:
+    """Loaded content of one fixture folder."""
+
+    def __init__(self, folder: Path):
+        import torch
+
+        self.folder = folder
+        self.config = json.loads((folder / "config.json").read_text())
+        self.images = np.load(folder / "images.npy")
+        self.labels = np.load(folder / "labels.npy")
+        self.expected = torch.load(folder / "expected.pt", weights_only=True)
+        self.tokenizer_path = folder / "tokenizer.pt"
+        self.transformer_path = folder / "transformer.pt"
+
+
+def manifests(family: str) -> list:
+    """pytest params, one per ``keys/*.json`` manifest of the family's main fixture folder."""
+    root = conformance_root() / family / "keys"
+    if not root.is_dir():
+        return [pytest.param(None, id=f"{family}-no-manifests")]
+    return [pytest.param(p, id=p.stem) for p in sorted(root.glob("*.json"))]
