@@ -1,0 +1,41 @@
+"""The ``visbpp`` command line (Typer). Each command group lives in its own ``cmd_*`` module
+that exposes ``register(app)``; this file only assembles them."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="visbpp",
+    help="Bits per pixel of class-conditional AR image generators, and how it relates to FID.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# command modules, in help order
+COMMAND_MODULES = ("cmd_analysis", "cmd_run", "cmd_fetch", "cmd_zoo")
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"{__package__}.{name}":
+                continue
+            raise
+        mod.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
