@@ -119,3 +119,30 @@ def strict_load(
         for k, v in sd.items()
     }
     module.load_state_dict(cast, strict=not optional, assign=any(p.is_meta for p in own.values()))
+
+
+def read_state_dict(path: str | os.PathLike, containers: Iterable[str | None], *, safetensors_cache: bool = False) -> dict:
+    """``unwrap(read_checkpoint(path))``, optionally through a safetensors copy in the cache.
+
+    With ``safetensors_cache`` the unwrapped state dict is saved once as
+    ``<cache>/safetensors/<sha256 of the source>.safetensors`` and memory-mapped from there
+    on later calls (much faster than unpickling multi-GB files).
+    """
+    path = os.fspath(path)
+    if not safetensors_cache or path.endswith(".safetensors"):
+        return unwrap(read_checkpoint(path), containers, path)
+    from safetensors.torch import load_file, save_file
+
+    from .checkpoints import file_sha256
+    from .store import cache_root
+
+    fast = cache_root() / "safetensors" / f"{file_sha256(path)}.safetensors"
+    if fast.is_file():
+        return load_file(str(fast))
+    sd = unwrap(read_checkpoint(path), containers, path)
+    fast.parent.mkdir(parents=True, exist_ok=True)
+    tmp = fast.with_name(fast.name + ".tmp")
+    # safetensors refuses tensors that share storage (e.g. aliased codebooks): save private copies
+    save_file({k: v.detach().clone().contiguous() for k, v in sd.items()}, str(tmp), metadata={"source": path})
+    os.replace(tmp, fast)
+    return sd

@@ -44,6 +44,30 @@ class CheckpointFile:
     sha256: str | None = None  # known checksum; None = recorded on first use and checked afterwards
     size_bytes: int | None = None  # known size on disk
     contains_tokenizer: bool = False  # the file also carries the tokenizer weights (``first_stage_model.*``)
+    direct_url: str | None = None  # a direct-download link when ``url`` is a web page (share folders); None = none known
+
+    @property
+    def source_kind(self) -> str:
+        """How `visbpp fetch` gets it: "hub", "archive", "http" or "manual" (no direct link)."""
+        if self.repo.startswith("hf:"):
+            return "hub"
+        if self.url.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+            return "archive"
+        if self.direct_url:
+            return "http"
+        return "manual"
+
+    @property
+    def cache_relpath(self) -> str:
+        """Path under the checkpoint cache: keyed on the hosting repository, never on the file name alone."""
+        if self.repo.startswith("hf:"):
+            slug = "hf/" + self.repo[3:].replace("/", "--")
+        else:
+            m = re.match(r"^[a-z]+://([^/]+)/(?:.*/)?([^/?#]*)", self.repo or self.url)
+            host, base = (m.group(1), m.group(2)) if m else ("local", "")
+            base = re.sub(r"\.(tar\.gz|tgz|tar|zip)$", "", base)
+            slug = "/".join(p for p in (host, base) if p)
+        return f"{slug}/{self.archive_member or self.filename}"
 
 
 @dataclass(frozen=True)
