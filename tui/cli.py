@@ -15,6 +15,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Bits per pixel of class-conditional AR image generators, and how it relates to FID."""
+
+
 # command modules, in help order
 COMMAND_MODULES = ("cmd_analysis", "cmd_run", "cmd_fetch", "cmd_zoo")
 
