@@ -25,7 +25,7 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
     on the diagonal, and a negligible imaginary part from rounding is dropped.
     """
     diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():
         off = np.eye(s1.shape[0]) * eps
         covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
