@@ -1,0 +1,232 @@
+"""The LlamaGen Family: official configs per registered size, building and strict loading.
+
+Configs use the schema of the conformance fixtures' ``config.json`` (upstream argument
+names): ``tokenizer`` (VQ model args), ``tokenizer_encoder_decoder_args`` (encoder/decoder
+width and depth; the released VQ-16 hard-wires ch=128, num_res_blocks=2),
+``transformer`` (GPT model args), ``image_size``, ``tokenizer_container`` and
+``transformer_container``. Registered sizes and user-provided files go through the same
+code path.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+import torch
+
+from visbpp.core.checkpoint_io import read_checkpoint, strict_load, unwrap
+from visbpp.core.registry import get_card
+
+from .gpt import GPT, GPTConfig
+from .tokenizer import VQConfig, VQTokenizer
+
+# GPT sizes (n_layer, n_head, dim); head_dim = dim / n_head (64, except 100 for 3B).
+GPT_SIZES = {
+    "B": (12, 12, 768),
+    "L": (24, 16, 1024),
+    "XL": (36, 20, 1280),
+    "XXL": (48, 24, 1536),
+    "3B": (24, 32, 3200),
+}
+# registered card id -> GPT size name
+CARD_SIZES = {
+    "llamagen-b-256": "B",
+    "llamagen-b-384": "B",
+    "llamagen-l-256": "L",
+    "llamagen-l-384": "L",
+    "llamagen-xl-384": "XL",
+    "llamagen-xxl-384": "XXL",
+    "llamagen-3b-384": "3B",
+}
+
+VQ16_TOKENIZER = {
+    "codebook_size": 16384,
+    "codebook_embed_dim": 8,
+    "codebook_l2_norm": True,
+    "codebook_show_usage": True,
+    "commit_loss_beta": 0.25,
+    "entropy_loss_ratio": 0.0,
+    "encoder_ch_mult": [1, 1, 2, 2, 4],
+    "decoder_ch_mult": [1, 1, 2, 2, 4],
+    "z_channels": 256,
+    "dropout_p": 0.0,
+}
+VQ16_ENCODER_DECODER = {
+    "ch": 128,
+    "num_res_blocks": 2,
+    "norm_type": "group",
+    "resamp_with_conv": True,
+    "in_channels": 3,
+    "out_channels": 3,
+}
+GPT_COMMON = {
+    "n_kv_head": None,
+    "multiple_of": 256,
+    "ffn_dim_multiplier": None,
+    "rope_base": 10000,
+    "norm_eps": 1e-05,
+    "initializer_range": 0.02,
+    "token_dropout_p": 0.1,
+    "attn_dropout_p": 0.0,
+    "resid_dropout_p": 0.1,
+    "ffn_dropout_p": 0.1,
+    "drop_path_rate": 0.0,
+    "num_classes": 1000,
+    "class_dropout_prob": 0.1,
+    "model_type": "c2i",
+    "vocab_size": 16384,
+    "cls_token_num": 1,
+}
+# Containers the official loaders accept, in their order of preference (None = bare state dict).
+_CONTAINERS = ("model", "module", "state_dict", None)
+
+
+class ConfigError(ValueError):
+    """A LlamaGen config that cannot describe a class-conditional model."""
+
+
+def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    if key not in config or not isinstance(config[key], Mapping):
+        raise ConfigError(f"LlamaGen config lacks the {key!r} section (see the conformance config.json for the schema)")
+    return config[key]
+
+
+def vq_config(config: Mapping[str, Any]) -> VQConfig:
+    """The tokenizer part of a config -> :class:`VQConfig`."""
+    t = _section(config, "tokenizer")
+    ed = config.get("tokenizer_encoder_decoder_args") or {}
+    if ed.get("norm_type", "group") != "group":
+        raise ConfigError(f"unsupported tokenizer norm_type {ed['norm_type']!r} (only 'group')")
+    if not ed.get("resamp_with_conv", True):
+        raise ConfigError("unsupported tokenizer resamp_with_conv=false (only strided/upsampling convs)")
+    if "image_size" not in config:
+        raise ConfigError("LlamaGen config lacks 'image_size' (the side S the tokenizer runs at)")
+    try:
+        return VQConfig(
+            codebook_size=int(t["codebook_size"]),
+            codebook_embed_dim=int(t["codebook_embed_dim"]),
+            codebook_l2_norm=bool(t.get("codebook_l2_norm", True)),
+            codebook_show_usage=bool(t.get("codebook_show_usage", True)),
+            encoder_ch_mult=tuple(int(m) for m in t.get("encoder_ch_mult", (1, 1, 2, 2, 4))),
+            decoder_ch_mult=tuple(int(m) for m in t.get("decoder_ch_mult", (1, 1, 2, 2, 4))),
+            z_channels=int(t.get("z_channels", 256)),
+            ch=int(ed.get("ch", 128)),
+            num_res_blocks=int(ed.get("num_res_blocks", 2)),
+            in_channels=int(ed.get("in_channels", 3)),
+            out_channels=int(ed.get("out_channels", 3)),
+            image_size=int(config["image_size"]),
+        )
+    except KeyError as e:
+        raise ConfigError(f"LlamaGen tokenizer config lacks {e.args[0]!r}") from None
+
+
+def gpt_config(config: Mapping[str, Any]) -> GPTConfig:
+    """The transformer part of a config -> :class:`GPTConfig` (checked against the tokenizer grid)."""
+    t = _section(config, "transformer")
+    if t.get("model_type", "c2i") != "c2i":
+        raise ConfigError(f"only class-conditional LlamaGen models are supported (model_type 'c2i'), got {t['model_type']!r}")
+    try:
+        cfg = GPTConfig(
+            dim=int(t["dim"]),
+            n_layer=int(t["n_layer"]),
+            n_head=int(t["n_head"]),
+            n_kv_head=None if t.get("n_kv_head") is None else int(t["n_kv_head"]),
+            vocab_size=int(t["vocab_size"]),
+            num_classes=int(t["num_classes"]),
+            class_dropout_prob=float(t.get("class_dropout_prob", 0.1)),
+            cls_token_num=int(t.get("cls_token_num", 1)),
+            block_size=int(t["block_size"]),
+            multiple_of=int(t.get("multiple_of", 256)),
+            ffn_dim_multiplier=None if t.get("ffn_dim_multiplier") is None else float(t["ffn_dim_multiplier"]),
+            rope_base=float(t.get("rope_base", 10000)),
+            norm_eps=float(t.get("norm_eps", 1e-5)),
+        )
+    except KeyError as e:
+        raise ConfigError(f"LlamaGen transformer config lacks {e.args[0]!r}") from None
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise ConfigError(f"LlamaGen transformer config: {e}") from None
+    if "image_size" in config and "tokenizer" in config:
+        vq = vq_config(config)
+        if vq.grid * vq.grid != cfg.block_size:
+            raise ConfigError(
+                f"transformer block_size {cfg.block_size} does not match the tokenizer grid: image_size "
+                f"{vq.image_size} / downsample {vq.downsample} = {vq.grid}x{vq.grid} = {vq.grid ** 2} tokens"
+            )
+        if vq.codebook_size != cfg.vocab_size:
+            raise ConfigError(f"transformer vocab_size {cfg.vocab_size} != tokenizer codebook_size {vq.codebook_size}")
+    return cfg
+
+
+def _containers(preferred: Any) -> tuple:
+    order = [preferred] if preferred in _CONTAINERS else []
+    return tuple(dict.fromkeys(order + list(_CONTAINERS)))
+
+
+def _finish(module: torch.nn.Module) -> torch.nn.Module:
+    module.eval()
+    module.requires_grad_(False)
+    return module
+
+
+class LlamaGenFamily:
+    """Builds and loads LlamaGen tokenizers and transformers (``visbpp.core.interfaces.Family``)."""
+
+    name = "llamagen"
+
+    def size_ids(self) -> tuple[str, ...]:
+        return tuple(CARD_SIZES)
+
+    def config_for(self, model_id: str) -> dict[str, Any]:
+        card = get_card(model_id)
+        if card.id not in CARD_SIZES:
+            raise KeyError(f"{model_id!r} is not a LlamaGen size; LlamaGen ids: {', '.join(CARD_SIZES)}")
+        n_layer, n_head, dim = GPT_SIZES[CARD_SIZES[card.id]]
+        grid = card.resolution // 16
+        transformer = {"dim": dim, "n_layer": n_layer, "n_head": n_head, **GPT_COMMON, "block_size": grid * grid}
+        return {
+            "family": "llamagen",
+            "model_id": card.id,
+            "tokenizer": copy.deepcopy(VQ16_TOKENIZER),
+            "tokenizer_encoder_decoder_args": dict(VQ16_ENCODER_DECODER),
+            "transformer": transformer,
+            "image_size": card.resolution,
+            "num_classes": 1000,
+            "downsample": 16,
+            "token_grid": [grid, grid],
+            "seq_len": grid * grid,
+            "tokenizer_container": "model",
+            "transformer_container": card.files[0].container,
+            "dtype": "float32",
+        }
+
+    def build_tokenizer(self, config: Mapping[str, Any]) -> VQTokenizer:
+        return VQTokenizer(vq_config(config))
+
+    def build_transformer(self, config: Mapping[str, Any], tokenizer: VQTokenizer | None = None) -> GPT:
+        cfg = gpt_config(config)
+        if tokenizer is not None and tokenizer.tokens_per_image != cfg.block_size:
+            raise ConfigError(
+                f"tokenizer gives {tokenizer.tokens_per_image} tokens per image but the transformer's block_size is {cfg.block_size}"
+            )
+        return GPT(cfg)
+
+    def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> VQTokenizer:
+        cfg = vq_config(config)
+        with torch.device("meta"):
+            module = VQTokenizer(cfg)
+        sd = unwrap(read_checkpoint(path), _containers(config.get("tokenizer_container", "model")), str(path))
+        strict_load(module, sd, str(path))
+        return _finish(module)
+
+    def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: VQTokenizer | None = None) -> GPT:
+        with torch.device("meta"):
+            module = self.build_transformer(config, tokenizer)
+        sd = unwrap(read_checkpoint(path), _containers(config.get("transformer_container", "model")), str(path))
+        strict_load(module, sd, str(path), drop=("freqs_cis",))  # a stray RoPE table some files carry
+        return _finish(module)
+
+
+FAMILY = LlamaGenFamily()
