@@ -1,35 +1,71 @@
-"""RQ-Transformer cards: RQ-VAE 8x8x4 + RQ-Transformer (spec: shared/specs/rqtransformer.md)."""
+"""RQ-Transformer cards: RQ-VAE 8x8x4 + RQ-Transformer (spec: shared/specs/rqtransformer.md).
+
+Each upstream archive ``<name>.tar.gz`` holds ``<name>/stage1/model.pt`` (the RQ-VAE) and
+``<name>/stage2/model.pt`` (the transformer), both ``{"state_dict": sd}``. The 480M / 821M /
+1.4B archives carry the same 10-epoch RQ-VAE architecture (rows of the published table). The
+two ``*_rqvae_50e`` archives carry a different RQ-VAE (same architecture, trained 50 epochs):
+their codes are another token stream, so each has its own tokenizer card (the file of its own
+archive) and the two form their own fit group.
+"""
 
 from ..registry import CheckpointFile, ModelCard, Published, TokenizerCard
 from . import PUBLISHED_TABLE
 
 _BASE = "https://twg.kakaocdn.net/brainrepo/models/RQVAE/"
 _ARCHIVES = {
-    "481M": _BASE + "7518a004fe39120fcffbba76005dc6c3/imagenet_480M.tar.gz",
-    "821M": _BASE + "dcd39292319104da5577dec3956bfdcc/imagenet_821M.tar.gz",
-    "1.4B": _BASE + "f5cf4e5f3f0b5088d52cbb5e85c1077f/imagenet_1.4B.tar.gz",
+    "imagenet_480M": _BASE + "7518a004fe39120fcffbba76005dc6c3/imagenet_480M.tar.gz",
+    "imagenet_821M": _BASE + "dcd39292319104da5577dec3956bfdcc/imagenet_821M.tar.gz",
+    "imagenet_1.4B": _BASE + "f5cf4e5f3f0b5088d52cbb5e85c1077f/imagenet_1.4B.tar.gz",
+    "imagenet_1.4B_rqvae_50e": _BASE + "6714b47bb9382076923590eff08b1ee5/imagenet_1.4B_rqvae_50e.tar.gz",
+    "imagenet_3.8B_rqvae_50e": _BASE + "e1ee2fef2928f7fd31f53a8348f08b88/imagenet_3.8B_rqvae_50e.tar.gz",
 }
-_ARCHIVE_DIR = {"481M": "imagenet_480M", "821M": "imagenet_821M", "1.4B": "imagenet_1.4B"}
 
-TOKENIZERS = (
-    TokenizerCard(
-        id="rq-vae-8x8x4",
+_README = "rq-vae-transformer README, 'Checkpoints Used in the Original Paper', ImageNet (cIN) row, FID"
+_PROTO = "50k samples vs ImageNet training-set statistics, top-k/top-p sampling of the released config, no guidance"
+_PROTO_RS = "5% rejection sampling via a pretrained ResNet-101 (README brackets); " + _PROTO
+_GROUP_50E = "RQ-Transformer (RQ-VAE 50e)"
+_RQVAE_PARAMS = 104_402_051
+
+
+def _file(role: str, archive: str, stage: str) -> CheckpointFile:
+    url = _ARCHIVES[archive]
+    return CheckpointFile(role, "model.pt", url, "state_dict", repo=url, archive_member=f"{archive}/{stage}/model.pt")
+
+
+def _tokenizer(tid: str, archive: str, rfid: tuple = (), notes: str = "") -> TokenizerCard:
+    return TokenizerCard(
+        id=tid,
         family="rqtransformer",
-        params=104_402_051,
+        params=_RQVAE_PARAMS,
         codebook_size=16384,
         code_dim=256,
         downsample=32,
-        file=CheckpointFile(
-            "tokenizer", "model.pt", _ARCHIVES["481M"], "state_dict",
-            repo=_ARCHIVES["481M"], archive_member="imagenet_480M/stage1/model.pt",
-        ),
+        file=_file("tokenizer", archive, "stage1"),
+        rfid=rfid,
+        notes=notes,
+    )
+
+
+TOKENIZERS = (
+    _tokenizer(
+        "rq-vae-8x8x4", "imagenet_480M",
         rfid=((256, Published(4.73, PUBLISHED_TABLE)),),
+        notes="RQ-VAE 8x8x4 (10 epochs); the 821M and 1.4B archives carry a stage1/model.pt of the same architecture.",
+    ),
+    _tokenizer(
+        "rq-vae-8x8x4-50e-1.4b", "imagenet_1.4B_rqvae_50e",
+        rfid=((256, Published(3.20, "FVQ (ICLR 2026) Table 4, 'RQ-VAE trained for 50 epochs' (unverified against the RQ paper)")),),
+        notes="50-epoch RQ-VAE of the imagenet_1.4B_rqvae_50e archive; codes differ from rq-vae-8x8x4.",
+    ),
+    _tokenizer(
+        "rq-vae-8x8x4-50e-3.8b", "imagenet_3.8B_rqvae_50e",
+        rfid=((256, Published(3.20, "FVQ (ICLR 2026) Table 4, 'RQ-VAE trained for 50 epochs' (unverified against the RQ paper)")),),
+        notes="50-epoch RQ-VAE of the imagenet_3.8B_rqvae_50e archive (probably identical to the 1.4B_rqvae_50e one; not verified).",
     ),
 )
 
 
-def _card(size, mid, params, fid, bpp):
-    d = _ARCHIVE_DIR[size]
+def _card(mid, size, archive, params, tokenizer_id, fid, alt=(), bpp=None, rfid=None, group=None, aliases=(), notes=""):
     return ModelCard(
         id=mid,
         family="rqtransformer",
@@ -37,21 +73,45 @@ def _card(size, mid, params, fid, bpp):
         size=size,
         params=params,
         resolution=256,
-        tokenizer_id="rq-vae-8x8x4",
+        tokenizer_id=tokenizer_id,
         codebook_size=16384,
         tokens_per_image=256,
-        files=(CheckpointFile("transformer", "model.pt", _ARCHIVES[size], "state_dict",
-                              repo=_ARCHIVES[size], archive_member=f"{d}/stage2/model.pt"),),
-        fid=Published(fid, PUBLISHED_TABLE, "README FID without rejection sampling"),
-        rfid=Published(4.73, PUBLISHED_TABLE),
+        files=(_file("transformer", archive, "stage2"),),
+        fid=fid,
+        rfid=rfid,
+        alt_fid=alt,
         reference_bpp=bpp,
-        aliases=(f"RQ-Transformer {size}", f"RQ-{size}", d),
-        in_published_table=True,
+        aliases=aliases + (archive,),
+        group=group,
+        in_published_table=bpp is not None,
+        notes=notes,
+    )
+
+
+def _table(size, mid, archive, params, fid, bpp, alt=()):
+    return _card(
+        mid, size, archive, params, "rq-vae-8x8x4",
+        Published(fid, PUBLISHED_TABLE, "README FID without rejection sampling; " + _PROTO),
+        alt=alt, bpp=bpp, rfid=Published(4.73, PUBLISHED_TABLE),
+        aliases=(f"RQ-Transformer {size}", f"RQ-{size}"),
     )
 
 
 CARDS = (
-    _card("481M", "rq-481m", 480_921_088, 15.72, 0.0116929),
-    _card("821M", "rq-821m", 820_899_328, 13.11, 0.0116453),
-    _card("1.4B", "rq-1.4b", 1_387_529_728, 11.56, 0.0116167),
+    _table("481M", "rq-481m", "imagenet_480M", 480_921_088, 15.72, 0.0116929),
+    _table("821M", "rq-821m", "imagenet_821M", 820_899_328, 13.11, 0.0116453),
+    _table("1.4B", "rq-1.4b", "imagenet_1.4B", 1_387_529_728, 11.56, 0.0116167,
+           alt=(Published(4.45, _README, _PROTO_RS),)),
+    _card(
+        "rq-1.4b-rqvae50e", "1.4B (RQ-VAE 50e)", "imagenet_1.4B_rqvae_50e", 1_387_529_728, "rq-vae-8x8x4-50e-1.4b",
+        Published(8.71, _README, _PROTO), alt=(Published(3.89, _README, _PROTO_RS),), group=_GROUP_50E,
+        aliases=("RQ-Transformer 1.4B (RQ-VAE 50e)", "RQ-1.4B-50e"),
+        notes="Same architecture as rq-1.4b, other weights; scored on codes of its own archive's 50-epoch RQ-VAE.",
+    ),
+    _card(
+        "rq-3.8b-rqvae50e", "3.8B (RQ-VAE 50e)", "imagenet_3.8B_rqvae_50e", 3_822_488_064, "rq-vae-8x8x4-50e-3.8b",
+        Published(7.55, _README, _PROTO), alt=(Published(3.80, _README, _PROTO_RS),), group=_GROUP_50E,
+        aliases=("RQ-Transformer 3.8B (RQ-VAE 50e)", "RQ-3.8B-50e", "RQ-3.8B"),
+        notes="embed_dim 2560, 42 + 6 layers, 40 heads (not visible in the weights); about 15.3 GB in float32.",
+    ),
 )

@@ -1,0 +1,191 @@
+"""The RQ-Transformer Family: configurations per registered size, building and strict loading.
+
+A configuration is a dict in the schema of the conformance ``config.json``: ``tokenizer`` is
+the stage-1 ``arch`` section (``hparams`` + ``ddconfig``), ``transformer`` the stage-2 ``arch``
+section with the upstream defaults merged, plus ``image_size``, ``num_classes``,
+``code_shape``, ``tokens_per_image``, ``vocab_size``, ``downsample_factor`` and
+``checkpoint_container``. Registered sizes and user files share this one code path.
+
+Checkpoints are ``{"state_dict": sd}`` dicts (a bare state dict is accepted too);
+``ema=True`` selects ``state_dict_ema`` instead, explicitly.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Mapping
+
+import torch
+
+from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, strict_load, unwrap
+from visbpp.core.registry import get_card
+
+from .rqvae import RQVAE, RQVAEConfig
+from .transformer import RQTransformer, RQTransformerConfig
+
+# ----------------------------------------------------------------------------- official configs
+
+_RQVAE_8x8x4 = {
+    "ema": None,
+    "hparams": {
+        "loss_type": "mse", "restart_unused_codes": True, "use_padding_idx": False, "masked_dropout": 0.0,
+        "bottleneck_type": "rq", "embed_dim": 256, "n_embed": 16384, "latent_shape": [8, 8, 256],
+        "code_shape": [8, 8, 4], "shared_codebook": True, "decay": 0.99, "latent_loss_weight": 0.25,
+    },
+    "checkpointing": False,
+    "type": "rq-vae",
+    "code_hier": 1,
+    "ddconfig": {
+        "double_z": False, "z_channels": 256, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
+        "ch_mult": [1, 1, 2, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [8], "dropout": 0.0,
+    },
+}
+
+
+def _block(C: int, n_head: int) -> dict:
+    return {"embed_dim": C, "n_head": n_head, "mlp_bias": True, "attn_bias": True, "attn_pdrop": 0.0,
+            "resid_pdrop": 0.1, "gelu": "v1"}
+
+
+def _stage2(C: int, body_layers: int, head_layers: int, n_head: int) -> dict:
+    return {
+        "type": "rq-transformer", "ema": None, "ar_hierarchy": None, "vocab_size": 16384, "block_size": [8, 8, 4],
+        "vocab_size_cond": 1000, "block_size_cond": 1, "embed_dim": C, "input_embed_dim": 256,
+        "use_padding_emb": False, "input_emb_vqvae": True, "head_emb_vqvae": True, "scaled_head_emb_vqvae": False,
+        "cumsum_depth_ctx": True, "shared_tok_emb": True, "embd_pdrop": 0.0,
+        "body": {"n_layer": body_layers, "block": _block(C, n_head)},
+        "head": {"n_layer": head_layers, "block": _block(C, n_head)},
+        "shared_cls_emb": True,
+    }
+
+
+# card id -> (embed_dim, body layers, head layers, heads); the head count is not visible in the weights.
+_SIZES = {
+    "rq-481m": (1536, 12, 4, 24),
+    "rq-821m": (1536, 24, 4, 24),
+    "rq-1.4b": (1536, 42, 6, 24),
+    "rq-1.4b-rqvae50e": (1536, 42, 6, 24),
+    "rq-3.8b-rqvae50e": (2560, 42, 6, 40),
+}
+
+
+def _config(card_id: str) -> dict:
+    C, body, head, n_head = _SIZES[card_id]
+    return {
+        "tokenizer": copy.deepcopy(_RQVAE_8x8x4),
+        "transformer": _stage2(C, body, head, n_head),
+        "image_size": 256,
+        "num_classes": 1000,
+        "code_shape": [8, 8, 4],
+        "tokens_per_image": 256,
+        "vocab_size": 16384,
+        "downsample_factor": 32,
+        "checkpoint_container": "state_dict",
+        "model_id": card_id,
+    }
+
+
+# ----------------------------------------------------------------------------- family
+
+
+def _tokenizer_config(config: Mapping[str, Any]) -> RQVAEConfig:
+    if "tokenizer" not in config:
+        raise ValueError(f"RQ-Transformer config: missing 'tokenizer' section (keys: {sorted(config)})")
+    cfg = RQVAEConfig.from_arch(config["tokenizer"])
+    if "image_size" in config and int(config["image_size"]) != cfg.resolution:
+        raise ValueError(f"RQ-Transformer config: image_size {config['image_size']} != tokenizer resolution {cfg.resolution}")
+    return cfg
+
+
+def _transformer_config(config: Mapping[str, Any]) -> RQTransformerConfig:
+    if "transformer" not in config:
+        raise ValueError(f"RQ-Transformer config: missing 'transformer' section (keys: {sorted(config)})")
+    return RQTransformerConfig.from_arch(config["transformer"])
+
+
+def _state_dict(path: str, ema: bool) -> dict:
+    obj = read_checkpoint(path)
+    if ema:
+        if "state_dict_ema" not in obj:
+            raise CheckpointError(
+                f"{path}: no 'state_dict_ema' in this file (top-level keys: {', '.join(sorted(map(str, obj))[:8])}); "
+                f"load it without the EMA option to use 'state_dict'"
+            )
+        return unwrap(obj, ("state_dict_ema",), path)
+    return unwrap(obj, ("state_dict", None), path)
+
+
+def _check_aliases(model: RQVAE, sd: Mapping[str, torch.Tensor], path: str) -> None:
+    """With a shared codebook every ``quantizer.codebooks.<d>.*`` name must hold the same values."""
+    books = model.quantizer.codebooks
+    if not all(b is books[0] for b in books):
+        return
+    for leaf in ("weight", "cluster_size_ema", "embed_ema"):
+        names = [f"quantizer.codebooks.{d}.{leaf}" for d in range(len(books))]
+        tensors = [sd[n] for n in names if n in sd]
+        if len(tensors) != len(names):
+            return  # strict_load reports the missing names
+        first = tensors[0]
+        for n, t in zip(names[1:], tensors[1:]):
+            same = t.data_ptr() == first.data_ptr() and t.shape == first.shape
+            if not same and (t.shape != first.shape or not torch.equal(t, first)):
+                raise CheckpointError(
+                    f"{path}: the RQ-VAE codebook is shared by all depths, but {n} differs from {names[0]}; "
+                    f"this file does not come from a shared-codebook RQ-VAE with this config"
+                )
+
+
+def _finish(module: torch.nn.Module) -> torch.nn.Module:
+    module.requires_grad_(False)
+    return module.float().eval()
+
+
+class RQTransformerFamily:
+    """Builds and loads the RQ-VAE and the RQ-Transformer (see the module docstring)."""
+
+    name = "rqtransformer"
+
+    def config_for(self, model_id: str) -> dict[str, Any]:
+        card = get_card(model_id)
+        if card.family != self.name or card.id not in _SIZES:
+            raise KeyError(f"{model_id!r} is not an RQ-Transformer model (known: {', '.join(_SIZES)})")
+        return _config(card.id)
+
+    def build_tokenizer(self, config: Mapping[str, Any]) -> RQVAE:
+        return RQVAE(_tokenizer_config(config)).eval()
+
+    def build_transformer(self, config: Mapping[str, Any], tokenizer: RQVAE | None = None) -> RQTransformer:
+        return RQTransformer(_transformer_config(config), tokenizer).eval()
+
+    def load_tokenizer(self, path: str | os.PathLike, config: Mapping[str, Any], *, ema: bool = False) -> RQVAE:
+        """RQ-VAE from ``path`` (``{"state_dict": sd}``; ``ema=True``: ``state_dict_ema``), float32, eval."""
+        path = os.fspath(path)
+        cfg = _tokenizer_config(config)
+        sd = _state_dict(path, ema)
+        with torch.device("meta"):
+            model = RQVAE(cfg)
+        _check_aliases(model, sd, path)
+        strict_load(model, sd, path)
+        return _finish(model)
+
+    def load_transformer(
+        self, path: str | os.PathLike, config: Mapping[str, Any], tokenizer: RQVAE | None = None, *, ema: bool = False
+    ) -> RQTransformer:
+        """RQ-Transformer from ``path``; ``tokenizer`` (the RQ-VAE of the same archive) embeds the codes."""
+        path = os.fspath(path)
+        if tokenizer is None:
+            raise ValueError(
+                "RQ-Transformer has no token embedding of its own; pass the RQ-VAE tokenizer of the same "
+                "archive: load_transformer(path, config, tokenizer)"
+            )
+        cfg = _transformer_config(config)
+        sd = _state_dict(path, ema)
+        with torch.device("meta"):
+            model = RQTransformer(cfg)
+        strict_load(model, sd, path)
+        model.attach_tokenizer(tokenizer)
+        return _finish(model)
+
+
+FAMILY = RQTransformerFamily()
