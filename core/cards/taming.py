@@ -17,6 +17,7 @@ TOKENIZERS = (
         file=CheckpointFile("tokenizer", "last.ckpt", _VQGAN_URL, "state_dict", repo=_VQGAN_URL,
                             archive_member="vqgan_imagenet_f16_16384/ckpts/last.ckpt"),
         rfid=((256, Published(4.98, "taming README, 'FID vs val' of VQGAN ImageNet (f=16), 16384")),),
+        notes="Lightning checkpoint; its loss.* keys (LPIPS perceptual loss + PatchGAN discriminator) are not used.",
     ),
 )
 
@@ -37,7 +38,11 @@ CARDS = (
         fid=Published(15.78, PUBLISHED_TABLE, "one of the README's cIN FIDs (15.98/15.78/6.59/5.88/5.20: decoding settings)"),
         rfid=Published(4.98, PUBLISHED_TABLE),
         reference_bpp=0.0102383,
-        aliases=("VQGAN (Taming) 1.4B", "Taming 1.4B", "VQGAN 1.4B", "cin_transformer"),
+        aliases=("VQGAN (Taming Transformers) 1.4B", "VQGAN (Taming) 1.4B", "Taming 1.4B", "VQGAN 1.4B",
+                 "cin_transformer"),
         in_published_table=True,
+        notes="GPT 48 layers x 1536 wide, block 256, vocab 16384 (class id = raw row of the same token table); "
+              "n_head 16 inferred, read from the run's configs/*-project.yaml when present. "
+              "The transformer file also holds the whole VQGAN (first_stage_model.*).",
     ),
 )
