@@ -21,7 +21,7 @@ TOKENIZERS = (
 )
 
 
-def _card(depth, size, params, fid, bpp, readme_fid):
+def _card(depth, size, params, fid, bpp, readme_fid, extra_alt=()):
     fname = f"var_d{depth}.pth"
     return ModelCard(
         id=f"var-d{depth}",
@@ -34,11 +34,11 @@ def _card(depth, size, params, fid, bpp, readme_fid):
         codebook_size=4096,
         tokens_per_image=680,
         files=(CheckpointFile("transformer", fname, _URL + fname, None, repo=_HF),),
-        fid=Published(fid, PUBLISHED_TABLE, "VAR paper numbers"),
+        fid=Published(fid, PUBLISHED_TABLE, "VAR paper 256x256 numbers, with classifier-free guidance"),
         rfid=Published(1.78, PUBLISHED_TABLE, "equals the VAR paper's 'validation data' FID row; may not be a tokenizer rFID"),
-        alt_fid=(Published(readme_fid, _README, "README zoo FID"),),
+        alt_fid=(Published(readme_fid, _README, "README zoo FID, 256x256"),) + tuple(extra_alt),
         reference_bpp=bpp,
-        aliases=(f"VAR {size}", f"VAR-d{depth}", f"d{depth}"),
+        aliases=(f"VAR {size}", f"VAR {size.split()[0]}", f"VAR-d{depth}", f"d{depth}"),
         in_published_table=True,
     )
 
@@ -47,5 +47,36 @@ CARDS = (
     _card(16, "310M (d16)", 310_283_520, 3.30, 0.0303021, 3.55),
     _card(20, "600M (d20)", 600_917_136, 2.57, 0.0296986, 2.95),
     _card(24, "1B (d24)", 1_033_399_360, 2.09, 0.0293080, 2.33),
-    _card(30, "2B (d30)", 2_010_020_356, 1.92, 0.0297070, 1.97),
+    _card(30, "2B (d30)", 2_010_020_356, 1.92, 0.0297070, 1.97, (
+        Published(1.80, _README + ", row 'VAR-d30-re' (links the same var_d30.pth)", "same weights, another sampling/evaluation setting"),
+        Published(1.73, "VAR paper 256x256 table, row 'VAR-d30-re'", "same weights, another sampling/evaluation setting"),
+    )),
+)
+
+# Extra released checkpoint, not in the published table (spec "Extra released checkpoints").
+_D36_FID_SOURCE = ("VAR README model zoo row 'VAR-d36 | 512 | 2.63 | - | 2.3B' (added 2024-12-22, upstream commit "
+                   "019df58); VAR paper Table 2 (ImageNet 512x512, 'VAR-d36-s', FID 2.63)")
+_D36_FID_PROTOCOL = ("512x512 samples vs the 512 reference batch (VIRTUAL_imagenet512.npz), with classifier-free "
+                     "guidance; another resolution and reference set than the 256 rows")
+
+CARDS += (
+    ModelCard(
+        id="var-d36",
+        family="var",
+        family_label="VAR",
+        size="2.3B (d36-s, 512)",
+        params=2_353_893_904,
+        resolution=512,
+        tokenizer_id="var-vqvae",
+        codebook_size=4096,
+        tokens_per_image=2240,
+        files=(CheckpointFile("transformer", "var_d36.pth", _URL + "var_d36.pth", None, repo=_HF),),
+        fid=Published(2.63, _D36_FID_SOURCE, _D36_FID_PROTOCOL),
+        rfid=None,  # no rFID of the VQVAE at 512 is published
+        reference_bpp=None,
+        aliases=("VAR-d36", "VAR-d36-s", "d36", "VAR 2.3B"),
+        in_published_table=False,
+        notes="shared AdaLN (saln=1); 10 scales (1,2,3,4,6,9,13,18,24,32) = 2240 tokens; same tokenizer file "
+              "vae_ch160v4096z32.pth run at 512; BPP at 512 is not comparable with the 256 rows",
+    ),
 )

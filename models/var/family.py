@@ -1,0 +1,141 @@
+"""The VAR :class:`~visbpp.core.interfaces.Family`: configs per size id, building and strict loading.
+
+A config is a mapping in the conformance ``config.json`` schema: ``tokenizer`` (official
+VQVAE arguments), ``transformer`` (official VAR arguments), ``image_size``, ``patch_nums``,
+``num_classes``, ``tokens_per_image``, ``vocab_size``. Both checkpoint files are bare state
+dicts. Loading is strict except for the documented leniency of the official VQVAE loader:
+a stored ``quantize.ema_vocab_hit_SV`` whose first dimension differs from the module's is
+replaced by the module's own buffer (usage statistics, never used in a forward).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+import torch
+
+from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, strict_load, unwrap
+from visbpp.core.registry import get_card
+
+from .transformer import VAR, VARConfig, block_causal_bias, scale_of_positions
+from .vqvae import DOWNSAMPLE, VQVAE, VQVAEConfig
+
+PN_256 = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
+PN_512 = (1, 2, 3, 4, 6, 9, 13, 18, 24, 32)
+EMA_KEY = "quantize.ema_vocab_hit_SV"
+
+# card id -> (depth, patch_nums, shared_aln)
+_SIZES = {
+    "var-d16": (16, PN_256, False),
+    "var-d20": (20, PN_256, False),
+    "var-d24": (24, PN_256, False),
+    "var-d30": (30, PN_256, False),  # per-block AdaLN, like d16..d24
+    "var-d36": (36, PN_512, True),   # the 512px "d36-s" model: shared AdaLN
+}
+
+
+def _official_config(depth: int, patch_nums: tuple[int, ...], shared_aln: bool) -> dict[str, Any]:
+    pn = list(patch_nums)
+    tokenizer = dict(vocab_size=4096, z_channels=32, ch=160, dropout=0.0, beta=0.25, using_znorm=False,
+                     quant_conv_ks=3, quant_resi=0.5, share_quant_resi=4, default_qresi_counts=0,
+                     v_patch_nums=pn, test_mode=True)
+    transformer = dict(num_classes=1000, depth=depth, embed_dim=64 * depth, num_heads=depth, mlp_ratio=4.0,
+                       drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1 * depth / 24, norm_eps=1e-6,
+                       shared_aln=shared_aln, cond_drop_rate=0.0, attn_l2_norm=True, patch_nums=pn,
+                       flash_if_available=False, fused_if_available=False)
+    L = sum(p * p for p in pn)
+    return dict(tokenizer=tokenizer, transformer=transformer, image_size=pn[-1] * DOWNSAMPLE, num_classes=1000,
+                patch_nums=pn, tokens_per_image=L, vocab_size=4096)
+
+
+def _tokenizer_config(config: Mapping[str, Any]) -> VQVAEConfig:
+    if "tokenizer" not in config:
+        raise ValueError(f"VAR config has no 'tokenizer' section (keys: {sorted(config)})")
+    cfg = VQVAEConfig.from_mapping(config["tokenizer"])
+    S = cfg.v_patch_nums[-1] * DOWNSAMPLE
+    if "image_size" in config and int(config["image_size"]) != S:
+        raise ValueError(f"VAR config: image_size {config['image_size']} does not match the last scale "
+                         f"{cfg.v_patch_nums[-1]} x {DOWNSAMPLE} = {S}")
+    return cfg
+
+
+def _transformer_config(config: Mapping[str, Any]) -> VARConfig:
+    if "transformer" not in config:
+        raise ValueError(f"VAR config has no 'transformer' section (keys: {sorted(config)})")
+    tok = _tokenizer_config(config)
+    cfg = VARConfig.from_mapping(config["transformer"], vocab_size=tok.vocab_size, Cvae=tok.z_channels)
+    if tuple(cfg.patch_nums) != tuple(tok.v_patch_nums):
+        raise ValueError(f"VAR config: transformer patch_nums {cfg.patch_nums} differ from the tokenizer's "
+                         f"v_patch_nums {tok.v_patch_nums}")
+    return cfg
+
+
+def _state_dict(path: str) -> dict[str, torch.Tensor]:
+    return unwrap(read_checkpoint(path), (None,), str(path))
+
+
+class VARFamily:
+    """Builds and loads VAR tokenizers and transformers."""
+
+    name = "var"
+
+    def config_for(self, model_id: str) -> dict[str, Any]:
+        card = get_card(model_id)
+        if card.family != self.name or card.id not in _SIZES:
+            raise KeyError(f"{model_id!r} is not a VAR model; VAR ids: {', '.join(_SIZES)}")
+        return copy.deepcopy(_official_config(*_SIZES[card.id]))
+
+    def build_tokenizer(self, config: Mapping[str, Any]) -> VQVAE:
+        return VQVAE(_tokenizer_config(config))
+
+    def build_transformer(self, config: Mapping[str, Any], tokenizer: VQVAE | None = None) -> VAR:
+        model = VAR(_transformer_config(config))
+        if tokenizer is not None:
+            model.attach_tokenizer(tokenizer)
+        return model
+
+    def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> VQVAE:
+        path = str(path)
+        sd = _state_dict(path)
+        if "class_emb.weight" in sd and "encoder.conv_in.weight" not in sd:
+            raise CheckpointError(f"{path}: this is a VAR transformer file (var_d*.pth), not the VQVAE tokenizer "
+                                  f"(vae_ch160v4096z32.pth)")
+        with torch.device("meta"):  # no random init: every tensor comes from the file
+            model = self.build_tokenizer(config)
+        own = model.quantize.ema_vocab_hit_SV
+        stored = sd.get(EMA_KEY)
+        if stored is not None and stored.dim() >= 1 and stored.shape[0] != own.shape[0]:
+            sd[EMA_KEY] = torch.zeros(own.shape)  # same leniency as the official loader; the buffer is never used
+        strict_load(model, sd, path)
+        return model.eval()
+
+    def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: VQVAE | None = None) -> VAR:
+        path = str(path)
+        if tokenizer is None:
+            raise ValueError("VAR needs its tokenizer to score (the transformer input is built from the VQVAE "
+                             "codebook and phi convolutions): load_transformer(path, config, tokenizer)")
+        sd = _state_dict(path)
+        if "encoder.conv_in.weight" in sd and "class_emb.weight" not in sd:
+            raise CheckpointError(f"{path}: this is the VAR VQVAE tokenizer file, not a VAR transformer (var_d*.pth)")
+        with torch.device("meta"):  # no random init: every tensor comes from the file
+            model = self.build_transformer(config, tokenizer)
+        strict_load(model, sd, path)
+        _check_structural_buffers(model, path)
+        return model.eval()
+
+
+def _check_structural_buffers(model: VAR, path: str) -> None:
+    """The stored scale index and mask must equal the ones the patch schedule defines."""
+    pn = model.patch_nums
+    if not torch.equal(model.lvl_1L.cpu(), scale_of_positions(pn)):
+        raise CheckpointError(f"{path}: buffer lvl_1L does not match patch_nums {tuple(pn)}; wrong resolution/config?")
+    if not torch.equal(model.attn_bias_for_masking.cpu(), block_causal_bias(pn)):
+        raise CheckpointError(f"{path}: buffer attn_bias_for_masking is not the block-causal mask of patch_nums "
+                              f"{tuple(pn)}; wrong resolution/config?")
+    for i, b in enumerate(model.blocks):
+        if torch.count_nonzero(b.attn.zero_k_bias):
+            raise CheckpointError(f"{path}: buffer blocks.{i}.attn.zero_k_bias is not all zeros")
+
+
+FAMILY = VARFamily()
