@@ -1,0 +1,380 @@
+"""FID against BPP: per-group fits, ANCOVA, global linear and bilinear models (statsmodels).
+
+All regression is done by statsmodels' formula API; this module only selects rows, calls it
+and collects the numbers into typed results whose ``to_dict()`` is the JSON of ``visbpp
+analyze --json``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from scipy import stats
+from statsmodels.stats.anova import anova_lm
+
+from .table import TableError, validate
+
+__all__ = [
+    "AnalysisResult", "AncovaResult", "GlobalResult", "GroupFit", "ModelFit", "Prediction",
+    "ProvenanceWarning", "TableError", "analyze", "MIN_GROUP_N",
+]
+
+MIN_GROUP_N = 3          # groups with fewer models are listed without a fit
+LINEAR = "fid ~ bpp"
+BILINEAR = "fid ~ bpp + rfid"
+
+
+def _num(x: Any) -> float | None:
+    """A float for JSON: NaN/inf become None."""
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _pair(lo: Any, hi: Any) -> list[float | None]:
+    return [_num(lo), _num(hi)]
+
+
+# ---------------------------------------------------------------------------------------------
+# result types
+
+@dataclass(frozen=True)
+class GroupFit:
+    """FID ~ bpp within one group (a fixed tokenizer setting)."""
+
+    group: str
+    n: int
+    models: tuple[str, ...]
+    slope: float | None = None
+    intercept: float | None = None
+    r2: float | None = None
+    pearson_r: float | None = None
+    p_value: float | None = None          # of the slope
+    slope_ci: tuple[float, float] | None = None   # 95 %
+    note: str = ""                        # why it was not fitted
+
+    @property
+    def fitted(self) -> bool:
+        return self.slope is not None
+
+    def to_dict(self) -> dict:
+        return {
+            "group": self.group, "n": self.n, "models": list(self.models), "fitted": self.fitted,
+            "slope": _num(self.slope), "intercept": _num(self.intercept), "r2": _num(self.r2),
+            "pearson_r": _num(self.pearson_r), "p_value": _num(self.p_value),
+            "slope_ci": _pair(*self.slope_ci) if self.slope_ci else None, "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class AncovaResult:
+    """Separate slopes per group vs one common slope (F test of the interaction)."""
+
+    groups: tuple[str, ...]
+    n: int
+    common_slope: float | None = None
+    common_slope_p_value: float | None = None
+    r2_common: float | None = None
+    r2_separate: float | None = None
+    ssr_common: float | None = None
+    ssr_separate: float | None = None
+    f: float | None = None
+    p_value: float | None = None
+    df_num: float | None = None
+    df_den: float | None = None
+    note: str = ""
+
+    @property
+    def fitted(self) -> bool:
+        return self.f is not None
+
+    def to_dict(self) -> dict:
+        return {
+            "groups": list(self.groups), "n": self.n, "fitted": self.fitted,
+            "common_formula": "fid ~ bpp + C(group)", "separate_formula": "fid ~ bpp * C(group)",
+            "common_slope": _num(self.common_slope), "common_slope_p_value": _num(self.common_slope_p_value),
+            "r2_common": _num(self.r2_common), "r2_separate": _num(self.r2_separate),
+            "ssr_common": _num(self.ssr_common), "ssr_separate": _num(self.ssr_separate),
+            "f": _num(self.f), "p_value": _num(self.p_value),
+            "df_num": _num(self.df_num), "df_den": _num(self.df_den), "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    """One global OLS model with its influence diagnostics."""
+
+    formula: str
+    n: int
+    r2: float
+    adj_r2: float
+    aic: float
+    bic: float
+    coef: dict[str, float]
+    pvalues: dict[str, float]
+    conf_int: dict[str, tuple[float, float]]
+    cooks_distance: dict[str, float]
+    cooks_threshold: float
+    outliers: tuple[str, ...]             # labels with Cook's distance above the threshold
+    fit: Any = field(default=None, repr=False, compare=False)   # statsmodels results object
+
+    def to_dict(self) -> dict:
+        return {
+            "formula": self.formula, "n": self.n, "r2": _num(self.r2), "adj_r2": _num(self.adj_r2),
+            "aic": _num(self.aic), "bic": _num(self.bic),
+            "coef": {k: _num(v) for k, v in self.coef.items()},
+            "pvalues": {k: _num(v) for k, v in self.pvalues.items()},
+            "conf_int": {k: _pair(*v) for k, v in self.conf_int.items()},
+            "cooks_distance": {k: _num(v) for k, v in self.cooks_distance.items()},
+            "cooks_threshold": _num(self.cooks_threshold), "outliers": list(self.outliers),
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The bilinear model's FID for a new model's BPP and rFID, with intervals."""
+
+    bpp: float
+    rfid: float
+    fid: float
+    ci: tuple[float, float]     # confidence interval of the mean
+    pi: tuple[float, float]     # prediction interval of a new observation
+    alpha: float = 0.05
+
+    def to_dict(self) -> dict:
+        return {"bpp": self.bpp, "rfid": self.rfid, "fid": _num(self.fid), "ci": _pair(*self.ci),
+                "pi": _pair(*self.pi), "level": 1 - self.alpha}
+
+
+@dataclass(frozen=True)
+class GlobalResult:
+    n: int
+    linear: ModelFit
+    bilinear: ModelFit | None
+    rfid_f: float | None = None           # F test: does adding rFID improve on FID ~ bpp?
+    rfid_f_p_value: float | None = None
+    rfid_df_num: float | None = None
+    rfid_df_den: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n, "linear": self.linear.to_dict(),
+            "bilinear": self.bilinear.to_dict() if self.bilinear else None,
+            "rfid_f_test": None if self.rfid_f is None else {
+                "f": _num(self.rfid_f), "p_value": _num(self.rfid_f_p_value),
+                "df_num": _num(self.rfid_df_num), "df_den": _num(self.rfid_df_den)},
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class ProvenanceWarning:
+    """A fit that mixes FID protocols, evaluation resolutions or BPP sources."""
+
+    kind: str                   # "fid_protocol" | "eval_resolution" | "bpp_source"
+    fit: str                    # "global" or a group name
+    values: tuple[tuple[str, tuple[str, ...]], ...]   # (value, models having it)
+
+    @property
+    def message(self) -> str:
+        what = {"fid_protocol": "FID protocols", "eval_resolution": "FID evaluation resolutions",
+                "bpp_source": "BPP sources"}[self.kind]
+        where = "the global fit" if self.fit == "global" else f"group {self.fit!r}"
+        parts = [f"{v} ({len(ms)}: {', '.join(ms)})" for v, ms in self.values]
+        return f"{where} mixes {what}: " + "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "fit": self.fit, "message": self.message,
+                "values": [{"value": v, "models": list(ms)} for v, ms in self.values]}
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    groups: tuple[GroupFit, ...]
+    ancova: AncovaResult
+    global_: GlobalResult
+    warnings: tuple[ProvenanceWarning, ...]
+    table: pd.DataFrame = field(repr=False, compare=False)   # the validated rows, with label/group
+    notes: tuple[str, ...] = ()
+
+    def predict(self, bpp: float, rfid: float, alpha: float = 0.05) -> Prediction:
+        """Predicted FID of the bilinear model for a new model's BPP and rFID."""
+        if self.global_.bilinear is None:
+            raise TableError(f"no prediction: the bilinear fit is not available ({self.global_.note})")
+        for name, v in (("bpp", bpp), ("rfid", rfid)):
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise TableError(f"prediction: {name} must be a finite number, got {v!r}")
+        if not 0 < alpha < 1:
+            raise TableError(f"prediction: alpha must be between 0 and 1, got {alpha!r}")
+        sf = self.global_.bilinear.fit.get_prediction(
+            pd.DataFrame({"bpp": [float(bpp)], "rfid": [float(rfid)]})).summary_frame(alpha=alpha)
+        r = sf.iloc[0]
+        return Prediction(float(bpp), float(rfid), float(r["mean"]),
+                          (float(r["mean_ci_lower"]), float(r["mean_ci_upper"])),
+                          (float(r["obs_ci_lower"]), float(r["obs_ci_upper"])), alpha)
+
+    def to_dict(self) -> dict:
+        return {
+            "n": int(len(self.table)),
+            "groups": [g.to_dict() for g in self.groups],
+            "ancova": self.ancova.to_dict(),
+            "global": self.global_.to_dict(),
+            "warnings": [w.to_dict() for w in self.warnings],
+            "notes": list(self.notes),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting
+
+def _ols(formula: str, data: pd.DataFrame):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # tiny n: statsmodels warns about kurtosis tests etc.
+        return smf.ols(formula, data=data).fit()
+
+
+def _fit_group(name: str, g: pd.DataFrame) -> GroupFit:
+    n, models = len(g), tuple(g["label"])
+    if n < MIN_GROUP_N:
+        return GroupFit(name, n, models, note=f"n = {n} < {MIN_GROUP_N}")
+    if g["bpp"].nunique() < 2:
+        return GroupFit(name, n, models, note="all models have the same bpp: no slope")
+    fit = _ols(LINEAR, g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = stats.pearsonr(g["bpp"], g["fid"]).statistic
+    lo, hi = fit.conf_int(alpha=0.05).loc["bpp"]
+    return GroupFit(name, n, models, slope=float(fit.params["bpp"]), intercept=float(fit.params["Intercept"]),
+                    r2=float(fit.rsquared), pearson_r=float(r), p_value=float(fit.pvalues["bpp"]),
+                    slope_ci=(float(lo), float(hi)))
+
+
+def _ancova(df: pd.DataFrame, fitted: list[str]) -> AncovaResult:
+    sub = df[df["group"].isin(fitted)]
+    if len(fitted) < 2:
+        return AncovaResult(tuple(fitted), len(sub), note=f"needs at least 2 fitted groups, have {len(fitted)}")
+    common = _ols("fid ~ bpp + C(group)", sub)
+    separate = _ols("fid ~ bpp * C(group)", sub)
+    if separate.df_resid < 1:
+        return AncovaResult(tuple(fitted), len(sub), note="no residual degrees of freedom for separate slopes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tab = anova_lm(common, separate)
+    row = tab.iloc[1]
+    return AncovaResult(
+        tuple(fitted), len(sub), common_slope=float(common.params["bpp"]),
+        common_slope_p_value=float(common.pvalues["bpp"]), r2_common=float(common.rsquared),
+        r2_separate=float(separate.rsquared), ssr_common=float(common.ssr), ssr_separate=float(separate.ssr),
+        f=float(row["F"]), p_value=float(row["Pr(>F)"]), df_num=float(row["df_diff"]), df_den=float(row["df_resid"]),
+    )
+
+
+def _model_fit(formula: str, df: pd.DataFrame) -> ModelFit:
+    fit = _ols(formula, df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cooks = fit.get_influence().cooks_distance[0]
+    n = len(df)
+    threshold = 4.0 / n
+    labels = list(df["label"])
+    cd = {lab: float(c) for lab, c in zip(labels, cooks)}
+    ci = fit.conf_int(alpha=0.05)
+    return ModelFit(
+        formula=formula, n=n, r2=float(fit.rsquared), adj_r2=float(fit.rsquared_adj), aic=float(fit.aic),
+        bic=float(fit.bic), coef={k: float(v) for k, v in fit.params.items()},
+        pvalues={k: float(v) for k, v in fit.pvalues.items()},
+        conf_int={k: (float(ci.loc[k, 0]), float(ci.loc[k, 1])) for k in fit.params.index},
+        cooks_distance=cd, cooks_threshold=threshold,
+        outliers=tuple(lab for lab, c in zip(labels, cooks) if math.isfinite(c) and c > threshold), fit=fit,
+    )
+
+
+def _global(df: pd.DataFrame) -> GlobalResult:
+    n = len(df)
+    linear = _model_fit(LINEAR, df)
+    design = np.column_stack([np.ones(n), df["bpp"].to_numpy(), df["rfid"].to_numpy()])
+    if n < 4:
+        return GlobalResult(n, linear, None, note=f"FID ~ bpp + rfid needs at least 4 models, have {n}")
+    if np.linalg.matrix_rank(design) < 3:
+        return GlobalResult(n, linear, None,
+                            note="FID ~ bpp + rfid not fitted: rfid is constant or collinear with bpp")
+    bilinear = _model_fit(BILINEAR, df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        row = anova_lm(linear.fit, bilinear.fit).iloc[1]
+    return GlobalResult(n, linear, bilinear, rfid_f=float(row["F"]), rfid_f_p_value=float(row["Pr(>F)"]),
+                        rfid_df_num=float(row["df_diff"]), rfid_df_den=float(row["df_resid"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# provenance
+
+def _provenance_column(df: pd.DataFrame) -> pd.Series | None:
+    if "fid_provenance" in df.columns:
+        return df["fid_provenance"].fillna("").astype(str)
+    if "fid_source" in df.columns or "fid_protocol" in df.columns:
+        src = df.get("fid_source", pd.Series([""] * len(df), index=df.index)).fillna("").astype(str)
+        pro = df.get("fid_protocol", pd.Series([""] * len(df), index=df.index)).fillna("").astype(str)
+        return pd.Series([f"{s}; {p}" if s and p else (s or p) for s, p in zip(src, pro)], index=df.index)
+    return None
+
+
+def _eval_res_column(df: pd.DataFrame) -> pd.Series | None:
+    if "fid_eval_resolution" not in df.columns:
+        return None
+    vals = pd.to_numeric(df["fid_eval_resolution"], errors="coerce")
+    return pd.Series([f"{int(v)}" if pd.notna(v) else "unstated" for v in vals], index=df.index)
+
+
+def _mix(kind: str, fit: str, values: pd.Series, labels: pd.Series) -> ProvenanceWarning | None:
+    """A warning when the rows carry two or more distinct stated values ("unstated" rows are
+    listed with them but do not count as a value of their own)."""
+    groups: dict[str, list[str]] = {}
+    for v, lab in zip(values, labels):
+        groups.setdefault(v or "unstated", []).append(lab)
+    if len([v for v in groups if v != "unstated"]) < 2:
+        return None
+    return ProvenanceWarning(kind, fit, tuple((v, tuple(ms)) for v, ms in groups.items()))
+
+
+def provenance_warnings(df: pd.DataFrame, fits: list[str]) -> list[ProvenanceWarning]:
+    """Warnings for every fit (``"global"`` or a group name) whose rows mix FID protocols,
+    stated FID evaluation resolutions or BPP sources (measured vs published)."""
+    cols = {"fid_protocol": _provenance_column(df), "eval_resolution": _eval_res_column(df),
+            "bpp_source": df["bpp_source"].fillna("").astype(str) if "bpp_source" in df.columns else None}
+    out = []
+    for fit in fits:
+        mask = pd.Series(True, index=df.index) if fit == "global" else df["group"] == fit
+        for kind, col in cols.items():
+            if col is None:
+                continue
+            w = _mix(kind, fit, col[mask], df.loc[mask, "label"])
+            if w is not None:
+                out.append(w)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+
+def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = ()) -> AnalysisResult:
+    """Validate ``df`` (columns family, size, resolution, fid, rfid, bpp; optional group, model_id,
+    provenance columns) and run every fit. Bad input raises :class:`TableError`."""
+    if not isinstance(df, pd.DataFrame):
+        raise TableError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    data = validate(df)
+    order = list(dict.fromkeys(data["group"]))
+    groups = tuple(_fit_group(name, data[data["group"] == name]) for name in order)
+    fitted = [g.group for g in groups if g.fitted]
+    ancova = _ancova(data, fitted)
+    glob = _global(data)
+    warns = provenance_warnings(data, ["global"] + fitted)
+    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes))

@@ -1,0 +1,367 @@
+"""The merged table the analysis and ``visbpp export`` work on.
+
+Rows come from the registry (published FID/rFID/BPP with their sources), optionally merged
+with measured results (``visbpp.core.results.measured_results()``). Model sets:
+
+* ``published``: the 14 rows of the published table, with the table's BPP (reproduces the paper);
+  measured BPPs, when given, are carried in ``measured_bpp`` but not fitted.
+* ``all``: every registry model with a measured BPP, plus the published rows; ``bpp`` is the
+  measured value where there is one, else the table's (``bpp_source`` says which).
+
+Groups (the fixed tokenizer setting a per-group fit is made over): an explicit ``group`` wins,
+else family + resolution when the family has several resolutions in the data, else the family.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from . import registry
+from .cards import PUBLISHED_TABLE
+from .registry import ModelCard, Published
+
+MODEL_SETS = ("published", "all")
+REQUIRED_COLUMNS = ("family", "size", "resolution", "fid", "rfid", "bpp")
+NUMERIC_COLUMNS = ("resolution", "fid", "rfid", "bpp")
+
+# Column order of the merged table (and of the exported CSV).
+TABLE_COLUMNS = (
+    "model_id", "family", "size", "resolution", "group", "fid", "rfid", "bpp", "bpp_source",
+    "reference_bpp", "measured_bpp", "measured_bpp_ci_low", "measured_bpp_ci_high", "measured_n_images",
+    "measured_run_id", "params", "tokens_per_image", "tokenizer_id", "fid_source", "fid_protocol",
+    "fid_provenance", "fid_eval_resolution", "rfid_source", "in_published_table",
+)
+
+BPP_PUBLISHED = "published table"
+BPP_MEASURED = "measured"
+
+
+class TableError(ValueError):
+    """Bad input table; the message names the problem and the column/row (one line)."""
+
+
+class MeasuredUnavailable(RuntimeError):
+    """The measured-results store (``visbpp.core.results``) is not available."""
+
+
+# ---------------------------------------------------------------------------------------------
+# measured results
+
+def load_measured(cache_dir: str | None = None) -> list[dict]:
+    """Measured results from the results store; :class:`MeasuredUnavailable` if it is absent."""
+    try:
+        mod = importlib.import_module("visbpp.core.results")
+    except ModuleNotFoundError as e:
+        if e.name in ("visbpp.core.results", "visbpp"):
+            raise MeasuredUnavailable(
+                "measured results are unavailable (module visbpp.core.results is not installed); "
+                "only published values are used"
+            ) from None
+        raise
+    return list(mod.measured_results(cache_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+# provenance
+
+_EVAL_AT = re.compile(r"\b(?:eval(?:uated|uation)?|measured)\s*(?:at|@)\s*(\d{3,4})\b", re.I)
+_SQUARE = re.compile(r"\b(\d{3,4})\s*[x×]\s*\1\b")
+
+
+def eval_resolution(pub: Published | None) -> int | None:
+    """Resolution an FID was evaluated at, when its provenance states it (else None).
+
+    An ``eval_resolution`` attribute wins; else "evaluated/measured at N" in the protocol or
+    source; else an "NxN" in the protocol, then in the source."""
+    if pub is None:
+        return None
+    explicit = getattr(pub, "eval_resolution", None)
+    if explicit:
+        return int(explicit)
+    for pattern in (_EVAL_AT, _SQUARE):
+        for text in (pub.protocol, pub.source):
+            m = pattern.search(text or "")
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def fid_provenance(pub: Published | None) -> str:
+    """The FID protocol compared across the rows of a fit.
+
+    Rows of the published table share its provenance (the table is the paper's protocol);
+    other FIDs are identified by their protocol (guidance, sampling, evaluation), or by their
+    source when no protocol is recorded."""
+    if pub is None:
+        return ""
+    if pub.source == PUBLISHED_TABLE:
+        return PUBLISHED_TABLE
+    return pub.protocol or pub.source
+
+
+def _rfid_of(card: ModelCard) -> Published | None:
+    if card.rfid is not None:
+        return card.rfid
+    try:
+        tok = registry.get_tokenizer_card(card.tokenizer_id)
+    except registry.UnknownModelError:
+        return None
+    for res, pub in tok.rfid:
+        if res == card.resolution:
+            return pub
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# the merged table
+
+def _finite(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _index_measured(measured: Iterable[dict] | None) -> tuple[dict[str, dict], list[str]]:
+    """Measured dicts by registry card id; ids that name no card are returned separately."""
+    by_id: dict[str, dict] = {}
+    unknown: list[str] = []
+    for m in measured or ():
+        mid = str(m.get("model_id", ""))
+        try:
+            card = registry.get_card(mid)
+        except registry.UnknownModelError:
+            unknown.append(mid)
+            continue
+        if _finite(m.get("bpp")) is None:
+            continue
+        by_id[card.id] = m
+    return by_id, unknown
+
+
+def merged_table(measured: list[dict] | None = None, model_set: str = "published") -> pd.DataFrame:
+    """The registry's rows for ``model_set`` merged with ``measured`` results (see module doc)."""
+    if model_set not in MODEL_SETS:
+        raise TableError(f"unknown model set {model_set!r}; choose one of: {', '.join(MODEL_SETS)}")
+    meas, _unknown = _index_measured(measured)
+    cards = [c for c in registry.model_cards()
+             if c.in_published_table or (model_set == "all" and c.id in meas)]
+    rows = []
+    for c in cards:
+        m = meas.get(c.id)
+        measured_bpp = _finite(m.get("bpp")) if m else None
+        if model_set == "all" and measured_bpp is not None:
+            bpp, bpp_source = measured_bpp, BPP_MEASURED
+        else:
+            bpp, bpp_source = c.reference_bpp, (BPP_PUBLISHED if c.reference_bpp is not None else "")
+        rfid = _rfid_of(c)
+        rows.append({
+            "model_id": c.id,
+            "family": c.family_label,
+            "size": c.size,
+            "resolution": c.resolution,
+            "group": registry.fit_group(c, cards),
+            "fid": c.fid.value if c.fid else None,
+            "rfid": rfid.value if rfid else None,
+            "bpp": bpp,
+            "bpp_source": bpp_source,
+            "reference_bpp": c.reference_bpp,
+            "measured_bpp": measured_bpp,
+            "measured_bpp_ci_low": _finite(m.get("bpp_ci_low")) if m else None,
+            "measured_bpp_ci_high": _finite(m.get("bpp_ci_high")) if m else None,
+            "measured_n_images": m.get("n_images") if m else None,
+            "measured_run_id": m.get("run_id") if m else None,
+            "params": c.params,
+            "tokens_per_image": c.tokens_per_image,
+            "tokenizer_id": c.tokenizer_id,
+            "fid_source": c.fid.source if c.fid else "",
+            "fid_protocol": c.fid.protocol if c.fid else "",
+            "fid_provenance": fid_provenance(c.fid),
+            "fid_eval_resolution": eval_resolution(c.fid),
+            "rfid_source": rfid.source if rfid else "",
+            "in_published_table": c.in_published_table,
+        })
+    df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    for col in ("fid", "rfid", "bpp", "reference_bpp", "measured_bpp", "measured_bpp_ci_low",
+                "measured_bpp_ci_high"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    df["fid_eval_resolution"] = df["fid_eval_resolution"].astype("Int64")
+    df["measured_n_images"] = df["measured_n_images"].astype("Int64")
+    return df
+
+
+def fit_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of a merged table that can enter the fits (FID, rFID and BPP all present).
+
+    Returns the rows and one note per model left out (registry models lacking a value)."""
+    ok = df[["fid", "rfid", "bpp"]].notna().all(axis=1)
+    notes = []
+    for _, r in df[~ok].iterrows():
+        missing = [c for c in ("fid", "rfid", "bpp") if pd.isna(r[c])]
+        notes.append(f"{r.get('model_id', r['family'])}: left out of the fits (no {', '.join(missing)})")
+    return df[ok].reset_index(drop=True), notes
+
+
+# ---------------------------------------------------------------------------------------------
+# user tables: loading, validation, groups
+
+def _row_name(df: pd.DataFrame, i: int, line_offset: int | None) -> str:
+    where = f"row {i + 1}"
+    if line_offset is not None:
+        where += f" (line {i + line_offset} of the file)"
+    label = _label_of(df.iloc[i])
+    return f"{where}, {label}" if label else where
+
+
+def _label_of(row: pd.Series) -> str:
+    mid = row.get("model_id")
+    if isinstance(mid, str) and mid.strip():
+        return mid.strip()
+    fam, size = row.get("family"), row.get("size")
+    parts = [str(x).strip() for x in (fam, size) if isinstance(x, str) and x.strip()]
+    return " ".join(parts)
+
+
+def validate(df: pd.DataFrame, *, line_offset: int | None = None) -> pd.DataFrame:
+    """Check a table for the analysis and return a clean copy (numeric columns as float64,
+    resolution as int, a ``label`` column, and a ``group`` column filled by :func:`assign_groups`).
+
+    ``line_offset`` maps data row i (0-based) to a file line (i + line_offset) in messages.
+    """
+    if df is None or len(df.columns) == 0:
+        raise TableError("the table is empty: no header and no rows")
+    cols = {str(c).strip(): c for c in df.columns}
+    missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+    if missing:
+        raise TableError(
+            f"missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)}; "
+            f"the table needs columns {', '.join(REQUIRED_COLUMNS)} (optional: group, model_id)"
+        )
+    df = df.rename(columns={v: k for k, v in cols.items()}).reset_index(drop=True).copy()
+    if len(df) == 0:
+        raise TableError("the table has a header but no rows")
+    for col in ("family", "size"):
+        for i, v in enumerate(df[col]):
+            if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip():
+                raise TableError(f"column {col!r}, {_row_name(df, i, line_offset)}: missing value")
+        df[col] = df[col].astype(str).str.strip()
+    for col in NUMERIC_COLUMNS:
+        raw = df[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        for i, (r, v) in enumerate(zip(raw, num)):
+            if pd.isna(v):
+                if r is None or (isinstance(r, float) and math.isnan(r)) or (isinstance(r, str) and not r.strip()):
+                    raise TableError(f"column {col!r}, {_row_name(df, i, line_offset)}: missing value (NaN)")
+                if isinstance(r, str) and r.strip().lower() in ("nan", "na", "n/a", "none", "null"):
+                    raise TableError(f"column {col!r}, {_row_name(df, i, line_offset)}: missing value ({r.strip()!r})")
+                raise TableError(f"column {col!r}, {_row_name(df, i, line_offset)}: {r!r} is not a number")
+            if not math.isfinite(float(v)):
+                raise TableError(f"column {col!r}, {_row_name(df, i, line_offset)}: {r!r} is not a finite number")
+        df[col] = num.astype("float64")
+    for i, v in enumerate(df["resolution"]):
+        if v <= 0 or v != int(v):
+            raise TableError(f"column 'resolution', {_row_name(df, i, line_offset)}: {v:g} is not a positive whole number of pixels")
+    df["resolution"] = df["resolution"].astype(int)
+    for i, v in enumerate(df["bpp"]):
+        if v <= 0:
+            raise TableError(f"column 'bpp', {_row_name(df, i, line_offset)}: {v:g} is not positive")
+    if len(df) < 3:
+        raise TableError(
+            f"only {len(df)} row{'s' if len(df) > 1 else ''} ({', '.join(_label_of(df.iloc[i]) for i in range(len(df)))}): "
+            "a fit needs at least 3 models (4 for FID ~ bpp + rfid)"
+        )
+    df["label"] = _unique_labels(df)
+    df["group"] = assign_groups(df)
+    return df
+
+
+def _unique_labels(df: pd.DataFrame) -> list[str]:
+    """A label per row (model_id, else family + size), made unique with the resolution, then
+    the row number."""
+    labels = [_label_of(df.iloc[i]) or f"row {i + 1}" for i in range(len(df))]
+    counts = pd.Series(labels).value_counts()
+    labels = [f"{lab} @{int(r)}" if counts[lab] > 1 else lab for lab, r in zip(labels, df["resolution"])]
+    counts = pd.Series(labels).value_counts()
+    return [f"{lab} (row {i + 1})" if counts[lab] > 1 else lab for i, lab in enumerate(labels)]
+
+
+def assign_groups(df: pd.DataFrame) -> list[str]:
+    """Group per row: an explicit non-empty ``group`` wins, else family + resolution when the
+    family has several resolutions among the rows without explicit group, else the family."""
+    explicit = [None] * len(df)
+    if "group" in df.columns:
+        explicit = [str(g).strip() if isinstance(g, str) and str(g).strip() else None for g in df["group"]]
+    res_by_family: dict[str, set[int]] = {}
+    for e, fam, res in zip(explicit, df["family"], df["resolution"]):
+        if e is None:
+            res_by_family.setdefault(fam, set()).add(int(res))
+    out = []
+    for e, fam, res in zip(explicit, df["family"], df["resolution"]):
+        if e is not None:
+            out.append(e)
+        elif len(res_by_family[fam]) > 1:
+            out.append(f"{fam}-{int(res)}")
+        else:
+            out.append(fam)
+    return out
+
+
+def read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate a user CSV (:class:`TableError` naming the problem)."""
+    p = Path(path)
+    if not p.exists():
+        raise TableError(f"{p}: no such file")
+    if p.is_dir():
+        raise TableError(f"{p}: is a directory, not a CSV file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise TableError(f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise TableError(f"{p}: cannot read ({e.strerror})") from None
+    if not text.strip():
+        raise TableError(f"{p}: the file is empty")
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, csv.Error) as e:
+        msg = " ".join(str(e).split())
+        raise TableError(f"{p}: not a valid CSV ({msg})") from None
+    df = df.replace({"": None})
+    try:
+        return validate(df, line_offset=2)
+    except TableError as e:
+        raise TableError(f"{p}: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``df`` as CSV atomically (temp file in the same folder, then rename)."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise TableError(f"{p}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            df.to_csv(fh, index=False, float_format="%.10g")
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return p

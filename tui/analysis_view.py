@@ -1,0 +1,267 @@
+"""Terminal rendering of the analysis and the registry (Rich tables, plotext plots)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Iterable
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from visbpp.core import plots
+from visbpp.core.analysis import AnalysisResult, Prediction
+from visbpp.core.registry import ModelCard, Published, TokenizerCard
+
+MARKERS = ("o", "x", "+", "*", "#", "@", "%", "&", "$", "~")
+
+
+def _f(v: float | None, fmt: str = ".4g") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _g(v: float, digits: int = 4) -> str:
+    """Significant digits without scientific notation for values up to 1e7."""
+    if v != 0 and (abs(v) >= 1e7 or abs(v) < 1e-4):
+        return f"{v:.{digits}g}"
+    s = f"{v:.{digits}g}"
+    return f"{v:.0f}" if "e" in s else s
+
+
+def _p(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return "<1e-4" if v < 1e-4 else f"{v:.4f}"
+
+
+def _table(title: str, **kw) -> Table:
+    opts = dict(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    opts.update(kw)
+    return Table(title="\n" + title, title_justify="left", **opts)
+
+
+# ---------------------------------------------------------------------------------------------
+# analyze
+
+def render(console: Console, r: AnalysisResult, source: str, prediction: Prediction | None = None,
+           show_plots: bool = True) -> None:
+    console.print(f"[bold]FID vs BPP[/bold] — {source}, {len(r.table)} models")
+
+    t = _table("Per group: FID ~ bpp (r: Pearson; p: of the slope)")
+    t.add_column("group", no_wrap=True)
+    for col in ("n", "slope", "slope 95% CI", "intercept", "R²", "r", "p"):
+        t.add_column(col, justify="right", no_wrap=True)
+    unfitted = []
+    for g in r.groups:
+        if g.fitted:
+            ci = f"[{_g(g.slope_ci[0])}, {_g(g.slope_ci[1])}]"
+            t.add_row(g.group, str(g.n), _g(g.slope, 6), ci, _g(g.intercept), _f(g.r2, ".3f"),
+                      _f(g.pearson_r, ".3f"), _p(g.p_value))
+        else:
+            t.add_row(g.group, str(g.n), *(["–"] * 6), style="dim")
+            unfitted.append(f"{g.group} ({g.note})")
+    console.print(t)
+    if unfitted:
+        console.print("not fitted: " + "; ".join(unfitted), style="dim")
+
+    a = r.ancova
+    if a.fitted:
+        console.print(
+            f"ANCOVA over {', '.join(a.groups)} (n = {a.n}): separate slopes vs common slope "
+            f"F({a.df_num:g}, {a.df_den:g}) = {a.f:.4g}, p = {_p(a.p_value)}; "
+            f"common slope {a.common_slope:.5g} (p = {_p(a.common_slope_p_value)}), "
+            f"R² common {a.r2_common:.3f} vs separate {a.r2_separate:.3f}")
+    else:
+        console.print(f"ANCOVA: not fitted ({a.note})", style="dim")
+
+    g = r.global_
+    t = _table(f"Global fits (n = {g.n})")
+    t.add_column("model", no_wrap=True)
+    for col in ("R²", "adj. R²", "AIC", "BIC"):
+        t.add_column(col, justify="right", no_wrap=True)
+    c = _table("Coefficients")
+    c.add_column("model", no_wrap=True)
+    c.add_column("term", no_wrap=True)
+    for col in ("coef", "95% CI", "p"):
+        c.add_column(col, justify="right", no_wrap=True)
+    for m in (g.linear, g.bilinear):
+        if m is None:
+            t.add_row("fid ~ bpp + rfid", "–", "–", "–", "–")
+            continue
+        t.add_row(m.formula, f"{m.r2:.3f}", f"{m.adj_r2:.3f}", f"{m.aic:.2f}", f"{m.bic:.2f}")
+        for i, (k, v) in enumerate(m.coef.items()):
+            lo, hi = m.conf_int[k]
+            c.add_row(m.formula if i == 0 else "", k, f"{v:.5g}", f"[{lo:.4g}, {hi:.4g}]", _p(m.pvalues[k]),
+                      end_section=i == len(m.coef) - 1)
+    console.print(t)
+    if g.bilinear is None:
+        console.print(f"fid ~ bpp + rfid: {g.note}", style="dim")
+    console.print(c)
+    for m in (g.linear, g.bilinear):
+        if m is not None and m.outliers:
+            console.print(f"Cook's distance > 4/n = {m.cooks_threshold:.3f} in {m.formula}: "
+                          + ", ".join(f"{lab} ({m.cooks_distance[lab]:.2f})" for lab in m.outliers))
+    if g.rfid_f is not None:
+        console.print(f"Adding rFID: F({g.rfid_df_num:g}, {g.rfid_df_den:g}) = {g.rfid_f:.4g}, "
+                      f"p = {_p(g.rfid_f_p_value)}")
+    if prediction is not None:
+        pr = prediction
+        lvl = f"{(1 - pr.alpha) * 100:g}%"
+        console.print(f"[bold]Prediction[/bold] for bpp = {pr.bpp:g}, rFID = {pr.rfid:g}: FID = {pr.fid:.3f} "
+                      f"({lvl} CI of the mean [{pr.ci[0]:.3f}, {pr.ci[1]:.3f}], "
+                      f"{lvl} prediction interval [{pr.pi[0]:.3f}, {pr.pi[1]:.3f}])")
+    for w in r.warnings:
+        console.print(Text("warning: " + w.message, style="yellow"))
+    for n in r.notes:
+        console.print(Text("note: " + n, style="dim"))
+    if show_plots:
+        render_plots(console, r)
+
+
+def _plotext_canvas(draw: Callable, console: Console, title: str, xlabel: str, ylabel: str) -> Text:
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(max(40, min(console.width, 100)), 20)
+    if not console.is_terminal or console.no_color:
+        plt.theme("clear")
+    draw(plt)
+    plt.title(title)
+    plt.xlabel(xlabel)
+    plt.ylabel(ylabel)
+    canvas = plt.build()
+    plt.clear_figure()
+    return Text.from_ansi(canvas)
+
+
+def render_plots(console: Console, r: AnalysisResult) -> None:
+    pts = plots.group_points(r)
+    lines = {ln.name: ln for ln in plots.group_fit_lines(r)}
+
+    def groups(plt):
+        for i, p in enumerate(pts):
+            plt.scatter(list(p.x), list(p.y), marker=MARKERS[i % len(MARKERS)], label=p.name)
+            if p.name in lines:
+                plt.plot(list(lines[p.name].x), list(lines[p.name].y), marker="braille")
+        gl = plots.global_fit_line(r)
+        plt.plot(list(gl.x), list(gl.y), marker=".", label=f"global fit (R² {r.global_.linear.r2:.3f})")
+
+    console.print(_plotext_canvas(groups, console, "FID vs BPP (groups and fits)", "bits per pixel", "FID"))
+    bp = plots.bilinear_points(r)
+    if bp is None:
+        return
+
+    def bilinear(plt):
+        plt.scatter(list(bp.x), list(bp.y), marker="o", label="models")
+        lo, hi = min(bp.x + bp.y), max(bp.x + bp.y)
+        plt.plot([lo, hi], [lo, hi], marker="braille", label="y = x")
+
+    console.print(_plotext_canvas(bilinear, console, f"FID ~ bpp + rfid (R² {r.global_.bilinear.r2:.3f})",
+                                  "observed FID", "predicted FID"))
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+def checkpoint_status(card: ModelCard) -> str | None:
+    """Hook for the checkpoint column of ``visbpp models``: ``visbpp.core.checkpoints.status(card)``
+    when that module exists (None otherwise, and the column is not shown)."""
+    try:
+        mod = importlib.import_module("visbpp.core.checkpoints")
+    except ModuleNotFoundError as e:
+        if e.name == "visbpp.core.checkpoints":
+            return None
+        raise
+    summary = getattr(mod, "summary_status", None)
+    if summary is not None:
+        word, size = summary(card)
+        return f"{word} ({size / 1e9:.2f} GB)" if size else str(word)
+    fn = getattr(mod, "status", None)
+    if fn is None:
+        return None
+    st = fn(card)
+    if isinstance(st, (list, tuple)):
+        return ", ".join(str(getattr(x, "state", x)) for x in st) or "no files"
+    return str(st)
+
+
+def _pub(p: Published | None) -> dict | None:
+    return None if p is None else {"value": p.value, "source": p.source, "protocol": p.protocol}
+
+
+def _pub_text(p: Published | None) -> Text:
+    if p is None:
+        return Text("–")
+    t = Text(f"{p.value:g}")
+    t.append(f"\n{p.source}" + (f"; {p.protocol}" if p.protocol else ""), style="dim")
+    return t
+
+
+def card_dict(c: ModelCard) -> dict:
+    from visbpp.core import registry
+
+    return {
+        "id": c.id, "family": c.family_label, "size": c.size, "params": c.params, "resolution": c.resolution,
+        "tokens_per_image": c.tokens_per_image, "tokenizer_id": c.tokenizer_id, "group": registry.fit_group(c),
+        "fid": _pub(c.fid), "rfid": _pub(c.rfid), "alt_fid": [_pub(p) for p in c.alt_fid],
+        "reference_bpp": c.reference_bpp, "in_published_table": c.in_published_table,
+        "aliases": list(c.aliases), "checkpoints": checkpoint_status(c),
+    }
+
+
+def tokenizer_dict(t: TokenizerCard) -> dict:
+    return {"id": t.id, "family": t.family, "params": t.params, "codebook_size": t.codebook_size,
+            "downsample": t.downsample, "rfid": [{"resolution": r, **_pub(p)} for r, p in t.rfid]}
+
+
+class _Sources:
+    """Numbered footnotes for the sources of published values."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, int] = {}
+
+    def ref(self, p: Published | None) -> Text:
+        if p is None:
+            return Text("–")
+        key = p.source + (f"; {p.protocol}" if p.protocol else "")
+        n = self.items.setdefault(key, len(self.items) + 1)
+        return Text(f"{p.value:g} [{n}]")
+
+
+def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iterable[TokenizerCard]) -> None:
+    cards = list(cards)
+    status = [checkpoint_status(c) for c in cards]
+    show_status = any(s is not None for s in status)
+    src = _Sources()
+    t = _table("Models (FID in parentheses: other published values; \\[n]: source; files: checkpoints)",
+               box=None)
+    t.add_column("id", no_wrap=True)
+    t.add_column("family", min_width=8, overflow="fold")
+    for col in ("params", "res", "tokens"):
+        t.add_column(col, justify="right", min_width=4)
+    for col in ("FID", "rFID"):
+        t.add_column(col, min_width=5)
+    t.add_column("table BPP", justify="right", no_wrap=True)
+    if show_status:
+        t.add_column("files", min_width=7)
+    for c, s in zip(cards, status):
+        fid = src.ref(c.fid)
+        for p in c.alt_fid:
+            fid.append(f"\n({src.ref(p).plain})", style="dim")
+        row = [c.id, c.family_label, c.params_label, str(c.resolution), str(c.tokens_per_image), fid,
+               src.ref(c.rfid), "–" if c.reference_bpp is None else f"{c.reference_bpp:.7f}"]
+        if show_status:
+            row.append(s or "")
+        t.add_row(*row)
+    console.print(t)
+    tt = _table("Tokenizers")
+    for col in ("id", "family", "params", "codebook", "downsample", "rFID at resolution"):
+        tt.add_column(col, no_wrap=col == "id")
+    for tok in tokenizers:
+        rf = Text(", ".join(f"{r}: {src.ref(p).plain}" for r, p in tok.rfid) or "–")
+        tt.add_row(tok.id, tok.family, f"{tok.params / 1e6:.1f}M", str(tok.codebook_size), str(tok.downsample), rf)
+    console.print(tt)
+    console.print("Sources:")
+    for text, n in src.items.items():
+        console.print(Text(f"[{n}] {text}"), soft_wrap=False)

@@ -1,0 +1,167 @@
+"""CLI commands of the analysis: ``analyze``, ``models``, ``export``.
+
+Bad input gives one line on stderr and exit code 2, never a traceback; ``--json`` prints
+exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+from visbpp.core import registry
+
+# pandas/statsmodels (visbpp.core.table, visbpp.core.analysis, the view) are imported inside the
+# commands so that `visbpp --help` and the other commands start fast.
+
+
+class ModelSet(str, Enum):
+    published = "published"
+    all = "all"
+
+
+def _fail(msg: str) -> NoReturn:
+    """One-line error on stderr, exit code 2."""
+    line = " ".join(str(msg).split())
+    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.flush()
+    raise typer.Exit(2)
+
+
+def _note(msg: str) -> None:
+    sys.stderr.write(f"note: {msg}\n")
+    sys.stderr.flush()
+
+
+def _measured(notes: list[str]) -> list[dict] | None:
+    from visbpp.core.table import MeasuredUnavailable, load_measured
+
+    try:
+        return load_measured()
+    except MeasuredUnavailable as e:
+        notes.append(str(e))
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        _fail(f"cannot read measured results: {type(e).__name__}: {e}")
+
+
+def _bundled(model_set: ModelSet, notes: list[str]):
+    from visbpp.core.table import fit_rows, merged_table
+
+    measured = _measured(notes) if model_set is ModelSet.all else None
+    df = merged_table(measured, model_set.value)
+    if model_set is ModelSet.all and measured is not None and not df["bpp_source"].eq("measured").any():
+        notes.append("no measured BPP in the results store yet: --set all equals the published rows")
+    rows, left_out = fit_rows(df)
+    notes.extend(left_out)
+    return rows
+
+
+def analyze_cmd(
+    csv: Optional[Path] = typer.Argument(
+        None, help="CSV with columns family,size,resolution,fid,rfid,bpp (optional: group, model_id). "
+                   "Default: the bundled table of the registry."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="DIR",
+                                        help="Write publication figures (PNG+PDF, needs matplotlib) into DIR."),
+    model_set: Optional[ModelSet] = typer.Option(
+        None, "--set", case_sensitive=False,
+        help="Bundled model set: 'published' (the 14-model published table, default) or 'all' "
+             "(every registry model with a measured BPP, plus the published rows)."),
+    predict: Optional[tuple[float, float]] = typer.Option(
+        None, "--predict", metavar="BPP RFID",
+        help="Predict the FID of a new model from its BPP and rFID (bilinear model, 95% intervals)."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Skip the terminal plots."),
+) -> None:
+    """Fit FID against BPP: per group (fixed tokenizer setting), ANCOVA, global linear and bilinear models."""
+    from visbpp.core.analysis import analyze
+    from visbpp.core.table import TableError, read_csv
+
+    from . import analysis_view as view
+
+    notes: list[str] = []
+    try:
+        if csv is not None:
+            if model_set is not None:
+                _fail("--set chooses among the bundled models; it cannot be combined with a CSV file")
+            df, source = read_csv(csv), str(csv)
+        else:
+            ms = model_set or ModelSet.published
+            df, source = _bundled(ms, notes), f"bundled table, --set {ms.value}"
+        result = analyze(df, notes=notes)
+        prediction = result.predict(*predict) if predict else None
+    except TableError as e:
+        _fail(str(e))
+    figures = []
+    if plot is not None:
+        from .figures import FiguresUnavailable, write_figures
+
+        try:
+            figures = write_figures(result, plot)
+        except (FiguresUnavailable, OSError) as e:
+            _fail(str(e))
+    if as_json:
+        for n in notes:   # the human output prints them with the result
+            _note(n)
+        out = result.to_dict()
+        out["source"] = source
+        if prediction is not None:
+            out["prediction"] = prediction.to_dict()
+        if plot is not None:
+            out["figures"] = [str(p) for p in figures]
+        sys.stdout.write(json.dumps(out, allow_nan=False) + "\n")
+        return
+    console = Console()
+    view.render(console, result, source, prediction, show_plots=not no_plots)
+    if figures:
+        console.print(f"figures written: {', '.join(str(p) for p in figures)}")
+
+
+def models_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the registry as one JSON object."),
+) -> None:
+    """List every model of the registry with its published values and their sources."""
+    from . import analysis_view as view
+
+    cards = registry.model_cards()
+    if as_json:
+        sys.stdout.write(json.dumps({"models": [view.card_dict(c) for c in cards],
+                                     "tokenizers": [view.tokenizer_dict(t) for t in registry.tokenizer_cards()]})
+                         + "\n")
+        return
+    view.render_models(Console(), cards, registry.tokenizer_cards())
+
+
+def export_cmd(
+    out: Path = typer.Argument(..., metavar="OUT.csv", help="CSV file to write (atomically)."),
+    model_set: ModelSet = typer.Option(
+        ModelSet.all, "--set", case_sensitive=False,
+        help="'all' (default: published rows plus every measured registry model) or 'published'."),
+) -> None:
+    """Write the merged table (published values, and measured ones where present) as CSV."""
+    from visbpp.core.table import TableError, merged_table, write_csv
+
+    notes: list[str] = []
+    measured = _measured(notes)
+    try:
+        df = merged_table(measured, model_set.value)
+        path = write_csv(df, out)
+    except TableError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot write {out}: {e.strerror or e}")
+    for n in notes:
+        _note(n)
+    Console(stderr=True).print(f"wrote {len(df)} rows to {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_cmd)
+    app.command("models")(models_cmd)
+    app.command("export")(export_cmd)
