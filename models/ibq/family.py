@@ -1,0 +1,126 @@
+"""IBQ family: build configs per size id, build and load the tokenizer and the AR model.
+
+Files are Lightning checkpoints ``{"state_dict": sd}``. The AR files carry the tokenizer under
+``first_stage_model.*``; the AR configuration loads the tokenizer file's EMA copies
+(``use_ema: True``: ``model_ema.<key without dots>``), so that is what a tokenizer file gives.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+import torch
+
+from ..common import swiglu_hidden
+from ..seedvoken_common import load_module, read_state_dict, tokenizer_state_dict, transformer_state_dict
+from .tokenizer import IBQTokenizer, TokenizerConfig
+from .transformer import AdaLNGPT, GPTConfig
+
+NAME = "ibq"
+LABEL = "IBQ"
+
+# card id -> (n_embd, n_head, n_layer, alng)
+SIZES: dict[str, tuple[int, int, int, float]] = {
+    "ibq-b-256": (1024, 16, 16, 1e-3),
+    "ibq-l-256": (1280, 20, 20, 1e-3),
+    "ibq-xl-256": (1536, 24, 24, 1e-4),
+    "ibq-xxl-256": (1920, 30, 30, 1e-5),
+}
+TOKENIZER_ID = "ibq-16384"
+
+_BASE: dict[str, Any] = {
+    "family": NAME,
+    "tokenizer": {
+        "ckpt_path": None,
+        "n_embed": 16384,
+        "embed_dim": 256,
+        "l2_normalize": False,
+        "use_entropy_loss": True,
+        "entropy_temperature": 0.01,
+        "beta": 0.25,
+        "use_ema": True,
+        "stage": "transformer",
+        "ddconfig": {"double_z": False, "resolution": 256, "in_channels": 3, "out_ch": 3, "dropout": 0.0,
+                     "ch": 128, "ch_mult": [1, 1, 2, 2, 4], "num_res_blocks": 4, "attn_resolutions": [16],
+                     "z_channels": 256},
+        "lossconfig": "src.IBQ.modules.losses.DummyLoss",
+    },
+    "transformer": {
+        "vocab_size": 16384,
+        "block_size": 256,
+        "resid_dropout_p": 0.1,
+        "ffn_dropout_p": 0.1,
+        "token_drop": 0.1,
+        "drop_path_rate": 0.0,
+        "class_num": 1000,
+        "multiple_of": 256,
+    },
+    "transformer_defaults": {
+        "cls_token_num": 1, "rope_base": 10000, "norm_eps": 1e-05, "n_kv_head": None, "shared_aln": False,
+        "use_pretrained_codebook": False, "ffn_dim_multiplier": None, "attn_dropout_p": 0.0, "embd_pdrop": 0.0,
+        "head_nm_rmsnorm_eps": 1e-05, "multiple_of": 256,
+    },
+    "image_size": 256,
+    "num_classes": 1000,
+    "token_grid": [16, 16],
+    "tokens_per_image": 256,
+    "tokenizer_container": "state_dict",
+    "transformer_container": "state_dict",
+    "dtype": "float32",
+    "input_normalisation": "x = uint8/127.5 - 1.0 (range [-1, 1]), NCHW, RGB",
+}
+
+
+def config_for(model_id: str) -> dict[str, Any]:
+    """Official configuration of a size id (``ibq-b-256``...) or of the tokenizer id, fixture schema."""
+    if model_id == TOKENIZER_ID:
+        model_id = "ibq-b-256"
+    if model_id not in SIZES:
+        raise KeyError(f"unknown IBQ size id {model_id!r}; known: {', '.join(SIZES)}")
+    dim, n_head, n_layer, alng = SIZES[model_id]
+    cfg = copy.deepcopy(_BASE)
+    cfg["transformer"].update(n_embd=dim, cond_dim=dim, n_head=n_head, n_layer=n_layer, alng=alng)
+    cfg["derived"] = {"head_dim": dim // n_head, "ffn_hidden_dim": swiglu_hidden(dim, 256),
+                      "class_embedding_rows": 1001, "null_class_index": 1000, "codebook_size": 16384}
+    cfg["model_id"] = model_id
+    return cfg
+
+
+class IBQFamily:
+    name = NAME
+    label = LABEL
+    sizes = tuple(SIZES)
+    tokenizer_id = TOKENIZER_ID
+
+    def config_for(self, model_id: str) -> dict[str, Any]:
+        return config_for(model_id)
+
+    def build_tokenizer(self, config: Mapping[str, Any]) -> IBQTokenizer:
+        return IBQTokenizer(TokenizerConfig.from_config(config)).eval()
+
+    def build_transformer(self, config: Mapping[str, Any], tokenizer: Any = None) -> AdaLNGPT:
+        return AdaLNGPT(GPTConfig.from_config(config)).eval()
+
+    def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> IBQTokenizer:
+        """From the tokenizer file (EMA or raw weights per ``use_ema``) or an AR file (``first_stage_model.*``)."""
+        path = str(path)
+        sd = read_state_dict(path)
+        with torch.device("meta"):
+            tok = self.build_tokenizer(config)
+        use_ema = bool(config["tokenizer"].get("use_ema", True))
+        sub, source = tokenizer_state_dict(sd, tok, path, use_ema, LABEL)
+        load_module(tok, sub, path)
+        tok.weights_source = source
+        return tok
+
+    def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: Any = None) -> AdaLNGPT:
+        """From an AR file (``transformer.*``; its ``first_stage_model.*`` is the tokenizer's business)."""
+        path = str(path)
+        sub = transformer_state_dict(read_state_dict(path), path, LABEL)
+        with torch.device("meta"):
+            model = self.build_transformer(config)
+        return load_module(model, sub, path)
+
+
+FAMILY = IBQFamily()

@@ -1,0 +1,126 @@
+"""Open-MAGVIT2 family: build configs per size id, build and load the tokenizer and the AR model.
+
+Files are Lightning checkpoints ``{"state_dict": sd}``. The AR files carry the whole tokenizer
+under ``first_stage_model.*``; the AR configuration tokenizes with the raw (non-EMA) weights
+(``use_ema: False``), so a tokenizer file is read through its ``encoder.*``/``decoder.*`` keys
+unless the config says ``use_ema: True`` (then ``model_ema.<key without dots>``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+import torch
+
+from ..common import swiglu_hidden
+from ..seedvoken_common import (load_module, read_state_dict, tokenizer_state_dict,
+                                transformer_state_dict)
+from .tokenizer import LFQTokenizer, TokenizerConfig
+from .transformer import FactorizedGPT, GPTConfig
+
+NAME = "openmagvit2"
+LABEL = "Open-MAGVIT2"
+
+# card id -> (dim, n_head, spatial_n_layer, factorized_n_layer)
+SIZES: dict[str, tuple[int, int, int, int]] = {
+    "omg-b-256": (1024, 16, 24, 2),
+    "omg-l-256": (1280, 20, 36, 3),
+    "omg-xl-256": (1536, 24, 48, 4),
+}
+TOKENIZER_ID = "omg-lfq-256"
+
+_BASE: dict[str, Any] = {
+    "family": NAME,
+    "tokenizer": {
+        "ckpt_path": None,
+        "n_embed": 262144,
+        "embed_dim": 18,
+        "use_ema": False,
+        "stage": "transformer",
+        "token_factorization": True,
+        "factorized_bits": [6, 12],
+        "ddconfig": {"double_z": False, "resolution": 128, "in_channels": 3, "out_ch": 3, "ch": 128,
+                     "ch_mult": [1, 1, 2, 2, 4], "num_res_blocks": 4, "z_channels": 18},
+        "lossconfig": "src.Open_MAGVIT2.modules.losses.DummyLoss",
+    },
+    "transformer": {
+        "vocab_size": 512,
+        "block_size": 256,
+        "factorized_bits": [6, 12],
+        "token_drop": 0.1,
+        "resid_dropout_p": 0.1,
+        "token_factorization": True,
+        "class_num": 1000,
+        "multiple_of": 256,
+    },
+    "transformer_defaults": {
+        "cls_token_num": 1, "rope_base": 10000, "norm_eps": 1e-05, "n_kv_head": None, "factorized_k": 2,
+        "ffn_dim_multiplier": None, "ffn_dropout_p": 0.1, "attn_dropout_p": 0.0, "embd_pdrop": 0.0,
+        "drop_path_rate": 0.0, "multiple_of": 256,
+    },
+    "image_size": 256,
+    "num_classes": 1000,
+    "token_grid": [16, 16],
+    "tokens_per_image": 256,
+    "factorized_bits": [6, 12],
+    "subtoken_vocab": [64, 4096],
+    "tokenizer_container": "state_dict",
+    "transformer_container": "state_dict",
+    "dtype": "float32",
+    "input_normalisation": "x = uint8/127.5 - 1.0 (range [-1, 1]), NCHW, RGB",
+}
+
+
+def config_for(model_id: str) -> dict[str, Any]:
+    """Official configuration of a size id (``omg-b-256``...) or of the tokenizer id, fixture schema."""
+    if model_id == TOKENIZER_ID:
+        model_id = "omg-b-256"
+    if model_id not in SIZES:
+        raise KeyError(f"unknown Open-MAGVIT2 size id {model_id!r}; known: {', '.join(SIZES)}")
+    dim, n_head, n_sp, n_fa = SIZES[model_id]
+    cfg = copy.deepcopy(_BASE)
+    cfg["transformer"].update(dim=dim, cond_dim=dim, n_head=n_head, spatial_n_layer=n_sp, factorized_n_layer=n_fa)
+    cfg["derived"] = {"head_dim": dim // n_head, "ffn_hidden_dim": swiglu_hidden(dim, 256),
+                      "class_embedding_rows": 1001, "null_class_index": 1000, "codebook_size": 262144}
+    cfg["model_id"] = model_id
+    return cfg
+
+
+class OpenMagvit2Family:
+    name = NAME
+    label = LABEL
+    sizes = tuple(SIZES)
+    tokenizer_id = TOKENIZER_ID
+
+    def config_for(self, model_id: str) -> dict[str, Any]:
+        return config_for(model_id)
+
+    def build_tokenizer(self, config: Mapping[str, Any]) -> LFQTokenizer:
+        return LFQTokenizer(TokenizerConfig.from_config(config)).eval()
+
+    def build_transformer(self, config: Mapping[str, Any], tokenizer: Any = None) -> FactorizedGPT:
+        return FactorizedGPT(GPTConfig.from_config(config)).eval()
+
+    def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> LFQTokenizer:
+        """From the tokenizer file (raw or EMA weights per ``use_ema``) or an AR file (``first_stage_model.*``)."""
+        path = str(path)
+        sd = read_state_dict(path)
+        with torch.device("meta"):
+            tok = self.build_tokenizer(config)
+        use_ema = bool(config["tokenizer"].get("use_ema", False))
+        sub, source = tokenizer_state_dict(sd, tok, path, use_ema, LABEL)
+        load_module(tok, sub, path)
+        tok.weights_source = source
+        return tok
+
+    def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: Any = None) -> FactorizedGPT:
+        """From an AR file (``transformer.*``; its ``first_stage_model.*`` is the tokenizer's business)."""
+        path = str(path)
+        sub = transformer_state_dict(read_state_dict(path), path, LABEL)
+        with torch.device("meta"):
+            model = self.build_transformer(config)
+        return load_module(model, sub, path)
+
+
+FAMILY = OpenMagvit2Family()
