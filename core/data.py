@@ -1,0 +1,242 @@
+"""Image datasets for scoring: the ImageFolder and flat-val + CSV layouts, subsets, robust decoding.
+
+Layouts
+-------
+* **ImageFolder**: ``root/<class>/<image>``. The class index of an image is the position of
+  its folder name in the sorted list of *all* subfolders of ``root`` (empty ones included), so
+  for ImageNet the index is the standard one (0 = n01440764). Files directly in ``root`` are
+  ignored; files nested deeper inside a class folder belong to that class.
+* **Flat + CSV**: ``root/<image>`` plus Kaggle's ``LOC_val_solution.csv`` (columns
+  ``ImageId,PredictionString``). The label of an image is the *first* synset of its
+  PredictionString; the class index is the position of that synset in the sorted list of all
+  synsets that occur in the CSV (for the ImageNet val CSV these are the 1000 synsets, so the
+  index equals the ImageFolder index). Images without a CSV row are not scored.
+
+Image paths in results are relative to ``root`` (POSIX separators). Hidden files (``.*``) are
+never listed; every other file is, and non-images are reported as skipped with a reason.
+
+Subsets are deterministic: ``per_class`` keeps the first K images of every class by relative
+path, then ``limit`` keeps the first N of the result in the global order (class index, then
+relative path).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+IMAGE_DECODE_ERRORS = "truncated or corrupt image"
+
+
+class DataError(ValueError):
+    """The data folder or labels file cannot be used: says what, where and what to do."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str    # absolute path
+    image: str   # path relative to the data root, POSIX
+    label: int   # class index
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: str
+    layout: str                 # "imagefolder" | "flat-csv"
+    classes: tuple[str, ...]    # class names in index order
+    samples: tuple[Sample, ...]  # in global order: (label, image)
+
+
+def _walk_files(folder: str, root: str) -> list[tuple[str, str]]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in filenames:
+            if f.startswith("."):
+                continue
+            p = os.path.join(dirpath, f)
+            out.append((p, os.path.relpath(p, root).replace(os.sep, "/")))
+    return out
+
+
+def scan_imagefolder(root: str) -> Dataset:
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        raise DataError(f"{root}: data folder not found (pass --data DIR: an ImageFolder root or the flat val folder)")
+    classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        raise DataError(
+            f"{root}: no class subfolders. For an ImageFolder, put images in one folder per class; "
+            f"for the flat ImageNet val folder pass --labels-csv LOC_val_solution.csv"
+        )
+    samples = []
+    for idx, c in enumerate(classes):
+        for p, rel in sorted(_walk_files(os.path.join(root, c), root), key=lambda t: t[1]):
+            samples.append(Sample(p, rel, idx))
+    return Dataset(root, "imagefolder", tuple(classes), tuple(samples))
+
+
+def read_labels_csv(csv_path: str) -> dict[str, str]:
+    """Kaggle LOC_val_solution.csv -> {ImageId: first synset of PredictionString}."""
+    if not os.path.isfile(csv_path):
+        raise DataError(f"{csv_path}: labels CSV not found (Kaggle's LOC_val_solution.csv is expected)")
+    out: dict[str, str] = {}
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        if "ImageId" not in cols or "PredictionString" not in cols:
+            raise DataError(f"{csv_path}: expected columns ImageId,PredictionString (Kaggle LOC_val_solution.csv); found {cols}")
+        for n, row in enumerate(reader, start=2):
+            parts = (row["PredictionString"] or "").split()
+            if not parts:
+                raise DataError(f"{csv_path}:{n}: empty PredictionString for {row['ImageId']!r}")
+            out[row["ImageId"].strip()] = parts[0]
+    if not out:
+        raise DataError(f"{csv_path}: no rows")
+    return out
+
+
+def scan_flat(root: str, csv_path: str) -> Dataset:
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        raise DataError(f"{root}: data folder not found")
+    labels = read_labels_csv(csv_path)
+    classes = tuple(sorted(set(labels.values())))
+    index = {c: i for i, c in enumerate(classes)}
+    samples = []
+    for e in os.scandir(root):
+        if not e.is_file() or e.name.startswith("."):
+            continue
+        stem = os.path.splitext(e.name)[0]
+        syn = labels.get(stem, labels.get(e.name))
+        if syn is None:
+            continue
+        samples.append(Sample(os.path.join(root, e.name), e.name, index[syn]))
+    if not samples:
+        raise DataError(f"{root}: no file matches an ImageId of {csv_path} (names like ILSVRC2012_val_00000001.JPEG expected)")
+    samples.sort(key=lambda s: (s.label, s.image))
+    return Dataset(root, "flat-csv", classes, tuple(samples))
+
+
+def scan(root: str, labels_csv: str | None = None) -> Dataset:
+    return scan_flat(root, labels_csv) if labels_csv else scan_imagefolder(root)
+
+
+def select(samples: Sequence[Sample], limit: int | None = None, per_class: int | None = None) -> list[Sample]:
+    """Deterministic subset: first ``per_class`` per class by relative path, then the first ``limit``."""
+    out = list(samples)
+    if per_class is not None:
+        if per_class < 1:
+            raise DataError(f"--per-class must be >= 1, got {per_class}")
+        count: dict[int, int] = {}
+        kept = []
+        for s in out:
+            if count.get(s.label, 0) < per_class:
+                kept.append(s)
+                count[s.label] = count.get(s.label, 0) + 1
+        out = kept
+    if limit is not None:
+        if limit < 1:
+            raise DataError(f"--limit must be >= 1, got {limit}")
+        out = out[:limit]
+    return out
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class BadImage(Exception):
+    """An image that cannot be scored; ``str(e)`` is the reason recorded in the results."""
+
+
+def to_rgb8(img):
+    """Any PIL mode -> 8-bit RGB: grayscale, CMYK, palette, alpha (dropped), 16-bit and float."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(img).astype(np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+        a = np.clip(np.rint(a * (255.0 / peak)), 0, 255).astype(np.uint8)
+        return Image.fromarray(a, "L").convert("RGB")
+    if mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
+        a = np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
+        return Image.fromarray(a, "L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if mode == "RGB":
+        return img
+    return img.convert("RGB")
+
+
+_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF", b"\x00\x00\x00\x0cjP")
+
+
+def _has_image_signature(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return head.startswith(_SIGNATURES)
+
+
+def load_image(path: str):
+    """Decode ``path`` fully to an 8-bit RGB PIL image, or raise :class:`BadImage` with the reason."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise BadImage(f"unreadable file ({e.strerror})") from None
+    if size == 0:
+        raise BadImage("empty file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return to_rgb8(im)
+    except UnidentifiedImageError:
+        if _has_image_signature(path):
+            raise BadImage(f"{IMAGE_DECODE_ERRORS} (image signature but unreadable header)") from None
+        raise BadImage("not an image (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise BadImage(f"{IMAGE_DECODE_ERRORS} ({e})") from None
+
+
+class ImageDataset:
+    """torch-style map dataset: index -> (position, tensor | None, reason | None).
+
+    Decoding and the family's preprocessing run here, i.e. in DataLoader workers.
+    """
+
+    def __init__(self, samples: Sequence[Sample], preprocess: Callable):
+        self.samples = list(samples)
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        s = self.samples[i]
+        try:
+            img = load_image(s.path)
+        except BadImage as e:
+            return i, None, str(e)
+        try:
+            x = self.preprocess(img)
+        except Exception as e:  # noqa: BLE001 - an image the family cannot preprocess is skipped
+            return i, None, f"preprocessing failed ({type(e).__name__}: {e})"
+        return i, x, None
+
+
+def collate(items):
+    """-> (positions of good images, stacked tensor or None, [(position, reason)] of bad ones)."""
+    import torch
+
+    good = [(i, x) for i, x, r in items if r is None]
+    bad = [(i, r) for i, x, r in items if r is not None]
+    x = torch.stack([x for _, x in good]) if good else None
+    return [i for i, _ in good], x, bad

@@ -1,0 +1,234 @@
+"""Scoring results: per-image rows, per-model summaries, run metadata, files and the results store.
+
+Per-image row: ``model_id, image, label, bits, tokens, pixels, bpp`` where ``pixels = H*W``
+of the scored (preprocessed) image and ``bpp = bits / (3*pixels)``.
+
+Per-model summary: ``n_images``, ``sum_bits`` (float64), ``bpp = sum_bits / sum(3*H*W)``,
+``bits_per_pixel = sum_bits / sum(H*W)``, ``bits_per_token = sum_bits / sum(tokens)``, a
+bootstrap 95% CI of the BPP over images (percentile, 2000 resamples, fixed seed) and the
+number of images skipped.
+
+``--out DIR`` gets ``per_image.csv``, ``summary.csv``, ``skipped.csv`` (when images were
+skipped) and ``results.json`` (summaries, skipped images, metadata; no per-image rows); every
+finished run is also stored the same way in ``<cache_dir>/results/<run_id>/``, which
+:func:`measured_results` reads. Every file is written atomically, and results.json is written
+last with ``"complete": true``, so a folder without it (or with an older one) is never taken
+for a finished run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+from typing import Iterable
+
+import numpy as np
+
+from .token_cache import atomic_write_text, default_cache_dir
+
+ROW_FIELDS = ("model_id", "image", "label", "bits", "tokens", "pixels", "bpp")
+SUMMARY_FIELDS = ("model_id", "family", "resolution", "n_images", "sum_bits", "bpp", "bits_per_pixel",
+                  "bits_per_token", "bpp_ci_low", "bpp_ci_high", "images_skipped", "reference_bpp", "dtype")
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_ci(bits: np.ndarray, denom: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of sum(bits)/sum(denom), resampling images with replacement."""
+    n = len(bits)
+    if n == 0:
+        return float("nan"), float("nan")
+    if n == 1:
+        v = float(bits[0] / denom[0])
+        return v, v
+    rng = np.random.default_rng(seed)
+    stats = np.empty(resamples, dtype=np.float64)
+    step = max(1, 2_000_000 // n)
+    for s in range(0, resamples, step):
+        e = min(resamples, s + step)
+        idx = rng.integers(0, n, size=(e - s, n))
+        stats[s:e] = bits[idx].sum(1) / denom[idx].sum(1)
+    a = (1 - level) / 2
+    lo, hi = np.quantile(stats, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def summarize(model_id: str, rows: list[dict], skipped: int, family: str = "", resolution: int | None = None,
+              reference_bpp: float | None = None, dtype: str = "fp32") -> dict:
+    bits = np.array([r["bits"] for r in rows], dtype=np.float64)
+    pix = np.array([r["pixels"] for r in rows], dtype=np.float64)
+    toks = np.array([r["tokens"] for r in rows], dtype=np.float64)
+    s = float(bits.sum(dtype=np.float64)) if len(rows) else 0.0
+    nan = None  # no images scored: no ratio (null in JSON, empty in CSV)
+    lo, hi = bootstrap_ci(bits, 3.0 * pix) if len(rows) else (None, None)
+    return {
+        "model_id": model_id,
+        "family": family,
+        "resolution": resolution,
+        "n_images": len(rows),
+        "sum_bits": s,
+        "bpp": s / (3.0 * pix.sum()) if len(rows) else nan,
+        "bits_per_pixel": s / pix.sum() if len(rows) else nan,
+        "bits_per_token": s / toks.sum() if len(rows) else nan,
+        "bpp_ci_low": lo,
+        "bpp_ci_high": hi,
+        "images_skipped": skipped,
+        "reference_bpp": reference_bpp,
+        "dtype": dtype,
+    }
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def file_sha256(path: str, cache_dir: str | None = None) -> str:
+    """sha256 of a file, memoised in ``<cache>/sha256.json`` by (path, size, mtime)."""
+    path = os.path.abspath(path)
+    st = os.stat(path)
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    memo_path = os.path.join(default_cache_dir(cache_dir), "sha256.json")
+    try:
+        with open(memo_path) as f:
+            memo = json.load(f)
+    except (OSError, ValueError):
+        memo = {}
+    if key in memo:
+        return memo[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    try:
+        from filelock import FileLock
+
+        with FileLock(memo_path + ".lock"):
+            try:
+                with open(memo_path) as f:
+                    memo = json.load(f)
+            except (OSError, ValueError):
+                memo = {}
+            memo[key] = digest
+            atomic_write_text(memo_path, json.dumps(memo))
+    except OSError:
+        pass
+    return digest
+
+
+def git_hash() -> str | None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict:
+    import torch
+
+    v = {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
+         "platform": platform.platform()}
+    try:
+        from importlib.metadata import version
+
+        v["visbpp"] = version("visbpp")
+    except Exception:  # noqa: BLE001
+        v["visbpp"] = None
+    try:
+        import PIL
+
+        v["pillow"] = PIL.__version__
+    except ImportError:
+        pass
+    return v
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _csv_text(fields: Iterable[str], rows: Iterable[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def write_outputs(out_dir: str, document: dict, rows: list[dict]) -> None:
+    """per_image.csv, summary.csv, skipped.csv, then results.json (complete marker last), each atomically."""
+    os.makedirs(out_dir, exist_ok=True)
+    stale = os.path.join(out_dir, "results.json")
+    if os.path.exists(stale):
+        os.remove(stale)  # never leave an older complete-looking results.json beside new rows
+    atomic_write_text(os.path.join(out_dir, "per_image.csv"), _csv_text(ROW_FIELDS, rows))
+    atomic_write_text(os.path.join(out_dir, "summary.csv"), _csv_text(SUMMARY_FIELDS, document["models"]))
+    if document.get("skipped"):
+        atomic_write_text(os.path.join(out_dir, "skipped.csv"), _csv_text(("image", "reason"), document["skipped"]))
+    atomic_write_text(os.path.join(out_dir, "results.json"), json.dumps(document, indent=1, allow_nan=False))
+
+
+def store_dir(run_id: str, cache_dir: str | None = None) -> str:
+    return os.path.join(default_cache_dir(cache_dir), "results", run_id)
+
+
+def store(document: dict, rows: list[dict], cache_dir: str | None = None) -> str:
+    """Write the run into the results store; returns its folder."""
+    folder = store_dir(document["run_id"], cache_dir)
+    write_outputs(folder, document, rows)
+    return folder
+
+
+def read_rows(folder: str) -> list[dict]:
+    """per_image.csv of a results folder as rows (numbers parsed)."""
+    with open(os.path.join(folder, "per_image.csv"), newline="") as f:
+        out = []
+        for r in csv.DictReader(f):
+            out.append({"model_id": r["model_id"], "image": r["image"], "label": int(r["label"]),
+                        "bits": float(r["bits"]), "tokens": int(r["tokens"]), "pixels": int(r["pixels"]),
+                        "bpp": float(r["bpp"])})
+        return out
+
+
+def load_document(path: str) -> dict | None:
+    """A complete results document, or None if missing, unreadable or incomplete."""
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and d.get("complete") is True else None
+
+
+def measured_results(cache_dir: str | None = None) -> list[dict]:
+    """Latest completed measurement per model_id from the results store (see the engine contract)."""
+    folder = os.path.join(default_cache_dir(cache_dir), "results")
+    if not os.path.isdir(folder):
+        return []
+    latest: dict[str, dict] = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name, "results.json")
+        doc = load_document(path)
+        if doc is None:
+            continue
+        meta = doc.get("metadata", {})
+        for m in doc.get("models", []):
+            entry = {
+                "model_id": m["model_id"], "family": m.get("family", ""), "resolution": m.get("resolution"),
+                "bpp": m["bpp"], "bits_per_pixel": m["bits_per_pixel"], "bits_per_token": m["bits_per_token"],
+                "bpp_ci_low": m["bpp_ci_low"], "bpp_ci_high": m["bpp_ci_high"], "n_images": m["n_images"],
+                "subset": meta.get("subset", {}), "dtype": m.get("dtype", meta.get("dtype")),
+                "run_id": doc["run_id"], "finished_at": doc.get("finished_at", ""), "path": path,
+            }
+            prev = latest.get(entry["model_id"])
+            if prev is None or entry["finished_at"] >= prev["finished_at"]:
+                latest[entry["model_id"]] = entry
+    return [latest[k] for k in sorted(latest)]

@@ -1,0 +1,105 @@
+"""Resumable run state: what a run has already scored, kept under ``<cache_dir>/runs/<run_id>/``.
+
+Each rank appends one JSON line per finished batch to ``<model>/rank<r>.jsonl`` and fsyncs it;
+a line is the unit of progress. After a kill the last line may be cut short: it is dropped
+when the file is read and truncated away before the rank appends again. ``meta.json`` keeps
+the run identity and the batch size chosen per model (so ``--batch-size auto`` resumes with
+the same batches, hence the same per-image bits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+
+from .token_cache import atomic_write_text
+
+
+def model_slug(model_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id)[:60]
+    return f"{safe}-{hashlib.sha256(model_id.encode()).hexdigest()[:8]}"
+
+
+def _read_lines(path: str) -> tuple[list[dict], int]:
+    """Complete JSON lines of ``path`` and the byte length of that complete prefix."""
+    rows: list[dict] = []
+    good = 0
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return rows, 0
+    pos = 0
+    while True:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break
+        try:
+            rows.append(json.loads(data[pos:nl]))
+        except ValueError:
+            break
+        pos = good = nl + 1
+    return rows, good
+
+
+class RunState:
+    def __init__(self, folder: str, identity: dict, rank: int = 0):
+        self.folder = folder
+        self.rank = rank  # the folder is created on the first write, so a failed start leaves nothing
+        self.meta_path = os.path.join(folder, "meta.json")
+        self.meta = self._read_meta() or {"identity": identity, "batch_size": {}}
+
+    def _read_meta(self) -> dict | None:
+        try:
+            with open(self.meta_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def save_meta(self) -> None:
+        if self.rank == 0:
+            os.makedirs(self.folder, exist_ok=True)
+            atomic_write_text(self.meta_path, json.dumps(self.meta, indent=1))
+
+    def batch_size(self, model_id: str) -> int | None:
+        return self.meta["batch_size"].get(model_id)
+
+    def set_batch_size(self, model_id: str, bs: int) -> None:
+        self.meta["batch_size"][model_id] = int(bs)
+        self.save_meta()
+
+    def done_rows(self, model_id: str) -> dict[str, dict]:
+        """image -> row, from every rank's file of this model."""
+        d = os.path.join(self.folder, model_slug(model_id))
+        out: dict[str, dict] = {}
+        if not os.path.isdir(d):
+            return out
+        for name in sorted(os.listdir(d)):
+            if name.endswith(".jsonl"):
+                for line in _read_lines(os.path.join(d, name))[0]:
+                    for r in line["rows"]:
+                        out[r["image"]] = r
+        return out
+
+    def appender(self, model_id: str) -> "RowAppender":
+        return RowAppender(os.path.join(self.folder, model_slug(model_id), f"rank{self.rank}.jsonl"))
+
+
+class RowAppender:
+    def __init__(self, path: str):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _, good = _read_lines(path)
+        if os.path.exists(path) and os.path.getsize(path) != good:
+            with open(path, "r+b") as f:
+                f.truncate(good)
+        self.f = open(path, "ab")
+
+    def append(self, rows: list[dict]) -> None:
+        self.f.write((json.dumps({"rows": rows}) + "\n").encode())
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()

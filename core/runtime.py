@@ -1,0 +1,137 @@
+"""Device, precision, memory and torch.distributed helpers of the scoring engine and bench.
+
+Distributed runs are started by ``torchrun`` (env ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``);
+the process group uses NCCL on CUDA and gloo otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from .events import MemoryStats
+
+
+class DeviceError(ValueError):
+    """The requested device is not available."""
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def dist_from_env() -> Dist:
+    return Dist(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def init_dist(dist: Dist, device: torch.device) -> None:
+    import torch.distributed as td
+
+    if dist.active and not td.is_initialized():
+        td.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False); "
+                              "use --device cpu or auto")
+        if name == "cuda":
+            return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
+        return torch.device(name)
+    if name == "mps":
+        if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise DeviceError("--device mps: MPS is not available on this machine; use --device cpu or auto")
+        return torch.device("mps")
+    if name == "cpu":
+        return torch.device("cpu")
+    raise DeviceError(f"--device {name!r}: expected auto, cuda, mps or cpu")
+
+
+def set_tf32(enabled: bool) -> None:
+    torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
+    torch.backends.cudnn.allow_tf32 = bool(enabled)
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+
+
+def autocast(device: torch.device, dtype: str):
+    if dtype == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if dtype != "fp32":
+        raise ValueError(f"--dtype {dtype!r}: expected fp32 or bf16")
+    return contextlib.nullcontext()
+
+
+def host_rss() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return ru if sys.platform == "darwin" else ru * 1024
+
+
+def memory_stats(device: torch.device) -> MemoryStats:
+    if device.type == "cuda":
+        i = device.index if device.index is not None else torch.cuda.current_device()
+        return MemoryStats(str(device), torch.cuda.memory_allocated(i), torch.cuda.memory_reserved(i),
+                           torch.cuda.max_memory_allocated(i), torch.cuda.get_device_properties(i).total_memory,
+                           host_rss())
+    if device.type == "mps":
+        try:
+            return MemoryStats("mps", torch.mps.current_allocated_memory(), torch.mps.driver_allocated_memory(),
+                               None, None, host_rss())
+        except (AttributeError, RuntimeError):
+            pass
+    return MemoryStats(str(device), rss=host_rss())
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def is_oom(e: BaseException) -> bool:
+    if isinstance(e, getattr(torch.cuda, "OutOfMemoryError", ())):
+        return True
+    return isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
+
+
+def free_memory(device: torch.device) -> None:
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        with contextlib.suppress(Exception):
+            torch.mps.empty_cache()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        with contextlib.suppress(Exception):
+            torch.mps.synchronize()

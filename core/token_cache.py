@@ -1,0 +1,119 @@
+"""On-disk cache of image tokens, shared by every AR model that uses the same tokenizer.
+
+Key of a cache folder: (tokenizer_key, preprocess_id, resolution) — the tokenizer weights'
+identity (sha256 of its checkpoint file), the family's preprocessing and the input side.
+Key of an image inside it: its absolute path, size and modification time (no re-reading of
+unchanged files; a changed file gets a new key). Images that cannot be decoded are cached
+too, with the reason, so a resumed run does not decode them again.
+
+Storage: ``<cache_dir>/tokens/<folder key>/shard-*.pt`` files, each a dict
+``{"keys": [str], "tokens": LongTensor (N, ...), "bad_keys": [str], "bad_reasons": [str]}``
+written to a temporary name and renamed (atomic). A :class:`filelock.FileLock` on the
+folder serialises writers and the occasional merge of many shards into one, so several
+processes (torchrun ranks, two terminals) can fill the same cache safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+
+import torch
+
+from .store import atomic_write_bytes, atomic_write_text, cache_root
+
+MERGE_AT = 64  # merge the shards of a folder into one when it has more than this many
+
+
+def default_cache_dir(override: str | None = None) -> str:
+    """``override``, else the project cache dir (``$VISBPP_HOME`` or the platform's user cache)."""
+    if override:
+        return os.path.abspath(os.path.expanduser(override))
+    return str(cache_root())
+
+
+def image_key(path: str) -> str:
+    st = os.stat(path)
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+
+
+class TokenCache:
+    """Tokens of images for one (tokenizer_key, preprocess_id, resolution)."""
+
+    def __init__(self, cache_dir: str | None, tokenizer_key: str, preprocess_id: str, resolution: int):
+        ident = json.dumps([tokenizer_key, preprocess_id, int(resolution)])
+        self.folder_key = hashlib.sha256(ident.encode()).hexdigest()[:24]
+        self.folder = os.path.join(default_cache_dir(cache_dir), "tokens", self.folder_key)
+        os.makedirs(self.folder, exist_ok=True)
+        info = os.path.join(self.folder, "key.json")
+        if not os.path.exists(info):
+            atomic_write_text(info, json.dumps({"tokenizer_key": tokenizer_key, "preprocess_id": preprocess_id,
+                                                "resolution": int(resolution)}, indent=1))
+        self.tokens: dict[str, torch.Tensor] = {}
+        self.bad: dict[str, str] = {}
+        self._loaded: set[str] = set()
+        self.reload()
+
+    def _lock(self):
+        from filelock import FileLock
+
+        return FileLock(os.path.join(self.folder, ".lock"))
+
+    def _shards(self) -> list[str]:
+        return sorted(f for f in os.listdir(self.folder) if f.startswith("shard-") and f.endswith(".pt"))
+
+    def _read(self, name: str) -> None:
+        d = torch.load(os.path.join(self.folder, name), map_location="cpu", weights_only=True)
+        for k, t in zip(d["keys"], d["tokens"]):
+            self.tokens[k] = t.long()
+        self.bad.update(zip(d["bad_keys"], d["bad_reasons"]))
+        self._loaded.add(name)
+
+    def reload(self) -> None:
+        """Read shards written since the last read (also by other processes)."""
+        with self._lock():
+            names = self._shards()
+            for name in names:
+                if name not in self._loaded:
+                    self._read(name)
+            if len(names) > MERGE_AT:
+                self._merge(names)
+
+    def _merge(self, names: list[str]) -> None:
+        keys = list(self.tokens)
+        shapes = {tuple(t.shape) for t in self.tokens.values()}
+        if len(shapes) > 1:
+            return
+        name = self._write(keys, [self.tokens[k] for k in keys], list(self.bad), list(self.bad.values()))
+        for n in names:
+            if n != name:
+                os.remove(os.path.join(self.folder, n))
+        self._loaded = {name}
+
+    def _write(self, keys, tokens, bad_keys, bad_reasons) -> str:
+        import io
+
+        t = torch.stack([x.long() for x in tokens]) if tokens else torch.zeros(0, dtype=torch.long)
+        dtype = torch.int32 if (t.numel() == 0 or int(t.max()) < 2**31) else torch.long
+        buf = io.BytesIO()
+        torch.save({"keys": list(keys), "tokens": t.to(dtype), "bad_keys": list(bad_keys),
+                    "bad_reasons": list(bad_reasons)}, buf)
+        name = f"shard-{uuid.uuid4().hex}.pt"
+        atomic_write_bytes(os.path.join(self.folder, name), buf.getvalue())
+        return name
+
+    def put(self, keys, tokens: torch.Tensor, bad: dict[str, str] | None = None) -> None:
+        """Store tokens (N, ...) of images ``keys`` (and bad images with reasons) atomically."""
+        bad = bad or {}
+        toks = [t.detach().cpu() for t in tokens] if tokens is not None else []
+        with self._lock():
+            name = self._write(keys, toks, list(bad), list(bad.values()))
+            self._loaded.add(name)
+        for k, t in zip(keys, toks):
+            self.tokens[k] = t.long()
+        self.bad.update(bad)
+
+    def has(self, key: str) -> bool:
+        return key in self.tokens or key in self.bad

@@ -1,0 +1,141 @@
+"""Scoring jobs from the registry or from a user's own config + checkpoint files.
+
+``job_for_card`` resolves a registered model's checkpoint files (one small function,
+:func:`resolve_checkpoint`, backed by ``visbpp.core.checkpoints``: ``checkpoints.toml``,
+``--checkpoint-dir`` by archive member path or file name, then the download cache) and
+returns a :class:`~visbpp.core.engine.ScoringJob` whose loaders build the family's
+modules from the card's official configuration. ``job_from_config`` does the same for a
+``--config C.json --tokenizer T.pt --transformer M.pt`` triple.
+
+The tokenizer key (token-cache identity) is the sha256 of the tokenizer checkpoint file
+plus the family name; files are hashed once and memoised by (path, size, mtime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Mapping
+
+from visbpp.core import checkpoints as ck
+from visbpp.core.checkpoint_io import CheckpointError
+from visbpp.core.engine import ScoringJob
+from visbpp.core.registry import CheckpointFile, get_card, get_tokenizer_card, model_cards
+from visbpp.core.results import file_sha256
+
+from . import get_family
+
+MissingCheckpointError = ck.MissingCheckpointError
+
+__all__ = ["MissingCheckpointError", "ConfigFileError", "job_for_card", "job_from_config", "jobs_for_family",
+           "resolve_checkpoint", "tokenizer_key"]
+
+
+class ConfigFileError(ValueError):
+    """A --config file that cannot be read."""
+
+
+def resolve_checkpoint(f: CheckpointFile, checkpoint_dir: str | None = None, model_id: str = "") -> str:
+    """Path of checkpoint file ``f`` on disk, or :class:`MissingCheckpointError` naming the expected path."""
+    return str(ck.require(f, checkpoint_dir, model_id))
+
+
+def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any]) -> str:
+    """Identity of the tokenizer for the token cache: family, sha256 of the file and a hash of the
+    config's ``tokenizer`` section (the same file can hold several weight sets, e.g. EMA copies).
+
+    Models whose configs share the tokenizer section and file share cached tokens; the resolution
+    and preprocessing complete the cache key on the engine side.
+    """
+    section = config.get("tokenizer", config)
+    h = hashlib.sha256(json.dumps(section, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{family}:{file_sha256(tokenizer_path)}:{h}"
+
+
+def _loaders(family: str, config: Mapping[str, Any], tok_path: str, tr_path: str):
+    fam = get_family(family)
+
+    def load_tokenizer():
+        return fam.load_tokenizer(tok_path, config)
+
+    def load_model(tokenizer):
+        return fam.load_transformer(tr_path, config, tokenizer)
+
+    return load_tokenizer, load_model
+
+
+def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob:
+    """A registered model as a scoring job; raises MissingCheckpointError before any work."""
+    card = get_card(model_id)
+    fam = get_family(card.family)
+    config = fam.config_for(card.id)
+    tr_file = next(f for f in card.files if f.role == "transformer")
+    tok_card = get_tokenizer_card(card.tokenizer_id)
+    tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
+    tok_path = resolve_checkpoint(tok_card.file, checkpoint_dir, card.id)
+    load_tokenizer, load_model = _loaders(card.family, config, tok_path, tr_path)
+    # The token cache key includes the resolution through the tokenizer's preprocess_id/image_size.
+    return ScoringJob(
+        model_id=card.id,
+        family=card.family,
+        tokenizer_key=tokenizer_key(card.family, tok_path, config),
+        load_tokenizer=load_tokenizer,
+        load_model=load_model,
+        checkpoints={"tokenizer": tok_path, "transformer": tr_path},
+        reference_bpp=card.reference_bpp,
+    )
+
+
+def jobs_for_family(family: str, checkpoint_dir: str | None = None, published_only: bool = False) -> list[ScoringJob]:
+    """Every registered size of ``family`` (all files must be present)."""
+    return [job_for_card(c.id, checkpoint_dir) for c in model_cards(family, published_only=published_only)]
+
+
+def read_config(config_path: str) -> dict:
+    if not os.path.isfile(config_path):
+        raise ConfigFileError(f"{config_path}: config file not found")
+    try:
+        with open(config_path) as f:
+            cfg = json.load(f)
+    except ValueError as e:
+        raise ConfigFileError(f"{config_path}: not valid JSON ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigFileError(f"{config_path}: expected a JSON object with the official constructor arguments")
+    return cfg
+
+
+def job_from_config(family: str, config_path: str, tokenizer_path: str, transformer_path: str,
+                    model_id: str | None = None) -> ScoringJob:
+    """A user's own checkpoints of a supported architecture, built from ``config_path``."""
+    fam = get_family(family)
+    name = fam.name
+    cfg = read_config(config_path)
+    for role, p in (("tokenizer", tokenizer_path), ("transformer", transformer_path)):
+        if not os.path.isfile(p):
+            raise CheckpointError(f"{p}: {role} checkpoint file not found (--{role})")
+    tok_path, tr_path = os.path.abspath(tokenizer_path), os.path.abspath(transformer_path)
+    if model_id is None:
+        model_id = f"{name}:{os.path.splitext(os.path.basename(tr_path))[0]}@{file_sha256(tr_path)[:8]}"
+    load_tokenizer, load_model = _loaders(name, cfg, tok_path, tr_path)
+    return ScoringJob(
+        model_id=model_id,
+        family=name,
+        tokenizer_key=tokenizer_key(name, tok_path, cfg),
+        load_tokenizer=load_tokenizer,
+        load_model=load_model,
+        checkpoints={"tokenizer": tok_path, "transformer": tr_path, "config": os.path.abspath(config_path)},
+    )
+
+
+def random_modules(model_id: str | None = None, family: str | None = None, config_path: str | None = None):
+    """(tokenizer, AR model) of a registered size (or a --config file) with random weights, for bench."""
+    if model_id is not None:
+        card = get_card(model_id)
+        fam = get_family(card.family)
+        config = fam.config_for(card.id)
+    else:
+        fam = get_family(family)
+        config = read_config(config_path)
+    tok = fam.build_tokenizer(config)
+    return tok, fam.build_transformer(config, tok)

@@ -1,0 +1,116 @@
+"""Data layouts, subsets and robust decoding (visbpp.core.data)."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visbpp.core import data as D
+
+
+def _png(path, shape=(6, 5, 3), mode=None, value=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    a = np.full(shape, 7, np.uint8) if value is None else value
+    Image.fromarray(a, mode).save(path) if mode else Image.fromarray(a).save(path)
+
+
+def test_imagefolder_class_index_counts_empty_folders(tmp_path):
+    for c, names in {"n02": ["b.png", "a.png"], "n01": [], "n03": ["z.png"]}.items():
+        os.makedirs(tmp_path / c, exist_ok=True)
+        for n in names:
+            _png(str(tmp_path / c / n))
+    (tmp_path / "toplevel.png").write_bytes(b"")  # files in the root are not samples
+    (tmp_path / "n03" / ".DS_Store").write_bytes(b"x")  # hidden files are never listed
+    ds = D.scan(str(tmp_path))
+    assert ds.classes == ("n01", "n02", "n03")
+    assert [(s.image, s.label) for s in ds.samples] == [("n02/a.png", 1), ("n02/b.png", 1), ("n03/z.png", 2)]
+
+
+def test_flat_layout_with_kaggle_csv(tmp_path):
+    root = tmp_path / "val"
+    for i in (1, 2, 3, 4):
+        _png(str(root / f"ILSVRC2012_val_{i:08d}.JPEG"))
+    csv = tmp_path / "LOC_val_solution.csv"
+    csv.write_text(
+        "ImageId,PredictionString\n"
+        "ILSVRC2012_val_00000001,n09999999 1 2 3 4 n01000000 5 6 7 8\n"
+        "ILSVRC2012_val_00000002,n01000000 1 2 3 4\n"
+        "ILSVRC2012_val_00000003,n05000000 0 0 1 1 n05000000 2 2 3 3\n"
+        "ILSVRC2012_val_00000005,n07000000 0 0 1 1\n"  # row without a file: fine
+    )
+    ds = D.scan(str(root), str(csv))
+    # synsets sorted over the whole CSV: n01000000=0, n05000000=1, n07000000=2, n09999999=3
+    assert ds.classes == ("n01000000", "n05000000", "n07000000", "n09999999")
+    got = {s.image: s.label for s in ds.samples}
+    assert got == {"ILSVRC2012_val_00000001.JPEG": 3, "ILSVRC2012_val_00000002.JPEG": 0,
+                   "ILSVRC2012_val_00000003.JPEG": 1}  # image 4 has no CSV row
+    assert [s.image for s in ds.samples][0] == "ILSVRC2012_val_00000002.JPEG"  # ordered by (label, name)
+
+
+def test_flat_layout_bad_csv(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    os.makedirs(tmp_path / "val")
+    with pytest.raises(D.DataError, match="ImageId,PredictionString"):
+        D.scan(str(tmp_path / "val"), str(tmp_path / "x.csv"))
+    with pytest.raises(D.DataError, match="not found"):
+        D.scan(str(tmp_path / "nope"))
+
+
+def test_subsets_deterministic(tmp_path):
+    for c, n in enumerate([3, 1, 2]):
+        for i in range(n):
+            _png(str(tmp_path / f"k{c}" / f"{9 - i}.png"))
+    s = D.scan(str(tmp_path)).samples
+    assert [x.image for x in D.select(s, per_class=2)] == ["k0/7.png", "k0/8.png", "k1/9.png", "k2/8.png", "k2/9.png"]
+    assert [x.image for x in D.select(s, limit=2)] == ["k0/7.png", "k0/8.png"]
+    assert [x.image for x in D.select(s, limit=3, per_class=1)] == ["k0/7.png", "k1/9.png", "k2/8.png"]
+    with pytest.raises(D.DataError):
+        D.select(s, limit=0)
+
+
+def test_bad_images_have_reasons(tmp_path):
+    _png(str(tmp_path / "good.png"))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not an image at all")
+    full = tmp_path / "full.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(full, quality=95)
+    (tmp_path / "trunc.jpg").write_bytes(full.read_bytes()[:400])
+    png = tmp_path / "good.png"
+    (tmp_path / "corrupt.png").write_bytes(png.read_bytes()[:20] + b"\x00" * 40)
+    assert D.load_image(str(png)).mode == "RGB"
+    with pytest.raises(D.BadImage, match="empty file"):
+        D.load_image(str(tmp_path / "empty.png"))
+    with pytest.raises(D.BadImage, match="not an image"):
+        D.load_image(str(tmp_path / "notes.txt"))
+    with pytest.raises(D.BadImage, match="truncated or corrupt"):
+        D.load_image(str(tmp_path / "trunc.jpg"))
+    with pytest.raises(D.BadImage, match="truncated or corrupt"):
+        D.load_image(str(tmp_path / "corrupt.png"))
+
+
+def test_mode_conversions_to_rgb8(tmp_path):
+    g = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    Image.fromarray(g, "L").save(tmp_path / "gray.png")
+    Image.fromarray(np.stack([g] * 4, -1), "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(g, "L").convert("CMYK").save(tmp_path / "cmyk.jpg")
+    Image.fromarray(np.stack([g] * 3, -1)).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "pal.png")
+    g16 = (g.astype(np.uint16) * 257)
+    Image.fromarray(g16).save(tmp_path / "g16.png")  # 16-bit grayscale PNG
+    for name in ("gray.png", "rgba.png", "cmyk.jpg", "pal.png", "g16.png"):
+        im = D.load_image(str(tmp_path / name))
+        assert im.mode == "RGB" and im.size == (4, 3), name
+        a = np.asarray(im)
+        if name != "cmyk.jpg":  # jpeg is lossy
+            assert np.array_equal(a[..., 0], g), name
+        assert np.array_equal(a[..., 0], a[..., 1]), name
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+
+
+def test_dataset_returns_reason_instead_of_raising(tmp_path):
+    _png(str(tmp_path / "c" / "a.png"))
+    (tmp_path / "c" / "b.png").write_bytes(b"")
+    ds = D.scan(str(tmp_path))
+    items = [D.ImageDataset(ds.samples, lambda im: __import__("torch").zeros(3, 2, 2))[i] for i in range(2)]
+    pos, x, bad = D.collate(items)
+    assert pos == [0] and tuple(x.shape) == (1, 3, 2, 2) and bad == [(1, "empty file")]

@@ -1,0 +1,307 @@
+"""`visbpp run` (score models on an image folder) and `visbpp bench` (random-weight throughput).
+
+Under ``torchrun`` every rank runs the same command; only rank 0 prints. Bad input gives
+one ``error:`` line on stderr and exit code 2; Ctrl-C exits 130 and the run resumes when
+the same command is run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import List, NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def _rank0() -> bool:
+    return int(os.environ.get("RANK", 0)) == 0
+
+
+def _fail(msg: str, code: int = 2) -> NoReturn:
+    rank = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", 1)) > 1 else ""
+    sys.stderr.write(f"error: {rank}" + " ".join(str(msg).split()) + "\n")
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
+def _batch_size(v: str):
+    if v == "auto":
+        return "auto"
+    try:
+        n = int(v)
+    except ValueError:
+        _fail(f"--batch-size {v!r}: expected a positive integer or 'auto'")
+    if n < 1:
+        _fail(f"--batch-size {v!r}: expected a positive integer or 'auto'")
+    return n
+
+
+def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir):
+    from visbpp.models import jobs as J
+
+    own = [o for o in (config, tokenizer, transformer) if o]
+    if own:
+        if len(own) != 3 or not family:
+            _fail("a user checkpoint needs all of --family F --config C.json --tokenizer T.pt --transformer M.pt")
+        if models:
+            _fail("--model cannot be combined with --config/--tokenizer/--transformer; run them separately")
+        return [J.job_from_config(family, config, tokenizer, transformer, name)]
+    out = [J.job_for_card(m, checkpoint_dir) for m in models]
+    if family:
+        have = {j.model_id for j in out}
+        out += [j for j in J.jobs_for_family(family, checkpoint_dir) if j.model_id not in have]
+    if not out:
+        _fail("name the models: --model ID (repeatable), --family F, or --family F --config C.json "
+              "--tokenizer T.pt --transformer M.pt (`visbpp models` lists the ids)")
+    return out
+
+
+def _default_data(jobs) -> str:
+    """The data folder a family ships (``default_data_dir`` of its FAMILY or its ``data`` module),
+    when every model has the same one; otherwise --data is required."""
+    import importlib
+
+    from visbpp.models import get_family
+
+    dirs = set()
+    for j in jobs:
+        fn = getattr(get_family(j.family), "default_data_dir", None)
+        if fn is None:
+            try:
+                fn = getattr(importlib.import_module(f"visbpp.models.{j.family}.data"), "default_data_dir", None)
+            except ImportError:
+                fn = None
+        if fn is None:
+            _fail("--data DIR is required: the ImageNet val folder (ImageFolder with 1000 synset folders, "
+                  "or the flat folder with --labels-csv LOC_val_solution.csv), or your own ImageFolder")
+        dirs.add(str(fn()))
+    if len(dirs) != 1:
+        _fail("--data DIR is required: the selected models ship different default data")
+    return dirs.pop()
+
+
+def _known_errors():
+    from visbpp.core.checkpoint_io import CheckpointError
+    from visbpp.core.checkpoints import FetchError
+    from visbpp.core.data import DataError
+    from visbpp.core.registry import UnknownModelError
+    from visbpp.core.runtime import DeviceError
+
+    # ValueError covers the families' config errors and the jobs' ConfigFileError
+    return (CheckpointError, FetchError, DataError, UnknownModelError, DeviceError, ValueError)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        model: List[str] = typer.Option([], "--model", "-m", help="Registry id or alias (repeatable)."),
+        family: Optional[str] = typer.Option(None, "--family", help="Every size of this family, or the family of --config."),
+        config: Optional[str] = typer.Option(None, "--config", help="Own model: JSON with the official constructor arguments."),
+        tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Own model: tokenizer checkpoint file."),
+        transformer: Optional[str] = typer.Option(None, "--transformer", help="Own model: AR transformer checkpoint file."),
+        name: Optional[str] = typer.Option(None, "--name", help="Own model: id used in the results."),
+        data: Optional[str] = typer.Option(None, "--data", help="ImageFolder root, or the flat val folder with "
+                                           "--labels-csv (default only for families that ship data, e.g. micro)."),
+        labels_csv: Optional[str] = typer.Option(None, "--labels-csv", help="Kaggle LOC_val_solution.csv (flat layout)."),
+        out: Optional[str] = typer.Option(None, "--out", help="Write per_image.csv, summary.csv, results.json here."),
+        limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N images (after --per-class)."),
+        per_class: Optional[int] = typer.Option(None, "--per-class", help="First K images of each class by file name."),
+        batch_size: str = typer.Option("16", "--batch-size", help="Images per batch, or 'auto' (largest that fits)."),
+        device: str = typer.Option("auto", "--device", help="auto|cuda|mps|cpu"),
+        dtype: str = typer.Option("fp32", "--dtype", help="fp32 (reference) or bf16 (autocast, fp32 log-softmax)."),
+        tf32: bool = typer.Option(False, "--tf32/--no-tf32", help="Allow TF32 matmuls on CUDA (off by default)."),
+        workers: int = typer.Option(0, "--workers", help="DataLoader worker processes decoding images."),
+        checkpoint_dir: Optional[str] = typer.Option(None, "--checkpoint-dir", help="Folder holding checkpoint files."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output, only the summary."),
+    ) -> None:
+        """Score models on an image folder: bits per image, BPP per model (resumable)."""
+        from visbpp.core.engine import RunSettings
+        from visbpp.core.engine import run as engine_run
+
+        if dtype not in ("fp32", "bf16"):
+            _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
+        bs = _batch_size(batch_size)
+        known = _known_errors()
+        try:
+            jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir)
+            data = data or _default_data(jobs)
+            settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
+                                   batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=workers)
+        except known as e:
+            _fail(str(e))
+        show = _rank0() and not quiet
+        display = (RichDisplay() if sys.stdout.isatty() else PlainDisplay()) if show else None
+        t0 = time.perf_counter()
+        try:
+            if display is not None:
+                with display:
+                    result = engine_run(jobs, settings, display.on_event)
+            else:
+                result = engine_run(jobs, settings)
+        except KeyboardInterrupt:
+            if _rank0():
+                sys.stderr.write("interrupted: finished batches are saved; run the same command again to resume\n")
+            raise typer.Exit(130)
+        except known as e:
+            _fail(str(e))
+        if not _rank0():
+            return
+        if result.already_finished:
+            typer.echo(f"run {result.run_id} already finished: nothing to do (results in {result.store_dir})")
+        for line in summary_lines(result, time.perf_counter() - t0):
+            typer.echo(line)
+        if result.cancelled:
+            raise typer.Exit(1)
+
+    @app.command()
+    def bench(
+        model: str = typer.Option(..., "--model", "-m", help="Registry id (random weights of its real architecture)."),
+        batch_size: int = typer.Option(8, "--batch-size", min=1),
+        device: str = typer.Option("auto", "--device", help="auto|cuda|mps|cpu"),
+        dtype: str = typer.Option("fp32", "--dtype", help="fp32 or bf16"),
+        tf32: bool = typer.Option(False, "--tf32/--no-tf32"),
+        iters: int = typer.Option(3, "--iters", min=1, help="Timed iterations (after one warm-up)."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    ) -> None:
+        """Throughput, peak memory, FLOPs/image and MFU of a model with random weights (no download)."""
+        from visbpp.core.bench import bench as run_bench
+        from visbpp.models.jobs import random_modules
+
+        if dtype not in ("fp32", "bf16"):
+            _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
+        known = _known_errors()
+        try:
+            tok, ar = random_modules(model)
+            res = run_bench(tok, ar, batch_size, device, dtype, tf32, iters=iters)
+        except known as e:
+            _fail(str(e))
+        res["model_id"] = model
+        if as_json:
+            typer.echo(json.dumps(res))
+            return
+        gb = (res["peak_memory_bytes"] or 0) / 2**30
+        mfu = lambda v: f"{100 * v:.1f}%" if v is not None else "n/a (peak unknown)"  # noqa: E731
+        typer.echo(f"{model} on {res['device']} ({res['device_name'] or 'cpu, %d threads' % res['threads']}), "
+                   f"{dtype}, batch {batch_size}, {res['resolution']}px, {res['tokens_per_image']} tokens/image")
+        typer.echo(f"  tokenizer: {res['tokenizer_images_per_s']:.2f} images/s, "
+                   f"{res['tokenizer_flops_per_image'] / 1e9:.1f} GFLOP/image, MFU {mfu(res['tokenizer_mfu'])}")
+        typer.echo(f"  AR model:  {res['ar_images_per_s']:.2f} images/s, {res['ar_tokens_per_s']:.0f} tokens/s, "
+                   f"{res['ar_flops_per_image'] / 1e9:.1f} GFLOP/image, MFU {mfu(res['ar_mfu'])}")
+        typer.echo(f"  peak memory: {gb:.2f} GiB ({res['peak_memory_kind']})")
+        if res.get("bpp_bf16") is not None:
+            typer.echo(f"  BPP fp32 {res['bpp_fp32']:.6f} vs bf16 {res['bpp_bf16']:.6f} "
+                       f"(relative difference {res['bf16_bpp_rel_diff']:.2e}, random weights)")
+
+
+# ---------------------------------------------------------------------------------------------
+# progress display: engine events -> Rich progress bars (terminal) or plain lines (pipes, logs)
+
+
+def _fmt_mem(m) -> str:
+    if m is None:
+        return ""
+    if m.allocated is not None and m.reserved is not None:
+        peak = f", peak {m.peak / 2**30:.2f}" if m.peak is not None else ""
+        return f"{m.device} {m.allocated / 2**30:.2f}/{m.reserved / 2**30:.2f} GiB alloc/reserved{peak}"
+    return f"RSS {m.rss / 2**30:.2f} GiB" if m.rss else ""
+
+
+def _fmt_eta(s) -> str:
+    if s is None:
+        return "?"
+    s = int(s)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class PlainDisplay:
+    """One line per stage and at most one progress line every ``every`` seconds (plus the last)."""
+
+    def __init__(self, every: float = 10.0, stream=None):
+        self.every, self.last, self.stream = every, 0.0, stream or sys.stdout
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def _print(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def on_event(self, e) -> None:
+        from visbpp.core import events as E
+
+        if isinstance(e, E.RunStarted):
+            self._print(f"run {e.run_id}: {len(e.models)} model(s), {e.total_images} images: {', '.join(e.models)}")
+        elif isinstance(e, E.StageChanged):
+            self._print(f"[{e.model_id or 'run'}] {e.stage}" + (f": {e.detail}" if e.detail else ""))
+        elif isinstance(e, E.Progress):
+            now = time.monotonic()
+            if e.done == e.total or now - self.last >= self.every:
+                self.last = now
+                self._print(f"[{e.model_id}] {e.stage} {e.done}/{e.total} images, {e.images_per_s:.2f} images/s, "
+                            f"ETA {_fmt_eta(e.eta_s)}, {_fmt_mem(e.memory)}")
+        elif isinstance(e, E.ImageSkipped):
+            self._print(f"skipped {e.image}: {e.reason}")
+        elif isinstance(e, E.ModelFinished):
+            self._print(f"[{e.model_id}] done: {e.n_images} images, BPP {e.bpp:.6f}, {e.bits_per_token:.4f} bits/token")
+
+
+class RichDisplay(PlainDisplay):
+    """A Rich progress bar per stage; other events as lines above the bars."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        super().__init__()
+        self.console = Console()
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[mem]}"), console=self.console, transient=False)
+        self.tasks: dict = {}
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *a):
+        self.progress.stop()
+        return False
+
+    def _print(self, line: str) -> None:
+        self.progress.console.print(line, markup=False, highlight=False)
+
+    def on_event(self, e) -> None:
+        from visbpp.core import events as E
+
+        if isinstance(e, E.Progress):
+            key = (e.model_id, e.stage)
+            if key not in self.tasks:
+                self.tasks[key] = self.progress.add_task(f"{e.model_id} {e.stage}", total=e.total, rate="", mem="")
+            self.progress.update(self.tasks[key], completed=e.done, total=e.total,
+                                 rate=f"{e.images_per_s:.2f} img/s", mem=_fmt_mem(e.memory))
+        else:
+            super().on_event(e)
+
+
+def summary_lines(result, elapsed: float) -> list[str]:
+    lines = []
+    for m in result.models:
+        ref = f", published {m['reference_bpp']:.6f}" if m.get("reference_bpp") else ""
+        lines.append(f"{m['model_id']}: BPP {m['bpp']:.6f} [95% CI {m['bpp_ci_low']:.6f}, {m['bpp_ci_high']:.6f}]"
+                     f"{ref}; {m['bits_per_pixel']:.5f} bits/pixel, {m['bits_per_token']:.4f} bits/token; "
+                     f"{m['n_images']} images, {m['images_skipped']} skipped")
+    if result.skipped:
+        lines.append(f"{len(result.skipped)} image(s) skipped (listed in skipped.csv / results.json)")
+    if result.cancelled:
+        lines.append("run incomplete: run the same command again to resume")
+    elif result.out_dir:
+        lines.append(f"results written to {result.out_dir} ({elapsed:.1f} s)")
+    return lines
