@@ -1,0 +1,433 @@
+"""TUI tests: pure UI logic, and Pilot-driven runs through the real scoring engine."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import csv
+
+import numpy as np
+import pytest
+from textual import _time
+from textual.widgets import Input
+
+from tui_helpers import (expected_bpp, make_imagefolder, slow_job, tiny_custom_model, wait_for,
+                         write_settings)
+from visbpp.core import events as ev
+from visbpp.core.registry import model_cards
+from visbpp.tui import settings as st
+from visbpp.tui.app import VisbppApp
+from visbpp.tui.results_view import ResultRow, build_rows, export_csv, fit_series, sort_rows
+from visbpp.tui.state import RunView, family_members, picker_rows, toggle_family
+from visbpp.tui.widgets.error_modal import ErrorModal
+from visbpp.tui.widgets.model_picker import ModelPicker
+from visbpp.tui.widgets.path_prompt import PathPrompt
+from visbpp.tui.widgets.results_table import ResultsTable
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("VISBPP_HOME", str(h))
+    return h
+
+
+def make_app(home, **kw) -> VisbppApp:
+    kw.setdefault("warm_torch", False)
+    kw.setdefault("check_checkpoints", False)
+    return VisbppApp(home=home, **kw)
+
+
+# ------------------------------------------------------------------------------- pure logic
+
+
+def test_settings_round_trip_and_bad_values(tmp_path):
+    p = tmp_path / "s.json"
+    s = st.UISettings(data_dir=str(tmp_path), limit="5", batch_size="auto", device="cpu", dtype="bf16")
+    st.save_settings(s, p)
+    assert st.load_settings(p) == (s, None)
+    p.write_text("{not json")
+    loaded, warning = st.load_settings(p)
+    assert loaded == st.UISettings() and str(p) in warning
+    rs = st.to_run_settings(s, cache_dir="/c")
+    assert (rs.data, rs.limit, rs.per_class, rs.batch_size, rs.device, rs.dtype, rs.cache_dir) == (
+        str(tmp_path), 5, None, "auto", "cpu", "bf16", "/c")
+    for bad, field in ((s.updated(limit="x"), "limit"), (s.updated(batch_size="0"), "batch size"),
+                       (s.updated(data_dir=str(tmp_path / "nope")), "data dir"), (s.updated(data_dir=""), "data dir")):
+        with pytest.raises(st.SettingsError, match=field):
+            st.to_run_settings(bad)
+
+
+def test_picker_rows_group_families_and_toggle():
+    cards = model_cards()
+    rows = picker_rows(cards, {})
+    fams = [r for r in rows if r.is_family]
+    assert [r.family for r in fams] == list(dict.fromkeys(c.family for c in cards))
+    lg = family_members(rows, "llamagen")
+    assert lg == [c.id for c in cards if c.family == "llamagen"]
+    b256 = next(r for r in rows if r.key == "llamagen-b-256")
+    assert (b256.params, b256.resolution, b256.fid, b256.rfid) == ("111M", "256", "8.69", "2.19")
+    sel = toggle_family({"var-d16"}, lg)
+    assert sel == {"var-d16", *lg}
+    assert toggle_family(sel, lg) == {"var-d16"}
+
+
+def test_run_view_folds_engine_events():
+    v = RunView()
+    v.start(["a", "b"])
+    v.apply(ev.RunStarted("r1", ("a", "b"), 8))
+    v.apply(ev.StageChanged("a", "loading", "tokenizer"))
+    assert v.models["a"].stage == "loading" and v.models["b"].stage == "queued"
+    v.apply(ev.Progress("a", "scoring", 4, 8, 2.0, 2.0))
+    assert "4/8" in v.models["a"].stats and "00:02" in v.models["a"].stats
+    v.apply(ev.StageChanged("", "writing", "/out"))
+    assert "" not in v.models and v.message == "writing: /out"
+    v.apply(ev.ModelFinished("a", 8, 0.0125, 3.5, {}))
+    assert v.models["a"].stage == "done" and "0.0125000" in v.models["a"].stats
+    v.apply(ev.RunFinished("r1", None, cancelled=True))
+    assert v.finished and v.cancelled and not v.running
+
+
+def test_rows_join_measured_sort_and_fit_lines():
+    recs = [{"model_id": "m1", "group": "G", "resolution": 256, "fid": 5.0, "rfid": 1.0, "bpp": 0.02,
+             "reference_bpp": 0.02, "measured_bpp": None},
+            {"model_id": "m2", "group": "G", "resolution": 256, "fid": 3.0, "rfid": 1.0, "bpp": 0.01,
+             "reference_bpp": 0.01, "measured_bpp": 0.011}]
+    meas = [{"model_id": "m2", "bpp": 0.011, "bits_per_token": 2.5, "bpp_ci_low": 0.0105, "bpp_ci_high": 0.0115,
+             "n_images": 9}, {"model_id": "custom", "family": "llamagen", "bpp": 0.03, "n_images": 4}]
+    rows = build_rows(recs, meas)
+    assert [r.model_id for r in rows] == ["m1", "m2", "custom"]
+    assert rows[1].bits_per_token == 2.5 and rows[1].ci == "0.010500-0.011500" and rows[2].measured_bpp == 0.03
+    assert [r.model_id for r in sort_rows(rows, "measured_bpp")] == ["m2", "custom", "m1"]  # empty last
+    assert [r.model_id for r in sort_rows(rows, "measured_bpp", reverse=True)] == ["custom", "m2", "m1"]
+    # the drawn line is the analysis' line: compare with an independent least-squares fit
+    x, y = np.array([0.01, 0.02, 0.03]), np.array([3.0, 5.0, 6.5])
+    slope, icpt = np.polyfit(x, y, 1)
+    recs3 = [{"model_id": f"m{i}", "group": "G", "bpp": a, "fid": b} for i, (a, b) in enumerate(zip(x, y))]
+    ser = fit_series(recs3, {"groups": [{"group": "G", "slope": slope, "intercept": icpt, "r2": 0.99,
+                                         "pearson_r": 0.995}]})
+    (x0, y0), (x1, y1) = ser[0].line
+    assert (x0, x1) == (0.01, 0.03) and y0 == pytest.approx(icpt + slope * 0.01) and y1 == pytest.approx(
+        icpt + slope * 0.03)
+    assert "R²=0.990" in ser[0].label and "ρ=0.995" in ser[0].label
+
+
+def test_export_csv_refuses_folder(tmp_path):
+    with pytest.raises(ValueError, match="is a folder"):
+        export_csv([ResultRow("m")], tmp_path)
+
+
+# ------------------------------------------------------------------------------- Pilot
+
+
+async def _loaded(pilot, app, n=1):
+    await wait_for(pilot, lambda: app.analysis_loads >= n, 60, "the table and analysis")
+
+
+async def test_opens_on_published_table_with_fits(home):
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(pilot, app)
+        table = app.query_one(ResultsTable)
+        published = model_cards(published_only=True)
+        assert [r.model_id for r in table.result_rows] == [c.id for c in published]
+        assert [r.reference_bpp for r in table.result_rows] == [c.reference_bpp for c in published]
+        labels = {s.group: s for s in app.bundle.series}
+        assert labels["LlamaGen-384"].line is not None and "R²=0.979" in labels["LlamaGen-384"].label
+        assert labels["LlamaGen-256"].line is None  # 2 models: listed, not fitted
+        assert app.bundle.bilinear.short_title == "R² lin 0.446 · bilin 0.746"
+
+
+async def test_select_with_keys_and_bad_settings_show_modal(home):
+    write_settings(home, data_dir=str(home / "missing"))
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("1")
+        picker = app.query_one(ModelPicker)
+        assert app.focused is picker
+        rows = picker.rows_data
+        await pilot.press("space")            # first row is a family: selects all its sizes
+        first_family = family_members(rows, rows[0].family)
+        assert picker.ordered_selection() == tuple(first_family)
+        await pilot.press("down", "down", "space")  # row 2 is the second family
+        assert rows[2].is_family
+        assert picker.ordered_selection() == tuple(first_family + family_members(rows, rows[2].family))
+        await pilot.press("n")
+        assert picker.ordered_selection() == ()
+        await pilot.press("down", "space", "r")
+        await pilot.pause()
+        assert isinstance(app.screen, ErrorModal)
+        assert "data dir" in str(app.screen.message) and "not a folder" in str(app.screen.message)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ErrorModal)
+
+
+async def test_missing_checkpoints_say_where_to_put_them(home):
+    data = make_imagefolder(home / "data")
+    write_settings(home, data_dir=str(data))
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        picker = app.query_one(ModelPicker)
+        picker.set_selected({"llamagen-b-256"})
+        await pilot.press("r")
+        from visbpp.tui.widgets.missing_modal import MissingCheckpointsModal
+
+        await wait_for(pilot, lambda: isinstance(app.screen, MissingCheckpointsModal), 60, "missing modal")
+        (mid, msg), = app.screen.missing
+        assert mid == "llamagen-b-256" and "c2i_B_256.pt" in msg and str(home) in msg
+        assert not app.running
+        await pilot.press("escape")
+
+
+async def test_real_scoring_run_progress_new_row_and_csv_export(home, tmp_path):
+    data = make_imagefolder(tmp_path / "data")
+    write_settings(home, data_dir=str(data))
+    custom = tiny_custom_model()
+    app = make_app(home, custom_models=[custom])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _loaded(pilot, app)
+        await pilot.press("1")
+        picker = app.query_one(ModelPicker)
+        picker.move_cursor(row=[r.key for r in picker.rows_data].index(custom.label))
+        await pilot.press("space")
+        assert picker.ordered_selection() == (custom.label,)
+        loads = app.analysis_loads
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.run_view.finished, 180, "the run to finish")
+        assert not app.run_view.cancelled
+        p = app.run_view.models[custom.label]
+        assert p.stage == "done" and p.n_images == 4 and p.total == 4
+        assert p.bpp == pytest.approx(expected_bpp(), abs=8e-3 / (4 * 3 * 64 * 64))
+        await wait_for(pilot, lambda: app.analysis_loads > loads and not app.running, 60, "the refreshed table")
+        row = next(r for r in app.query_one(ResultsTable).result_rows if r.model_id == custom.label)
+        assert row.measured_bpp == pytest.approx(p.bpp, rel=1e-12) and row.n_images == 4
+        assert row.ci_low <= row.measured_bpp <= row.ci_high
+        assert row.bits_per_token == pytest.approx(p.bpp * 3 * 64 * 64 / 16, rel=1e-9)
+
+        out = tmp_path / "export" / "table.csv"
+        await pilot.press("3", "e")
+        assert isinstance(app.screen, PathPrompt)
+        app.screen.query_one(Input).value = str(out)
+        await pilot.press("enter")
+        await wait_for(pilot, out.exists, 10, "the CSV")
+    with out.open(newline="") as f:
+        recs = list(csv.DictReader(f))
+    by_id = {r["model_id"]: r for r in recs}
+    assert float(by_id[custom.label]["measured_bpp"]) == pytest.approx(p.bpp, rel=1e-12)
+    for c in model_cards(published_only=True):
+        assert float(by_id[c.id]["reference_bpp"]) == c.reference_bpp and by_id[c.id]["measured_bpp"] == ""
+    # the result is in the store that `visbpp run` uses, so a new session shows it at start
+    app2 = make_app(home, custom_models=[custom])
+    async with app2.run_test(size=(100, 30)) as pilot:
+        await _loaded(pilot, app2)
+        assert any(r.model_id == custom.label and r.measured_bpp == pytest.approx(p.bpp)
+                   for r in app2.query_one(ResultsTable).result_rows)
+
+
+async def test_cancel_a_run_between_batches(home, tmp_path):
+    data = make_imagefolder(tmp_path / "data")
+    write_settings(home, data_dir=str(data), batch_size="1")
+    job = slow_job(0.4)
+    app = make_app(home, custom_models=[job])
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one(ModelPicker).set_selected({job.label})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.run_view.models[job.label].done >= 1
+                       and app.run_view.models[job.label].stage == "scoring", 60, "scoring to start")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: not app.running, 30, "the worker to stop")
+        assert app.run_view.cancelled and app.run_view.models[job.label].done < 4
+        assert "cancelled" in str(app.query_one("#run-status").render()).lower()
+    from visbpp.core.results import measured_results
+
+    assert all(m["model_id"] != job.label for m in measured_results(str(home)))
+
+
+async def test_ui_stays_responsive_while_a_slow_scorer_runs(home, tmp_path):
+    data = make_imagefolder(tmp_path / "data")
+    write_settings(home, data_dir=str(data), batch_size="1")
+    job = slow_job(1.5)
+    handled: list[float] = []
+
+    class TimedApp(VisbppApp):
+        def on_tabbed_content_tab_activated(self, event) -> None:
+            handled.append(_time.get_time())
+
+    app = TimedApp(home=home, custom_models=[job], warm_torch=False, check_checkpoints=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _loaded(pilot, app)
+        app.query_one(ModelPicker).set_selected({job.label})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.run_view.models[job.label].stage == "scoring", 60, "scoring to start")
+        latencies = []
+        for key in ("3", "1", "2", "3", "1", "2"):
+            handled.clear()
+            t0 = _time.get_time()
+            await pilot.press(key)
+            await wait_for(pilot, lambda: bool(handled), 5, f"key {key}")
+            latencies.append(handled[0] - t0)
+        still_scoring = app.running and app.run_view.models[job.label].stage == "scoring"
+        app.action_cancel()
+        await wait_for(pilot, lambda: not app.running, 30, "the run to stop")
+    assert still_scoring, "the run ended before the keys were measured; make the fake scorer slower"
+    print("key latencies (s):", [round(x, 4) for x in latencies])
+    assert max(latencies) < 0.1, f"key handling latencies {latencies}"
+
+
+async def test_results_of_a_headless_run_appear_without_restart(home, tmp_path):
+    """A run finished by another process (as `visbpp run` would) shows up through the store poll."""
+    from visbpp.core.engine import RunSettings, run
+
+    data = make_imagefolder(tmp_path / "data")
+    job = slow_job(0.0, label="headless-fake")
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _loaded(pilot, app)
+        assert all(r.model_id != "headless-fake" for r in app.query_one(ResultsTable).result_rows)
+        await asyncio.to_thread(run, [job.job], RunSettings(data=str(data), batch_size=2, device="cpu",
+                                                            cache_dir=str(home)))
+        app._poll_store()  # the 5 s timer's body, called now instead of waiting
+        await wait_for(pilot, lambda: any(r.model_id == "headless-fake" and r.measured_bpp == pytest.approx(3 * 16 / (3 * 64 * 64))
+                                          for r in app.query_one(ResultsTable).result_rows), 60, "the new row")
+
+
+async def test_plots_toggle_gives_table_full_height(home):
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(pilot, app)
+        table = app.query_one(ResultsTable)
+        before = table.size.height
+        await pilot.press("p")
+        await pilot.pause()
+        assert not app.query_one("#plots-col").display and table.size.height > before
+
+
+async def test_export_analysis_json_matches_statsmodels(home, tmp_path):
+    import json
+
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    out = tmp_path / "analysis.json"
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(pilot, app)
+        await pilot.press("j")
+        assert isinstance(app.screen, PathPrompt)
+        app.screen.query_one(Input).value = str(out)
+        await pilot.press("enter")
+        await wait_for(pilot, out.exists, 10, "the JSON")
+    doc = json.loads(out.read_text())
+    cards = [c for c in model_cards(published_only=True) if c.family == "llamagen" and c.resolution == 384]
+    df = pd.DataFrame({"fid": [c.fid.value for c in cards], "bpp": [c.reference_bpp for c in cards]})
+    fit = smf.ols("fid ~ bpp", df).fit()
+    g = next(g for g in doc["groups"] if g["group"] == "LlamaGen-384")
+    assert g["n"] == 4 and g["slope"] == pytest.approx(fit.params["bpp"], rel=1e-9)
+    assert g["r2"] == pytest.approx(fit.rsquared, rel=1e-9)
+    assert doc["global"]["bilinear"]["r2"] == pytest.approx(0.746, abs=1.5e-3)
+
+
+async def test_typed_settings_are_remembered_between_sessions(home, tmp_path):
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        assert app.focused.id == "set-data_dir"  # empty data dir: the cursor starts there
+        await pilot.press(*str(tmp_path))
+        await pilot.press("escape", "1")      # escape leaves the field, so "1" switches tabs again
+        assert app.query_one("TabbedContent").active == "models"
+    saved, warning = st.load_settings(home / st.SETTINGS_FILE)
+    assert warning is None and saved.data_dir == str(tmp_path)
+    app2 = make_app(home)
+    async with app2.run_test(size=(80, 24)) as pilot:
+        assert app2.query_one("#set-data_dir", Input).value == str(tmp_path)
+
+
+async def test_engine_error_shows_modal_and_app_stays_usable(home, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "c0").mkdir(parents=True)
+    write_settings(home, data_dir=str(empty))
+    job = slow_job(0.0)
+    app = make_app(home, custom_models=[job])
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(ModelPicker).set_selected({job.label})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), 60, "the error modal")
+        assert "DataError" in app.screen.message and str(empty) in app.screen.message
+        assert not app.running
+        await pilot.press("escape", "3")
+        assert app.query_one("TabbedContent").active == "results"
+
+
+async def test_missing_checkpoints_fetch_offer_calls_the_fetcher(home, tmp_path, monkeypatch):
+    """The modal's fetch hands exactly the missing models to the fetcher, then the picker re-checks
+    the files (the fetcher here writes placeholder files where the cache expects them)."""
+    from visbpp.core import checkpoints as ck
+    from visbpp.tui import app as app_mod
+    from visbpp.tui.widgets.missing_modal import MissingCheckpointsModal
+
+    asked = []
+
+    def fake_fetch(cards, progress=None):
+        asked.extend(c.id for c in cards)
+        out = {}
+        for c in cards:
+            for f in ck.files_for(c):
+                p = ck.cached_path(f)
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(b"placeholder")
+                out[f.filename] = p
+        return out
+
+    monkeypatch.setattr(app_mod, "fetch_function", lambda: fake_fetch)
+    data = make_imagefolder(tmp_path / "data")
+    write_settings(home, data_dir=str(data))
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one(ModelPicker).set_selected({"var-d16"})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, MissingCheckpointsModal), 60, "missing modal")
+        assert app.screen.can_fetch
+        await pilot.press("f")
+        await wait_for(pilot, lambda: app.statuses.get("var-d16") is not None
+                       and app.statuses["var-d16"].state != "missing", 60, "re-checked statuses")
+    assert asked == ["var-d16"]
+
+
+def test_memory_probe_reports_host_rss():
+    from visbpp.tui.memory import probe_memory
+
+    host = [m for m in probe_memory() if m.device == "host"]
+    assert len(host) == 1
+    status = open("/proc/self/status").read()
+    vmrss = int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) * 1024
+    assert host[0].rss == pytest.approx(vmrss, rel=0.2)
+
+
+async def test_memory_panel_refreshes_every_second(home):
+    calls = []
+
+    def probe():
+        calls.append(_time.get_time())
+        return [ev.MemoryStats("host", rss=len(calls) << 20)]
+
+    app = make_app(home, memory_probe=probe)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        n0 = len(calls)
+        await pilot.pause(2.3)
+        assert len(calls) - n0 >= 2
+        from rich.console import Console
+
+        from visbpp.tui.widgets.memory_panel import render_memory
+
+        console = Console(width=60, record=True, file=io.StringIO())
+        console.print(render_memory(app.query_one("#memory").last))
+        assert f"host RSS {len(calls)}.0 MiB" in " ".join(console.export_text().split())

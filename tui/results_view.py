@@ -1,0 +1,291 @@
+"""Pure logic behind the results table and the plots (no textual).
+
+``load_bundle`` gathers the merged table (published + measured), the analysis and the rows
+the table shows; ``fit_series`` / ``bilinear_points`` turn the analysis into what the plots
+draw. All statistics come from ``visbpp.core.analysis``; this module only evaluates the
+fitted lines it reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .state import fmt_bpp, fmt_float
+
+# (key, header) in display order; every key is a field of ResultRow
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("model_id", "Model"),
+    ("group", "Group"),
+    ("resolution", "Res"),
+    ("fid", "FID"),
+    ("rfid", "rFID"),
+    ("reference_bpp", "BPP pub"),
+    ("measured_bpp", "BPP meas"),
+    ("ci", "95% CI"),
+    ("bits_per_token", "bits/tok"),
+    ("n_images", "n"),
+)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    model_id: str
+    group: str = ""
+    resolution: int | None = None
+    fid: float | None = None
+    rfid: float | None = None
+    reference_bpp: float | None = None
+    measured_bpp: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    bits_per_token: float | None = None
+    n_images: int | None = None
+
+    @property
+    def ci(self) -> str:
+        if self.ci_low is None or self.ci_high is None:
+            return "-"
+        return f"{self.ci_low:.6f}-{self.ci_high:.6f}"
+
+    def cells(self) -> tuple[str, ...]:
+        return (
+            self.model_id, self.group or "-", str(self.resolution or "-"), fmt_float(self.fid), fmt_float(self.rfid),
+            fmt_bpp(self.reference_bpp), fmt_bpp(self.measured_bpp), self.ci,
+            fmt_float(self.bits_per_token, 3), str(self.n_images) if self.n_images is not None else "-",
+        )
+
+    def sort_value(self, key: str):
+        return self.ci_low if key == "ci" else getattr(self, key)
+
+    def csv_record(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id, "group": self.group, "resolution": self.resolution, "fid": self.fid,
+            "rfid": self.rfid, "reference_bpp": self.reference_bpp, "measured_bpp": self.measured_bpp,
+            "bpp_ci_low": self.ci_low, "bpp_ci_high": self.ci_high, "bits_per_token": self.bits_per_token,
+            "n_images": self.n_images,
+        }
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _int(v: Any) -> int | None:
+    f = _num(v)
+    return None if f is None else int(f)
+
+
+def build_rows(records: Sequence[dict], measured: Sequence[dict]) -> list[ResultRow]:
+    """One row per merged-table record, measured values joined by model id; measured models
+    absent from the merged table (custom checkpoints) are appended."""
+    meas = {m.get("model_id"): m for m in measured}
+    rows: list[ResultRow] = []
+    seen: set[str] = set()
+    for r in records:
+        mid = str(r.get("model_id", ""))
+        m = meas.get(mid, {})
+        seen.add(mid)
+        rows.append(ResultRow(
+            model_id=mid, group=str(r.get("group") or ""), resolution=_int(r.get("resolution")),
+            fid=_num(r.get("fid")), rfid=_num(r.get("rfid")),
+            reference_bpp=_num(r.get("reference_bpp", r.get("bpp"))),
+            measured_bpp=_num(r.get("measured_bpp", m.get("bpp"))),
+            ci_low=_num(m.get("bpp_ci_low")), ci_high=_num(m.get("bpp_ci_high")),
+            bits_per_token=_num(m.get("bits_per_token")), n_images=_int(m.get("n_images")),
+        ))
+    for mid, m in meas.items():
+        if mid in seen or not mid:
+            continue
+        rows.append(ResultRow(
+            model_id=str(mid), group=str(m.get("family") or ""), resolution=_int(m.get("resolution")),
+            measured_bpp=_num(m.get("bpp")), ci_low=_num(m.get("bpp_ci_low")), ci_high=_num(m.get("bpp_ci_high")),
+            bits_per_token=_num(m.get("bits_per_token")), n_images=_int(m.get("n_images")),
+        ))
+    return rows
+
+
+def sort_rows(rows: Sequence[ResultRow], key: str, reverse: bool = False) -> list[ResultRow]:
+    """Sorted by column ``key``; empty cells always last."""
+    present = [r for r in rows if r.sort_value(key) is not None]
+    empty = [r for r in rows if r.sort_value(key) is None]
+    return sorted(present, key=lambda r: r.sort_value(key), reverse=reverse) + empty
+
+
+@dataclass
+class Bundle:
+    """Everything the results table and plots need, computed off the UI thread."""
+
+    rows: list[ResultRow] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)      # merged table as records (plot points)
+    measured: list[dict] = field(default_factory=list)
+    analysis: dict | None = None                           # AnalysisResult.to_dict()
+    analysis_obj: Any = None
+    series: list = field(default_factory=list)             # GroupSeries per fit group
+    bilinear: Any = None                                   # BilinearView or None
+    error: str | None = None
+
+
+def merge_measured(stored: Sequence[dict], live: Sequence[dict]) -> list[dict]:
+    """Stored results with ``live`` ones (models finished in the current run) taking precedence."""
+    by_id = {m.get("model_id"): m for m in stored}
+    for m in live:
+        by_id[m.get("model_id")] = {**by_id.get(m.get("model_id"), {}), **m}
+    return list(by_id.values())
+
+
+def load_bundle(cache_dir: str | None, model_set: str = "published", live: Sequence[dict] = ()) -> Bundle:
+    """Measured results from the store (+ ``live`` summaries of the current run) + merged table +
+    analysis + what the plots draw. Errors are captured in ``Bundle.error`` (shown in the UI)."""
+    from visbpp.core.analysis import analyze
+    from visbpp.core.results import measured_results
+    from visbpp.core.table import merged_table
+
+    b = Bundle()
+    try:
+        b.measured = merge_measured(measured_results(cache_dir), live)
+    except Exception as e:  # noqa: BLE001 - a damaged store must not stop the table
+        b.measured = list(live)
+        b.error = f"results store: {type(e).__name__}: {e}"
+    try:
+        df = merged_table(b.measured, model_set=model_set)
+        b.records = df.astype(object).where(df.notna(), None).to_dict("records")
+        b.analysis_obj = analyze(df)
+        b.analysis = b.analysis_obj.to_dict()
+    except Exception as e:  # noqa: BLE001 - shown in the UI, the app keeps running
+        b.error = f"analysis: {type(e).__name__}: {e}"
+    b.rows = build_rows(b.records, b.measured)
+    b.series = fit_series(b.records, b.analysis)
+    b.bilinear = bilinear_points(b.records, b.analysis, b.analysis_obj)
+    return b
+
+
+# ---------------------------------------------------------------- plots
+
+
+@dataclass(frozen=True)
+class GroupSeries:
+    group: str
+    bpp: tuple[float, ...]
+    fid: tuple[float, ...]
+    line: tuple[tuple[float, float], tuple[float, float]] | None   # fitted line over the group's BPP range
+    label: str                                                     # "LlamaGen-384 R²=0.979 ρ=0.989"
+
+
+def fit_series(records: Sequence[dict], analysis: dict | None) -> list[GroupSeries]:
+    fits = {g.get("group"): g for g in (analysis or {}).get("groups", [])}
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for r in records:
+        x, y = _num(r.get("bpp")), _num(r.get("fid"))
+        if x is None or y is None:
+            continue
+        groups.setdefault(str(r.get("group") or r.get("family")), []).append((x, y))
+    out = []
+    for g, pts in groups.items():
+        pts.sort()
+        xs, ys = tuple(p[0] for p in pts), tuple(p[1] for p in pts)
+        f = fits.get(g) or {}
+        slope, icpt = _num(f.get("slope")), _num(f.get("intercept"))
+        line = None
+        label = f"{g} (n={len(pts)}, no fit)"
+        if slope is not None and icpt is not None:
+            line = ((xs[0], icpt + slope * xs[0]), (xs[-1], icpt + slope * xs[-1]))
+            label = f"{g} R²={fmt_float(_num(f.get('r2')), 3)} ρ={fmt_float(_num(f.get('pearson_r')), 3)}"
+        out.append(GroupSeries(g, xs, ys, line, label))
+    return out
+
+
+@dataclass(frozen=True)
+class BilinearView:
+    observed: tuple[float, ...]
+    predicted: tuple[float, ...]
+    r2_linear: float | None
+    r2_bilinear: float | None
+
+    @property
+    def title(self) -> str:
+        return f"FID ~ BPP + rFID: R² linear {fmt_float(self.r2_linear, 3)} vs bilinear {fmt_float(self.r2_bilinear, 3)}"
+
+    @property
+    def short_title(self) -> str:
+        return f"R² lin {fmt_float(self.r2_linear, 3)} · bilin {fmt_float(self.r2_bilinear, 3)}"
+
+
+def bilinear_points(records: Sequence[dict], analysis: dict | None, analysis_obj: Any = None) -> BilinearView | None:
+    """Observed FID against the bilinear model's fitted FID (FID ~ BPP + rFID).
+
+    Uses the statsmodels fit carried by the ``AnalysisResult`` when given; otherwise evaluates
+    the reported coefficients a + b·BPP + c·rFID on the table rows."""
+    glob = (analysis or {}).get("global") or {}
+    bil, lin = glob.get("bilinear") or {}, glob.get("linear") or {}
+    r2_lin, r2_bil = _num(lin.get("r2")), _num(bil.get("r2"))
+    fit = getattr(getattr(getattr(analysis_obj, "global_", None), "bilinear", None), "fit", None)
+    if fit is not None:
+        obs = tuple(float(v) for v in fit.model.endog)
+        pred = tuple(float(v) for v in fit.fittedvalues)
+        return BilinearView(obs, pred, r2_lin, r2_bil)
+    coef = bil.get("coef") or {}
+    a, b, c = _num(coef.get("Intercept")), _num(coef.get("bpp")), _num(coef.get("rfid"))
+    if a is None or b is None or c is None:
+        return None
+    obs, pred = [], []
+    for r in records:
+        x, y, z = _num(r.get("bpp")), _num(r.get("fid")), _num(r.get("rfid"))
+        if x is None or y is None or z is None:
+            continue
+        obs.append(y)
+        pred.append(a + b * x + c * z)
+    return BilinearView(tuple(obs), tuple(pred), r2_lin, r2_bil)
+
+
+# ---------------------------------------------------------------- export
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_csv(rows: Sequence[ResultRow], path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ValueError(f"{p} is a folder; give a file name such as {p / 'visbpp_results.csv'}")
+    names = list(ResultRow("").csv_record())
+
+    def write(f):
+        w = csv.DictWriter(f, fieldnames=names)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.csv_record().items()})
+
+    _atomic_write(p, write)
+    return p
+
+
+def export_json(analysis: dict | None, path: str | os.PathLike) -> Path:
+    if not analysis:
+        raise ValueError("no analysis to export yet (the analysis module reported nothing)")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ValueError(f"{p} is a folder; give a file name such as {p / 'visbpp_analysis.json'}")
+    _atomic_write(p, lambda f: json.dump(analysis, f, indent=2, default=str))
+    return p

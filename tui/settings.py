@@ -1,0 +1,144 @@
+"""Run settings of the TUI, remembered between sessions in a small JSON file.
+
+Pure logic (no textual): load/save the user's last choices and turn them into the
+engine's ``RunSettings``. The file lives in the visbpp home (``VISBPP_HOME``, else the
+platformdirs user cache dir), next to the results store and the token cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+SETTINGS_FILE = "tui_settings.json"
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPES = ("fp32", "bf16")
+
+
+class SettingsError(ValueError):
+    """A run setting the user typed is unusable; the message names the field and what to do."""
+
+
+def visbpp_home() -> Path:
+    """``VISBPP_HOME`` if set, else the platformdirs user cache dir of visbpp."""
+    from visbpp.core.store import cache_root
+
+    return cache_root()
+
+
+def settings_path(home: str | os.PathLike | None = None) -> Path:
+    return Path(home or visbpp_home()) / SETTINGS_FILE
+
+
+@dataclass(frozen=True)
+class UISettings:
+    """What the run-settings panel shows; strings where the user types free text."""
+
+    data_dir: str = ""            # ImageFolder root, or flat val folder (+ labels CSV)
+    labels_csv: str = ""          # LOC_val_solution.csv for the flat layout, optional
+    limit: str = ""               # first N images ("" = all)
+    per_class: str = ""           # first K images per class ("" = all)
+    batch_size: str = "16"        # integer or "auto"
+    device: str = "auto"          # auto|cuda|mps|cpu
+    dtype: str = "fp32"           # fp32|bf16
+    checkpoint_dir: str = ""      # where official checkpoints are looked up ("" = the cache)
+
+    def updated(self, **changes: Any) -> "UISettings":
+        return replace(self, **changes)
+
+
+def load_settings(path: str | os.PathLike) -> tuple[UISettings, str | None]:
+    """Settings from ``path``; defaults when the file is absent.
+
+    A damaged file never stops the app: defaults are returned with a warning that names
+    the file (the second element), and the next save rewrites it.
+    """
+    p = Path(path)
+    if not p.exists():
+        return UISettings(), None
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("top level is not an object")
+    except (OSError, ValueError) as e:
+        return UISettings(), f"ignored unreadable settings file {p}: {e}"
+    known = {f.name for f in fields(UISettings)}
+    values = {k: str(v) for k, v in raw.items() if k in known and v is not None}
+    s = UISettings(**values)
+    if s.device not in DEVICES:
+        s = s.updated(device="auto")
+    if s.dtype not in DTYPES:
+        s = s.updated(dtype="fp32")
+    return s, None
+
+
+def save_settings(settings: UISettings, path: str | os.PathLike) -> None:
+    """Atomic write (temp file + rename) so a crash never leaves half a file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tui_settings.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(asdict(settings), f, indent=1, sort_keys=True)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _optional_int(text: str, name: str) -> int | None:
+    t = text.strip()
+    if not t:
+        return None
+    try:
+        v = int(t)
+    except ValueError:
+        raise SettingsError(f"{name}: {text!r} is not a whole number (leave it empty for all images)") from None
+    if v <= 0:
+        raise SettingsError(f"{name}: must be at least 1, got {v}")
+    return v
+
+
+def parse_batch_size(text: str) -> int | str:
+    t = text.strip().lower()
+    if t == "auto":
+        return "auto"
+    try:
+        v = int(t)
+    except ValueError:
+        raise SettingsError(f"batch size: {text!r} is neither a whole number nor 'auto'") from None
+    if v <= 0:
+        raise SettingsError(f"batch size: must be at least 1, got {v}")
+    return v
+
+
+def to_run_settings(ui: UISettings, cache_dir: str | None = None):
+    """The engine's ``RunSettings`` for these UI settings; ``SettingsError`` names a bad field."""
+    from visbpp.core.engine import RunSettings
+
+    data = ui.data_dir.strip()
+    if not data:
+        raise SettingsError("data dir: empty; type the ImageNet val folder (ImageFolder root or flat folder + labels CSV)")
+    if not Path(data).expanduser().is_dir():
+        raise SettingsError(f"data dir: {data} is not a folder")
+    labels = ui.labels_csv.strip() or None
+    if labels and not Path(labels).expanduser().is_file():
+        raise SettingsError(f"labels CSV: {labels} does not exist")
+    if ui.device not in DEVICES:
+        raise SettingsError(f"device: {ui.device!r} is not one of {', '.join(DEVICES)}")
+    if ui.dtype not in DTYPES:
+        raise SettingsError(f"dtype: {ui.dtype!r} is not one of {', '.join(DTYPES)}")
+    return RunSettings(
+        data=str(Path(data).expanduser()),
+        labels_csv=str(Path(labels).expanduser()) if labels else None,
+        limit=_optional_int(ui.limit, "limit"),
+        per_class=_optional_int(ui.per_class, "per class"),
+        batch_size=parse_batch_size(ui.batch_size),
+        device=ui.device,
+        dtype=ui.dtype,
+        cache_dir=cache_dir,
+    )

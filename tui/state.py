@@ -1,0 +1,272 @@
+"""Pure UI logic of the TUI (no textual): picker rows, selection -> scoring jobs, checkpoint
+status, and the progress state that engine events update.
+
+Everything here is plain data and functions so it is testable without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from visbpp.core import events as ev
+from visbpp.core.registry import ModelCard, model_cards
+
+# ---------------------------------------------------------------- formatting
+
+
+def fmt_float(v: float | None, digits: int = 2) -> str:
+    return "-" if v is None or v != v else f"{v:.{digits}f}"
+
+
+def fmt_bpp(v: float | None) -> str:
+    return "-" if v is None or v != v else f"{v:.7f}"
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    x = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(x) < 1024 or unit == "TiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return f"{x:.1f} TiB"  # pragma: no cover
+
+
+def fmt_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+@dataclass(frozen=True)
+class CheckpointStatus:
+    state: str                     # "verified" | "present" | "missing"
+    expected: tuple[str, ...] = ()  # where the missing files go, with how to get them
+
+    @property
+    def label(self) -> str:
+        return {"verified": "verified", "present": "ok", "missing": "missing"}.get(self.state, self.state)
+
+
+def checkpoint_status(card: ModelCard, checkpoint_dir: str | None = None) -> CheckpointStatus:
+    """Local status of a model's files via the checkpoint manager (cheap: no hashing)."""
+    from visbpp.core import checkpoints as ck
+
+    files = ck.status(card, checkpoint_dir or None)
+    order = {"missing": 0, "present": 1, "verified": 2}
+    worst = min(files, key=lambda s: order[s.state]).state if files else "missing"
+    expected = []
+    for s in files:
+        if s.state == "missing":
+            try:
+                ck.require(s.file, checkpoint_dir or None, model_id=card.id)
+            except ck.MissingCheckpointError as e:
+                expected.append(str(e))
+    return CheckpointStatus(worst, tuple(expected))
+
+
+def fetch_function():
+    """``visbpp.core.download.fetch_models`` when the download module is present, else None."""
+    try:
+        from visbpp.core.download import fetch_models
+    except ModuleNotFoundError:
+        return None
+    return fetch_models
+
+
+# ---------------------------------------------------------------- picker
+
+
+@dataclass(frozen=True)
+class CustomModel:
+    """A user's own checkpoint of a supported architecture (scored via ``job_from_config``),
+    or, for programmatic use, a ready ``ScoringJob`` in ``job``."""
+
+    label: str
+    family: str
+    config: str = ""
+    tokenizer: str = ""
+    transformer: str = ""
+    job: object = None
+
+
+@dataclass(frozen=True)
+class PickerRow:
+    key: str                        # "family:<name>" or the model id
+    is_family: bool
+    family: str
+    label: str
+    params: str = ""
+    resolution: str = ""
+    fid: str = ""
+    rfid: str = ""
+    status: str = ""
+
+
+def picker_rows(cards: Sequence[ModelCard], statuses: dict[str, CheckpointStatus],
+                custom: Sequence[CustomModel] = ()) -> list[PickerRow]:
+    """Families as group rows followed by their sizes, in registry order; custom models last."""
+    rows: list[PickerRow] = []
+    by_family: dict[str, list[ModelCard]] = {}
+    for c in cards:
+        by_family.setdefault(c.family, []).append(c)
+    for fam, cs in by_family.items():
+        rows.append(PickerRow(f"family:{fam}", True, fam, f"{cs[0].family_label} ({len(cs)})"))
+        for c in cs:
+            st = statuses.get(c.id)
+            rows.append(PickerRow(
+                c.id, False, fam, c.size, c.params_label, str(c.resolution),
+                fmt_float(c.fid.value if c.fid else None), fmt_float(c.rfid.value if c.rfid else None),
+                st.label if st else "?",
+            ))
+    if custom:
+        rows.append(PickerRow("family:custom", True, "custom", f"Custom ({len(custom)})"))
+        for m in custom:
+            rows.append(PickerRow(m.label, False, "custom", m.label, "", "", "-", "-", "ok"))
+    return rows
+
+
+def family_members(rows: Iterable[PickerRow], family: str) -> list[str]:
+    return [r.key for r in rows if not r.is_family and r.family == family]
+
+
+def toggle_family(selected: set[str], members: Sequence[str]) -> set[str]:
+    """All on if any member is off, else all off."""
+    out = set(selected)
+    if all(m in out for m in members):
+        out.difference_update(members)
+    else:
+        out.update(members)
+    return out
+
+
+def default_cards() -> tuple[ModelCard, ...]:
+    return model_cards()
+
+
+# ---------------------------------------------------------------- selection -> jobs
+
+
+@dataclass
+class JobPlan:
+    jobs: list = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)   # (model id, message with paths)
+    errors: list[tuple[str, str]] = field(default_factory=list)    # (model id, message)
+
+
+def plan_jobs(selected: Sequence[str], custom: Sequence[CustomModel], checkpoint_dir: str | None) -> JobPlan:
+    """Scoring jobs for the selected ids through ``visbpp.models.jobs`` (the same as ``visbpp run``)."""
+    from visbpp.models import jobs as mj
+
+    plan = JobPlan()
+    by_label = {m.label: m for m in custom}
+    for mid in selected:
+        try:
+            if mid in by_label:
+                m = by_label[mid]
+                plan.jobs.append(m.job if m.job is not None else
+                                 mj.job_from_config(m.family, m.config, m.tokenizer, m.transformer, model_id=m.label))
+            else:
+                plan.jobs.append(mj.job_for_card(mid, checkpoint_dir=checkpoint_dir or None))
+        except Exception as e:  # noqa: BLE001 - sorted into missing / other below
+            if type(e).__name__ == "MissingCheckpointError":
+                plan.missing.append((mid, str(e)))
+            else:
+                plan.errors.append((mid, f"{type(e).__name__}: {e}"))
+    return plan
+
+
+# ---------------------------------------------------------------- progress
+
+
+@dataclass
+class ModelProgress:
+    model_id: str
+    stage: str = "queued"
+    detail: str = ""
+    done: int = 0
+    total: int = 0
+    images_per_s: float = 0.0
+    eta_s: float | None = None
+    bpp: float | None = None
+    bits_per_token: float | None = None
+    n_images: int | None = None
+
+    @property
+    def stats(self) -> str:
+        if self.stage == "done" and self.bpp is not None:
+            return f"BPP {self.bpp:.7f}  bits/token {fmt_float(self.bits_per_token, 3)}  n={self.n_images}"
+        rate = f"{self.images_per_s:.1f} img/s" if self.images_per_s else "- img/s"
+        return f"{self.done}/{self.total}  {rate}  ETA {fmt_eta(self.eta_s)}"
+
+
+@dataclass
+class RunView:
+    """What the progress panel shows, folded from engine events."""
+
+    run_id: str = ""
+    models: dict[str, ModelProgress] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    running: bool = False
+    cancelled: bool = False
+    finished: bool = False
+    out_dir: str | None = None
+    memory: ev.MemoryStats | None = None
+    message: str = ""               # last run-level note from the engine
+
+    def row(self, model_id: str) -> ModelProgress:
+        if model_id not in self.models:
+            self.models[model_id] = ModelProgress(model_id)
+        return self.models[model_id]
+
+    def apply(self, event: object) -> str | None:
+        """Fold one event in; returns the model id whose row changed (None for run-level events)."""
+        if isinstance(event, ev.RunStarted):
+            self.run_id = event.run_id
+            self.running, self.finished, self.cancelled = True, False, False
+            for m in event.models:
+                r = self.row(m)
+                r.total = event.total_images
+            return None
+        if isinstance(event, ev.StageChanged):
+            if not event.model_id:  # run-level stage ("writing" the results, "already finished")
+                self.message = f"{event.stage}: {event.detail}" if event.detail else event.stage
+                return None
+            r = self.row(event.model_id)
+            r.stage, r.detail = event.stage, event.detail
+            return r.model_id
+        if isinstance(event, ev.Progress):
+            r = self.row(event.model_id)
+            r.stage, r.done, r.total = event.stage, event.done, event.total
+            r.images_per_s, r.eta_s = event.images_per_s, event.eta_s
+            if event.memory is not None:
+                self.memory = event.memory
+            return r.model_id
+        if isinstance(event, ev.ModelFinished):
+            r = self.row(event.model_id)
+            r.stage, r.bpp, r.bits_per_token, r.n_images = "done", event.bpp, event.bits_per_token, event.n_images
+            r.done = r.total = max(r.total, event.n_images)
+            r.eta_s = 0.0
+            return r.model_id
+        if isinstance(event, ev.ImageSkipped):
+            self.skipped.append((event.image, event.reason))
+            return None
+        if isinstance(event, ev.RunFinished):
+            self.running, self.finished = False, True
+            self.cancelled, self.out_dir = event.cancelled, event.out_dir
+            return None
+        return None
+
+    def start(self, model_ids: Sequence[str]) -> None:
+        """Reset for a new run with these models queued."""
+        self.run_id, self.skipped, self.memory, self.message = "", [], None, ""
+        self.models = {m: ModelProgress(m) for m in model_ids}
+        self.running, self.finished, self.cancelled, self.out_dir = True, False, False, None

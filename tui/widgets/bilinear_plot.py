@@ -1,0 +1,41 @@
+"""The bilinear model FID ~ BPP + rFID: predicted against observed FID, with R² of the linear
+and the bilinear model in the title."""
+
+from __future__ import annotations
+
+from textual_plotext import PlotextPlot
+
+from ..results_view import BilinearView
+
+
+class BilinearPlot(PlotextPlot):
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.view: BilinearView | None = None
+
+    def on_mount(self) -> None:
+        self.draw()
+
+    def on_resize(self) -> None:
+        self.draw()
+
+    def show(self, view: BilinearView | None) -> None:
+        self.view = view
+        self.draw()
+
+    def draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        v = self.view
+        plt.xlabel("predicted FID")
+        plt.ylabel("observed FID")
+        if v is None or not v.observed:
+            plt.title("bilinear model: no analysis yet")
+            self.refresh()
+            return
+        plt.title(v.title if self.size.width >= 56 else v.short_title)
+        lo, hi = min(v.observed + v.predicted), max(v.observed + v.predicted)
+        plt.plot([lo, hi], [lo, hi], color="gray", label="y = x")
+        plt.scatter(list(v.predicted), list(v.observed), color="cyan", marker="dot", label="models")
+        self.refresh()

@@ -1,0 +1,79 @@
+"""Progress panel: one row per model (stage, bar, images/s, ETA) under a run status line."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import ProgressBar, Static
+
+from ..state import ModelProgress, RunView
+
+STAGE_STYLE = {"loading": "yellow", "encoding": "cyan", "scoring": "magenta", "writing": "blue", "done": "green"}
+
+
+class ModelProgressRow(Vertical):
+    """Label + stage, a bar, and the numbers of one model."""
+
+    def __init__(self, model_id: str, **kw) -> None:
+        super().__init__(classes="model-progress", **kw)
+        self.model_id = model_id
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.model_id, classes="mp-title", markup=False)
+        yield ProgressBar(total=None, show_eta=False, show_percentage=True, classes="mp-bar")
+        yield Static("", classes="mp-stats", markup=False)
+
+    def show(self, p: ModelProgress) -> None:
+        style = STAGE_STYLE.get(p.stage, "dim")
+        title = Text.assemble((p.model_id, "bold"), "  ", (p.stage, style))
+        if p.detail and p.stage != "done":
+            title.append(f"  {p.detail}", style="dim")
+        self.query_one(".mp-title", Static).update(title)
+        bar = self.query_one(ProgressBar)
+        if p.total:
+            bar.update(total=p.total, progress=p.done)
+        self.query_one(".mp-stats", Static).update(p.stats)
+
+
+class ProgressPanel(VerticalScroll):
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.border_title = "Progress"
+
+    def compose(self) -> ComposeResult:
+        yield Static("No run yet: select models (Models tab), set the data dir, press r.", id="run-status",
+                     markup=False)
+
+    def status_text(self, view: RunView) -> str:
+        if view.running:
+            return f"Running {view.run_id or ''}  ·  c cancels between batches"
+        if view.cancelled:
+            return "Run cancelled (finished models are kept)."
+        if view.finished:
+            skipped = f", {len(view.skipped)} images skipped" if view.skipped else ""
+            where = f" → {view.out_dir}" if view.out_dir else ""
+            note = f" ({view.message})" if "nothing to do" in view.message else ""
+            return f"Run finished{skipped}{where}.{note}"
+        return "No run yet: select models (Models tab), set the data dir, press r."
+
+    def reset(self, view: RunView) -> None:
+        for row in self.query(ModelProgressRow):
+            row.remove()
+        for mid, p in view.models.items():
+            row = ModelProgressRow(mid)
+            self.mount(row)
+            self.call_after_refresh(row.show, p)
+        self.query_one("#run-status", Static).update(self.status_text(view))
+
+    def show(self, view: RunView, model_id: str | None) -> None:
+        self.query_one("#run-status", Static).update(self.status_text(view))
+        if model_id is None:
+            return
+        for row in self.query(ModelProgressRow):
+            if row.model_id == model_id:
+                row.show(view.models[model_id])
+                return
+        row = ModelProgressRow(model_id)
+        self.mount(row)
+        self.call_after_refresh(row.show, view.models[model_id])

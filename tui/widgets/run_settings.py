@@ -1,0 +1,61 @@
+"""Run settings: data dir (remembered between sessions), labels CSV, subset, batch size, device,
+dtype and checkpoint dir. Posts ``Changed`` with the full ``UISettings`` on every edit."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Select
+
+from ..settings import DEVICES, DTYPES, UISettings
+
+# (field, label, placeholder)
+TEXT_FIELDS = (
+    ("data_dir", "Data dir", "ImageNet val folder"),
+    ("labels_csv", "Labels CSV", "flat layout only"),
+    ("limit", "Limit", "all images"),
+    ("per_class", "Per class", "all"),
+    ("batch_size", "Batch size", "16 or auto"),
+    ("checkpoint_dir", "Checkpoints", "cache"),
+)
+
+
+class RunSettingsPanel(VerticalScroll):
+    class Changed(Message):
+        def __init__(self, settings: UISettings) -> None:
+            super().__init__()
+            self.settings = settings
+
+    def __init__(self, settings: UISettings, **kw) -> None:
+        super().__init__(**kw)
+        self._settings = settings
+        self.border_title = "Run settings"
+
+    def compose(self) -> ComposeResult:
+        s = self._settings
+        for name, label, placeholder in TEXT_FIELDS:
+            yield Label(label, classes="field-label")
+            yield Input(getattr(s, name), placeholder=placeholder, id=f"set-{name}", compact=True)
+        yield Label("Device", classes="field-label")
+        yield Select([(d, d) for d in DEVICES], value=s.device, allow_blank=False, id="set-device", compact=True)
+        yield Label("Dtype", classes="field-label")
+        yield Select([(d, d) for d in DTYPES], value=s.dtype, allow_blank=False, id="set-dtype", compact=True)
+
+    @property
+    def settings(self) -> UISettings:
+        return self._settings
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        name = (event.input.id or "").removeprefix("set-")
+        if name and getattr(self._settings, name, None) != event.value:
+            self._settings = self._settings.updated(**{name: event.value})
+            self.post_message(self.Changed(self._settings))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        name = (event.select.id or "").removeprefix("set-")
+        if name and isinstance(event.value, str) and getattr(self._settings, name, None) != event.value:
+            self._settings = self._settings.updated(**{name: event.value})
+            self.post_message(self.Changed(self._settings))
