@@ -19,7 +19,6 @@ for a finished run.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -89,37 +88,10 @@ def summarize(model_id: str, rows: list[dict], skipped: int, family: str = "", r
 
 
 def file_sha256(path: str, cache_dir: str | None = None) -> str:
-    """sha256 of a file, memoised in ``<cache>/sha256.json`` by (path, size, mtime)."""
-    path = os.path.abspath(path)
-    st = os.stat(path)
-    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-    memo_path = os.path.join(default_cache_dir(cache_dir), "sha256.json")
-    try:
-        with open(memo_path) as f:
-            memo = json.load(f)
-    except (OSError, ValueError):
-        memo = {}
-    if key in memo:
-        return memo[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    try:
-        from filelock import FileLock
+    """sha256 of a file, memoised by (path, size, mtime) in the checksum database of the cache dir."""
+    from .checkpoints import file_sha256 as memoised_sha256
 
-        with FileLock(memo_path + ".lock"):
-            try:
-                with open(memo_path) as f:
-                    memo = json.load(f)
-            except (OSError, ValueError):
-                memo = {}
-            memo[key] = digest
-            atomic_write_text(memo_path, json.dumps(memo))
-    except OSError:
-        pass
-    return digest
+    return memoised_sha256(path)
 
 
 def git_hash() -> str | None:
@@ -159,7 +131,7 @@ def _csv_text(fields: Iterable[str], rows: Iterable[dict]) -> str:
     w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+        w.writerow({k: (repr(float(v)) if isinstance(v, float) else v) for k, v in r.items()})  # full precision; np.float64 too
     return buf.getvalue()
 
 
