@@ -71,9 +71,12 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
     fam = get_family(card.family)
     config = fam.config_for(card.id)
     tr_file = next(f for f in card.files if f.role == "transformer")
-    tok_card = get_tokenizer_card(card.tokenizer_id)
     tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
-    tok_path = resolve_checkpoint(tok_card.file, checkpoint_dir, card.id)
+    if tr_file.contains_tokenizer:
+        # The AR file carries the tokenizer it was trained with (first_stage_model.*): score with that copy.
+        tok_path = tr_path
+    else:
+        tok_path = resolve_checkpoint(get_tokenizer_card(card.tokenizer_id).file, checkpoint_dir, card.id)
     load_tokenizer, load_model = _loaders(card.family, config, tok_path, tr_path)
     # The token cache key includes the resolution through the tokenizer's preprocess_id/image_size.
     return ScoringJob(
