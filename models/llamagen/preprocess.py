@@ -32,7 +32,7 @@ def to_model_input(arr: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float32 (3, H, W) in [-1, 1]: (v / 255 - 0.5) / 0.5."""
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected a uint8 (H, W, 3) RGB array, got {arr.dtype} {arr.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div(255)  # (3, H, W)
+    x = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float().div(255)  # (3, H, W), own writable copy
     return (x - 0.5) / 0.5
 
 
