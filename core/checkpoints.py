@@ -69,8 +69,16 @@ def _user_paths() -> dict[str, str]:
     return {str(k): str(v) for k, v in data.get("paths", data).items() if isinstance(v, str)}
 
 
+def bundled_path(f: CheckpointFile) -> Path:
+    """Where a file shipped inside the package lives (``repo`` = "bundled:<folder under core/assets>")."""
+    return Path(__file__).resolve().parent / "assets" / f.repo[len("bundled:"):] / f.filename
+
+
 def locate(f: CheckpointFile, checkpoint_dir: str | os.PathLike | None = None) -> Path | None:
     """The existing file on disk for ``f``, or None."""
+    if f.source_kind == "bundled":
+        p = bundled_path(f)
+        return p if p.is_file() else None
     user = _user_paths()
     for key in (f.cache_relpath, f.archive_member, f.filename):
         if key and key in user and Path(user[key]).expanduser().is_file():

@@ -129,6 +129,11 @@ def fetch_file(f: CheckpointFile, progress: ck.ProgressFn | None = None, model_i
     if have is not None:
         ck.verify(f, have)
         return have
+    if f.source_kind == "bundled":
+        raise ck.FetchError(
+            f"{f.filename} should ship inside the visbpp package at {ck.bundled_path(f)} but is missing; "
+            f"reinstall visbpp (or regenerate it with `visbpp zoo train`)."
+        )
     if f.source_kind == "manual":
         raise ck.MissingCheckpointError(
             f"{f.filename} ({model_id or f.role}) has no direct download link: get the folder from {f.url} "

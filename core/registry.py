@@ -48,7 +48,10 @@ class CheckpointFile:
 
     @property
     def source_kind(self) -> str:
-        """How `visbpp fetch` gets it: "hub", "archive", "http" or "manual" (no direct link)."""
+        """How `visbpp fetch` gets it: "hub", "archive", "http", "manual" (no direct link) or
+        "bundled" (shipped inside the visbpp package: ``repo`` = "bundled:<folder under core/assets>")."""
+        if self.repo.startswith("bundled:"):
+            return "bundled"
         if self.repo.startswith("hf:"):
             return "hub"
         if self.url.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
@@ -62,6 +65,8 @@ class CheckpointFile:
         """Path under the checkpoint cache: keyed on the hosting repository, never on the file name alone."""
         if self.repo.startswith("hf:"):
             slug = "hf/" + self.repo[3:].replace("/", "--")
+        elif self.repo.startswith("bundled:"):
+            slug = "bundled/" + self.repo[len("bundled:"):]
         else:
             m = re.match(r"^[a-z]+://([^/]+)/(?:.*/)?([^/?#]*)", self.repo or self.url)
             host, base = (m.group(1), m.group(2)) if m else ("local", "")

@@ -1,0 +1,25 @@
+"""The micro Family: LlamaGen's modules and loaders with the micro zoo's configs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from visbpp.core.registry import get_card
+
+from ..llamagen.family import LlamaGenFamily
+from . import config as zc
+
+
+class MicroFamily(LlamaGenFamily):
+    """Builds and loads the micro zoo (``visbpp.core.interfaces.Family``); weights are float16 safetensors."""
+
+    name = "micro"
+
+    def size_ids(self) -> tuple[str, ...]:
+        return tuple(zc.SIZES)
+
+    def config_for(self, model_id: str) -> dict[str, Any]:
+        return zc.config(get_card(model_id).id)
+
+
+FAMILY = MicroFamily()
