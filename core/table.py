@@ -6,7 +6,10 @@ with measured results (``visbpp.core.results.measured_results()``). Model sets:
 * ``published``: the 14 rows of the published table, with the table's BPP (reproduces the paper);
   measured BPPs, when given, are carried in ``measured_bpp`` but not fitted.
 * ``all``: every registry model with a measured BPP, plus the published rows; ``bpp`` is the
-  measured value where there is one, else the table's (``bpp_source`` says which).
+  measured value where there is one, else the table's (``bpp_source`` says which). The micro
+  zoo is never part of it: its quality figure is micro-FID, not FID.
+* ``micro``: the micro zoo alone (micro-FID against BPP; the registry's held-out BPP, or the
+  measured one where there is one).
 
 Groups (the fixed tokenizer setting a per-group fit is made over): an explicit ``group`` wins,
 else family + resolution when the family has several resolutions in the data, else the family.
@@ -30,7 +33,8 @@ from . import registry
 from .cards import PUBLISHED_TABLE
 from .registry import ModelCard, Published
 
-MODEL_SETS = ("published", "all")
+MODEL_SETS = ("published", "all", "micro")
+MICRO_FAMILY = "micro"  # cards of this family carry micro-FID, never mixed with ImageNet FIDs
 REQUIRED_COLUMNS = ("family", "size", "resolution", "fid", "rfid", "bpp")
 NUMERIC_COLUMNS = ("resolution", "fid", "rfid", "bpp")
 
@@ -155,13 +159,16 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
     if model_set not in MODEL_SETS:
         raise TableError(f"unknown model set {model_set!r}; choose one of: {', '.join(MODEL_SETS)}")
     meas, _unknown = _index_measured(measured)
-    cards = [c for c in registry.model_cards()
-             if c.in_published_table or (model_set == "all" and c.id in meas)]
+    if model_set == MICRO_FAMILY:
+        cards = list(registry.model_cards(MICRO_FAMILY))
+    else:
+        cards = [c for c in registry.model_cards()
+                 if c.in_published_table or (model_set == "all" and c.id in meas and c.family != MICRO_FAMILY)]
     rows = []
     for c in cards:
         m = meas.get(c.id)
         measured_bpp = _finite(m.get("bpp")) if m else None
-        if model_set == "all" and measured_bpp is not None:
+        if model_set != "published" and measured_bpp is not None:
             bpp, bpp_source = measured_bpp, BPP_MEASURED
         else:
             bpp, bpp_source = c.reference_bpp, (BPP_PUBLISHED if c.reference_bpp is not None else "")

@@ -121,3 +121,28 @@ def test_training_with_the_same_seed_reproduces_the_shipped_bpp(tmp_path):
     meta = train_zoo(tmp_path / "zoo", TrainSettings(**shipped["settings"]), log=lambda m: None)
     for mid, m in shipped["models"].items():
         assert meta["models"][mid]["heldout_bpp"] == pytest.approx(m["heldout_bpp"], abs=1e-3)
+
+
+def test_analysis_fits_micro_fid_against_bpp_like_any_family():
+    import statsmodels.formula.api as smf
+    from typer.testing import CliRunner
+
+    from visbpp.core.table import merged_table
+    from visbpp.tui.cli import app
+
+    r = CliRunner().invoke(app, ["analyze", "--set", "micro", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    (g,) = doc["groups"]
+    cards = model_cards("micro")
+    import pandas as pd
+
+    df = pd.DataFrame({"fid": [c.fid.value for c in cards], "bpp": [c.reference_bpp for c in cards]})
+    fit = smf.ols("fid ~ bpp", data=df).fit()
+    assert g["group"] == "Micro (digits 16px)" and g["n"] == 4
+    assert g["slope"] == pytest.approx(fit.params["bpp"], rel=1e-9)
+    assert g["r2"] == pytest.approx(fit.rsquared, rel=1e-9)
+    # the micro zoo never enters the ImageNet sets, measured or not
+    measured = [{"model_id": c.id, "bpp": c.reference_bpp, "n_images": 360} for c in cards]
+    assert not merged_table(measured, "all")["model_id"].str.startswith("micro").any()
+    assert len(merged_table(None, "published")) == 14

@@ -44,11 +44,20 @@ def _table(title: str, **kw) -> Table:
 # ---------------------------------------------------------------------------------------------
 # analyze
 
+def metric_name(r: AnalysisResult) -> str:
+    """"micro-FID" when every fitted row is a micro-zoo figure, else "FID" (never mix the two names)."""
+    prot = r.table.get("fid_protocol") if hasattr(r.table, "get") else None
+    if prot is not None and len(prot) and prot.fillna("").str.contains("micro-FID").all():
+        return "micro-FID"
+    return "FID"
+
+
 def render(console: Console, r: AnalysisResult, source: str, prediction: Prediction | None = None,
            show_plots: bool = True) -> None:
-    console.print(f"[bold]FID vs BPP[/bold] — {source}, {len(r.table)} models")
+    m = metric_name(r)
+    console.print(f"[bold]{m} vs BPP[/bold] — {source}, {len(r.table)} models")
 
-    t = _table("Per group: FID ~ bpp (r: Pearson; p: of the slope)")
+    t = _table(f"Per group: {m} ~ bpp (r: Pearson; p: of the slope)")
     t.add_column("group", no_wrap=True)
     for col in ("n", "slope", "slope 95% CI", "intercept", "R²", "r", "p"):
         t.add_column(col, justify="right", no_wrap=True)
@@ -147,7 +156,8 @@ def render_plots(console: Console, r: AnalysisResult) -> None:
         gl = plots.global_fit_line(r)
         plt.plot(list(gl.x), list(gl.y), marker=".", label=f"global fit (R² {r.global_.linear.r2:.3f})")
 
-    console.print(_plotext_canvas(groups, console, "FID vs BPP (groups and fits)", "bits per pixel", "FID"))
+    m = metric_name(r)
+    console.print(_plotext_canvas(groups, console, f"{m} vs BPP (groups and fits)", "bits per pixel", m))
     bp = plots.bilinear_points(r)
     if bp is None:
         return
@@ -157,8 +167,8 @@ def render_plots(console: Console, r: AnalysisResult) -> None:
         lo, hi = min(bp.x + bp.y), max(bp.x + bp.y)
         plt.plot([lo, hi], [lo, hi], marker="braille", label="y = x")
 
-    console.print(_plotext_canvas(bilinear, console, f"FID ~ bpp + rfid (R² {r.global_.bilinear.r2:.3f})",
-                                  "observed FID", "predicted FID"))
+    console.print(_plotext_canvas(bilinear, console, f"{m} ~ bpp + rfid (R² {r.global_.bilinear.r2:.3f})",
+                                  f"observed {m}", f"predicted {m}"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from visbpp.core import registry
 class ModelSet(str, Enum):
     published = "published"
     all = "all"
+    micro = "micro"
 
 
 def _fail(msg: str) -> NoReturn:
@@ -54,7 +55,7 @@ def _measured(notes: list[str]) -> list[dict] | None:
 def _bundled(model_set: ModelSet, notes: list[str]):
     from visbpp.core.table import fit_rows, merged_table
 
-    measured = _measured(notes) if model_set is ModelSet.all else None
+    measured = _measured(notes) if model_set is not ModelSet.published else None
     df = merged_table(measured, model_set.value)
     if model_set is ModelSet.all and measured is not None and not df["bpp_source"].eq("measured").any():
         notes.append("no measured BPP in the results store yet: --set all equals the published rows")
@@ -72,8 +73,9 @@ def analyze_cmd(
                                         help="Write publication figures (PNG+PDF, needs matplotlib) into DIR."),
     model_set: Optional[ModelSet] = typer.Option(
         None, "--set", case_sensitive=False,
-        help="Bundled model set: 'published' (the 14-model published table, default) or 'all' "
-             "(every registry model with a measured BPP, plus the published rows)."),
+        help="Bundled model set: 'published' (the 14-model published table, default), 'all' "
+             "(every registry model with a measured BPP, plus the published rows) or 'micro' "
+             "(the micro zoo: micro-FID against BPP)."),
     predict: Optional[tuple[float, float]] = typer.Option(
         None, "--predict", metavar="BPP RFID",
         help="Predict the FID of a new model from its BPP and rFID (bilinear model, 95% intervals)."),
@@ -142,7 +144,7 @@ def export_cmd(
     out: Path = typer.Argument(..., metavar="OUT.csv", help="CSV file to write (atomically)."),
     model_set: ModelSet = typer.Option(
         ModelSet.all, "--set", case_sensitive=False,
-        help="'all' (default: published rows plus every measured registry model) or 'published'."),
+        help="'all' (default: published rows plus every measured registry model), 'published' or 'micro'."),
 ) -> None:
     """Write the merged table (published values, and measured ones where present) as CSV."""
     from visbpp.core.table import TableError, merged_table, write_csv
