@@ -187,3 +187,49 @@ def transformer_state_dict(sd: Mapping[str, torch.Tensor], path: str, family_lab
             f"{path}: no transformer.* weights: not a {family_label} AR checkpoint (a tokenizer file or another "
             f"family's file?); first keys: {', '.join(list(sd)[:5])}")
     return out
+
+
+class SeedVokenFamily:
+    """Family object shared by the SEED-Voken families (Open-MAGVIT2, IBQ): Lightning files, the
+    tokenizer readable from its own file (raw or EMA copies) or from an AR file's ``first_stage_model.*``.
+
+    Subclasses set the class attributes below and ``config_for``.
+    """
+
+    name: str
+    label: str
+    tokenizer_id: str
+    default_use_ema: bool                # which tokenizer copy the official AR configuration uses
+    tokenizer_cls: type                  # (TokenizerConfig) -> module, with ``TokenizerConfig.from_config``
+    tokenizer_config_cls: type
+    transformer_cls: type
+    transformer_config_cls: type
+
+    def config_for(self, model_id: str) -> dict:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def build_tokenizer(self, config: Mapping) -> nn.Module:
+        return self.tokenizer_cls(self.tokenizer_config_cls.from_config(config)).eval()
+
+    def build_transformer(self, config: Mapping, tokenizer: object = None) -> nn.Module:
+        return self.transformer_cls(self.transformer_config_cls.from_config(config)).eval()
+
+    def load_tokenizer(self, path: str, config: Mapping) -> nn.Module:
+        """From the tokenizer file (raw or EMA weights per ``use_ema``) or an AR file (``first_stage_model.*``)."""
+        path = str(path)
+        sd = read_state_dict(path)
+        with torch.device("meta"):
+            tok = self.build_tokenizer(config)
+        use_ema = bool(config["tokenizer"].get("use_ema", self.default_use_ema))
+        sub, source = tokenizer_state_dict(sd, tok, path, use_ema, self.label)
+        load_module(tok, sub, path)
+        tok.weights_source = source
+        return tok
+
+    def load_transformer(self, path: str, config: Mapping, tokenizer: object = None) -> nn.Module:
+        """From an AR file (``transformer.*``; its ``first_stage_model.*`` is the tokenizer's business)."""
+        path = str(path)
+        sub = transformer_state_dict(read_state_dict(path), path, self.label)
+        with torch.device("meta"):
+            model = self.build_transformer(config)
+        return load_module(model, sub, path)

@@ -9,13 +9,11 @@ unless the config says ``use_ema: True`` (then ``model_ema.<key without dots>``)
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from typing import Any
 
-import torch
 
 from ..common import swiglu_hidden
-from ..seedvoken_common import (load_module, read_state_dict, tokenizer_state_dict,
-                                transformer_state_dict)
+from ..seedvoken_common import SeedVokenFamily
 from .tokenizer import LFQTokenizer, TokenizerConfig
 from .transformer import FactorizedGPT, GPTConfig
 
@@ -87,40 +85,17 @@ def config_for(model_id: str) -> dict[str, Any]:
     return cfg
 
 
-class OpenMagvit2Family:
+class OpenMagvit2Family(SeedVokenFamily):
     name = NAME
     label = LABEL
     sizes = tuple(SIZES)
     tokenizer_id = TOKENIZER_ID
+    default_use_ema = False
+    tokenizer_cls, tokenizer_config_cls = LFQTokenizer, TokenizerConfig
+    transformer_cls, transformer_config_cls = FactorizedGPT, GPTConfig
 
     def config_for(self, model_id: str) -> dict[str, Any]:
         return config_for(model_id)
-
-    def build_tokenizer(self, config: Mapping[str, Any]) -> LFQTokenizer:
-        return LFQTokenizer(TokenizerConfig.from_config(config)).eval()
-
-    def build_transformer(self, config: Mapping[str, Any], tokenizer: Any = None) -> FactorizedGPT:
-        return FactorizedGPT(GPTConfig.from_config(config)).eval()
-
-    def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> LFQTokenizer:
-        """From the tokenizer file (raw or EMA weights per ``use_ema``) or an AR file (``first_stage_model.*``)."""
-        path = str(path)
-        sd = read_state_dict(path)
-        with torch.device("meta"):
-            tok = self.build_tokenizer(config)
-        use_ema = bool(config["tokenizer"].get("use_ema", False))
-        sub, source = tokenizer_state_dict(sd, tok, path, use_ema, LABEL)
-        load_module(tok, sub, path)
-        tok.weights_source = source
-        return tok
-
-    def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: Any = None) -> FactorizedGPT:
-        """From an AR file (``transformer.*``; its ``first_stage_model.*`` is the tokenizer's business)."""
-        path = str(path)
-        sub = transformer_state_dict(read_state_dict(path), path, LABEL)
-        with torch.device("meta"):
-            model = self.build_transformer(config)
-        return load_module(model, sub, path)
 
 
 FAMILY = OpenMagvit2Family()
