@@ -116,7 +116,9 @@ class ModelCard:
     @property
     def params_label(self) -> str:
         p = self.params
-        return f"{p / 1e9:.1f}B" if p >= 1e9 else f"{p / 1e6:.0f}M"
+        if p >= 1e9:
+            return f"{p / 1e9:.1f}B"
+        return f"{p / 1e6:.0f}M" if p >= 1e6 else f"{p / 1e3:.0f}k"
 
 
 def _norm(name: str) -> str:

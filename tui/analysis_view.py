@@ -186,7 +186,9 @@ def checkpoint_status(card: ModelCard) -> str | None:
     summary = getattr(mod, "summary_status", None)
     if summary is not None:
         word, size = summary(card)
-        return f"{word} ({size / 1e9:.2f} GB)" if size else str(word)
+        if not size:
+            return str(word)
+        return f"{word} ({size / 1e9:.2f} GB)" if size >= 1e8 else f"{word} ({size / 1e6:.1f} MB)"
     fn = getattr(mod, "status", None)
     if fn is None:
         return None
