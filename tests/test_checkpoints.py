@@ -105,8 +105,7 @@ def test_offline_and_unreachable_errors_name_the_file(monkeypatch):
 def test_manual_source_says_where_to_put_it():
     card = get_card("taming-1.4b")
     f = card.files[0]
-    if f.source_kind != "manual":
-        pytest.skip("taming file has a direct link now")
+    assert f.source_kind == "manual"  # the cin run folder is a share link with no direct download
     with pytest.raises(ck.MissingCheckpointError, match="put .*last.ckpt at"):
         download.fetch_file(f, model_id=card.id)
 
