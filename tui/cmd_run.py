@@ -97,6 +97,10 @@ def _known_errors():
     return (CheckpointError, FetchError, DataError, UnknownModelError, DeviceError, ValueError)
 
 
+def _flops(n: float) -> str:
+    return f"{n / 1e9:.1f} GFLOP" if n >= 1e8 else f"{n / 1e6:.2f} MFLOP"
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def run(
@@ -190,9 +194,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{model} on {res['device']} ({res['device_name'] or 'cpu, %d threads' % res['threads']}), "
                    f"{dtype}, batch {batch_size}, {res['resolution']}px, {res['tokens_per_image']} tokens/image")
         typer.echo(f"  tokenizer: {res['tokenizer_images_per_s']:.2f} images/s, "
-                   f"{res['tokenizer_flops_per_image'] / 1e9:.1f} GFLOP/image, MFU {mfu(res['tokenizer_mfu'])}")
+                   f"{_flops(res['tokenizer_flops_per_image'])}/image, MFU {mfu(res['tokenizer_mfu'])}")
         typer.echo(f"  AR model:  {res['ar_images_per_s']:.2f} images/s, {res['ar_tokens_per_s']:.0f} tokens/s, "
-                   f"{res['ar_flops_per_image'] / 1e9:.1f} GFLOP/image, MFU {mfu(res['ar_mfu'])}")
+                   f"{_flops(res['ar_flops_per_image'])}/image, MFU {mfu(res['ar_mfu'])}")
         typer.echo(f"  peak memory: {gb:.2f} GiB ({res['peak_memory_kind']})")
         if res.get("bpp_bf16") is not None:
             typer.echo(f"  BPP fp32 {res['bpp_fp32']:.6f} vs bf16 {res['bpp_bf16']:.6f} "
