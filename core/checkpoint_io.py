@@ -15,9 +15,22 @@ class CheckpointError(Exception):
     """A checkpoint file cannot be used: names the file and what is wrong."""
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint file without executing code. Returns the top-level object (a dict)."""
+SAFETENSORS_CACHE_ENV = "VISBPP_SAFETENSORS_CACHE"  # "1": keep fast safetensors copies of loaded checkpoints
+
+
+def read_checkpoint(path: str | os.PathLike, *, safetensors_cache: bool | None = None) -> dict:
+    """Load a checkpoint file without executing code. Returns the top-level object (a dict).
+
+    With ``safetensors_cache`` (default: ``$VISBPP_SAFETENSORS_CACHE`` is "1") the tensors of the
+    file are also saved once as ``<cache>/safetensors/<sha256 of the source>.safetensors`` and
+    read from there (memory-mapped) on later calls; non-tensor entries (epoch, args...) are not
+    kept, which no loader needs.
+    """
     path = os.fspath(path)
+    if safetensors_cache is None:
+        safetensors_cache = os.environ.get(SAFETENSORS_CACHE_ENV, "").lower() in ("1", "true", "yes")
+    if safetensors_cache and not path.endswith(".safetensors") and os.path.isfile(path):
+        return _read_through_safetensors(path)
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: file not found")
     if os.path.getsize(path) == 0:
@@ -121,16 +134,18 @@ def strict_load(
     module.load_state_dict(cast, strict=not optional, assign=any(p.is_meta for p in own.values()))
 
 
-def read_state_dict(path: str | os.PathLike, containers: Iterable[str | None], *, safetensors_cache: bool = False) -> dict:
-    """``unwrap(read_checkpoint(path))``, optionally through a safetensors copy in the cache.
+def read_state_dict(path: str | os.PathLike, containers: Iterable[str | None], *, safetensors_cache: bool | None = None) -> dict:
+    """``unwrap(read_checkpoint(path))`` (optionally through the safetensors copy)."""
+    return unwrap(read_checkpoint(path, safetensors_cache=safetensors_cache), containers, os.fspath(path))
 
-    With ``safetensors_cache`` the unwrapped state dict is saved once as
-    ``<cache>/safetensors/<sha256 of the source>.safetensors`` and memory-mapped from there
-    on later calls (much faster than unpickling multi-GB files).
-    """
-    path = os.fspath(path)
-    if not safetensors_cache or path.endswith(".safetensors"):
-        return unwrap(read_checkpoint(path), containers, path)
+
+_SEP = "::"  # container/key separator inside the flat safetensors copy
+
+
+def _read_through_safetensors(path: str) -> dict:
+    import json
+
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     from .checkpoints import file_sha256
@@ -138,11 +153,29 @@ def read_state_dict(path: str | os.PathLike, containers: Iterable[str | None], *
 
     fast = cache_root() / "safetensors" / f"{file_sha256(path)}.safetensors"
     if fast.is_file():
-        return load_file(str(fast))
-    sd = unwrap(read_checkpoint(path), containers, path)
+        with safe_open(str(fast), framework="pt") as fh:
+            containers = json.loads((fh.metadata() or {}).get("containers", "[]"))
+        flat = load_file(str(fast))
+        obj: dict = {}
+        for k, v in flat.items():
+            c, sep, rest = k.partition(_SEP)
+            if sep and c in containers:
+                obj.setdefault(c, {})[rest] = v
+            else:
+                obj[k] = v
+        return obj
+    obj = read_checkpoint(path, safetensors_cache=False)
+    flat, containers = {}, []
+    for k, v in obj.items():
+        if isinstance(v, torch.Tensor):
+            flat[k] = v
+        elif isinstance(v, dict) and v and all(isinstance(t, torch.Tensor) for t in v.values()):
+            containers.append(k)
+            flat.update({f"{k}{_SEP}{kk}": t for kk, t in v.items()})
     fast.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fast.with_name(fast.name + ".tmp")
+    tmp = fast.with_name(fast.name + f".{os.getpid()}.tmp")
     # safetensors refuses tensors that share storage (e.g. aliased codebooks): save private copies
-    save_file({k: v.detach().clone().contiguous() for k, v in sd.items()}, str(tmp), metadata={"source": path})
+    save_file({k: v.detach().clone().contiguous() for k, v in flat.items()}, str(tmp),
+              metadata={"source": path, "containers": json.dumps(containers)})
     os.replace(tmp, fast)
-    return sd
+    return obj

@@ -203,14 +203,49 @@ def test_tampered_pickle_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_safetensors_copy_keyed_by_sha(tmp_path, home):
+def test_safetensors_copy_keyed_by_sha(tmp_path, home, monkeypatch):
     sd = {"a": torch.randn(3, 4), "b": torch.arange(5)}
     src = tmp_path / "w.pt"
-    torch.save({"model": sd}, src)
+    torch.save({"model": sd, "epoch": 3}, src)
     first = read_state_dict(src, ["model"], safetensors_cache=True)
-    sha = ck.file_sha256(src)
-    fast = home / "safetensors" / f"{sha}.safetensors"
-    assert fast.is_file()
+    assert (home / "safetensors" / f"{ck.file_sha256(src)}.safetensors").is_file()
+
+    def no_unpickling(*a, **k):
+        raise AssertionError("the second load must come from the safetensors copy")
+
+    monkeypatch.setattr(torch, "load", no_unpickling)
     second = read_state_dict(src, ["model"], safetensors_cache=True)
     for k in sd:
         assert torch.equal(first[k], sd[k]) and torch.equal(second[k], sd[k])
+
+
+@pytest.mark.parametrize("family", ["llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq"])
+def test_family_loads_through_the_safetensors_copy_give_identical_nll(family, monkeypatch, home):
+    """VISBPP_SAFETENSORS_CACHE=1: the second load comes from the fast copy and scores identically."""
+    import json
+
+    import numpy as np
+
+    from conformance_utils import require
+    from visbpp.models import get_family
+
+    folder = require(conformance_root() / family if (conformance_root() / family).is_dir() else None)
+    cfg = json.loads((folder / "config.json").read_text())
+    images = np.load(folder / "images.npy")
+    labels = torch.from_numpy(np.load(folder / "labels.npy"))
+    fam = get_family(family)
+    from PIL import Image
+
+    def score():
+        tok = fam.load_tokenizer(str(folder / "tokenizer.pt"), cfg)
+        ar = fam.load_transformer(str(folder / "transformer.pt"), cfg, tok)
+        x = torch.stack([tok.preprocess(Image.fromarray(a)) for a in images])
+        return ar.token_nll(tok.encode(x), labels)
+
+    plain = score()
+    monkeypatch.setenv("VISBPP_SAFETENSORS_CACHE", "1")
+    first = score()   # writes the copies
+    copies = sorted((home / "safetensors").glob("*.safetensors"))
+    assert len(copies) >= 1
+    second = score()  # reads them
+    assert torch.equal(plain, first) and torch.equal(plain, second)
