@@ -63,24 +63,17 @@ def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir):
 
 
 def _default_data(jobs) -> str:
-    """The data folder a family ships (``default_data_dir`` of its FAMILY or its ``data`` module),
-    when every model has the same one; otherwise --data is required."""
-    import importlib
-
-    from visbpp.models import get_family
+    """The data folder a family ships (e.g. the micro zoo's held-out digits), when every model has
+    the same one; otherwise --data is required."""
+    from visbpp.models import shipped_data_dir
 
     dirs = set()
     for j in jobs:
-        fn = getattr(get_family(j.family), "default_data_dir", None)
-        if fn is None:
-            try:
-                fn = getattr(importlib.import_module(f"visbpp.models.{j.family}.data"), "default_data_dir", None)
-            except ImportError:
-                fn = None
-        if fn is None:
+        d = shipped_data_dir(j.family)
+        if d is None:
             _fail("--data DIR is required: the ImageNet val folder (ImageFolder with 1000 synset folders, "
                   "or the flat folder with --labels-csv LOC_val_solution.csv), or your own ImageFolder")
-        dirs.add(str(fn()))
+        dirs.add(str(d))
     if len(dirs) != 1:
         _fail("--data DIR is required: the selected models ship different default data")
     return dirs.pop()
