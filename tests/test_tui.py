@@ -70,7 +70,12 @@ def test_picker_rows_group_families_and_toggle():
     cards = model_cards()
     rows = picker_rows(cards, {})
     fams = [r for r in rows if r.is_family]
-    assert [r.family for r in fams] == list(dict.fromkeys(c.family for c in cards))
+    registry_order = list(dict.fromkeys(c.family for c in cards))
+    assert [r.family for r in fams] == ["micro"] + [f for f in registry_order if f != "micro"]
+    micro_s = next(r for r in rows if r.key == "micro-s")
+    card = next(c for c in cards if c.id == "micro-s")
+    assert micro_s.params == f"{card.params / 1e3:.0f}K" and micro_s.fid == f"{card.fid.value:.2f} µFID"
+    assert fams[0].label == "Micro (4) · micro-FID"
     lg = family_members(rows, "llamagen")
     assert lg == [c.id for c in cards if c.family == "llamagen"]
     b256 = next(r for r in rows if r.key == "llamagen-b-256")
@@ -94,6 +99,7 @@ def test_run_view_folds_engine_events():
     assert v.models["a"].stage == "done" and "0.0125000" in v.models["a"].stats
     v.apply(ev.RunFinished("r1", None, cancelled=True))
     assert v.finished and v.cancelled and not v.running
+    assert v.models["b"].stage == "not run" and v.models["a"].stage == "done"  # b was still queued
 
 
 def test_rows_join_measured_sort_and_fit_lines():
@@ -154,12 +160,14 @@ async def test_select_with_keys_and_bad_settings_show_modal(home):
         picker = app.query_one(ModelPicker)
         assert app.focused is picker
         rows = picker.rows_data
-        await pilot.press("space")            # first row is a family: selects all its sizes
         first_family = family_members(rows, rows[0].family)
+        assert rows[0].family == "micro" and picker.ordered_selection() == ()  # the saved (empty) selection
+        await pilot.press("space")       # first row is a family: selects all its sizes
         assert picker.ordered_selection() == tuple(first_family)
-        await pilot.press("down", "down", "space")  # row 2 is the second family
-        assert rows[2].is_family
-        assert picker.ordered_selection() == tuple(first_family + family_members(rows, rows[2].family))
+        second = len(first_family) + 1
+        await pilot.press(*["down"] * second, "space")  # the second family's row
+        assert rows[second].is_family
+        assert picker.ordered_selection() == tuple(first_family + family_members(rows, rows[second].family))
         await pilot.press("n")
         assert picker.ordered_selection() == ()
         await pilot.press("down", "space", "r")
@@ -336,10 +344,11 @@ async def test_export_analysis_json_matches_statsmodels(home, tmp_path):
 
 
 async def test_typed_settings_are_remembered_between_sessions(home, tmp_path):
+    write_settings(home)   # nothing selected: no bundled data to fall back on
     app = make_app(home)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
-        assert app.focused.id == "set-data_dir"  # empty data dir: the cursor starts there
+        assert app.focused.id == "set-data_dir"  # empty data dir, no default: the cursor starts there
         await pilot.press(*str(tmp_path))
         await pilot.press("escape", "1")      # escape leaves the field, so "1" switches tabs again
         assert app.query_one("TabbedContent").active == "models"

@@ -1,8 +1,12 @@
 """Snapshot tests of the TUI (pytest-textual-snapshot): fixed terminal sizes, pinned memory
-readings, an empty results store, no blinking cursor. Regenerate with ``--snapshot-update``
-after checking the new SVGs by eye."""
+readings, a fixed visbpp home (its path shows in the run settings) with an empty results store,
+no blinking cursor. Regenerate with ``--snapshot-update`` after checking the new SVGs by eye."""
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from textual.widgets import Input
@@ -25,8 +29,9 @@ class SnapshotApp(VisbppApp):
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch):
-    home = tmp_path / "home"
+def app(monkeypatch):
+    home = Path(tempfile.gettempdir()) / "visbpp-tui-snapshot-home"   # fixed: the path is on screen
+    shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
     monkeypatch.setenv("VISBPP_HOME", str(home))
     monkeypatch.delenv("VISBPP_CHECKPOINTS", raising=False)  # checkpoint status: all missing
@@ -36,24 +41,50 @@ def app(tmp_path, monkeypatch):
 def ready(*keys: str):
     async def run_before(pilot) -> None:
         app = pilot.app
-        await wait_for(pilot, lambda: app.analysis_loads >= 1 and bool(app.statuses), 60, "table and statuses")
+        await wait_for(pilot, lambda: app.analysis_loads >= 1 and bool(app.statuses) and app.default_data is not None,
+                       60, "table, statuses and the bundled data dir")
         for k in keys:
             await pilot.press(k)
         await pilot.pause(0.2)
     return run_before
 
 
-def test_main_screen_results_and_plots_80x24(app, snap_compare):
+def test_opening_screen_micro_zoo_preselected_80x24(app, snap_compare):
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready())
 
 
+def test_main_screen_results_and_plots_80x24(app, snap_compare):
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready("3"))
+
+
 def test_results_and_plots_wide(app, snap_compare):
-    assert snap_compare(app, terminal_size=(160, 40), run_before=ready("s", "s", "s", "s", "s", "s"))
+    assert snap_compare(app, terminal_size=(160, 40), run_before=ready("3", "s", "s", "s", "s", "s", "s"))
 
 
 def test_model_picker_with_selection(app, snap_compare):
-    assert snap_compare(app, terminal_size=(80, 24), run_before=ready("1", "down", "space", "down", "down", "space"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready("n", "down", "space", "down", "down", "space"))
 
 
 def test_run_tab_settings_progress_memory(app, snap_compare):
     assert snap_compare(app, terminal_size=(100, 30), run_before=ready("2"))
+
+
+def test_results_with_measured_micro_group(app, snap_compare):
+    """Measured micro rows (values: the registry's held-out BPP, as a run reproduces them): the
+    FID column says µFID and the micro zoo gets its own micro-FID plot and legend entry."""
+    from visbpp.core.registry import model_cards
+
+    async def run_before(pilot) -> None:
+        await ready()(pilot)
+        a = pilot.app
+        a.live_measured = [{"model_id": c.id, "bpp": c.reference_bpp, "n_images": 360, "bits_per_token":
+                            c.reference_bpp * 3 * 16 * 16 / c.tokens_per_image} for c in model_cards("micro")]
+        n = a.analysis_loads
+        a.refresh_analysis()
+        await wait_for(pilot, lambda: a.analysis_loads > n, 60, "the table with the micro rows")
+        await pilot.press("3")
+        table = a.query_one("#results-table")
+        table.move_cursor(row=table.row_count - 1)   # the micro rows are last
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)

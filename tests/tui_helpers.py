@@ -60,7 +60,7 @@ def tiny_custom_model(label: str = "tiny-llamagen"):
 
 def write_settings(home: Path, **values) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    base = {"data_dir": "", "batch_size": "2", "device": "cpu", "dtype": "fp32"}
+    base = {"data_dir": "", "batch_size": "2", "device": "cpu", "dtype": "fp32", "selection": ""}
     (home / "tui_settings.json").write_text(json.dumps(base | values))
 
 

@@ -32,7 +32,9 @@ from . import settings as st
 from .memory import probe_memory
 from .messages import EngineEvent, FetchProgress
 from .results_view import Bundle, export_csv, export_json, load_bundle
-from .state import CustomModel, RunView, checkpoint_status, fetch_function, picker_rows, plan_jobs
+from .run_worker import score_selection
+from .state import (CustomModel, JobPlan, RunView, checkpoint_status, default_selection, fetch_function,
+                    picker_rows, shipped_data_dir)
 from .widgets.bilinear_plot import BilinearPlot
 from .widgets.error_modal import ErrorModal
 from .widgets.fit_legend import FitLegend
@@ -96,11 +98,12 @@ class VisbppApp(App):
         self.analysis_loads = 0                 # completed table/analysis refreshes (tests wait on it)
         self._cancel = threading.Event()
         self._run_worker: Worker | None = None
+        self.default_data: str | None = None    # data dir used when the field is empty (micro digits)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≋")
-        with TabbedContent(initial="results", id="tabs"):
+        with TabbedContent(initial="models", id="tabs"):
             with TabPane("Models [1]", id="models"):
                 yield ModelPicker(id="picker")
                 yield Static("", id="selection-summary", markup=False)
@@ -117,13 +120,19 @@ class VisbppApp(App):
                         with Horizontal(id="plots"):
                             yield FitPlot(id="fit-plot")
                             yield BilinearPlot(id="bilinear-plot")
+                            yield FitPlot(title="micro-FID vs BPP (micro zoo)", ylabel="micro-FID",
+                                          id="micro-plot")
                         yield FitLegend(id="fit-legend")
                 yield Static("loading the published table…", id="analysis-status")
         yield Footer()
 
     def on_mount(self) -> None:
         self._fill_picker()
-        self._update_summary(())
+        saved = self.ui_settings.selected_ids
+        picker = self.query_one(ModelPicker)
+        picker.set_selected(default_selection(model_cards()) if saved is None else saved, quiet=True)
+        self._update_summary(picker.ordered_selection())
+        self._resolve_default_data(picker.ordered_selection())
         self.refresh_analysis()
         if self.check_checkpoints:
             self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
@@ -159,8 +168,10 @@ class VisbppApp(App):
         self.query_one(ModelPicker).set_rows(picker_rows(model_cards(), self.statuses, self.custom_models))
 
     def _update_summary(self, selected: Sequence[str]) -> None:
+        micro = bool(selected) and self.default_data is not None   # the selection's family ships its data
         txt = f"{len(selected)} selected" + (f": {', '.join(selected[:4])}{' …' if len(selected) > 4 else ''}"
-                                              if selected else "") + "  ·  space toggles, r runs"
+                                              if selected else "") + (
+            " · r scores them, no set-up" if micro else "  ·  space toggles, r runs")
         self.query_one("#selection-summary", Static).update(txt)
 
     # ------------------------------------------------------------------ palette
@@ -198,29 +209,21 @@ class VisbppApp(App):
             self.notify("Nothing selected: pick models on the Models tab (space toggles).", severity="warning")
             self.action_tab("models")
             return
-        try:
-            run_settings = st.to_run_settings(self.ui_settings, cache_dir=str(self.home))
-        except st.SettingsError as e:
-            self.push_screen(ErrorModal("Run settings", str(e)))
-            self.action_tab("run")
-            return
+        if self.ui_settings.data_dir.strip():  # a typed data dir is checked at once; the default in the worker
+            try:
+                st.to_run_settings(self.ui_settings, cache_dir=str(self.home))
+            except st.SettingsError as e:
+                self.push_screen(ErrorModal("Run settings", str(e)))
+                self.action_tab("run")
+                return
         self._cancel = threading.Event()
         self.run_view.start(selected)
         self.query_one(ProgressPanel).reset(self.run_view)
         self.action_tab("run")
-        cancel, runner, custom = self._cancel, self.runner, list(self.custom_models)
-        ckdir = self.ui_settings.checkpoint_dir
-
-        def job():
-            plan = plan_jobs(selected, custom, ckdir)
-            if plan.missing or plan.errors:
-                return plan
-            run = runner
-            if run is None:
-                from visbpp.core.engine import run
-            return run(plan.jobs, run_settings, on_event=lambda e: self.post_message(EngineEvent(e)), cancel=cancel)
-
-        self._run_worker = self.run_worker(job, name="run", group="run", thread=True, exit_on_error=False)
+        args = (selected, list(self.custom_models), self.ui_settings, str(self.home),
+                lambda e: self.post_message(EngineEvent(e)), self._cancel, self.runner)
+        self._run_worker = self.run_worker(lambda: score_selection(*args), name="run", group="run", thread=True,
+                                           exit_on_error=False)
 
     def action_cancel(self) -> None:
         if not self.running:
@@ -296,7 +299,13 @@ class VisbppApp(App):
             if w.name == "warm":
                 return
             err = w.error
-            self.push_screen(ErrorModal(f"{w.name} failed", f"{type(err).__name__}: {err}"))
+            if w.name == "defaults":
+                self.notify(f"no built-in data for the selection: {err}", severity="warning")
+                return
+            if isinstance(err, st.SettingsError):
+                self.push_screen(ErrorModal("Run settings", str(err)))
+            else:
+                self.push_screen(ErrorModal(f"{w.name} failed", f"{type(err).__name__}: {err}"))
             if w.name == "run":
                 self.run_view.running = False
                 self.query_one(ProgressPanel).show(self.run_view, None)
@@ -319,10 +328,12 @@ class VisbppApp(App):
             self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
         elif w.name == "run":
             self._run_done(w.result)
+        elif w.name == "defaults":
+            self.default_data = w.result
+            self.query_one(RunSettingsPanel).show_default_data(w.result)
+            self._update_summary(self.query_one(ModelPicker).ordered_selection())
 
     def _run_done(self, result) -> None:
-        from .state import JobPlan
-
         if isinstance(result, JobPlan):
             self.run_view.running = False
             self.query_one(ProgressPanel).show(self.run_view, None)
@@ -343,12 +354,16 @@ class VisbppApp(App):
     def _apply_bundle(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.query_one(ResultsTable).set_rows(bundle.rows)
-        self.query_one(FitPlot).show(bundle.series)
-        self.query_one(FitLegend).show(bundle.series)
+        self.query_one("#fit-plot", FitPlot).show(bundle.series)
+        micro = self.query_one("#micro-plot", FitPlot)
+        micro.show(bundle.micro_series, color_offset=len(bundle.series))
+        micro.display = bool(bundle.micro_series)
+        self.query_one(FitLegend).show(list(bundle.series) + list(bundle.micro_series))
         self.query_one(BilinearPlot).show(bundle.bilinear)
         n_meas = sum(r.measured_bpp is not None for r in bundle.rows)
         fit = "published BPP" if self.model_set == "published" else "measured BPP where available"
-        text = f"{len(bundle.rows)} models, {n_meas} measured · fits on {fit} · s sorts, e CSV, j JSON, m fit set"
+        micro = " · µFID = micro-FID (digits), not FID" if any(r.micro for r in bundle.rows) else ""
+        text = f"{len(bundle.rows)} models, {n_meas} measured · fits on {fit}{micro} · s sorts, e CSV, j JSON, m fit set"
         self.query_one("#analysis-status", Static).update(
             Text(bundle.error, style="red") if bundle.error else Text(text))
         self.analysis_loads += 1
@@ -371,7 +386,9 @@ class VisbppApp(App):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        run_target = "#progress" if self.ui_settings.data_dir else "#set-data_dir"
+        # the data dir field only when a run needs it typed (it swallows the single-key bindings)
+        ready = self.run_view.running or self.ui_settings.data_dir or self.default_data
+        run_target = "#progress" if ready else "#set-data_dir"
         target = {"models": "#picker", "run": run_target, "results": "#results-table"}.get(event.pane.id or "")
         if target:
             self.query_one(target).focus()
@@ -379,16 +396,30 @@ class VisbppApp(App):
     # ------------------------------------------------------------------ picker / settings
     @on(ModelPicker.SelectionChanged)
     def _selection_changed(self, message: ModelPicker.SelectionChanged) -> None:
+        self.default_data = None   # until the worker below has looked at the new selection
         self._update_summary(message.selected)
+        self.ui_settings = self.ui_settings.updated(selection=",".join(message.selected))
+        self._save_settings()
+        self._resolve_default_data(message.selected)
 
-    @on(RunSettingsPanel.Changed)
-    def _settings_changed(self, message: RunSettingsPanel.Changed) -> None:
-        old_ck = self.ui_settings.checkpoint_dir
-        self.ui_settings = message.settings
+    def _resolve_default_data(self, selected: Sequence[str]) -> None:
+        """Find (and write on first use) the data the selection's family ships, off the UI thread;
+        the run settings show it as the data dir used while the field is empty."""
+        sel, custom = tuple(selected), list(self.custom_models)
+        self.run_worker(lambda: shipped_data_dir(sel, custom) if sel else None, name="defaults", group="defaults",
+                        thread=True, exclusive=True, exit_on_error=False)
+
+    def _save_settings(self) -> None:
         try:
             st.save_settings(self.ui_settings, self.settings_file)
         except OSError as e:
             self.notify(f"could not save settings to {self.settings_file}: {e}", severity="warning")
+
+    @on(RunSettingsPanel.Changed)
+    def _settings_changed(self, message: RunSettingsPanel.Changed) -> None:
+        old_ck = self.ui_settings.checkpoint_dir
+        self.ui_settings = message.settings.updated(selection=self.ui_settings.selection)
+        self._save_settings()
         if self.check_checkpoints and message.settings.checkpoint_dir != old_ck:
             self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
 

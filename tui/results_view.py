@@ -34,6 +34,15 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+MICRO_FID = "micro-FID"
+MICRO_MARK = " µFID"   # suffix of micro-FID cells in the FID / rFID columns
+
+
+def fid_metric(record: dict) -> str:
+    """``"micro-FID"`` for rows whose quality figure is the micro zoo's micro-FID, else ``"FID"``."""
+    return MICRO_FID if str(record.get("fid_protocol") or "").startswith(MICRO_FID) else "FID"
+
+
 @dataclass(frozen=True)
 class ResultRow:
     model_id: str
@@ -47,6 +56,14 @@ class ResultRow:
     ci_high: float | None = None
     bits_per_token: float | None = None
     n_images: int | None = None
+    fid_metric: str = "FID"            # "micro-FID" for the micro zoo: never shown as plain FID
+
+    @property
+    def micro(self) -> bool:
+        return self.fid_metric == MICRO_FID
+
+    def _fid_cell(self, v: float | None) -> str:
+        return fmt_float(v) + (MICRO_MARK if self.micro and v is not None else "")
 
     @property
     def ci(self) -> str:
@@ -56,7 +73,8 @@ class ResultRow:
 
     def cells(self) -> tuple[str, ...]:
         return (
-            self.model_id, self.group or "-", str(self.resolution or "-"), fmt_float(self.fid), fmt_float(self.rfid),
+            self.model_id, self.group or "-", str(self.resolution or "-"), self._fid_cell(self.fid),
+            self._fid_cell(self.rfid),
             fmt_bpp(self.reference_bpp), fmt_bpp(self.measured_bpp), self.ci,
             fmt_float(self.bits_per_token, 3), str(self.n_images) if self.n_images is not None else "-",
         )
@@ -67,7 +85,7 @@ class ResultRow:
     def csv_record(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id, "group": self.group, "resolution": self.resolution, "fid": self.fid,
-            "rfid": self.rfid, "reference_bpp": self.reference_bpp, "measured_bpp": self.measured_bpp,
+            "rfid": self.rfid, "fid_metric": self.fid_metric, "reference_bpp": self.reference_bpp, "measured_bpp": self.measured_bpp,
             "bpp_ci_low": self.ci_low, "bpp_ci_high": self.ci_high, "bits_per_token": self.bits_per_token,
             "n_images": self.n_images,
         }
@@ -105,6 +123,7 @@ def build_rows(records: Sequence[dict], measured: Sequence[dict]) -> list[Result
             measured_bpp=_num(r.get("measured_bpp", m.get("bpp"))),
             ci_low=_num(m.get("bpp_ci_low")), ci_high=_num(m.get("bpp_ci_high")),
             bits_per_token=_num(m.get("bits_per_token")), n_images=_int(m.get("n_images")),
+            fid_metric=fid_metric(r),
         ))
     for mid, m in meas.items():
         if mid in seen or not mid:
@@ -134,6 +153,8 @@ class Bundle:
     analysis: dict | None = None                           # AnalysisResult.to_dict()
     analysis_obj: Any = None
     series: list = field(default_factory=list)             # GroupSeries per fit group
+    micro_series: list = field(default_factory=list)       # micro-FID groups (measured micro models)
+    micro_analysis: dict | None = None                     # their own analysis: never mixed with FID
     bilinear: Any = None                                   # BilinearView or None
     error: str | None = None
 
@@ -159,17 +180,49 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
     except Exception as e:  # noqa: BLE001 - a damaged store must not stop the table
         b.measured = list(live)
         b.error = f"results store: {type(e).__name__}: {e}"
+    micro_records: list[dict] = []
     try:
         df = merged_table(b.measured, model_set=model_set)
-        b.records = df.astype(object).where(df.notna(), None).to_dict("records")
+        df = df[[fid_metric(r) != MICRO_FID for r in df.to_dict("records")]].reset_index(drop=True)
+        b.records = _records(df)
         b.analysis_obj = analyze(df)
         b.analysis = b.analysis_obj.to_dict()
+        micro_records, b.micro_analysis = _micro(b.measured)
     except Exception as e:  # noqa: BLE001 - shown in the UI, the app keeps running
         b.error = f"analysis: {type(e).__name__}: {e}"
-    b.rows = build_rows(b.records, b.measured)
+    b.rows = build_rows(b.records + micro_records, b.measured)
     b.series = fit_series(b.records, b.analysis)
+    b.micro_series = fit_series(micro_records, b.micro_analysis, metric=MICRO_FID)
     b.bilinear = bilinear_points(b.records, b.analysis, b.analysis_obj)
+    if b.analysis is not None and b.micro_analysis is not None:
+        b.analysis = {**b.analysis, "micro": b.micro_analysis}
     return b
+
+
+def _records(df) -> list[dict]:
+    return df.astype(object).where(df.notna(), None).to_dict("records")
+
+
+def _micro(measured: Sequence[dict]) -> tuple[list[dict], dict | None]:
+    """Measured micro-zoo rows (micro-FID against measured BPP) and their own analysis.
+
+    They are kept apart from the FID table: micro-FID and FID are different scales, so the
+    micro group is fitted on its own and never enters the global FID models."""
+    from visbpp.core.analysis import analyze
+    from visbpp.core.table import MODEL_SETS, merged_table
+
+    df_all = merged_table(list(measured), model_set="micro" if "micro" in MODEL_SETS else "all")
+
+    recs = _records(df_all)
+    keep = [fid_metric(r) == MICRO_FID and r.get("measured_bpp") is not None for r in recs]
+    sub = df_all[keep].reset_index(drop=True)
+    if sub.empty:
+        return [], None
+    try:
+        analysis = analyze(sub).to_dict()
+    except Exception:  # noqa: BLE001 - too few models for the global models: points without a line
+        analysis = None
+    return _records(sub), analysis
 
 
 # ---------------------------------------------------------------- plots
@@ -184,7 +237,7 @@ class GroupSeries:
     label: str                                                     # "LlamaGen-384 R²=0.979 ρ=0.989"
 
 
-def fit_series(records: Sequence[dict], analysis: dict | None) -> list[GroupSeries]:
+def fit_series(records: Sequence[dict], analysis: dict | None, metric: str = "FID") -> list[GroupSeries]:
     fits = {g.get("group"): g for g in (analysis or {}).get("groups", [])}
     groups: dict[str, list[tuple[float, float]]] = {}
     for r in records:
@@ -199,10 +252,11 @@ def fit_series(records: Sequence[dict], analysis: dict | None) -> list[GroupSeri
         f = fits.get(g) or {}
         slope, icpt = _num(f.get("slope")), _num(f.get("intercept"))
         line = None
-        label = f"{g} (n={len(pts)}, no fit)"
+        name = f"{g} [{metric}]" if metric != "FID" else g
+        label = f"{name} (n={len(pts)}, no fit)"
         if slope is not None and icpt is not None:
             line = ((xs[0], icpt + slope * xs[0]), (xs[-1], icpt + slope * xs[-1]))
-            label = f"{g} R²={fmt_float(_num(f.get('r2')), 3)} ρ={fmt_float(_num(f.get('pearson_r')), 3)}"
+            label = f"{name} R²={fmt_float(_num(f.get('r2')), 3)} ρ={fmt_float(_num(f.get('pearson_r')), 3)}"
         out.append(GroupSeries(g, xs, ys, line, label))
     return out
 

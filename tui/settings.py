@@ -46,6 +46,13 @@ class UISettings:
     device: str = "auto"          # auto|cuda|mps|cpu
     dtype: str = "fp32"           # fp32|bf16
     checkpoint_dir: str = ""      # where official checkpoints are looked up ("" = the cache)
+    selection: str | None = None  # picked model ids, comma-separated; None = never saved (micro preselected)
+
+    @property
+    def selected_ids(self) -> tuple[str, ...] | None:
+        if self.selection is None:
+            return None
+        return tuple(m for m in self.selection.split(",") if m)
 
     def updated(self, **changes: Any) -> "UISettings":
         return replace(self, **changes)
@@ -116,13 +123,17 @@ def parse_batch_size(text: str) -> int | str:
     return v
 
 
-def to_run_settings(ui: UISettings, cache_dir: str | None = None):
-    """The engine's ``RunSettings`` for these UI settings; ``SettingsError`` names a bad field."""
+def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: str | None = None):
+    """The engine's ``RunSettings`` for these UI settings; ``SettingsError`` names a bad field.
+
+    ``default_data`` (the data a family ships, e.g. the micro zoo's held-out digits) is used
+    when the data dir is empty."""
     from visbpp.core.engine import RunSettings
 
-    data = ui.data_dir.strip()
+    data = ui.data_dir.strip() or (default_data or "")
     if not data:
-        raise SettingsError("data dir: empty; type the ImageNet val folder (ImageFolder root or flat folder + labels CSV)")
+        raise SettingsError("data dir: empty; type the ImageNet val folder (ImageFolder root or flat folder + labels CSV)"
+                            " (only the micro models have a built-in default)")
     if not Path(data).expanduser().is_dir():
         raise SettingsError(f"data dir: {data} is not a folder")
     labels = ui.labels_csv.strip() or None

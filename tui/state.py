@@ -111,20 +111,39 @@ class PickerRow:
     status: str = ""
 
 
+MICRO_FAMILY = "micro"   # the bundled micro zoo: scored out of the box, quality figure micro-FID
+
+
+def _params(n: int) -> str:
+    return f"{n / 1e3:.0f}K" if n < 1e6 else (f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M")
+
+
+def _is_micro_fid(pub) -> bool:
+    return pub is not None and str(pub.protocol or "").startswith("micro-FID")
+
+
 def picker_rows(cards: Sequence[ModelCard], statuses: dict[str, CheckpointStatus],
                 custom: Sequence[CustomModel] = ()) -> list[PickerRow]:
-    """Families as group rows followed by their sizes, in registry order; custom models last."""
+    """Families as group rows followed by their sizes: the micro zoo first, then registry order;
+    custom models last."""
     rows: list[PickerRow] = []
     by_family: dict[str, list[ModelCard]] = {}
     for c in cards:
         by_family.setdefault(c.family, []).append(c)
-    for fam, cs in by_family.items():
-        rows.append(PickerRow(f"family:{fam}", True, fam, f"{cs[0].family_label} ({len(cs)})"))
+    # the micro zoo first: it is what scores out of the box
+    order = sorted(by_family, key=lambda f: f != MICRO_FAMILY)
+    for fam in order:
+        cs = by_family[fam]
+        micro = any(_is_micro_fid(c.fid) for c in cs)
+        note = " · micro-FID" if micro else ""
+        rows.append(PickerRow(f"family:{fam}", True, fam, f"{cs[0].family_label} ({len(cs)}){note}"))
         for c in cs:
             st = statuses.get(c.id)
+            mark = " µFID" if _is_micro_fid(c.fid) else ""
             rows.append(PickerRow(
-                c.id, False, fam, c.size, c.params_label, str(c.resolution),
-                fmt_float(c.fid.value if c.fid else None), fmt_float(c.rfid.value if c.rfid else None),
+                c.id, False, fam, c.size, _params(c.params), str(c.resolution),
+                fmt_float(c.fid.value if c.fid else None) + (mark if c.fid else ""),
+                fmt_float(c.rfid.value if c.rfid else None) + (mark if c.rfid else ""),
                 st.label if st else "?",
             ))
     if custom:
@@ -150,6 +169,30 @@ def toggle_family(selected: set[str], members: Sequence[str]) -> set[str]:
 
 def default_cards() -> tuple[ModelCard, ...]:
     return model_cards()
+
+
+def default_selection(cards: Sequence[ModelCard]) -> tuple[str, ...]:
+    """What the picker starts with when the user never saved a selection: the micro zoo."""
+    return tuple(c.id for c in cards if c.family == MICRO_FAMILY)
+
+
+def shipped_data_dir(selected: Sequence[str], custom: Sequence[CustomModel] = ()) -> str | None:
+    """The data folder the selected models' family ships (the micro zoo's held-out digits, written
+    on first use), when every selected model has the same one; else None (the user's data dir)."""
+    from visbpp.core.registry import UnknownModelError, get_card
+    from visbpp.models import shipped_data_dir as family_data
+
+    labels = {m.label for m in custom}
+    families = set()
+    for mid in selected:
+        if mid in labels:
+            return None
+        try:
+            families.add(get_card(mid).family)
+        except UnknownModelError:
+            return None
+    dirs = {str(d) if d is not None else None for d in (family_data(f) for f in sorted(families))}
+    return dirs.pop() if len(dirs) == 1 else None
 
 
 # ---------------------------------------------------------------- selection -> jobs
@@ -204,6 +247,10 @@ class ModelProgress:
     def stats(self) -> str:
         if self.stage == "done" and self.bpp is not None:
             return f"BPP {self.bpp:.7f}  bits/token {fmt_float(self.bits_per_token, 3)}  n={self.n_images}"
+        if self.stage == "queued":
+            return "waits for the models above (one engine run per model)"
+        if self.stage == "not run":
+            return "not scored: the run was cancelled"
         rate = f"{self.images_per_s:.1f} img/s" if self.images_per_s else "- img/s"
         return f"{self.done}/{self.total}  {rate}  ETA {fmt_eta(self.eta_s)}"
 
@@ -262,6 +309,10 @@ class RunView:
         if isinstance(event, ev.RunFinished):
             self.running, self.finished = False, True
             self.cancelled, self.out_dir = event.cancelled, event.out_dir
+            if event.cancelled:  # the rest of the selection is not scored
+                for r in self.models.values():
+                    if r.stage == "queued":
+                        r.stage = "not run"
             return None
         return None
 

@@ -70,10 +70,12 @@ class ModelPicker(DataTable):
         for r in self.rows_data:
             self.update_cell(r.key, "check", self._mark(r))
 
-    def set_selected(self, ids) -> None:
+    def set_selected(self, ids, quiet: bool = False) -> None:
+        """Select exactly ``ids`` (unknown ids are dropped); ``quiet`` posts no SelectionChanged."""
         self.selected = {i for i in ids if any(r.key == i and not r.is_family for r in self.rows_data)}
         self._refresh_marks()
-        self.post_message(self.SelectionChanged(self.ordered_selection()))
+        if not quiet:
+            self.post_message(self.SelectionChanged(self.ordered_selection()))
 
     def ordered_selection(self) -> tuple[str, ...]:
         return tuple(r.key for r in self.rows_data if not r.is_family and r.key in self.selected)

@@ -9,6 +9,7 @@ from textual.widgets import ProgressBar, Static
 
 from ..state import ModelProgress, RunView
 
+IDLE = "No run yet: select models (Models tab), press r. The micro models need no data dir; others need one."
 STAGE_STYLE = {"loading": "yellow", "encoding": "cyan", "scoring": "magenta", "writing": "blue", "done": "green"}
 
 
@@ -42,7 +43,7 @@ class ProgressPanel(VerticalScroll):
         self.border_title = "Progress"
 
     def compose(self) -> ComposeResult:
-        yield Static("No run yet: select models (Models tab), set the data dir, press r.", id="run-status",
+        yield Static(IDLE, id="run-status",
                      markup=False)
 
     def status_text(self, view: RunView) -> str:
@@ -55,7 +56,7 @@ class ProgressPanel(VerticalScroll):
             where = f" → {view.out_dir}" if view.out_dir else ""
             note = f" ({view.message})" if "nothing to do" in view.message else ""
             return f"Run finished{skipped}{where}.{note}"
-        return "No run yet: select models (Models tab), set the data dir, press r."
+        return IDLE
 
     def reset(self, view: RunView) -> None:
         for row in self.query(ModelProgressRow):
@@ -69,6 +70,10 @@ class ProgressPanel(VerticalScroll):
     def show(self, view: RunView, model_id: str | None) -> None:
         self.query_one("#run-status", Static).update(self.status_text(view))
         if model_id is None:
+            if view.cancelled:  # queued models turned "not run"
+                for row in self.query(ModelProgressRow):
+                    if row.model_id in view.models:
+                        row.show(view.models[row.model_id])
             return
         for row in self.query(ModelProgressRow):
             if row.model_id == model_id:

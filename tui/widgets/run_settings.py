@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Label, Select
+from textual.widgets import Input, Label, Select, Static
 
 from ..settings import DEVICES, DTYPES, UISettings
 
@@ -30,6 +30,7 @@ class RunSettingsPanel(VerticalScroll):
     def __init__(self, settings: UISettings, **kw) -> None:
         super().__init__(**kw)
         self._settings = settings
+        self._default_data: str | None = None
         self.border_title = "Run settings"
 
     def compose(self) -> ComposeResult:
@@ -37,10 +38,20 @@ class RunSettingsPanel(VerticalScroll):
         for name, label, placeholder in TEXT_FIELDS:
             yield Label(label, classes="field-label")
             yield Input(getattr(s, name), placeholder=placeholder, id=f"set-{name}", compact=True)
+            if name == "data_dir":
+                yield Static("", id="data-default", markup=False)
         yield Label("Device", classes="field-label")
         yield Select([(d, d) for d in DEVICES], value=s.device, allow_blank=False, id="set-device", compact=True)
         yield Label("Dtype", classes="field-label")
         yield Select([(d, d) for d in DTYPES], value=s.dtype, allow_blank=False, id="set-dtype", compact=True)
+
+    def show_default_data(self, path: str | None) -> None:
+        """Show the data dir a run uses while the field is empty (the micro zoo's held-out digits)."""
+        self.query_one("#set-data_dir", Input).placeholder = "empty: built-in data" if path else TEXT_FIELDS[0][2]
+        hint = self.query_one("#data-default", Static)
+        hint.update(f"empty → bundled held-out digits (micro): {path}" if path else "")
+        self._default_data = path
+        hint.display = bool(path) and not self._settings.data_dir.strip()
 
     @property
     def settings(self) -> UISettings:
@@ -52,6 +63,8 @@ class RunSettingsPanel(VerticalScroll):
         if name and getattr(self._settings, name, None) != event.value:
             self._settings = self._settings.updated(**{name: event.value})
             self.post_message(self.Changed(self._settings))
+        if name == "data_dir":
+            self.query_one("#data-default").display = bool(self._default_data) and not event.value.strip()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
