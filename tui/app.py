@@ -137,7 +137,7 @@ class VisbppApp(App):
         if self.check_checkpoints:
             self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
         if self.warm_torch:
-            self.run_worker(_import_torch, name="warm", group="warm", thread=True)
+            self.run_worker(heavy_imports, name="warm", group="warm", thread=True)
         if self._settings_warning:
             self.notify(self._settings_warning, severity="warning")
         self._store_signature = self._results_signature()
@@ -222,8 +222,8 @@ class VisbppApp(App):
         self.action_tab("run")
         args = (selected, list(self.custom_models), self.ui_settings, str(self.home),
                 lambda e: self.post_message(EngineEvent(e)), self._cancel, self.runner)
-        self._run_worker = self.run_worker(lambda: score_selection(*args), name="run", group="run", thread=True,
-                                           exit_on_error=False)
+        self._run_worker = self.run_worker(lambda: (heavy_imports(), score_selection(*args))[1], name="run",
+                                           group="run", thread=True, exit_on_error=False)
 
     def action_cancel(self) -> None:
         if not self.running:
@@ -271,10 +271,11 @@ class VisbppApp(App):
     # ------------------------------------------------------------------ background work
     def refresh_analysis(self) -> None:
         model_set, live, home = self.model_set, list(self.live_measured), str(self.home)
-        self.run_worker(lambda: load_bundle(home, model_set, live), name="analysis", group="analysis",
+        self.run_worker(lambda: (heavy_imports(), load_bundle(home, model_set, live))[1], name="analysis", group="analysis",
                         thread=True, exclusive=True, exit_on_error=False)
 
     def _statuses_job(self) -> dict:
+        heavy_imports()
         ckdir = self.ui_settings.checkpoint_dir
         return {c.id: checkpoint_status(c, ckdir) for c in model_cards()}
 
@@ -428,9 +429,24 @@ class VisbppApp(App):
         self.exit()
 
 
-def _import_torch() -> None:
-    """Import torch off the UI thread so the first run (and the memory probe) do not stall it."""
-    import torch  # noqa: F401
+_IMPORT_LOCK = threading.Lock()
+
+
+def heavy_imports() -> None:
+    """Import torch, pandas and statsmodels off the UI thread, one thread at a time.
+
+    Every worker calls this first: first-time imports of these libraries from several threads at
+    once can end in the import system's deadlock error (seen at start-up: analysis, checkpoint
+    status and the torch warm-up all start together). After the first call it costs nothing.
+    """
+    with _IMPORT_LOCK:
+        import pandas  # noqa: F401
+        import statsmodels.formula.api  # noqa: F401
+        import torch  # noqa: F401
+
+        import visbpp.core.analysis  # noqa: F401
+        import visbpp.core.checkpoints  # noqa: F401
+        import visbpp.core.engine  # noqa: F401
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
