@@ -57,9 +57,13 @@ def cached_path(f: CheckpointFile) -> Path:
     return cache_root() / "checkpoints" / f.cache_relpath
 
 
+def _toml_path() -> Path:
+    return Path(os.environ.get("VISBPP_CHECKPOINTS", cache_root() / "checkpoints.toml"))
+
+
 def _user_paths() -> dict[str, str]:
     """Per-file paths a user declared in checkpoints.toml: ``"<repo-slug>/<member>" = "/path"`` or by file name."""
-    p = Path(os.environ.get("VISBPP_CHECKPOINTS", cache_root() / "checkpoints.toml"))
+    p = _toml_path()
     if not p.is_file():
         return {}
     try:
@@ -81,8 +85,12 @@ def locate(f: CheckpointFile, checkpoint_dir: str | os.PathLike | None = None) -
         return p if p.is_file() else None
     user = _user_paths()
     for key in (f.cache_relpath, f.archive_member, f.filename):
-        if key and key in user and Path(user[key]).expanduser().is_file():
-            return Path(user[key]).expanduser()
+        if key and key in user:
+            p = Path(user[key]).expanduser()
+            if not p.is_file():
+                raise MissingCheckpointError(
+                    f"{_toml_path()}: the path given for {key!r} does not exist: {p}; fix or remove that line")
+            return p
     if checkpoint_dir is not None:
         d = Path(checkpoint_dir).expanduser()
         for rel in (f.archive_member, f.cache_relpath, f.filename):
@@ -210,7 +218,10 @@ def status(card: ModelCard, checkpoint_dir: str | os.PathLike | None = None) -> 
     db = _load_db()
     out = []
     for f in files_for(card):
-        p = locate(f, checkpoint_dir)
+        try:
+            p = locate(f, checkpoint_dir)
+        except MissingCheckpointError:  # a checkpoints.toml line pointing nowhere: reported by run/fetch
+            p = None
         if p is None:
             out.append(FileStatus(f, "missing", None, None))
             continue

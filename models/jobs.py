@@ -37,8 +37,13 @@ class ConfigFileError(ValueError):
 
 
 def resolve_checkpoint(f: CheckpointFile, checkpoint_dir: str | None = None, model_id: str = "") -> str:
-    """Path of checkpoint file ``f`` on disk, or :class:`MissingCheckpointError` naming the expected path."""
-    return str(ck.require(f, checkpoint_dir, model_id))
+    """Path of checkpoint file ``f`` on disk, verified: against the registry sha256, or the sha256
+    recorded the first time this file was seen (memoised by size and mtime, so cheap after the
+    first use). Raises :class:`MissingCheckpointError` naming the expected path, or
+    :class:`~visbpp.core.checkpoints.FetchError` naming the file whose checksum does not match."""
+    path = ck.require(f, checkpoint_dir, model_id)
+    ck.verify(f, path)
+    return str(path)
 
 
 def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any]) -> str:
@@ -114,6 +119,10 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     fam = get_family(family)
     name = fam.name
     cfg = read_config(config_path)
+    declared = cfg.get("family")
+    if isinstance(declared, str) and declared not in (name, family):
+        raise ConfigFileError(f"{config_path}: this config is for family {declared!r}, but --family is {family!r}; "
+                              f"pass --family {declared} (or the config of a {name} model)")
     for role, p in (("tokenizer", tokenizer_path), ("transformer", transformer_path)):
         if not os.path.isfile(p):
             raise CheckpointError(f"{p}: {role} checkpoint file not found (--{role})")

@@ -249,3 +249,39 @@ def test_family_loads_through_the_safetensors_copy_give_identical_nll(family, mo
     assert len(copies) >= 1
     second = score()  # reads them
     assert torch.equal(plain, first) and torch.equal(plain, second)
+
+
+def test_run_resolution_verifies_first_seen_checksum(tmp_path, home):
+    """A file that changes after its first use is refused when a job is built (not only by fetch)."""
+    import shutil
+
+    from visbpp.models.jobs import job_for_card
+
+    src = conformance_root() / "llamagen"
+    d = tmp_path / "ck"
+    d.mkdir()
+    shutil.copy(src / "transformer.pt", d / "c2i_B_256.pt")
+    shutil.copy(src / "tokenizer.pt", d / "vq_ds16_c2i.pt")
+    job_for_card("llamagen-b-256", checkpoint_dir=str(d))  # first sight: recorded
+    data = bytearray((d / "c2i_B_256.pt").read_bytes())
+    data[100] ^= 0xFF
+    (d / "c2i_B_256.pt").write_bytes(bytes(data))
+    with pytest.raises(ck.FetchError, match=r"c2i_B_256\.pt: sha256 .* first seen"):
+        job_for_card("llamagen-b-256", checkpoint_dir=str(d))
+
+
+def test_toml_path_that_does_not_exist_is_reported(tmp_path, home):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "checkpoints.toml").write_text(f'[paths]\n"c2i_B_256.pt" = "{tmp_path}/nope.pt"\n')
+    f = get_card("llamagen-b-256").files[0]
+    with pytest.raises(ck.MissingCheckpointError, match=r"checkpoints\.toml: the path given for .*nope\.pt"):
+        ck.locate(f)
+    assert ck.summary_status(get_card("llamagen-b-256"))[0] == "missing"
+
+
+def test_config_of_another_family_is_refused(tmp_path):
+    from visbpp.models.jobs import ConfigFileError, job_from_config
+
+    src = conformance_root() / "llamagen"
+    with pytest.raises(ConfigFileError, match=r"config is for family 'llamagen', but --family is 'var'"):
+        job_from_config("var", str(src / "config.json"), str(src / "tokenizer.pt"), str(src / "transformer.pt"))
