@@ -11,6 +11,10 @@ FAMILY_MODULES = ("taming", "rqtransformer", "llamagen", "var", "openmagvit2", "
 # The published table (FID, rFID, BPP per model) that this project reproduces is the
 # "foundation" issue's table; every card that carries one of its values cites it so.
 PUBLISHED_TABLE = "published table (FID/rFID/BPP, visbpp foundation issue)"
+# What is known of how the published table's figures were measured, where its row gives nothing more.
+TABLE_FID_PROTOCOL = ("sampling protocol not stated by the table; matches no upstream README row we could "
+                      "identify (the README's values are kept as alternates)")
+TABLE_RFID_PROTOCOL = "tokenizer reconstruction FID on ImageNet val as quoted by the table (its settings not stated)"
 
 
 def modules() -> list[ModuleType]:

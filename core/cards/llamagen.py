@@ -1,7 +1,7 @@
 """LlamaGen cards: VQ-16 tokenizer + class-conditional GPT (spec: shared/specs/llamagen.md)."""
 
 from ..registry import CheckpointFile, ModelCard, Published, TokenizerCard
-from . import PUBLISHED_TABLE
+from . import PUBLISHED_TABLE, TABLE_FID_PROTOCOL, TABLE_RFID_PROTOCOL
 
 _HF = "hf:FoundationVision/LlamaGen"
 _URL = "https://huggingface.co/FoundationVision/LlamaGen/resolve/main/"
@@ -38,12 +38,12 @@ def _card(mid, size, params, res, fname, container, fid, rfid, bpp, readme_fid, 
         codebook_size=16384,
         tokens_per_image=grid * grid,
         files=(CheckpointFile("transformer", fname, _URL + fname, container, repo=_HF),),
-        fid=Published(fid, PUBLISHED_TABLE) if fid is not None else Published(
+        fid=Published(fid, PUBLISHED_TABLE, TABLE_FID_PROTOCOL) if fid is not None else Published(
             readme_fid, f"LlamaGen README, cfg {cfg} (AR-models table, FID (256x256))", _README_PROTO.format(cfg=cfg, res=res)
         ),
-        rfid=Published(
-            rfid, PUBLISHED_TABLE if published else f"LlamaGen README, VQ-VAE table, rFID (256x256), {grid}x{grid} tokens"
-        ),
+        rfid=Published(rfid, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL) if published else Published(
+            rfid, f"LlamaGen README, VQ-VAE table, rFID (256x256), {grid}x{grid} tokens",
+            f"ImageNet val, {res}x{res} input, rFID column at 256x256"),
         alt_fid=((Published(readme_fid, _README, _README_PROTO.format(cfg=cfg, res=res)),) if fid is not None else ()) + alt_fid,
         reference_bpp=bpp,
         aliases=aliases,

@@ -9,7 +9,7 @@ archive) and the two form their own fit group.
 """
 
 from ..registry import CheckpointFile, ModelCard, Published, TokenizerCard
-from . import PUBLISHED_TABLE
+from . import PUBLISHED_TABLE, TABLE_RFID_PROTOCOL
 
 _BASE = "https://twg.kakaocdn.net/brainrepo/models/RQVAE/"
 _ARCHIVES = {
@@ -49,17 +49,19 @@ def _tokenizer(tid: str, archive: str, rfid: tuple = (), notes: str = "") -> Tok
 TOKENIZERS = (
     _tokenizer(
         "rq-vae-8x8x4", "imagenet_480M",
-        rfid=((256, Published(4.73, PUBLISHED_TABLE)),),
+        rfid=((256, Published(4.73, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL)),),
         notes="RQ-VAE 8x8x4 (10 epochs); the 821M and 1.4B archives carry a stage1/model.pt of the same architecture.",
     ),
     _tokenizer(
         "rq-vae-8x8x4-50e-1.4b", "imagenet_1.4B_rqvae_50e",
-        rfid=((256, Published(3.20, "FVQ (ICLR 2026) Table 4, 'RQ-VAE trained for 50 epochs' (unverified against the RQ paper)")),),
+        rfid=((256, Published(3.20, "FVQ (ICLR 2026) Table 4, 'RQ-VAE trained for 50 epochs' (unverified against the RQ paper)",
+                                  "ImageNet val reconstructions, 256x256, as reported by a third party")),),
         notes="50-epoch RQ-VAE of the imagenet_1.4B_rqvae_50e archive; codes differ from rq-vae-8x8x4.",
     ),
     _tokenizer(
         "rq-vae-8x8x4-50e-3.8b", "imagenet_3.8B_rqvae_50e",
-        rfid=((256, Published(3.20, "FVQ (ICLR 2026) Table 4, 'RQ-VAE trained for 50 epochs' (unverified against the RQ paper)")),),
+        rfid=((256, Published(3.20, "FVQ (ICLR 2026) Table 4, 'RQ-VAE trained for 50 epochs' (unverified against the RQ paper)",
+                                  "ImageNet val reconstructions, 256x256, as reported by a third party")),),
         notes="50-epoch RQ-VAE of the imagenet_3.8B_rqvae_50e archive (probably identical to the 1.4B_rqvae_50e one; not verified).",
     ),
 )
@@ -92,7 +94,7 @@ def _table(size, mid, archive, params, fid, bpp, alt=()):
     return _card(
         mid, size, archive, params, "rq-vae-8x8x4",
         Published(fid, PUBLISHED_TABLE, "README FID without rejection sampling; " + _PROTO),
-        alt=alt, bpp=bpp, rfid=Published(4.73, PUBLISHED_TABLE),
+        alt=alt, bpp=bpp, rfid=Published(4.73, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL),
         aliases=(f"RQ-Transformer {size}", f"RQ-{size}"),
     )
 

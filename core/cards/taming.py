@@ -1,7 +1,7 @@
 """Taming cards: VQGAN f16-16384 + class-conditional 1.4B minGPT (spec: shared/specs/taming.md)."""
 
 from ..registry import CheckpointFile, ModelCard, Published, TokenizerCard
-from . import PUBLISHED_TABLE
+from . import PUBLISHED_TABLE, TABLE_RFID_PROTOCOL
 
 _VQGAN_URL = "https://heibox.uni-heidelberg.de/d/a7530b09fed84f80a887/"
 _CIN_URL = "https://k00.fr/s511rwcv"
@@ -16,7 +16,8 @@ TOKENIZERS = (
         downsample=16,
         file=CheckpointFile("tokenizer", "last.ckpt", _VQGAN_URL, "state_dict", repo=_VQGAN_URL,
                             archive_member="vqgan_imagenet_f16_16384/ckpts/last.ckpt"),
-        rfid=((256, Published(4.98, "taming README, 'FID vs val' of VQGAN ImageNet (f=16), 16384")),),
+        rfid=((256, Published(4.98, "taming README, 'FID vs val' of VQGAN ImageNet (f=16), 16384",
+                                  "reconstructions of ImageNet val vs ImageNet val, 256x256")),),
         notes="Lightning checkpoint; its loss.* keys (LPIPS perceptual loss + PatchGAN discriminator) are not used.",
     ),
 )
@@ -36,7 +37,7 @@ CARDS = (
                               archive_member="2021-04-03T19-39-50_cin_transformer/checkpoints/last.ckpt",
                               contains_tokenizer=True),),
         fid=Published(15.78, PUBLISHED_TABLE, "one of the README's cIN FIDs (15.98/15.78/6.59/5.88/5.20: decoding settings)"),
-        rfid=Published(4.98, PUBLISHED_TABLE),
+        rfid=Published(4.98, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL),
         reference_bpp=0.0102383,
         aliases=("VQGAN (Taming Transformers) 1.4B", "VQGAN (Taming) 1.4B", "Taming 1.4B", "VQGAN 1.4B",
                  "cin_transformer"),
