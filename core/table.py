@@ -40,13 +40,14 @@ NUMERIC_COLUMNS = ("resolution", "fid", "rfid", "bpp")
 
 # Column order of the merged table (and of the exported CSV).
 TABLE_COLUMNS = (
-    "model_id", "family", "size", "resolution", "group", "fid", "rfid", "bpp", "bpp_source",
+    "model_id", "family", "size", "resolution", "group", "fid", "rfid", "fid_metric", "bpp", "bpp_source",
     "reference_bpp", "measured_bpp", "measured_bpp_ci_low", "measured_bpp_ci_high", "measured_n_images",
     "measured_run_id", "params", "tokens_per_image", "tokenizer_id", "fid_source", "fid_protocol",
     "fid_provenance", "fid_eval_resolution", "rfid_source", "in_published_table",
 )
 
 BPP_PUBLISHED = "published table"
+BPP_REFERENCE = "registry reference"  # a card's own reference BPP (e.g. the micro zoo's held-out BPP)
 BPP_MEASURED = "measured"
 
 
@@ -171,7 +172,8 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
         if model_set != "published" and measured_bpp is not None:
             bpp, bpp_source = measured_bpp, BPP_MEASURED
         else:
-            bpp, bpp_source = c.reference_bpp, (BPP_PUBLISHED if c.reference_bpp is not None else "")
+            bpp = c.reference_bpp
+            bpp_source = "" if bpp is None else (BPP_PUBLISHED if c.in_published_table else BPP_REFERENCE)
         rfid = _rfid_of(c)
         rows.append({
             "model_id": c.id,
@@ -181,6 +183,7 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
             "group": registry.fit_group(c, cards),
             "fid": c.fid.value if c.fid else None,
             "rfid": rfid.value if rfid else None,
+            "fid_metric": "micro-FID" if c.family == MICRO_FAMILY else "FID",
             "bpp": bpp,
             "bpp_source": bpp_source,
             "reference_bpp": c.reference_bpp,

@@ -238,7 +238,8 @@ class _Sources:
             return Text("–")
         key = p.source + (f"; {p.protocol}" if p.protocol else "")
         n = self.items.setdefault(key, len(self.items) + 1)
-        return Text(f"{p.value:g} [{n}]")
+        unit = " µFID" if "micro-FID" in p.protocol else ""  # the micro zoo's figure is never shown as FID
+        return Text(f"{p.value:g}{unit} [{n}]")
 
 
 def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iterable[TokenizerCard]) -> None:
@@ -246,7 +247,8 @@ def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iter
     status = [checkpoint_status(c) for c in cards]
     show_status = any(s is not None for s in status)
     src = _Sources()
-    t = _table("Models (FID in parentheses: other published values; \\[n]: source; files: checkpoints)",
+    t = _table("Models (FID in parentheses: other published values; µFID: micro-FID, not FID; \\[n]: source; "
+               "files: checkpoints)",
                box=None)
     t.add_column("id", no_wrap=True)
     t.add_column("family", min_width=8, overflow="fold")
