@@ -146,3 +146,29 @@ def test_analysis_fits_micro_fid_against_bpp_like_any_family():
     measured = [{"model_id": c.id, "bpp": c.reference_bpp, "n_images": 360} for c in cards]
     assert not merged_table(measured, "all")["model_id"].str.startswith("micro").any()
     assert len(merged_table(None, "published")) == 14
+
+
+def test_zoo_data_command_writes_the_split(tmp_path):
+    from typer.testing import CliRunner
+
+    from visbpp.tui.cli import app
+
+    r = CliRunner().invoke(app, ["zoo", "data", str(tmp_path / "d"), "--split", "train"])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "d").rglob("*.png"))) == 1437
+    r = CliRunner().invoke(app, ["zoo", "data", str(tmp_path / "e"), "--split", "test"])
+    assert r.exit_code == 2 and "--split must be heldout or train" in r.output
+
+
+@pytest.mark.slow
+def test_zoo_train_cli_writes_to_the_cache_not_the_shipped_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from visbpp.tui.cli import app
+
+    before = {p.name: p.read_bytes() for p in ZOO_DIR.iterdir()}
+    r = CliRunner().invoke(app, ["zoo", "train", "--tokenizer-steps", "3", "--gpt-steps", "3"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads(r.stdout[r.stdout.index("{"):])
+    assert set(meta["models"]) == set(MICRO)
+    assert {p.name: p.read_bytes() for p in ZOO_DIR.iterdir()} == before

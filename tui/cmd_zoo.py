@@ -12,14 +12,18 @@ zoo_app = typer.Typer(help="The micro zoo: tiny LlamaGen-architecture models on 
 
 
 def _default_out() -> Path:
-    from visbpp.core.cards.micro import ZOO_DIR
+    """A folder in the cache dir: retraining never overwrites the shipped weights unless asked
+    (`--out core/assets/micro` in a checkout regenerates them, zoo.json included)."""
+    from visbpp.core.store import cache_root
 
-    return ZOO_DIR
+    return cache_root() / "zoo" / "micro"
 
 
 @zoo_app.command("train")
 def train(
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the weights and zoo.json (default: the package's own)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Folder for the weights and zoo.json (default: <cache>/zoo/micro; the shipped files "
+                            "are core/assets/micro in a checkout)."),
     seed: int = typer.Option(0, "--seed"),
     tokenizer_steps: Optional[int] = typer.Option(None, "--tokenizer-steps", help="Default: as shipped."),
     gpt_steps: Optional[int] = typer.Option(None, "--gpt-steps", help="Default: as shipped."),
