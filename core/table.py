@@ -342,8 +342,13 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
         raise TableError(f"{p}: cannot read ({e.strerror})") from None
     if not text.strip():
         raise TableError(f"{p}: the file is empty")
+    rows = list(csv.reader(io.StringIO(text)))
+    width = len(rows[0])
+    for i, row in enumerate(rows[1:], start=2):
+        if row and len(row) != width:  # pandas would shift the columns of such a row silently
+            raise TableError(f"{p}: line {i} has {len(row)} fields, the header has {width}")
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, csv.Error) as e:
         msg = " ".join(str(e).split())
         raise TableError(f"{p}: not a valid CSV ({msg})") from None

@@ -246,3 +246,15 @@ def test_console_script_json():
     check_contract(json.loads(p.stdout))
     p = subprocess.run([str(exe), "analyze", "/nonexistent.csv"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+def test_row_with_an_extra_field_is_named_not_shifted(tmp_path):
+    from typer.testing import CliRunner
+
+    from visbpp.tui.cli import app
+
+    p = tmp_path / "t.csv"
+    p.write_text("family,size,resolution,fid,rfid,bpp\nA,1,256,3,1,0.01\nA,2,256,2,1,0.02,9\nA,3,256,1,1,0.03\n")
+    r = CliRunner().invoke(app, ["analyze", str(p), "--json"])
+    assert r.exit_code == 2
+    assert "line 3 has 7 fields, the header has 6" in r.output and "Traceback" not in r.output
