@@ -108,8 +108,12 @@ def _hub_cached(f: CheckpointFile) -> Path | None:
     """The file in the Hugging Face cache under the cache dir, if a previous fetch put it there."""
     from huggingface_hub import try_to_load_from_cache
 
-    hit = try_to_load_from_cache(f.repo[3:], f.filename, cache_dir=str(cache_root() / "hf"), revision=f.revision)
-    return Path(hit) if isinstance(hit, str) and Path(hit).is_file() else None
+    # visbpp's own hub cache first, then huggingface_hub's default one (files a user already has)
+    for cache_dir in (str(cache_root() / "hf"), None):
+        hit = try_to_load_from_cache(f.repo[3:], f.filename, cache_dir=cache_dir, revision=f.revision)
+        if isinstance(hit, str) and Path(hit).is_file():
+            return Path(hit)
+    return None
 
 
 def require(f: CheckpointFile, checkpoint_dir: str | os.PathLike | None = None, model_id: str = "") -> Path:

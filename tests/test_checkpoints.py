@@ -285,3 +285,32 @@ def test_config_of_another_family_is_refused(tmp_path):
     src = conformance_root() / "llamagen"
     with pytest.raises(ConfigFileError, match=r"config is for family 'llamagen', but --family is 'var'"):
         job_from_config("var", str(src / "config.json"), str(src / "tokenizer.pt"), str(src / "transformer.pt"))
+
+
+def test_files_in_the_default_huggingface_cache_are_found(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hfc
+
+    snap = tmp_path / "hfcache" / "models--FoundationVision--LlamaGen"
+    (snap / "refs").mkdir(parents=True)
+    (snap / "refs" / "main").write_text("abc123")
+    (snap / "snapshots" / "abc123").mkdir(parents=True)
+    (snap / "snapshots" / "abc123" / "c2i_B_256.pt").write_bytes(b"weights")
+    monkeypatch.setattr(hfc, "HF_HUB_CACHE", str(tmp_path / "hfcache"))
+    f = get_card("llamagen-b-256").files[0]
+    assert ck.locate(f) == snap / "snapshots" / "abc123" / "c2i_B_256.pt"
+
+
+def test_models_and_fetch_check_see_a_checkpoint_dir(tmp_path):
+    from typer.testing import CliRunner
+
+    from visbpp.tui.cli import app
+
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "c2i_B_256.pt").write_bytes(b"x")
+    (d / "vq_ds16_c2i.pt").write_bytes(b"y")
+    r = CliRunner().invoke(app, ["fetch", "--check", "llamagen-b-256", "--checkpoint-dir", str(d)])
+    assert r.exit_code == 0 and r.output.count("present") == 2 and "missing" not in r.output
+    r = CliRunner().invoke(app, ["models", "--checkpoint-dir", str(d)], env={"COLUMNS": "200"})
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("llamagen-b-256"))
+    assert "present" in line

@@ -174,28 +174,14 @@ def render_plots(console: Console, r: AnalysisResult) -> None:
 # ---------------------------------------------------------------------------------------------
 # models
 
-def checkpoint_status(card: ModelCard) -> str | None:
-    """Hook for the checkpoint column of ``visbpp models``: ``visbpp.core.checkpoints.status(card)``
-    when that module exists (None otherwise, and the column is not shown)."""
-    try:
-        mod = importlib.import_module("visbpp.core.checkpoints")
-    except ModuleNotFoundError as e:
-        if e.name == "visbpp.core.checkpoints":
-            return None
-        raise
-    summary = getattr(mod, "summary_status", None)
-    if summary is not None:
-        word, size = summary(card)
-        if not size:
-            return str(word)
-        return f"{word} ({size / 1e9:.2f} GB)" if size >= 1e8 else f"{word} ({size / 1e6:.1f} MB)"
-    fn = getattr(mod, "status", None)
-    if fn is None:
-        return None
-    st = fn(card)
-    if isinstance(st, (list, tuple)):
-        return ", ".join(str(getattr(x, "state", x)) for x in st) or "no files"
-    return str(st)
+def checkpoint_status(card: ModelCard, checkpoint_dir: str | None = None) -> str:
+    """The files column of ``visbpp models``: missing / present / verified, and size on disk."""
+    from visbpp.core.checkpoints import summary_status
+
+    word, size = summary_status(card, checkpoint_dir)
+    if not size:
+        return str(word)
+    return f"{word} ({size / 1e9:.2f} GB)" if size >= 1e8 else f"{word} ({size / 1e6:.1f} MB)"
 
 
 def _pub(p: Published | None) -> dict | None:
@@ -242,9 +228,10 @@ class _Sources:
         return Text(f"{p.value:g}{unit} [{n}]")
 
 
-def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iterable[TokenizerCard]) -> None:
+def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iterable[TokenizerCard],
+                  checkpoint_dir: str | None = None) -> None:
     cards = list(cards)
-    status = [checkpoint_status(c) for c in cards]
+    status = [checkpoint_status(c, checkpoint_dir) for c in cards]
     show_status = any(s is not None for s in status)
     src = _Sources()
     t = _table("Models (FID in parentheses: other published values; µFID: micro-FID, not FID; \\[n]: source; "

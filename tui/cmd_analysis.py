@@ -127,6 +127,8 @@ def analyze_cmd(
 
 def models_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the registry as one JSON object."),
+    checkpoint_dir: Optional[Path] = typer.Option(
+        None, "--checkpoint-dir", help="Also look for checkpoint files in this folder (as `visbpp run` does)."),
 ) -> None:
     """List every model of the registry with its published values and their sources."""
     from . import analysis_view as view
@@ -137,7 +139,7 @@ def models_cmd(
                                      "tokenizers": [view.tokenizer_dict(t) for t in registry.tokenizer_cards()]})
                          + "\n")
         return
-    view.render_models(Console(), cards, registry.tokenizer_cards())
+    view.render_models(Console(), cards, registry.tokenizer_cards(), str(checkpoint_dir) if checkpoint_dir else None)
 
 
 def export_cmd(

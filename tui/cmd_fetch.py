@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
         family: Optional[str] = typer.Option(None, "--family", help="Every size of this family."),
         all_models: bool = typer.Option(False, "--all", help="Every model in the registry."),
         check: bool = typer.Option(False, "--check", help="Only report what is missing/present/verified; download nothing."),
+        checkpoint_dir: Optional[Path] = typer.Option(
+            None, "--checkpoint-dir", help="With --check: also look in this folder (as `visbpp run` does)."),
     ) -> None:
         """Download each model's checkpoint files (tokenizer included, once when shared) into the cache."""
         try:
@@ -35,7 +37,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         if check:
             for c in cards:
-                for s in ck.status(c):
+                for s in ck.status(c, checkpoint_dir):
                     where = s.path or ck.cached_path(s.file)
                     typer.echo(f"{c.id}\t{s.file.role}\t{s.state}\t{where}")
             return
