@@ -106,8 +106,10 @@ def analyze_cmd(
 
         try:
             figures = write_figures(result, plot)
-        except (FiguresUnavailable, OSError) as e:
+        except FiguresUnavailable as e:
             _fail(str(e))
+        except OSError as e:
+            _fail(f"--plot {plot}: cannot write the figures there ({e.strerror or e}); pass a writable folder")
     if as_json:
         for n in notes:   # the human output prints them with the result
             _note(n)
