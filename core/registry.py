@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 
@@ -204,44 +204,3 @@ def fit_group(card: ModelCard, within: Iterable[ModelCard] | None = None) -> str
     if len(resolutions) > 1:
         return f"{card.family_label}-{card.resolution}"
     return card.family_label
-
-
-@dataclass(frozen=True)
-class TableRow:
-    """One row of the merged table used by the analysis and export."""
-
-    model_id: str
-    family: str
-    size: str
-    resolution: int
-    group: str
-    fid: float | None
-    rfid: float | None
-    bpp: float | None
-    params: int
-    fid_source: str = ""
-    rfid_source: str = ""
-    fid_protocol: str = ""
-    extra: dict = field(default_factory=dict)
-
-
-def published_rows() -> list[TableRow]:
-    """The 14-row published table, straight from the cards."""
-    cs = model_cards(published_only=True)
-    return [
-        TableRow(
-            model_id=c.id,
-            family=c.family_label,
-            size=c.size,
-            resolution=c.resolution,
-            group=fit_group(c, cs),
-            fid=c.fid.value if c.fid else None,
-            rfid=c.rfid.value if c.rfid else None,
-            bpp=c.reference_bpp,
-            params=c.params,
-            fid_source=c.fid.source if c.fid else "",
-            rfid_source=c.rfid.source if c.rfid else "",
-            fid_protocol=c.fid.protocol if c.fid else "",
-        )
-        for c in cs
-    ]
