@@ -8,6 +8,10 @@ Reported: tokenizer and AR throughput (images/s, tokens/s), peak memory, FLOPs p
 counted from the operator shapes by ``torch.utils.flop_counter`` (batch of one, forward
 only), the MFU where the device's peak is known (a table of GPUs, or ``VISBPP_PEAK_TFLOPS``),
 and the gap between the bf16 and fp32 BPP on the same tokens.
+
+Reproducible: call :func:`seed` before building the random-weight modules (``visbpp bench``
+does, with ``--seed``, default 0); the synthetic images and labels are drawn from the same
+seed, so two runs print the same BPPs. Encoding runs with TF32 off, as in the engine.
 """
 
 from __future__ import annotations
@@ -70,6 +74,11 @@ def _time(fn, device, iters: int, warmup: int) -> float:
     return (time.perf_counter() - t) / iters
 
 
+def seed(value: int = 0) -> None:
+    """Seed torch's global generator, from which the random weights are drawn."""
+    torch.manual_seed(int(value))
+
+
 def synthetic_batch(tokenizer, batch_size: int, seed: int = 0) -> torch.Tensor:
     from PIL import Image
 
@@ -81,26 +90,26 @@ def synthetic_batch(tokenizer, batch_size: int, seed: int = 0) -> torch.Tensor:
 
 
 def bench(tokenizer, model, batch_size: int = 8, device: str = "auto", dtype: str = "fp32", tf32: bool = False,
-          iters: int = 3, warmup: int = 1, flops: bool = True, compare_dtypes: bool = True) -> dict[str, Any]:
+          iters: int = 3, warmup: int = 1, flops: bool = True, compare_dtypes: bool = True,
+          seed: int = 0) -> dict[str, Any]:
     """Measure ``tokenizer`` (encode) and ``model`` (token_nll) on synthetic data; returns a dict."""
     dev = RT.resolve_device(device)
-    RT.set_tf32(tf32)
     tokenizer = tokenizer.to(dev).eval() if isinstance(tokenizer, torch.nn.Module) else tokenizer
     model = model.to(dev).eval() if isinstance(model, torch.nn.Module) else model
-    x = synthetic_batch(tokenizer, batch_size).to(dev)
+    x = synthetic_batch(tokenizer, batch_size, seed).to(dev)
     RT.reset_peak(dev)
-    with torch.inference_mode():
+    with torch.inference_mode(), RT.tf32_mode(False):
         tokens = tokenizer.encode(x)
     L = int(tokens.shape[1])
     ncls = int(getattr(model, "num_classes", 1))
-    labels = torch.randint(0, ncls, (batch_size,), generator=torch.Generator().manual_seed(0)).to(dev)
+    labels = torch.randint(0, ncls, (batch_size,), generator=torch.Generator().manual_seed(seed)).to(dev)
 
     def enc():
-        with torch.inference_mode():
+        with torch.inference_mode(), RT.tf32_mode(False):
             tokenizer.encode(x)
 
     def score(dt=dtype):
-        with torch.inference_mode(), RT.autocast(dev, dt):
+        with torch.inference_mode(), RT.autocast(dev, dt), RT.tf32_mode(tf32):
             return model.token_nll(tokens, labels)
 
     t_enc = _time(enc, dev, iters, warmup)
@@ -124,7 +133,7 @@ def bench(tokenizer, model, batch_size: int = 8, device: str = "auto", dtype: st
         out["ar_flops_per_image"] = f_ar
         peak = peak_flops(dev, dtype, tf32)
         out["peak_flops"] = peak
-        peak_tok = peak_flops(dev, "fp32", tf32)  # the engine always encodes in fp32
+        peak_tok = peak_flops(dev, "fp32", False)  # encoding: fp32, TF32 off (as in the engine)
         out["tokenizer_mfu"] = f_enc * batch_size / t_enc / peak_tok if peak_tok else None
         out["ar_mfu"] = f_ar * batch_size / t_ar / peak if peak else None
     if compare_dtypes:

@@ -10,14 +10,18 @@ Layouts
   ``ImageId,PredictionString``). The label of an image is the *first* synset of its
   PredictionString; the class index is the position of that synset in the sorted list of all
   synsets that occur in the CSV (for the ImageNet val CSV these are the 1000 synsets, so the
-  index equals the ImageFolder index). Images without a CSV row are not scored.
+  index equals the ImageFolder index). Images without a CSV row are not scored: they are
+  listed in ``Dataset.unlabeled`` and the engine reports them as skipped ("no label in the
+  CSV") when the whole folder is scored (no ``--limit`` / ``--per-class``).
 
 Image paths in results are relative to ``root`` (POSIX separators). Hidden files (``.*``) are
 never listed; every other file is, and non-images are reported as skipped with a reason.
 
 Subsets are deterministic: ``per_class`` keeps the first K images of every class by relative
-path, then ``limit`` keeps the first N of the result in the global order (class index, then
-relative path).
+path; then ``limit`` takes N images round-robin over the classes (class order, within a class
+by relative path): the first image of every class, then the second of every class, and so on,
+so that a small ``--limit`` covers as many classes as it can. The selection is returned in
+the global order (class index, then relative path).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Dataset:
     layout: str                 # "imagefolder" | "flat-csv"
     classes: tuple[str, ...]    # class names in index order
     samples: tuple[Sample, ...]  # in global order: (label, image)
+    unlabeled: tuple[str, ...] = ()  # flat layout: files without a CSV row (relative paths, sorted)
 
 
 def _walk_files(folder: str, root: str) -> list[tuple[str, str]]:
@@ -108,18 +113,20 @@ def scan_flat(root: str, csv_path: str) -> Dataset:
     classes = tuple(sorted(set(labels.values())))
     index = {c: i for i, c in enumerate(classes)}
     samples = []
+    unlabeled = []
     for e in os.scandir(root):
         if not e.is_file() or e.name.startswith("."):
             continue
         stem = os.path.splitext(e.name)[0]
         syn = labels.get(stem, labels.get(e.name))
         if syn is None:
+            unlabeled.append(e.name)
             continue
         samples.append(Sample(os.path.join(root, e.name), e.name, index[syn]))
     if not samples:
         raise DataError(f"{root}: no file matches an ImageId of {csv_path} (names like ILSVRC2012_val_00000001.JPEG expected)")
     samples.sort(key=lambda s: (s.label, s.image))
-    return Dataset(root, "flat-csv", classes, tuple(samples))
+    return Dataset(root, "flat-csv", classes, tuple(samples), tuple(sorted(unlabeled)))
 
 
 def scan(root: str, labels_csv: str | None = None) -> Dataset:
@@ -127,7 +134,9 @@ def scan(root: str, labels_csv: str | None = None) -> Dataset:
 
 
 def select(samples: Sequence[Sample], limit: int | None = None, per_class: int | None = None) -> list[Sample]:
-    """Deterministic subset: first ``per_class`` per class by relative path, then the first ``limit``."""
+    """Deterministic subset: first ``per_class`` per class by relative path, then ``limit`` images
+    round-robin over the classes (class order; within a class by relative path), returned in
+    the global (class, path) order of ``samples``."""
     out = list(samples)
     if per_class is not None:
         if per_class < 1:
@@ -142,7 +151,16 @@ def select(samples: Sequence[Sample], limit: int | None = None, per_class: int |
     if limit is not None:
         if limit < 1:
             raise DataError(f"--limit must be >= 1, got {limit}")
-        out = out[:limit]
+        by_class: dict[int, list[int]] = {}
+        for i, s in enumerate(out):
+            by_class.setdefault(s.label, []).append(i)
+        queues = [by_class[c] for c in sorted(by_class)]
+        picked: list[int] = []
+        depth = 0
+        while len(picked) < limit and any(depth < len(q) for q in queues):
+            picked += [q[depth] for q in queues if depth < len(q)][: limit - len(picked)]
+            depth += 1
+        out = [out[i] for i in sorted(picked)]
     return out
 
 

@@ -20,7 +20,15 @@ Flow of :func:`run`:
    store (``visbpp.core.results``).
 
 Numerics: fp32 by default, optional bf16 autocast of the AR forward (the families keep the
-log-softmax in fp32), bits summed in float64 on the host. TF32 stays off unless asked.
+log-softmax in fp32), bits summed in float64 on the host. TF32 stays off unless asked, and
+then applies to the AR forward only: encoding always runs with TF32 off.
+
+Errors before any work: an ``out_dir`` or cache dir that cannot be written (``OutputError``),
+a run already in progress in another process (``RunInProgressError``: a filelock per run and
+rank under ``<cache_dir>/locks/`` is held for the whole run). A model that scored no image
+(every selected image was bad) is a ``DataError`` and nothing is marked complete. Data with
+more classes than a model's ``num_classes`` is an error; with fewer, a warning event
+(``StageChanged`` with stage ``"warning"``) names both numbers.
 """
 
 from __future__ import annotations
@@ -41,10 +49,12 @@ from . import results as R
 from . import runtime as RT
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
-from .runstate import RunState
-from .token_cache import TokenCache, default_cache_dir, image_key
+from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
+from .runstate import RunInProgressError, RunState, run_lock  # noqa: F401 - re-exported
+from .token_cache import TokenCache, image_key
 
 LN2 = 0.6931471805599453
+NO_LABEL = "no label in the CSV"
 CPU_AUTO_BATCH = 16          # --batch-size auto on CPU (no OOM signal to back off from)
 GPU_AUTO_START = 512         # first candidate of --batch-size auto on CUDA/MPS
 
@@ -99,36 +109,6 @@ class _Emitter:
             self.cb(ev)
 
 
-class _Rate:
-    """Images/s over the recent batches and the ETA of a stage."""
-
-    def __init__(self, total: int):
-        self.total, self.done = total, 0
-        self.hist = [(time.perf_counter(), 0)]
-
-    def add(self, n: int) -> tuple[float, float | None]:
-        self.done += n
-        self.hist = (self.hist + [(time.perf_counter(), self.done)])[-21:]
-        (t0, d0), (t1, d1) = self.hist[0], self.hist[-1]
-        ips = (d1 - d0) / max(t1 - t0, 1e-9)
-        return ips, ((self.total - self.done) / ips if ips > 0 else None)
-
-
-def find_batch_size(attempt: Callable[[int], None], start: int, device: torch.device | None = None) -> int:
-    """Largest of start, start/2, ..., 1 for which ``attempt(bs)`` does not run out of memory."""
-    bs = max(1, int(start))
-    while True:
-        try:
-            attempt(bs)
-            return bs
-        except Exception as e:  # noqa: BLE001
-            if not RT.is_oom(e) or bs == 1:
-                raise
-        bs //= 2
-        if device is not None:
-            RT.free_memory(device)
-
-
 def _identity(jobs, settings, samples, ds, device_type: str) -> dict:
     def stat(p):
         try:
@@ -164,13 +144,14 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     ids = [j.model_id for j in jobs]
     if len(set(ids)) != len(ids):
         raise ValueError(f"model ids must be unique in a run: {ids}")
+    if settings.workers < 0:
+        raise ValueError(f"--workers {settings.workers}: expected 0 (decode in the main process) or more")
+    cache_dir = R.usable_dirs(settings.out_dir, settings.cache_dir)
     dist = RT.dist_from_env()
     device = RT.resolve_device(settings.device, dist.local_rank)
     RT.init_dist(dist, device)
-    RT.set_tf32(settings.tf32)
     RT.autocast(device, settings.dtype)  # validates the dtype name
     emit = _Emitter(on_event, dist.rank)
-    cache_dir = default_cache_dir(settings.cache_dir)
 
     ds = D.scan(settings.data, settings.labels_csv)
     samples = D.select(ds.samples, settings.limit, settings.per_class)
@@ -183,8 +164,21 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     done_doc = R.load_document(os.path.join(store, "results.json"))
     if done_doc is not None:
         return _finished_noop(done_doc, store, settings, emit, dist)
+    lock = run_lock(cache_dir, run_id, dist.rank)
+    try:
+        done_doc = R.load_document(os.path.join(store, "results.json"))  # finished while we waited to start
+        if done_doc is not None:
+            return _finished_noop(done_doc, store, settings, emit, dist)
+        return _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, samples, identity, run_id)
+    finally:
+        lock.release()
 
+
+def _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, samples, identity, run_id) -> RunResult:
+    ids = [j.model_id for j in jobs]
     emit(RunStarted(run_id, tuple(ids), len(samples)))
+    for image in _unlabeled(ds, settings):
+        emit(ImageSkipped(image, NO_LABEL))
     state = RunState(os.path.join(cache_dir, "runs", run_id), identity, dist.rank)
     ctx = _Ctx(settings, device, dist, emit, cancel, cache_dir, state, samples, ds)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -203,6 +197,11 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     return ctx.finish(jobs, run_id, identity, new_rows, bad, resolution, cancelled, started)
 
 
+def _unlabeled(ds, settings) -> tuple[str, ...]:
+    """Flat-layout files without a CSV row, reported as skipped when the whole folder is scored."""
+    return ds.unlabeled if settings.limit is None and settings.per_class is None else ()
+
+
 def _finished_noop(doc, store, settings, emit, dist) -> RunResult:
     rows = R.read_rows(store) if dist.rank == 0 else []
     if dist.rank == 0 and settings.out_dir:
@@ -219,6 +218,7 @@ class _Ctx:
         self.s, self.device, self.dist, self.emit, self.cancel = settings, device, dist, emit, cancel
         self.cache_dir, self.state, self.samples, self.ds = cache_dir, state, samples, ds
         self.batch_sizes: dict[str, int] = {}
+        self.warned: set[str] = set()
         self.token_cache_keys: dict[str, str] = {}
 
     def cancelled(self) -> bool:
@@ -231,6 +231,18 @@ class _Ctx:
             td.barrier()
 
     # ------------------------------------------------------------------ per tokenizer group
+    def check_classes(self, j, model) -> None:
+        """Error when the data has more classes than the model; warn (once) when it has fewer."""
+        ncls, have = getattr(model, "num_classes", None), len(self.ds.classes)
+        if ncls is None or not have or have == ncls or j.model_id in self.warned:
+            return
+        if have > ncls:
+            raise D.DataError(f"{self.ds.root}: the data has {have} classes but {j.model_id} has num_classes={ncls}: "
+                              f"class labels would be out of range (is this the right data folder?)")
+        self.warned.add(j.model_id)
+        self.emit(StageChanged(j.model_id, "warning", f"the data has {have} classes but the model has "
+                               f"num_classes={ncls}: labels are the data's class indices 0..{have - 1}"))
+
     def score_group(self, group, new_rows, bad, resolution) -> bool:
         done = {j.model_id: self.state.done_rows(j.model_id) for j in group}
         pending = [j for j in group if any(s.image not in done[j.model_id] for s in self.samples)]
@@ -246,6 +258,7 @@ class _Ctx:
             tok.eval()
         self.emit(StageChanged(first.model_id, "loading", "transformer"))
         model = _to_device(first.load_model(tok), self.device)  # a bad file fails here, before any write
+        self.check_classes(first, model)
         cache = TokenCache(self.cache_dir, first.tokenizer_key, tok.preprocess_id, tok.image_size)
         self.token_cache_keys[first.tokenizer_key] = cache.folder_key
         need = [s for s in self.samples if any(s.image not in done[j.model_id] for j in pending)]
@@ -291,7 +304,7 @@ class _Ctx:
         loader = torch.utils.data.DataLoader(
             D.ImageDataset(todo, tok.preprocess), batch_sampler=batches, num_workers=self.s.workers,
             collate_fn=D.collate, pin_memory=self.device.type == "cuda")
-        rate = _Rate(total)
+        rate = RT.Rate(total)
         for pos, x, badl in loader:
             if self.cancelled():
                 return True
@@ -305,7 +318,7 @@ class _Ctx:
     def _encode_batch(self, tok, x):
         x = x.to(self.device, non_blocking=True)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), RT.tf32_mode(False):  # tokens are data: never TF32
                 return tok.encode(x).cpu()
         except Exception as e:  # noqa: BLE001
             if not RT.is_oom(e) or len(x) == 1:
@@ -343,20 +356,14 @@ class _Ctx:
         def attempt(bs):
             toks = ex.unsqueeze(0).expand(bs, *ex.shape).contiguous().to(self.device)
             labels = torch.zeros(bs, dtype=torch.long, device=self.device)
-            with torch.inference_mode(), RT.autocast(self.device, self.s.dtype):
+            with torch.inference_mode(), RT.autocast(self.device, self.s.dtype), RT.tf32_mode(self.s.tf32):
                 model.token_nll(toks, labels)
             RT.synchronize(self.device)
 
         return find_batch_size(attempt, min(GPU_AUTO_START, max(1, len(good))), self.device)
 
     def _score(self, j, model, tok, cache, good, done, out_rows) -> bool:
-        ncls = getattr(model, "num_classes", None)
-        if ncls is not None and self.ds.classes and len(self.ds.classes) > ncls:
-            top = max(s.label for s in good) if good else 0
-            if top >= ncls:
-                raise D.DataError(
-                    f"{self.ds.root}: the data has {len(self.ds.classes)} classes but {j.model_id} has {ncls}; "
-                    f"class index {top} cannot be scored (is this the right data folder?)")
+        self.check_classes(j, model)
         bs = self._batch_size(j, model, cache, good)
         batches = [b for b in _chunks(good, bs) if any(s.image not in done for s in b)]
         mine = batches[self.dist.rank::self.dist.world]
@@ -364,7 +371,7 @@ class _Ctx:
         self.emit(StageChanged(j.model_id, "scoring", f"{total} images, batch size {bs}"))
         RT.reset_peak(self.device)
         appender = self.state.appender(j.model_id)
-        rate = _Rate(total)
+        rate = RT.Rate(total)
         pixels = int(tok.image_size) ** 2
         try:
             for b in mine:
@@ -373,7 +380,7 @@ class _Ctx:
                 keys = [image_key(s.path) for s in b]
                 toks = torch.stack([cache.tokens[k] for k in keys]).to(self.device)
                 labels = torch.tensor([s.label for s in b], dtype=torch.long, device=self.device)
-                with torch.inference_mode(), RT.autocast(self.device, self.s.dtype):
+                with torch.inference_mode(), RT.autocast(self.device, self.s.dtype), RT.tf32_mode(self.s.tf32):
                     nll = model.token_nll(toks, labels)
                 nll = nll.float().cpu().double()
                 bits = (nll.sum(-1) / LN2).tolist()
@@ -420,7 +427,9 @@ class _Ctx:
         summaries: list[dict] = []
         union = {k: v for g in bad.values() for k, v in g.items()}
         sel_bad = [{"image": s.image, "reason": union[s.image]} for s in self.samples if s.image in union]
-        n_bad = {j.model_id: len(bad.get(j.tokenizer_key, {})) for j in jobs}
+        unl = _unlabeled(self.ds, self.s)
+        sel_bad += [{"image": u, "reason": NO_LABEL} for u in unl]
+        n_bad = {j.model_id: len(bad.get(j.tokenizer_key, {})) + len(unl) for j in jobs}
         for j in jobs:
             merged = dict(self.state.done_rows(j.model_id))
             merged.update({r["image"]: r for r in all_new[j.model_id]})
@@ -430,7 +439,13 @@ class _Ctx:
                                          j.reference_bpp, self.s.dtype))
         meta = self._metadata(jobs, identity, started)
         result = RunResult(run_id, summaries, rows, sel_bad, meta, cancelled, self.s.out_dir)
-        complete = not cancelled and all(s["n_images"] + s["images_skipped"] == len(self.samples) for s in summaries)
+        complete = not cancelled and all(s["n_images"] + s["images_skipped"] == len(self.samples) + len(unl)
+                                         for s in summaries)
+        empty = [s["model_id"] for s in summaries if s["n_images"] == 0]
+        if complete and empty:  # never mark a run complete that has no BPP
+            first = f" (e.g. {sel_bad[0]['image']}: {sel_bad[0]['reason']})" if sel_bad else ""
+            raise D.DataError(f"{', '.join(empty)}: 0 images scored: all {len(self.samples)} selected images were "
+                              f"skipped{first}; nothing written")
         if self.dist.rank == 0 and complete:
             doc = {"run_id": run_id, "complete": True, "started_at": started,
                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

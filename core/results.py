@@ -9,7 +9,7 @@ bootstrap 95% CI of the BPP over images (percentile, 2000 resamples, fixed seed)
 number of images skipped.
 
 ``--out DIR`` gets ``per_image.csv``, ``summary.csv``, ``skipped.csv`` (when images were
-skipped) and ``results.json`` (summaries, skipped images, metadata; no per-image rows); every
+skipped; a stale one from an earlier run is removed otherwise) and ``results.json`` (summaries, skipped images, metadata; no per-image rows); every
 finished run is also stored the same way in ``<cache_dir>/results/<run_id>/``, which
 :func:`measured_results` reads. Every file is written atomically, and results.json is written
 last with ``"complete": true``, so a folder without it (or with an older one) is never taken
@@ -135,6 +135,48 @@ def _csv_text(fields: Iterable[str], rows: Iterable[dict]) -> str:
     return buf.getvalue()
 
 
+class OutputError(ValueError):
+    """An output or cache folder that cannot be used (a file, not writable): says which and why."""
+
+
+def check_writable_dir(path: str, what: str) -> str:
+    """Absolute ``path`` if it is (or can be created as) a writable folder, else :class:`OutputError`.
+
+    Nothing is created: an existing folder is probed with a temporary file, a missing one is
+    checked at its nearest existing parent.
+    """
+    import tempfile
+
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputError(f"{what} {path}: exists and is not a folder; pass a folder path")
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise OutputError(f"{what} {path}: {probe} is a file, so the folder cannot be created; pass another path")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".visbpp-probe-")
+        os.close(fd)
+        os.remove(tmp)
+    except OSError as e:
+        raise OutputError(f"{what} {path}: {probe} is not writable ({e.strerror}); pass a writable folder") from None
+    return path
+
+
+def usable_dirs(out_dir: str | None, cache_dir: str | None = None) -> str:
+    """The cache dir, after checking that it and ``out_dir`` are usable folders (else OutputError)."""
+    try:
+        cache = default_cache_dir(cache_dir)
+    except OSError as e:
+        raise OutputError(f"cache dir (VISBPP_HOME={os.environ.get('VISBPP_HOME', '')!r}): cannot create it "
+                          f"({e.strerror or e}); set VISBPP_HOME to a writable folder") from None
+    check_writable_dir(cache, "cache dir (VISBPP_HOME)")
+    if out_dir:
+        check_writable_dir(out_dir, "--out")
+    return cache
+
+
 def write_outputs(out_dir: str, document: dict, rows: list[dict]) -> None:
     """per_image.csv, summary.csv, skipped.csv, then results.json (complete marker last), each atomically."""
     os.makedirs(out_dir, exist_ok=True)
@@ -143,8 +185,11 @@ def write_outputs(out_dir: str, document: dict, rows: list[dict]) -> None:
         os.remove(stale)  # never leave an older complete-looking results.json beside new rows
     atomic_write_text(os.path.join(out_dir, "per_image.csv"), _csv_text(ROW_FIELDS, rows))
     atomic_write_text(os.path.join(out_dir, "summary.csv"), _csv_text(SUMMARY_FIELDS, document["models"]))
+    skipped = os.path.join(out_dir, "skipped.csv")
     if document.get("skipped"):
-        atomic_write_text(os.path.join(out_dir, "skipped.csv"), _csv_text(("image", "reason"), document["skipped"]))
+        atomic_write_text(skipped, _csv_text(("image", "reason"), document["skipped"]))
+    elif os.path.exists(skipped):
+        os.remove(skipped)  # from an earlier run into the same folder; this one skipped nothing
     atomic_write_text(os.path.join(out_dir, "results.json"), json.dumps(document, indent=1, allow_nan=False))
 
 
@@ -171,17 +216,30 @@ def read_rows(folder: str) -> list[dict]:
 
 
 def load_document(path: str) -> dict | None:
-    """A complete results document, or None if missing, unreadable or incomplete."""
+    """A complete results document, or None if missing, unreadable or incomplete.
+
+    A document with a model that scored no image (written by an older version) is not complete.
+    """
     try:
         with open(path) as f:
             d = json.load(f)
     except (OSError, ValueError):
         return None
-    return d if isinstance(d, dict) and d.get("complete") is True else None
+    if not (isinstance(d, dict) and d.get("complete") is True):
+        return None
+    return d if all(m.get("n_images") for m in d.get("models", [])) else None
+
+
+def _preference(entry: dict) -> tuple:
+    return (entry["dtype"] != "bf16", entry["n_images"], entry["finished_at"])
 
 
 def measured_results(cache_dir: str | None = None) -> list[dict]:
-    """Latest completed measurement per model_id from the results store (see the engine contract)."""
+    """The measurement per model_id from the results store that the analysis uses.
+
+    Only complete runs with at least one scored image count. Per model: fp32 over bf16, then
+    the run with the most images (a full measurement beats a ``--limit`` run), then the latest.
+    """
     folder = os.path.join(default_cache_dir(cache_dir), "results")
     if not os.path.isdir(folder):
         return []
@@ -193,6 +251,8 @@ def measured_results(cache_dir: str | None = None) -> list[dict]:
             continue
         meta = doc.get("metadata", {})
         for m in doc.get("models", []):
+            if not m.get("n_images") or m.get("bpp") is None:
+                continue
             entry = {
                 "model_id": m["model_id"], "family": m.get("family", ""), "resolution": m.get("resolution"),
                 "bpp": m["bpp"], "bits_per_pixel": m["bits_per_pixel"], "bits_per_token": m["bits_per_token"],
@@ -201,6 +261,6 @@ def measured_results(cache_dir: str | None = None) -> list[dict]:
                 "run_id": doc["run_id"], "finished_at": doc.get("finished_at", ""), "path": path,
             }
             prev = latest.get(entry["model_id"])
-            if prev is None or entry["finished_at"] >= prev["finished_at"]:
+            if prev is None or _preference(entry) >= _preference(prev):
                 latest[entry["model_id"]] = entry
     return [latest[k] for k in sorted(latest)]

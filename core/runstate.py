@@ -5,6 +5,10 @@ a line is the unit of progress. After a kill the last line may be cut short: it 
 when the file is read and truncated away before the rank appends again. ``meta.json`` keeps
 the run identity and the batch size chosen per model (so ``--batch-size auto`` resumes with
 the same batches, hence the same per-image bits).
+
+:func:`run_lock` holds a filelock ``<cache_dir>/locks/run-<run_id>.rank<r>.lock`` for the
+whole run, so that a second process with the same run (and rank) fails fast instead of
+appending to (or truncating) the same files.
 """
 
 from __future__ import annotations
@@ -15,6 +19,24 @@ import os
 import re
 
 from .token_cache import atomic_write_text
+
+
+class RunInProgressError(ValueError):
+    """The same run (same run id and rank) is being scored by another process."""
+
+
+def run_lock(cache_dir: str, run_id: str, rank: int = 0):
+    """An acquired filelock of this run and rank (release it when the run ends), or RunInProgressError."""
+    from filelock import FileLock, Timeout
+
+    os.makedirs(os.path.join(cache_dir, "locks"), exist_ok=True)
+    lock = FileLock(os.path.join(cache_dir, "locks", f"run-{run_id}.rank{rank}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunInProgressError(f"run {run_id} is already in progress in another process "
+                                 f"(wait for it to finish or stop it; rerunning then resumes)") from None
+    return lock
 
 
 def model_slug(model_id: str) -> str:

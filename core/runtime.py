@@ -10,6 +10,8 @@ import contextlib
 import os
 import resource
 import sys
+import time
+from typing import Callable
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +77,19 @@ def set_tf32(enabled: bool) -> None:
     torch.set_float32_matmul_precision("high" if enabled else "highest")
 
 
+@contextlib.contextmanager
+def tf32_mode(enabled: bool):
+    """TF32 matmuls on or off inside the block; the previous settings are restored after it."""
+    prev = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+            torch.get_float32_matmul_precision())
+    set_tf32(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev[0], prev[1]
+        torch.set_float32_matmul_precision(prev[2])
+
+
 def autocast(device: torch.device, dtype: str):
     if dtype == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -135,3 +150,33 @@ def synchronize(device: torch.device) -> None:
     elif device.type == "mps":
         with contextlib.suppress(Exception):
             torch.mps.synchronize()
+
+
+class Rate:
+    """Images/s over the recent batches and the ETA of a stage."""
+
+    def __init__(self, total: int):
+        self.total, self.done = total, 0
+        self.hist = [(time.perf_counter(), 0)]
+
+    def add(self, n: int) -> tuple[float, float | None]:
+        self.done += n
+        self.hist = (self.hist + [(time.perf_counter(), self.done)])[-21:]
+        (t0, d0), (t1, d1) = self.hist[0], self.hist[-1]
+        ips = (d1 - d0) / max(t1 - t0, 1e-9)
+        return ips, ((self.total - self.done) / ips if ips > 0 else None)
+
+
+def find_batch_size(attempt: Callable[[int], None], start: int, device: torch.device | None = None) -> int:
+    """Largest of start, start/2, ..., 1 for which ``attempt(bs)`` does not run out of memory."""
+    bs = max(1, int(start))
+    while True:
+        try:
+            attempt(bs)
+            return bs
+        except Exception as e:  # noqa: BLE001
+            if not is_oom(e) or bs == 1:
+                raise
+        bs //= 2
+        if device is not None:
+            free_memory(device)

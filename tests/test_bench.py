@@ -47,3 +47,35 @@ def test_peak_table_lookup(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "Some Future GPU")
     assert B.peak_flops(cuda, "bf16", False) is None
     assert B.peak_flops(torch.device("cpu"), "fp32", False) is None
+
+
+def test_bench_cli_is_reproducible():
+    """Seeded random weights, images and labels: two runs print the same BPPs; another seed differs."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from visbpp.tui.cli import app
+
+    def bpp(*extra):
+        r = CliRunner().invoke(app, ["bench", "--model", "micro-s", "--device", "cpu", "--iters", "1",
+                                     "--batch-size", "2", "--json", *extra])
+        assert r.exit_code == 0, r.output
+        d = json.loads(r.output.strip().splitlines()[-1])
+        return d["bpp_fp32"], d["bpp_bf16"]
+
+    first = bpp()
+    assert bpp() == first
+    assert bpp("--seed", "1")[0] != first[0]
+
+
+def test_bench_encodes_with_tf32_off():
+    seen = []
+
+    class Rec(FakeTokenizer):
+        def encode(self, x):
+            seen.append((torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision()))
+            return super().encode(x)
+
+    B.bench(Rec(), LinearAR(), batch_size=2, device="cpu", tf32=True, iters=1, flops=False, compare_dtypes=False)
+    assert seen and set(seen) == {(False, "highest")}

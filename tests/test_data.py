@@ -63,10 +63,30 @@ def test_subsets_deterministic(tmp_path):
             _png(str(tmp_path / f"k{c}" / f"{9 - i}.png"))
     s = D.scan(str(tmp_path)).samples
     assert [x.image for x in D.select(s, per_class=2)] == ["k0/7.png", "k0/8.png", "k1/9.png", "k2/8.png", "k2/9.png"]
-    assert [x.image for x in D.select(s, limit=2)] == ["k0/7.png", "k0/8.png"]
+    assert [x.image for x in D.select(s, limit=2)] == ["k0/7.png", "k1/9.png"]  # round-robin over classes
+    assert [x.image for x in D.select(s, limit=5)] == ["k0/7.png", "k0/8.png", "k1/9.png", "k2/8.png", "k2/9.png"]
     assert [x.image for x in D.select(s, limit=3, per_class=1)] == ["k0/7.png", "k1/9.png", "k2/8.png"]
     with pytest.raises(D.DataError):
         D.select(s, limit=0)
+
+
+def test_limit_spreads_over_classes_and_is_stable(tmp_path):
+    sizes = [40, 3, 0, 25, 1, 12]  # class k3 empty
+    for c, n in enumerate(sizes):
+        os.makedirs(tmp_path / f"k{c}", exist_ok=True)
+        for i in range(n):
+            (tmp_path / f"k{c}" / f"f{(i * 7) % n:03d}-{i}.png").write_bytes(b"")  # created out of name order
+    s = D.scan(str(tmp_path)).samples
+    sub = D.select(s, limit=12)
+    # round 1: the first file of k0, k1, k3, k4, k5; round 2: the second of k0, k1, k3, k5; round 3: third of k0, ...
+    by_class = {c: sorted(x.image for x in s if x.label == c) for c in range(len(sizes))}
+    want = [by_class[c][r] for r in range(3) for c in range(len(sizes)) if r < len(by_class[c])][:12]
+    assert [x.image for x in sub] == sorted(want, key=lambda im: (int(im[1]), im))
+    assert {x.label for x in sub} == {0, 1, 3, 4, 5}
+    assert D.select(D.scan(str(tmp_path)).samples, limit=12) == sub  # a new scan selects the same
+    assert D.select(s, limit=12) == sub and len(D.select(s, limit=1000)) == len(s)
+    # rounds: 5 + 4 + 4 + 9 x 3 = 40 images, 12 of class k0 (before: all 40 were k0)
+    assert [x.label for x in D.select(s, limit=40)].count(0) == 12
 
 
 def test_bad_images_have_reasons(tmp_path):

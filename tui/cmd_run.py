@@ -107,7 +107,8 @@ def register(app: typer.Typer) -> None:
                                            "--labels-csv (default only for families that ship data, e.g. micro)."),
         labels_csv: Optional[str] = typer.Option(None, "--labels-csv", help="Kaggle LOC_val_solution.csv (flat layout)."),
         out: Optional[str] = typer.Option(None, "--out", help="Write per_image.csv, summary.csv, results.json here."),
-        limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N images (after --per-class)."),
+        limit: Optional[int] = typer.Option(None, "--limit", help="N images (after --per-class), round-robin over "
+                                            "classes: the first of every class by file name, then the second, ..."),
         per_class: Optional[int] = typer.Option(None, "--per-class", help="First K images of each class by file name."),
         batch_size: str = typer.Option("16", "--batch-size", help="Images per batch, or 'auto' (largest that fits)."),
         device: str = typer.Option("auto", "--device", help="auto|cuda|mps|cpu"),
@@ -124,8 +125,14 @@ def register(app: typer.Typer) -> None:
         if dtype not in ("fp32", "bf16"):
             _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
         bs = _batch_size(batch_size)
+        if workers < 0:
+            _fail(f"--workers {workers}: expected 0 (decode images in the main process) or a positive number "
+                  f"of DataLoader worker processes")
         known = _known_errors()
         try:
+            from visbpp.core.results import usable_dirs
+
+            usable_dirs(out)  # --out and the cache dir (VISBPP_HOME) are checked before any work
             jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir)
             data = data or _default_data(jobs)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
@@ -140,13 +147,15 @@ def register(app: typer.Typer) -> None:
                 with display:
                     result = engine_run(jobs, settings, display.on_event)
             else:
-                result = engine_run(jobs, settings)
+                result = engine_run(jobs, settings, warn_on_stderr if _rank0() else None)
         except KeyboardInterrupt:
             if _rank0():
                 sys.stderr.write("interrupted: finished batches are saved; run the same command again to resume\n")
             raise typer.Exit(130)
         except known as e:
             _fail(str(e))
+        except OSError as e:
+            _fail(f"{e}")
         if not _rank0():
             return
         if result.already_finished:
@@ -165,17 +174,20 @@ def register(app: typer.Typer) -> None:
         tf32: bool = typer.Option(False, "--tf32/--no-tf32"),
         iters: int = typer.Option(3, "--iters", min=1, help="Timed iterations (after one warm-up)."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the random weights, images and labels (reproducible)."),
     ) -> None:
         """Throughput, peak memory, FLOPs/image and MFU of a model with random weights (no download)."""
         from visbpp.core.bench import bench as run_bench
+        from visbpp.core.bench import seed as seed_weights
         from visbpp.models.jobs import random_modules
 
         if dtype not in ("fp32", "bf16"):
             _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
         known = _known_errors()
         try:
+            seed_weights(seed)
             tok, ar = random_modules(model)
-            res = run_bench(tok, ar, batch_size, device, dtype, tf32, iters=iters)
+            res = run_bench(tok, ar, batch_size, device, dtype, tf32, iters=iters, seed=seed)
         except known as e:
             _fail(str(e))
         res["model_id"] = model
@@ -209,6 +221,20 @@ def _fmt_mem(m) -> str:
     return f"RSS {m.rss / 2**30:.2f} GiB" if m.rss else ""
 
 
+def _num(v, fmt: str) -> str:
+    """``v`` formatted, or "n/a" when there is no value (a model that scored no image)."""
+    return "n/a" if v is None else format(v, fmt)
+
+
+def warn_on_stderr(e) -> None:
+    """Engine warnings (StageChanged with stage "warning") as one ``warning:`` line on stderr, even with --quiet."""
+    from visbpp.core import events as E
+
+    if isinstance(e, E.StageChanged) and e.stage == "warning":
+        sys.stderr.write(f"warning: [{e.model_id}] {e.detail}\n")
+        sys.stderr.flush()
+
+
 def _fmt_eta(s) -> str:
     if s is None:
         return "?"
@@ -237,6 +263,8 @@ class PlainDisplay:
 
         if isinstance(e, E.RunStarted):
             self._print(f"run {e.run_id}: {len(e.models)} model(s), {e.total_images} images: {', '.join(e.models)}")
+        elif isinstance(e, E.StageChanged) and e.stage == "warning":
+            warn_on_stderr(e)
         elif isinstance(e, E.StageChanged):
             self._print(f"[{e.model_id or 'run'}] {e.stage}" + (f": {e.detail}" if e.detail else ""))
         elif isinstance(e, E.Progress):
@@ -248,7 +276,8 @@ class PlainDisplay:
         elif isinstance(e, E.ImageSkipped):
             self._print(f"skipped {e.image}: {e.reason}")
         elif isinstance(e, E.ModelFinished):
-            self._print(f"[{e.model_id}] done: {e.n_images} images, BPP {e.bpp:.6f}, {e.bits_per_token:.4f} bits/token")
+            self._print(f"[{e.model_id}] done: {e.n_images} images, BPP {_num(e.bpp, '.6f')}, "
+                        f"{_num(e.bits_per_token, '.4f')} bits/token")
 
 
 class RichDisplay(PlainDisplay):
@@ -292,8 +321,9 @@ def summary_lines(result, elapsed: float) -> list[str]:
     lines = []
     for m in result.models:
         ref = f", published {m['reference_bpp']:.6f}" if m.get("reference_bpp") else ""
-        lines.append(f"{m['model_id']}: BPP {m['bpp']:.6f} [95% CI {m['bpp_ci_low']:.6f}, {m['bpp_ci_high']:.6f}]"
-                     f"{ref}; {m['bits_per_pixel']:.5f} bits/pixel, {m['bits_per_token']:.4f} bits/token; "
+        lines.append(f"{m['model_id']}: BPP {_num(m['bpp'], '.6f')} [95% CI {_num(m['bpp_ci_low'], '.6f')}, "
+                     f"{_num(m['bpp_ci_high'], '.6f')}]{ref}; {_num(m['bits_per_pixel'], '.5f')} bits/pixel, "
+                     f"{_num(m['bits_per_token'], '.4f')} bits/token; "
                      f"{m['n_images']} images, {m['images_skipped']} skipped")
     if result.skipped:
         lines.append(f"{len(result.skipped)} image(s) skipped (listed in skipped.csv / results.json)")
