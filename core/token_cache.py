@@ -2,6 +2,8 @@
 
 Key of a cache folder: (tokenizer_key, preprocess_id, resolution) — the tokenizer weights'
 identity (sha256 of its checkpoint file), the family's preprocessing and the input side.
+Precision is not part of the key because tokens are always computed the same way: fp32 with
+TF32 off (the engine and bench encode so whatever ``--dtype`` / ``--tf32`` say).
 Key of an image inside it: its absolute path, size and modification time (no re-reading of
 unchanged files; a changed file gets a new key). Images that cannot be decoded are cached
 too, with the reason, so a resumed run does not decode them again.
