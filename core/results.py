@@ -25,6 +25,7 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 from typing import Iterable
 
 import numpy as np
@@ -251,15 +252,20 @@ def measured_results(cache_dir: str | None = None) -> list[dict]:
             continue
         meta = doc.get("metadata", {})
         for m in doc.get("models", []):
-            if not m.get("n_images") or m.get("bpp") is None:
+            if not isinstance(m, dict) or not m.get("n_images") or m.get("bpp") is None:
                 continue
-            entry = {
-                "model_id": m["model_id"], "family": m.get("family", ""), "resolution": m.get("resolution"),
-                "bpp": m["bpp"], "bits_per_pixel": m["bits_per_pixel"], "bits_per_token": m["bits_per_token"],
-                "bpp_ci_low": m["bpp_ci_low"], "bpp_ci_high": m["bpp_ci_high"], "n_images": m["n_images"],
-                "subset": meta.get("subset", {}), "dtype": m.get("dtype", meta.get("dtype")),
-                "run_id": doc["run_id"], "finished_at": doc.get("finished_at", ""), "path": path,
-            }
+            try:
+                entry = {
+                    "model_id": m["model_id"], "family": m.get("family", ""), "resolution": m.get("resolution"),
+                    "bpp": float(m["bpp"]), "bits_per_pixel": m.get("bits_per_pixel"),
+                    "bits_per_token": m.get("bits_per_token"), "bpp_ci_low": m.get("bpp_ci_low"),
+                    "bpp_ci_high": m.get("bpp_ci_high"), "n_images": int(m["n_images"]),
+                    "subset": meta.get("subset", {}), "dtype": m.get("dtype", meta.get("dtype")),
+                    "run_id": doc.get("run_id", name), "finished_at": doc.get("finished_at", ""), "path": path,
+                }
+            except (KeyError, TypeError, ValueError) as e:  # a damaged store entry must not hide the others
+                warnings.warn(f"{path}: skipped a malformed model entry ({type(e).__name__}: {e})", stacklevel=2)
+                continue
             prev = latest.get(entry["model_id"])
             if prev is None or _preference(entry) >= _preference(prev):
                 latest[entry["model_id"]] = entry

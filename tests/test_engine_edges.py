@@ -296,3 +296,23 @@ def test_cli_warns_on_stderr_when_the_data_has_fewer_classes(tmp_path, monkeypat
         assert [ln for ln in r.output.splitlines() if ln.startswith("warning:")] == [
             "warning: [micro-s] the data has 3 classes but the model has num_classes=10: "
             "labels are the data's class indices 0..2"]
+
+
+def test_a_damaged_store_entry_does_not_hide_the_others(tmp_path):
+    import json
+    import warnings
+
+    from visbpp.core import results as R
+
+    good = {"run_id": "a", "complete": True, "finished_at": "2026-01-01T00:00:00Z", "metadata": {"dtype": "fp32"},
+            "models": [{"model_id": "m1", "bpp": 0.5, "n_images": 3, "bits_per_pixel": 1.5, "bits_per_token": 2.0,
+                        "bpp_ci_low": 0.4, "bpp_ci_high": 0.6, "images_skipped": 0}]}
+    bad = {"run_id": "b", "complete": True, "metadata": {}, "models": [{"model_id": "m2", "n_images": "x", "bpp": 0.3}]}
+    for name, doc in (("a", good), ("b", bad)):
+        (tmp_path / "results" / name).mkdir(parents=True)
+        (tmp_path / "results" / name / "results.json").write_text(json.dumps(doc))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        got = R.measured_results(str(tmp_path))
+    assert [m["model_id"] for m in got] == ["m1"] and got[0]["bpp"] == 0.5
+    assert any("malformed" in str(x.message) and "b" in str(x.message) for x in w)
