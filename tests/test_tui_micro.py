@@ -123,3 +123,15 @@ def test_only_a_family_that_ships_data_gets_a_default(home):
     assert shipped_data_dir(["llamagen-b-256"]) is None                # ImageNet: the user's data dir
     assert shipped_data_dir(["micro-s", "llamagen-b-256"]) is None     # mixed: no common default
     assert shipped_data_dir(["micro-s", "mine"], [CustomModel("mine", "llamagen")]) is None
+
+
+def test_mixed_protocol_fit_warning_reaches_the_tui(tmp_path):
+    """Issue 13: the TUI, like the CLI, warns when a fit mixes FID protocols, listing them."""
+    from visbpp.tui.results_view import analysis_warnings, load_bundle
+
+    measured = [{"model_id": "llamagen-3b-384", "bpp": 0.0131, "n_images": 100, "bits_per_pixel": 0.0393,
+                 "bits_per_token": 10.0, "bpp_ci_low": 0.013, "bpp_ci_high": 0.0132, "run_id": "r",
+                 "family": "llamagen", "resolution": 384}]
+    warns = analysis_warnings(load_bundle(str(tmp_path), "all", measured))
+    assert any("mixes FID protocols" in w and "llamagen-3b-384" in w and "cfg 1.65" in w for w in warns)
+    assert analysis_warnings(load_bundle(str(tmp_path), "published", [])) == []

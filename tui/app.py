@@ -31,7 +31,7 @@ from visbpp.core.registry import model_cards
 from . import settings as st
 from .memory import probe_memory
 from .messages import EngineEvent, FetchProgress
-from .results_view import Bundle, export_csv, export_json, load_bundle
+from .results_view import Bundle, analysis_warnings, export_csv, export_json, load_bundle
 from .run_worker import score_selection
 from .state import (CustomModel, JobPlan, RunView, checkpoint_status, default_selection, fetch_function,
                     picker_rows, shipped_data_dir)
@@ -365,8 +365,13 @@ class VisbppApp(App):
         fit = "published BPP" if self.model_set == "published" else "measured BPP where available"
         micro = " · µFID = micro-FID (digits), not FID" if any(r.micro for r in bundle.rows) else ""
         text = f"{len(bundle.rows)} models, {n_meas} measured · fits on {fit}{micro} · s sorts, e CSV, j JSON, m fit set"
-        self.query_one("#analysis-status", Static).update(
-            Text(bundle.error, style="red") if bundle.error else Text(text))
+        warns = analysis_warnings(bundle)
+        status = Text(bundle.error, style="red") if bundle.error else Text(text)
+        if warns and not bundle.error:
+            status = Text(f"⚠ {len(warns)} warning(s): {warns[0]}  ", style="yellow") + status
+            for w in warns:  # mixed FID protocols / evaluation resolutions / BPP sources, listed by model
+                self.notify(w, title="fit warning", severity="warning", timeout=12)
+        self.query_one("#analysis-status", Static).update(status)
         self.analysis_loads += 1
 
     # ------------------------------------------------------------------ engine events

@@ -159,6 +159,15 @@ class Bundle:
     error: str | None = None
 
 
+def analysis_warnings(bundle: Bundle) -> list[str]:
+    """The analysis' warnings (fits mixing FID protocols, evaluation resolutions or BPP sources), as text."""
+    out = []
+    for a in (bundle.analysis, bundle.micro_analysis):
+        for w in (a or {}).get("warnings", []):
+            out.append(w["message"] if isinstance(w, dict) else str(w))
+    return out
+
+
 def merge_measured(stored: Sequence[dict], live: Sequence[dict]) -> list[dict]:
     """Stored results with ``live`` ones (models finished in the current run) taking precedence."""
     by_id = {m.get("model_id"): m for m in stored}
