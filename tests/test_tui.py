@@ -27,19 +27,6 @@ from visbpp.tui.widgets.results_table import ResultsTable
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    h.mkdir()
-    monkeypatch.setenv("VISBPP_HOME", str(h))
-    return h
-
-
 def make_app(home, **kw) -> VisbppApp:
     kw.setdefault("warm_torch", False)
     kw.setdefault("check_checkpoints", False)

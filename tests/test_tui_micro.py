@@ -22,19 +22,6 @@ from visbpp.tui.widgets.results_table import ResultsTable
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    h.mkdir()
-    monkeypatch.setenv("VISBPP_HOME", str(h))
-    return h
-
-
 def _rows(app) -> dict:
     return {r.model_id: r for r in app.query_one(ResultsTable).result_rows}
 
