@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Mapping
 
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 
 from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, strict_load, unwrap
 
-from .common import FeedForward, RMSNorm
+from .common import FeedForward, RMSNorm, swiglu_hidden
 
 # --------------------------------------------------------------------------- 2-D RoPE
 
@@ -205,8 +206,25 @@ class SeedVokenFamily:
     transformer_cls: type
     transformer_config_cls: type
 
-    def config_for(self, model_id: str) -> dict:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
+    base_config: dict                    # official config of the family in the fixture schema, sizes aside
+    size_fields: tuple[str, ...]         # transformer arguments that differ per size, in SIZES tuple order
+    sizes: dict                          # card id -> values of ``size_fields``
+    codebook_size: int
+
+    def config_for(self, model_id: str) -> dict:
+        """Official configuration of a size id (or of the tokenizer id: the first size), fixture schema."""
+        if model_id == self.tokenizer_id:
+            model_id = next(iter(self.sizes))
+        if model_id not in self.sizes:
+            raise KeyError(f"unknown {self.label} size id {model_id!r}; known: {', '.join(self.sizes)}")
+        values = dict(zip(self.size_fields, self.sizes[model_id]))
+        dim = values[self.size_fields[0]]
+        cfg = copy.deepcopy(self.base_config)
+        cfg["transformer"].update(values, cond_dim=dim)
+        cfg["derived"] = {"head_dim": dim // values["n_head"], "ffn_hidden_dim": swiglu_hidden(dim, 256),
+                          "class_embedding_rows": 1001, "null_class_index": 1000, "codebook_size": self.codebook_size}
+        cfg["model_id"] = model_id
+        return cfg
 
     def build_tokenizer(self, config: Mapping) -> nn.Module:
         return self.tokenizer_cls(self.tokenizer_config_cls.from_config(config)).eval()

@@ -7,11 +7,9 @@ Files are Lightning checkpoints ``{"state_dict": sd}``. The AR files carry the t
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 
-from ..common import swiglu_hidden
 from ..seedvoken_common import SeedVokenFamily
 from .tokenizer import IBQTokenizer, TokenizerConfig
 from .transformer import AdaLNGPT, GPTConfig
@@ -19,7 +17,9 @@ from .transformer import AdaLNGPT, GPTConfig
 NAME = "ibq"
 LABEL = "IBQ"
 
-# card id -> (n_embd, n_head, n_layer, alng)
+SIZE_FIELDS = ("n_embd", "n_head", "n_layer", "alng")  # transformer arguments per size
+CODEBOOK_SIZE = 16384
+# card id -> values of SIZE_FIELDS
 SIZES: dict[str, tuple[int, int, int, float]] = {
     "ibq-b-256": (1024, 16, 16, 1e-3),
     "ibq-l-256": (1280, 20, 20, 1e-3),
@@ -71,32 +71,18 @@ _BASE: dict[str, Any] = {
 }
 
 
-def config_for(model_id: str) -> dict[str, Any]:
-    """Official configuration of a size id (``ibq-b-256``...) or of the tokenizer id, fixture schema."""
-    if model_id == TOKENIZER_ID:
-        model_id = "ibq-b-256"
-    if model_id not in SIZES:
-        raise KeyError(f"unknown IBQ size id {model_id!r}; known: {', '.join(SIZES)}")
-    dim, n_head, n_layer, alng = SIZES[model_id]
-    cfg = copy.deepcopy(_BASE)
-    cfg["transformer"].update(n_embd=dim, cond_dim=dim, n_head=n_head, n_layer=n_layer, alng=alng)
-    cfg["derived"] = {"head_dim": dim // n_head, "ffn_hidden_dim": swiglu_hidden(dim, 256),
-                      "class_embedding_rows": 1001, "null_class_index": 1000, "codebook_size": 16384}
-    cfg["model_id"] = model_id
-    return cfg
-
-
 class IBQFamily(SeedVokenFamily):
     name = NAME
     label = LABEL
-    sizes = tuple(SIZES)
+    sizes = SIZES
+    size_fields = SIZE_FIELDS
+    base_config = _BASE
+    codebook_size = CODEBOOK_SIZE
     tokenizer_id = TOKENIZER_ID
     default_use_ema = True
     tokenizer_cls, tokenizer_config_cls = IBQTokenizer, TokenizerConfig
     transformer_cls, transformer_config_cls = AdaLNGPT, GPTConfig
 
-    def config_for(self, model_id: str) -> dict[str, Any]:
-        return config_for(model_id)
-
 
 FAMILY = IBQFamily()
+config_for = FAMILY.config_for

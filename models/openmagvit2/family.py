@@ -8,11 +8,9 @@ unless the config says ``use_ema: True`` (then ``model_ema.<key without dots>``)
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 
-from ..common import swiglu_hidden
 from ..seedvoken_common import SeedVokenFamily
 from .tokenizer import LFQTokenizer, TokenizerConfig
 from .transformer import FactorizedGPT, GPTConfig
@@ -20,7 +18,9 @@ from .transformer import FactorizedGPT, GPTConfig
 NAME = "openmagvit2"
 LABEL = "Open-MAGVIT2"
 
-# card id -> (dim, n_head, spatial_n_layer, factorized_n_layer)
+SIZE_FIELDS = ("dim", "n_head", "spatial_n_layer", "factorized_n_layer")  # transformer arguments per size
+CODEBOOK_SIZE = 262144
+# card id -> values of SIZE_FIELDS
 SIZES: dict[str, tuple[int, int, int, int]] = {
     "omg-b-256": (1024, 16, 24, 2),
     "omg-l-256": (1280, 20, 36, 3),
@@ -70,32 +70,18 @@ _BASE: dict[str, Any] = {
 }
 
 
-def config_for(model_id: str) -> dict[str, Any]:
-    """Official configuration of a size id (``omg-b-256``...) or of the tokenizer id, fixture schema."""
-    if model_id == TOKENIZER_ID:
-        model_id = "omg-b-256"
-    if model_id not in SIZES:
-        raise KeyError(f"unknown Open-MAGVIT2 size id {model_id!r}; known: {', '.join(SIZES)}")
-    dim, n_head, n_sp, n_fa = SIZES[model_id]
-    cfg = copy.deepcopy(_BASE)
-    cfg["transformer"].update(dim=dim, cond_dim=dim, n_head=n_head, spatial_n_layer=n_sp, factorized_n_layer=n_fa)
-    cfg["derived"] = {"head_dim": dim // n_head, "ffn_hidden_dim": swiglu_hidden(dim, 256),
-                      "class_embedding_rows": 1001, "null_class_index": 1000, "codebook_size": 262144}
-    cfg["model_id"] = model_id
-    return cfg
-
-
 class OpenMagvit2Family(SeedVokenFamily):
     name = NAME
     label = LABEL
-    sizes = tuple(SIZES)
+    sizes = SIZES
+    size_fields = SIZE_FIELDS
+    base_config = _BASE
+    codebook_size = CODEBOOK_SIZE
     tokenizer_id = TOKENIZER_ID
     default_use_ema = False
     tokenizer_cls, tokenizer_config_cls = LFQTokenizer, TokenizerConfig
     transformer_cls, transformer_config_cls = FactorizedGPT, GPTConfig
 
-    def config_for(self, model_id: str) -> dict[str, Any]:
-        return config_for(model_id)
-
 
 FAMILY = OpenMagvit2Family()
+config_for = FAMILY.config_for
