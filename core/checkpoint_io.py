@@ -1,18 +1,25 @@
 """Safe reading of checkpoint files and strict state-dict loading with clear errors.
 
-Never executes pickled code: ``torch.load(weights_only=True)`` or safetensors only.
+Never executes pickled code: ``torch.load(weights_only=True)`` or safetensors only. Files
+written by training scripts also pickle non-tensor objects (an ``argparse.Namespace`` of
+arguments, Lightning callbacks keyed by their class): each class a file names is read as an
+inert stand-in that only receives data (``__new__`` + state), then turned into plain data
+(a dict of its state, or the class's dotted name). A file that *calls* anything other than
+the few plain constructors allowed (``pathlib`` paths) is refused: calling is how pickles run code.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping
+import re
+from typing import Any, Iterable, Mapping
 
 import torch
 
 
-class CheckpointError(Exception):
-    """A checkpoint file cannot be used: names the file and what is wrong."""
+from .errors import CheckpointError
+
+__all__ = ["CheckpointError", "read_checkpoint", "read_state_dict", "strict_load", "unwrap"]
 
 
 SAFETENSORS_CACHE_ENV = "VISBPP_SAFETENSORS_CACHE"  # "1": keep fast safetensors copies of loaded checkpoints
@@ -42,20 +49,95 @@ def read_checkpoint(path: str | os.PathLike, *, safetensors_cache: bool | None =
             return load_file(path)
         except Exception as e:  # noqa: BLE001 - rephrase with the file name
             raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    stand_ins = _stand_ins(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=_can_mmap(path))
+        with torch.serialization.safe_globals(stand_ins):
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=_can_mmap(path))
     except Exception as e:  # noqa: BLE001
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        text = _ANSI.sub("", str(e))
+        refused = (_CALL_REFUSED, "unsupported global", "trying to call reduce")
+        if any(m in text.lower() for m in refused):
+            reason = _reason(text, refused)
             raise CheckpointError(
-                f"{path}: refused to load: the file contains pickled objects other than tensors "
-                f"({msg}). visbpp never executes code from checkpoint files; re-save the state dict "
-                f"alone (torch.save(ckpt['model'], 'clean.pt')) from a trusted environment."
+                f"{path}: refused to load: the file contains pickled code or objects other than tensors and "
+                f"plain data ({reason}). visbpp never executes code from checkpoint files; re-save the state "
+                f"dict alone (torch.save(ckpt['model'], 'clean.pt')) from a trusted environment."
             ) from None
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {msg}") from None
+        reason = _reason(text, ("WeightsUnpickler error:",)) or type(e).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {reason}") from None
+    obj = _plain(obj)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict (state dict or container), found {type(obj).__name__}")
     return obj
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CALL_REFUSED = "visbpp-refused-call"
+# Constructors a file may call: plain values with no side effects (Path(*parts) -> the path as a str).
+_CALLABLE = {"pathlib.PosixPath", "pathlib.PurePosixPath", "pathlib.WindowsPath", "pathlib.PureWindowsPath",
+             "pathlib.Path"}
+
+
+class _StandIn:
+    """Inert stand-in for a class a checkpoint names: may be created and given state, never called."""
+
+    _name = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"{_CALL_REFUSED}: the file calls {self._name}(...)")
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__["_state"] = state
+
+
+class _PathStandIn(_StandIn):
+    def __init__(self, *parts: Any) -> None:
+        import pathlib
+
+        pure = pathlib.PureWindowsPath if "Windows" in self._name else pathlib.PurePosixPath
+        self.__dict__["_state"] = str(pure(*(str(p) for p in parts)))
+
+
+def _stand_ins(path: str) -> list:
+    """A stand-in class per global the (zip-format) file names; [] for other files."""
+    try:
+        names = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - legacy or unreadable file: torch.load reports it
+        return []
+    out = []
+    for name in names:
+        base = _PathStandIn if name in _CALLABLE else _StandIn
+        out.append((type(name.rsplit(".", 1)[-1], (base,), {"_name": name}), name))
+    return out
+
+
+def _plain(obj: Any) -> Any:
+    """Stand-ins -> plain data: an instance -> its state (a Namespace -> dict), a class -> its dotted name."""
+    if isinstance(obj, _StandIn):
+        return _plain(obj.__dict__.get("_state", {}))
+    if isinstance(obj, type) and issubclass(obj, _StandIn):
+        return obj._name
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, dict):
+        out = {_plain(k): _plain(v) for k, v in obj.items()}
+        return out if type(obj) is dict else type(obj)(out)
+    if type(obj) in (list, tuple):
+        return type(obj)(_plain(v) for v in obj)
+    return obj
+
+
+def _reason(text: str, markers: Iterable[str]) -> str:
+    """The line of torch's message that says what went wrong (torch wraps it in advice about weights_only)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for m in markers:
+        for i, ln in enumerate(lines):
+            if m.lower() in ln.lower():
+                ln = ln[ln.lower().index(m.lower()):].replace(f"{_CALL_REFUSED}: ", "")
+                if ln.endswith(":") and i + 1 < len(lines):
+                    ln = f"{ln} {lines[i + 1]}"
+                return ln[:300]
+    return lines[0][:300] if lines else ""
 
 
 def _can_mmap(path: str) -> bool:
@@ -107,6 +189,9 @@ def strict_load(
     drop = set(drop)
     drop_prefixes = tuple(drop_prefixes)
     sd = {k: v for k, v in state_dict.items() if k not in drop and not k.startswith(drop_prefixes)}
+    not_tensors = [str(k) for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"{path}: state dict entries that are not tensors: {', '.join(not_tensors[:5])}")
     own = module.state_dict()
     missing = [k for k in own if k not in sd and k not in set(optional)]
     unexpected = [k for k in sd if k not in own]

@@ -33,8 +33,7 @@ ProgressFn = Callable[[str, int, "int | None"], None]
 CHUNK = 1 << 20
 
 
-class FetchError(Exception):
-    """A checkpoint could not be fetched or verified; the message says which file and what to do."""
+from .errors import FetchError  # noqa: E402 - a checkpoint could not be fetched or verified
 
 
 class MissingCheckpointError(FetchError):

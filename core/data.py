@@ -36,8 +36,7 @@ import numpy as np
 IMAGE_DECODE_ERRORS = "truncated or corrupt image"
 
 
-class DataError(ValueError):
-    """The data folder or labels file cannot be used: says what, where and what to do."""
+from .errors import DataError  # noqa: E402 - re-exported
 
 
 @dataclass(frozen=True)

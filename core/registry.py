@@ -14,11 +14,7 @@ from functools import lru_cache
 from typing import Iterable
 
 
-class UnknownModelError(KeyError):
-    """An id/alias that names no card; the message suggests the closest ids."""
-
-    def __str__(self) -> str:  # KeyError quotes its message otherwise
-        return str(self.args[0])
+from .errors import UnknownModelError  # noqa: E402 - re-exported: an id/alias that names no card
 
 
 @dataclass(frozen=True)

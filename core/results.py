@@ -136,8 +136,7 @@ def _csv_text(fields: Iterable[str], rows: Iterable[dict]) -> str:
     return buf.getvalue()
 
 
-class OutputError(ValueError):
-    """An output or cache folder that cannot be used (a file, not writable): says which and why."""
+from .errors import OutputError  # noqa: E402 - re-exported
 
 
 def check_writable_dir(path: str, what: str) -> str:

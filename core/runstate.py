@@ -21,7 +21,10 @@ import re
 from .token_cache import atomic_write_text
 
 
-class RunInProgressError(ValueError):
+from .errors import OutputError  # noqa: E402
+
+
+class RunInProgressError(OutputError):
     """The same run (same run id and rank) is being scored by another process."""
 
 

@@ -19,8 +19,7 @@ import torch
 from .events import MemoryStats
 
 
-class DeviceError(ValueError):
-    """The requested device is not available."""
+from .errors import DeviceError  # noqa: E402 - re-exported
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,14 @@ BPP_REFERENCE = "registry reference"  # a card's own reference BPP (e.g. the mic
 BPP_MEASURED = "measured"
 
 
-class TableError(ValueError):
+from .errors import DataError, VisbppError  # noqa: E402
+
+
+class TableError(DataError):
     """Bad input table; the message names the problem and the column/row (one line)."""
 
 
-class MeasuredUnavailable(RuntimeError):
+class MeasuredUnavailable(VisbppError, RuntimeError):
     """The measured-results store (``visbpp.core.results``) is not available."""
 
 

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from visbpp.core import checkpoints as ck
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.engine import ScoringJob
+from visbpp.core.errors import ConfigError
 from visbpp.core.registry import CheckpointFile, get_card, get_tokenizer_card, model_cards
 from visbpp.core.results import file_sha256
 
@@ -32,7 +33,7 @@ __all__ = ["MissingCheckpointError", "ConfigFileError", "job_for_card", "job_fro
            "resolve_checkpoint", "tokenizer_key"]
 
 
-class ConfigFileError(ValueError):
+class ConfigFileError(ConfigError):
     """A --config file that cannot be read."""
 
 

@@ -80,14 +80,9 @@ def _default_data(jobs) -> str:
 
 
 def _known_errors():
-    from visbpp.core.checkpoint_io import CheckpointError
-    from visbpp.core.checkpoints import FetchError
-    from visbpp.core.data import DataError
-    from visbpp.core.registry import UnknownModelError
-    from visbpp.core.runtime import DeviceError
+    from visbpp.core.errors import VisbppError
 
-    # ValueError covers the families' config errors and the jobs' ConfigFileError
-    return (CheckpointError, FetchError, DataError, UnknownModelError, DeviceError, ValueError)
+    return VisbppError
 
 
 def _flops(n: float) -> str:

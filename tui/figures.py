@@ -14,7 +14,10 @@ from visbpp.core.analysis import AnalysisResult
 FORMATS = ("png", "pdf")
 
 
-class FiguresUnavailable(RuntimeError):
+from visbpp.core.errors import VisbppError  # noqa: E402
+
+
+class FiguresUnavailable(VisbppError, RuntimeError):
     """matplotlib is not installed."""
 
 

@@ -19,8 +19,7 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("fp32", "bf16")
 
 
-class SettingsError(ValueError):
-    """A run setting the user typed is unusable; the message names the field and what to do."""
+from visbpp.core.errors import SettingsError  # noqa: E402 - re-exported
 
 
 def visbpp_home() -> Path:

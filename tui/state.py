@@ -207,6 +207,7 @@ class JobPlan:
 
 def plan_jobs(selected: Sequence[str], custom: Sequence[CustomModel], checkpoint_dir: str | None) -> JobPlan:
     """Scoring jobs for the selected ids through ``visbpp.models.jobs`` (the same as ``visbpp run``)."""
+    from visbpp.core.checkpoints import MissingCheckpointError
     from visbpp.models import jobs as mj
 
     plan = JobPlan()
@@ -220,7 +221,7 @@ def plan_jobs(selected: Sequence[str], custom: Sequence[CustomModel], checkpoint
             else:
                 plan.jobs.append(mj.job_for_card(mid, checkpoint_dir=checkpoint_dir or None))
         except Exception as e:  # noqa: BLE001 - sorted into missing / other below
-            if type(e).__name__ == "MissingCheckpointError":
+            if isinstance(e, MissingCheckpointError):
                 plan.missing.append((mid, str(e)))
             else:
                 plan.errors.append((mid, f"{type(e).__name__}: {e}"))

@@ -16,7 +16,8 @@ from torch import nn
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
-from ..seedvoken_common import Block, ClassEmbedder, check_labels, check_tokens, rope_2d_table
+from ..llama import Block, Rope2D
+from ..seedvoken_common import ClassEmbedder, check_labels, check_tokens
 
 
 @dataclass
@@ -79,13 +80,14 @@ class AdaLNGPT(nn.Module):
         self.grid = math.isqrt(cfg.block_size)
         if self.grid * self.grid != cfg.block_size:
             raise ValueError(f"IBQ: block_size {cfg.block_size} is not a square token grid")
+        self.rope = Rope2D(self.grid, cfg.n_embd // cfg.n_head, cfg.rope_base)  # cached per device/dtype
         self.vocab_size = cfg.vocab_size
         self.num_classes = cfg.class_num
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced forward -> (last block output (B, L, D), condition (B, 1, D))."""
         B, L = tokens.shape
-        rope = rope_2d_table(self.cfg.n_embd // self.cfg.n_head, self.grid, 1, self.cfg.rope_base, tokens.device)
+        rope = self.rope(tokens.device)
         cond = self.class_emb(labels)  # (B, 1, D)
         tok = self.tok_emb(tokens[:, :-1])  # (B, L-1, D)
         h = torch.cat([cond.to(tok.dtype), tok], dim=1)  # (B, L, D)

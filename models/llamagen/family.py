@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 import torch
 
-from visbpp.core.checkpoint_io import read_checkpoint, strict_load, unwrap
+from visbpp.core.build import build_and_load
+from visbpp.core.errors import ConfigError
 from visbpp.core.registry import get_card
 
 from .gpt import GPT, GPTConfig
@@ -82,8 +83,6 @@ GPT_COMMON = {
 _CONTAINERS = ("model", "module", "state_dict", None)
 
 
-class ConfigError(ValueError):
-    """A LlamaGen config that cannot describe a class-conditional model."""
 
 
 def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -165,12 +164,6 @@ def _containers(preferred: Any) -> tuple:
     return tuple(dict.fromkeys(order + list(_CONTAINERS)))
 
 
-def _finish(module: torch.nn.Module) -> torch.nn.Module:
-    module.eval()
-    module.requires_grad_(False)
-    return module
-
-
 class LlamaGenFamily:
     """Builds and loads LlamaGen tokenizers and transformers (``visbpp.core.interfaces.Family``)."""
 
@@ -215,18 +208,13 @@ class LlamaGenFamily:
 
     def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> VQTokenizer:
         cfg = vq_config(config)
-        with torch.device("meta"):
-            module = VQTokenizer(cfg)
-        sd = unwrap(read_checkpoint(path), _containers(config.get("tokenizer_container", "model")), str(path))
-        strict_load(module, sd, str(path))
-        return _finish(module)
+        return build_and_load(path, lambda: VQTokenizer(cfg),
+                              containers=_containers(config.get("tokenizer_container", "model")))
 
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: VQTokenizer | None = None) -> GPT:
-        with torch.device("meta"):
-            module = self.build_transformer(config, tokenizer)
-        sd = unwrap(read_checkpoint(path), _containers(config.get("transformer_container", "model")), str(path))
-        strict_load(module, sd, str(path), drop=("freqs_cis",))  # a stray RoPE table some files carry
-        return _finish(module)
+        return build_and_load(path, lambda: self.build_transformer(config, tokenizer),
+                              containers=_containers(config.get("transformer_container", "model")),
+                              drop=("freqs_cis",))  # a stray RoPE table some files carry
 
 
 FAMILY = LlamaGenFamily()

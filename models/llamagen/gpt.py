@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from visbpp.core.nll import chunked_nll, default_chunk
 
-from ..common import FeedForward, RMSNorm, swiglu_hidden
+from ..common import RMSNorm, swiglu_hidden
+from ..llama import Block, Rope2D, rope_2d_table
 
 
 @dataclass(frozen=True)
@@ -61,76 +61,15 @@ class GPTConfig:
             raise ValueError(f"class-conditional models use cls_token_num 1, got {self.cls_token_num}")
 
 
-# --------------------------------------------------------------------------- rotary embedding
-
-
-def precompute_freqs_cis_2d(grid: int, head_dim: int, base: float = 10000, cls_token_num: int = 1) -> torch.Tensor:
-    """(cls_token_num + grid^2, head_dim/2, 2) table of (cos, sin), class rows all zero.
-
-    Image token k has row r = k // grid and column c = k % grid; its head_dim/2 angles are
-    [r w_0 .. r w_{m-1}, c w_0 .. c w_{m-1}] with w_i = base^(-2i / (head_dim/2)), m = head_dim/4.
-    """
-    half = head_dim // 2
-    freqs = 1.0 / (base ** (torch.arange(0, half, 2)[: half // 2].float() / half))  # (m,)
-    pos = torch.arange(grid, dtype=torch.float32)
-    ang = torch.outer(pos, freqs)  # (grid, m)
-    grid_ang = torch.cat(
-        [ang[:, None, :].expand(grid, grid, -1), ang[None, :, :].expand(grid, grid, -1)], dim=-1
-    )  # (grid rows, grid cols, 2m): row angles then column angles
-    table = torch.stack([torch.cos(grid_ang), torch.sin(grid_ang)], dim=-1).flatten(0, 1)  # (grid^2, half, 2)
-    return torch.cat([torch.zeros(cls_token_num, half, 2), table])
-
-
-def apply_rotary_emb(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """x (B, S, H, D), freqs (S, D/2, 2): rotate interleaved pairs (2p, 2p+1) in float32."""
-    xp = x.float().reshape(*x.shape[:-1], -1, 2)  # (B, S, H, D/2, 2)
-    f = freqs.view(1, xp.shape[1], 1, xp.shape[3], 2)
-    a, b = xp[..., 0], xp[..., 1]
-    cos, sin = f[..., 0], f[..., 1]
-    out = torch.stack([a * cos - b * sin, b * cos + a * sin], dim=-1)  # (B, S, H, D/2, 2)
-    return out.flatten(3).type_as(x)
-
-
 # --------------------------------------------------------------------------- blocks
 
-
-class Attention(nn.Module):
-    """Fused ``wqkv`` (q | k | v), 2-D RoPE on q and k, causal SDPA, ``wo``. No biases."""
-
-    def __init__(self, cfg: GPTConfig):
-        super().__init__()
-        self.n_head, self.n_kv, self.head_dim = cfg.n_head, cfg.kv_heads, cfg.head_dim
-        self.wqkv = nn.Linear(cfg.dim, (cfg.n_head + 2 * cfg.kv_heads) * cfg.head_dim, bias=False)
-        self.wo = nn.Linear(cfg.n_head * cfg.head_dim, cfg.dim, bias=False)
-
-    def forward(self, x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-        B, S, _ = x.shape
-        q_size, kv_size = self.n_head * self.head_dim, self.n_kv * self.head_dim
-        q, k, v = self.wqkv(x).split([q_size, kv_size, kv_size], dim=-1)
-        q = apply_rotary_emb(q.view(B, S, self.n_head, self.head_dim), freqs)
-        k = apply_rotary_emb(k.view(B, S, self.n_kv, self.head_dim), freqs)
-        v = v.view(B, S, self.n_kv, self.head_dim)
-        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, heads, S, head_dim)
-        if self.n_kv != self.n_head:
-            k = k.repeat_interleave(self.n_head // self.n_kv, dim=1)
-            v = v.repeat_interleave(self.n_head // self.n_kv, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, n_head, S, head_dim)
-        return self.wo(y.transpose(1, 2).reshape(B, S, q_size))
+precompute_freqs_cis_2d = rope_2d_table  # the shared 2-D RoPE table, under LlamaGen's name
 
 
-class TransformerBlock(nn.Module):
-    """Pre-norm block: x + attention(attention_norm(x)), then h + feed_forward(ffn_norm(h))."""
-
-    def __init__(self, cfg: GPTConfig):
-        super().__init__()
-        self.attention = Attention(cfg)
-        self.feed_forward = FeedForward(cfg.dim, swiglu_hidden(cfg.dim, cfg.multiple_of, cfg.ffn_dim_multiplier))
-        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-
-    def forward(self, x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-        h = x + self.attention(self.attention_norm(x), freqs)
-        return h + self.feed_forward(self.ffn_norm(h))
+def TransformerBlock(cfg: GPTConfig) -> Block:
+    """Pre-norm llama block of this config (the shared :class:`~visbpp.models.llama.Block`)."""
+    hidden = swiglu_hidden(cfg.dim, cfg.multiple_of, cfg.ffn_dim_multiplier)
+    return Block(cfg.dim, cfg.n_head, hidden, cfg.norm_eps, n_kv_head=cfg.kv_heads)
 
 
 class LabelEmbedder(nn.Module):
@@ -164,15 +103,11 @@ class GPT(nn.Module):
         self.layers = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
-        self._rope: dict[torch.device, torch.Tensor] = {}
+        self.rope = Rope2D(cfg.grid, cfg.head_dim, cfg.rope_base, cfg.cls_token_num)  # cached per device/dtype
 
     def freqs_cis(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The RoPE table for this model's grid on ``device`` (cached per device)."""
-        device = torch.device(device)
-        if device not in self._rope:
-            c = self.cfg
-            self._rope[device] = precompute_freqs_cis_2d(c.grid, c.head_dim, c.rope_base, c.cls_token_num).to(device)
-        return self._rope[device]
+        """The (cls_token_num + block_size, head_dim/2, 2) (cos, sin) RoPE table on ``device`` (cached)."""
+        return torch.view_as_real(self.rope(device))
 
     def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:
         if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
@@ -194,7 +129,7 @@ class GPT(nn.Module):
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row j predicts tokens[:, j]."""
         L = tokens.shape[1]
         x = torch.cat([self.cls_embedding(labels), self.tok_embeddings(tokens[:, : L - 1])], dim=1)  # (B, L, dim)
-        freqs = self.freqs_cis(x.device)[:L]
+        freqs = self.rope(x.device)[:L]
         for layer in self.layers:
             x = layer(x, freqs)
         return self.norm(x)

@@ -19,7 +19,8 @@ from torch import nn
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
-from ..seedvoken_common import Block, ClassEmbedder, check_labels, check_tokens, rope_2d_table
+from ..llama import Block, Rope2D
+from ..seedvoken_common import ClassEmbedder, check_labels, check_tokens
 
 
 @dataclass
@@ -75,6 +76,7 @@ class FactorizedGPT(nn.Module):
         self.grid = math.isqrt(cfg.block_size)
         if self.grid * self.grid != cfg.block_size:
             raise ValueError(f"Open-MAGVIT2: block_size {cfg.block_size} is not a square token grid")
+        self.rope = Rope2D(self.grid, cfg.dim // cfg.n_head, cfg.rope_base)  # cached per device/dtype
         self.pre_vocab, self.post_vocab = 2 ** k1, 2 ** k2
         self.vocab_size = 2 ** (k1 + k2)
         self.num_classes = cfg.class_num
@@ -87,7 +89,7 @@ class FactorizedGPT(nn.Module):
         """Teacher-forced forward -> (slot-0, slot-1) hidden states (B, L, D) each, before the final norm."""
         B, L = pre.shape
         dev = pre.device
-        rope = rope_2d_table(self.cfg.dim // self.cfg.n_head, self.grid, 1, self.cfg.rope_base, dev)  # (1+L, Dh/2, 2)
+        rope = self.rope(dev)  # (1+L, Dh/2) complex
         cls = self.class_emb(labels)  # (B, 1, D)
         tok = self.pre_emb(pre[:, :-1]) + self.post_emb(post[:, :-1])  # (B, L-1, D)
         h = torch.cat([cls.to(tok.dtype), tok], dim=1)  # (B, L, D)

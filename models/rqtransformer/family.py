@@ -18,7 +18,8 @@ from typing import Any, Mapping
 
 import torch
 
-from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, strict_load, unwrap
+from visbpp.core.build import build_and_load
+from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, unwrap
 from visbpp.core.registry import get_card
 
 from .rqvae import RQVAE, RQVAEConfig
@@ -136,11 +137,6 @@ def _check_aliases(model: RQVAE, sd: Mapping[str, torch.Tensor], path: str) -> N
                 )
 
 
-def _finish(module: torch.nn.Module) -> torch.nn.Module:
-    module.requires_grad_(False)
-    return module.float().eval()
-
-
 class RQTransformerFamily:
     """Builds and loads the RQ-VAE and the RQ-Transformer (see the module docstring)."""
 
@@ -162,12 +158,12 @@ class RQTransformerFamily:
         """RQ-VAE from ``path`` (``{"state_dict": sd}``; ``ema=True``: ``state_dict_ema``), float32, eval."""
         path = os.fspath(path)
         cfg = _tokenizer_config(config)
-        sd = _state_dict(path, ema)
-        with torch.device("meta"):
-            model = RQVAE(cfg)
-        _check_aliases(model, sd, path)
-        strict_load(model, sd, path)
-        return _finish(model)
+
+        def select(sd: dict, model: RQVAE, path: str) -> dict:
+            _check_aliases(model, sd, path)
+            return sd
+
+        return build_and_load(path, lambda: RQVAE(cfg), state_dict=_state_dict(path, ema), select=select)
 
     def load_transformer(
         self, path: str | os.PathLike, config: Mapping[str, Any], tokenizer: RQVAE | None = None, *, ema: bool = False
@@ -180,12 +176,9 @@ class RQTransformerFamily:
                 "archive: load_transformer(path, config, tokenizer)"
             )
         cfg = _transformer_config(config)
-        sd = _state_dict(path, ema)
-        with torch.device("meta"):
-            model = RQTransformer(cfg)
-        strict_load(model, sd, path)
+        model = build_and_load(path, lambda: RQTransformer(cfg), state_dict=_state_dict(path, ema))
         model.attach_tokenizer(tokenizer)
-        return _finish(model)
+        return model
 
 
 FAMILY = RQTransformerFamily()

@@ -17,16 +17,15 @@ tensors assigned (cast to float32).
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from visbpp.core.checkpoint_io import CheckpointError, strict_load, unwrap
+from visbpp.core.build import build_and_load
+from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.registry import get_card
 
 from . import config as _config
-from .ckpt import read_lightning_checkpoint
 from .gpt import ClassConditionalGPT, GPTConfig, structural_mask
 from .vqgan import VQGAN, VQGANConfig
 
@@ -35,8 +34,7 @@ TRANSFORMER = "transformer."
 LOSS = "loss."
 
 
-def _state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    return unwrap(read_lightning_checkpoint(path), ("state_dict", None), str(path))
+CONTAINERS = ("state_dict", None)  # Lightning ``{"state_dict": sd}``; a bare state dict is accepted
 
 
 def _first_keys(keys, n: int = 5) -> str:
@@ -66,39 +64,49 @@ class TamingFamily:
     # ------------------------------------------------------------------ loading
     def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> VQGAN:
         """From the VQGAN file (``loss.*`` dropped) or the cin transformer file (``first_stage_model.*``)."""
-        sd = _state_dict(path)
-        if any(k.startswith(FIRST_STAGE) for k in sd):
-            others = [k for k in sd if not k.startswith((FIRST_STAGE, TRANSFORMER))]
-            if others:
-                raise CheckpointError(f"{path}: unexpected key(s) beside first_stage_model.* and transformer.*, "
-                                      f"first: {_first_keys(others)}")
-            sd = {k[len(FIRST_STAGE):]: v for k, v in sd.items() if k.startswith(FIRST_STAGE)}
         config, diffs = _config.resolve(config, path, "tokenizer")
-        with torch.device("meta"):
-            model = VQGAN(VQGANConfig.from_config(config))
-        strict_load(model, sd, str(path), drop_prefixes=(LOSS,))
+        cfg = VQGANConfig.from_config(config)
+        model = build_and_load(path, lambda: VQGAN(cfg), containers=CONTAINERS, select=_tokenizer_part,
+                               drop_prefixes=(LOSS,))
         model.config_disagreements = diffs
-        return model.eval().requires_grad_(False)
+        return model
 
     def load_transformer(self, path: str, config: Mapping[str, Any],
                          tokenizer: VQGAN | None = None) -> ClassConditionalGPT:
         """From the cin transformer file; its ``first_stage_model.*`` part is the tokenizer's."""
-        sd = _state_dict(path)
-        if not any(k.startswith(TRANSFORMER) for k in sd):
-            raise CheckpointError(f"{path}: no 'transformer.*' keys, so this is not a taming class-conditional "
-                                  f"transformer checkpoint (first keys: {_first_keys(sd)}). A VQGAN file only "
-                                  "holds the tokenizer.")
         config, diffs = _config.resolve(config, path, "transformer")
-        with torch.device("meta"):
-            model = self.build_transformer(config, tokenizer)
-        strict_load(model, sd, str(path), drop_prefixes=(FIRST_STAGE,))
-        want = structural_mask(model.cfg.block_size, model.cfg.n_unmasked)
-        for i, block in enumerate(model.transformer.blocks):
-            if not torch.equal(block.attn.mask.cpu(), want):
-                raise CheckpointError(f"{path}: transformer.blocks.{i}.attn.mask is not the causal mask of "
-                                      f"block_size {model.cfg.block_size} (n_unmasked {model.cfg.n_unmasked})")
+        model = build_and_load(path, lambda: self.build_transformer(config, tokenizer), containers=CONTAINERS,
+                               select=_require_transformer, drop_prefixes=(FIRST_STAGE,), check=_check_masks)
         model.config_disagreements = diffs
-        return model.eval().requires_grad_(False)
+        return model
+
+
+def _tokenizer_part(sd: dict, _model: object, path: str) -> dict:
+    """The VQGAN file as is, or the ``first_stage_model.*`` part of a cin transformer file."""
+    if not any(k.startswith(FIRST_STAGE) for k in sd):
+        return sd
+    others = [k for k in sd if not k.startswith((FIRST_STAGE, TRANSFORMER))]
+    if others:
+        raise CheckpointError(f"{path}: unexpected key(s) beside first_stage_model.* and transformer.*, "
+                              f"first: {_first_keys(others)}")
+    return {k[len(FIRST_STAGE):]: v for k, v in sd.items() if k.startswith(FIRST_STAGE)}
+
+
+def _require_transformer(sd: dict, _model: object, path: str) -> dict:
+    if not any(k.startswith(TRANSFORMER) for k in sd):
+        raise CheckpointError(f"{path}: no 'transformer.*' keys, so this is not a taming class-conditional "
+                              f"transformer checkpoint (first keys: {_first_keys(sd)}). A VQGAN file only "
+                              "holds the tokenizer.")
+    return sd
+
+
+def _check_masks(model: ClassConditionalGPT, path: str) -> None:
+    """Every block's stored ``attn.mask`` must be the causal mask the config defines."""
+    want = structural_mask(model.cfg.block_size, model.cfg.n_unmasked)
+    for i, block in enumerate(model.transformer.blocks):
+        if not torch.equal(block.attn.mask.cpu(), want):
+            raise CheckpointError(f"{path}: transformer.blocks.{i}.attn.mask is not the causal mask of "
+                                  f"block_size {model.cfg.block_size} (n_unmasked {model.cfg.n_unmasked})")
 
 
 FAMILY = TamingFamily()

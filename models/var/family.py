@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 import torch
 
-from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, strict_load, unwrap
+from visbpp.core.build import build_and_load
+from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.registry import get_card
 
 from .transformer import VAR, VARConfig, block_causal_bias, scale_of_positions
@@ -71,8 +72,7 @@ def _transformer_config(config: Mapping[str, Any]) -> VARConfig:
     return cfg
 
 
-def _state_dict(path: str) -> dict[str, torch.Tensor]:
-    return unwrap(read_checkpoint(path), (None,), str(path))
+CONTAINERS = (None,)  # both files are bare state dicts
 
 
 class VARFamily:
@@ -96,33 +96,32 @@ class VARFamily:
         return model
 
     def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> VQVAE:
-        path = str(path)
-        sd = _state_dict(path)
-        if "class_emb.weight" in sd and "encoder.conv_in.weight" not in sd:
-            raise CheckpointError(f"{path}: this is a VAR transformer file (var_d*.pth), not the VQVAE tokenizer "
-                                  f"(vae_ch160v4096z32.pth)")
-        with torch.device("meta"):  # no random init: every tensor comes from the file
-            model = self.build_tokenizer(config)
-        own = model.quantize.ema_vocab_hit_SV
-        stored = sd.get(EMA_KEY)
-        if stored is not None and stored.dim() >= 1 and stored.shape[0] != own.shape[0]:
-            sd[EMA_KEY] = torch.zeros(own.shape)  # same leniency as the official loader; the buffer is never used
-        strict_load(model, sd, path)
-        return model.eval()
+        def select(sd: dict, model: VQVAE, path: str) -> dict:
+            if "class_emb.weight" in sd and "encoder.conv_in.weight" not in sd:
+                raise CheckpointError(f"{path}: this is a VAR transformer file (var_d*.pth), not the VQVAE tokenizer "
+                                      f"(vae_ch160v4096z32.pth)")
+            own = model.quantize.ema_vocab_hit_SV
+            stored = sd.get(EMA_KEY)
+            if stored is not None and stored.dim() >= 1 and stored.shape[0] != own.shape[0]:
+                sd[EMA_KEY] = torch.zeros(own.shape)  # same leniency as the official loader; never used
+            return sd
+
+        return build_and_load(path, lambda: self.build_tokenizer(config), containers=CONTAINERS, select=select)
 
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: VQVAE | None = None) -> VAR:
         path = str(path)
         if tokenizer is None:
             raise ValueError("VAR needs its tokenizer to score (the transformer input is built from the VQVAE "
                              "codebook and phi convolutions): load_transformer(path, config, tokenizer)")
-        sd = _state_dict(path)
-        if "encoder.conv_in.weight" in sd and "class_emb.weight" not in sd:
-            raise CheckpointError(f"{path}: this is the VAR VQVAE tokenizer file, not a VAR transformer (var_d*.pth)")
-        with torch.device("meta"):  # no random init: every tensor comes from the file
-            model = self.build_transformer(config, tokenizer)
-        strict_load(model, sd, path)
-        _check_structural_buffers(model, path)
-        return model.eval()
+
+        def select(sd: dict, _model: VAR, path: str) -> dict:
+            if "encoder.conv_in.weight" in sd and "class_emb.weight" not in sd:
+                raise CheckpointError(f"{path}: this is the VAR VQVAE tokenizer file, not a VAR transformer "
+                                      f"(var_d*.pth)")
+            return sd
+
+        return build_and_load(path, lambda: self.build_transformer(config, tokenizer), containers=CONTAINERS,
+                              select=select, check=_check_structural_buffers)
 
 
 def _check_structural_buffers(model: VAR, path: str) -> None:
