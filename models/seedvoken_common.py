@@ -18,6 +18,7 @@ from torch import nn
 
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
+from visbpp.core.labels import check_label_range
 
 from .common import swiglu_hidden
 from .llama import Block, Rope2D  # noqa: F401 - the shared llama block and RoPE, re-exported
@@ -36,9 +37,7 @@ class ClassEmbedder(nn.Module):
 def check_labels(labels: torch.Tensor, num_classes: int, batch: int) -> torch.Tensor:
     if labels.shape != (batch,):
         raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(f"class labels must lie in [0, {num_classes}); got min {int(labels.min())}, "
-                         f"max {int(labels.max())}")
+    check_label_range(labels, num_classes)
     return labels.long()
 
 

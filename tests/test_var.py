@@ -195,8 +195,10 @@ def test_loader_roundtrip_and_cond_drop_off(tmp_path):
     torch.manual_seed(2)
     b = ar2.token_nll(tokens, labels)
     assert torch.equal(a, b)  # no random label replacement, whatever the seed
-    null = ar2.token_nll(tokens, torch.full((3,), 5))
-    assert not torch.allclose(a, null)  # labels are used (the null row differs)
+    other = ar2.token_nll(tokens, torch.tensor([1, 2, 0]))
+    assert not torch.allclose(a, other)  # labels are used
+    with pytest.raises(ValueError, match=r"\[0, 5\).*null/CFG class"):
+        ar2.token_nll(tokens, torch.full((3,), 5))  # the null class is never scored as a real label
 
 
 def test_loader_rejects_other_files(tmp_path):

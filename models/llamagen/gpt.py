@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from visbpp.core.labels import check_label_range
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -119,11 +120,7 @@ class GPT(nn.Module):
             raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
             raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise ValueError(
-                f"class labels must lie in [0, {self.num_classes}) (the null/CFG class is never scored); "
-                f"got {int(labels.min())}..{int(labels.max())}"
-            )
+        check_label_range(labels, self.num_classes)
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row j predicts tokens[:, j]."""

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.labels import check_label_range
 from visbpp.core.nll import chunked_nll, default_chunk
 
 
@@ -265,9 +266,7 @@ class RQTransformer(nn.Module):
             raise ValueError(f"RQ-Transformer token_nll: expected tokens (B, {self.tokens_per_image}), got {tuple(tokens.shape)}")
         if labels.shape != (B,):
             raise ValueError(f"RQ-Transformer token_nll: expected labels of shape ({B},), got {tuple(labels.shape)}")
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise ValueError(f"RQ-Transformer token_nll: labels must lie in [0, {self.num_classes}), got "
-                             f"[{int(labels.min())}, {int(labels.max())}]")
+        check_label_range(labels, self.num_classes)
         tokens = tokens.long()
         hidden = self.hidden(tokens.reshape(B, H, W, D), labels)  # (B, L, C)
         targets = tokens.to(hidden.device)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.labels import check_label_range
 from visbpp.core.nll import chunked_nll, default_chunk
 
 
@@ -160,9 +161,7 @@ class ClassConditionalGPT(nn.Module):
             raise ValueError(f"taming token_nll: labels must be ({tokens.shape[0]},), got {tuple(labels.shape)}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
             raise ValueError(f"taming token_nll: token ids must lie in [0, {self.vocab_size})")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(f"taming token_nll: class labels must lie in [0, {self.num_classes}), "
-                             f"got {int(labels.min())}..{int(labels.max())}")
+        check_label_range(labels, self.num_classes)
 
     @torch.inference_mode()
     def logits(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.labels import check_label_range
 from visbpp.core.nll import chunked_nll, default_chunk
 
 MAX_SCALE_MUL = math.log(100)  # clamp of the per-head logit scale (before exp)
@@ -235,9 +236,7 @@ class VAR(nn.Module):
                                "load_transformer(path, config, tokenizer) or call attach_tokenizer()")
         if labels.dim() != 1 or labels.shape[0] != tokens.shape[0]:
             raise ValueError(f"labels must be (B,) = ({tokens.shape[0]},), got {tuple(labels.shape)}")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > self.num_classes):
-            raise ValueError(f"labels must lie in [0, {self.num_classes}) ({self.num_classes} = null class), "
-                             f"got [{int(labels.min())}, {int(labels.max())}]")
+        check_label_range(labels, self.num_classes)
 
     @torch.inference_mode()
     def logits(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
