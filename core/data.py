@@ -171,21 +171,11 @@ class BadImage(Exception):
 
 
 def to_rgb8(img):
-    """Any PIL mode -> 8-bit RGB: grayscale, CMYK, palette, alpha (dropped), 16-bit and float."""
-    from PIL import Image
-
+    """Any PIL mode -> 8-bit RGB exactly as the official pipelines do it: PIL ``convert("RGB")``
+    (grayscale, CMYK, palette, alpha dropped; 16-bit and float values are clipped to 0..255 by
+    PIL, not rescaled), so the engine and every family's ``preprocess`` agree on every file."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(img).astype(np.float64)
-        peak = 65535.0 if mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
-        a = np.clip(np.rint(a * (255.0 / peak)), 0, 255).astype(np.uint8)
-        return Image.fromarray(a, "L").convert("RGB")
-    if mode == "F":
-        a = np.asarray(img, dtype=np.float64)
-        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
-        a = np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
-        return Image.fromarray(a, "L").convert("RGB")
-    if mode == "P" and "transparency" in img.info:
+    if mode == "P" and "transparency" in img.info:  # same pixels; avoids PIL's palette warning
         img = img.convert("RGBA")
     if mode == "RGB":
         return img

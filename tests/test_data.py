@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from visbpp.core import data as D
@@ -115,16 +116,39 @@ def test_mode_conversions_to_rgb8(tmp_path):
     Image.fromarray(np.stack([g] * 4, -1), "RGBA").save(tmp_path / "rgba.png")
     Image.fromarray(g, "L").convert("CMYK").save(tmp_path / "cmyk.jpg")
     Image.fromarray(np.stack([g] * 3, -1)).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "pal.png")
-    g16 = (g.astype(np.uint16) * 257)
-    Image.fromarray(g16).save(tmp_path / "g16.png")  # 16-bit grayscale PNG
-    for name in ("gray.png", "rgba.png", "cmyk.jpg", "pal.png", "g16.png"):
+    for name in ("gray.png", "rgba.png", "cmyk.jpg", "pal.png"):
         im = D.load_image(str(tmp_path / name))
         assert im.mode == "RGB" and im.size == (4, 3), name
         a = np.asarray(im)
         if name != "cmyk.jpg":  # jpeg is lossy
             assert np.array_equal(a[..., 0], g), name
         assert np.array_equal(a[..., 0], a[..., 1]), name
-    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+
+
+@pytest.mark.parametrize("kind", ["I;16", "F"])
+def test_16bit_and_float_images_convert_like_the_official_pipelines(tmp_path, kind):
+    """PIL convert("RGB") (values clipped, not rescaled), the same in the engine and in preprocess."""
+    from visbpp.models import get_family
+
+    if kind == "I;16":
+        a = np.array([[0, 7, 255, 256], [1000, 4000, 65535, 30]], np.uint16)
+        Image.fromarray(a).save(tmp_path / "x.png")  # 16-bit grayscale PNG
+        path, expect = tmp_path / "x.png", np.minimum(a, 255)
+    else:
+        a = np.array([[0.0, 0.4, 1.0, 17.9], [254.2, 255.0, 300.5, 2.5]], np.float32)
+        Image.fromarray(a, "F").save(tmp_path / "x.tif")
+        path, expect = tmp_path / "x.tif", np.asarray(Image.fromarray(a, "F").convert("L"))
+    raw = Image.open(path)
+    assert raw.mode.startswith("I") if kind == "I;16" else raw.mode == "F"
+    im = D.load_image(str(path))
+    assert im.mode == "RGB" and np.array_equal(np.asarray(im)[..., 0], expect)
+    assert np.array_equal(np.asarray(im), np.asarray(raw.convert("RGB")))
+    import importlib
+
+    for fam in ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq"):
+        mod = importlib.import_module(f"visbpp.models.{fam}.preprocess")
+        pre = getattr(mod, "preprocess_image", None) or mod.preprocess
+        assert torch.equal(pre(Image.open(path), 16), pre(im, 16)), fam
 
 
 def test_dataset_returns_reason_instead_of_raising(tmp_path):
