@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 
 from .errors import UnknownModelError  # noqa: E402 - re-exported: an id/alias that names no card
@@ -23,7 +23,17 @@ class Published:
 
     value: float      # the number as published
     source: str       # where it is printed: paper table/row, README table/row, or our published table
-    protocol: str = ""  # how it was measured: guidance (cfg scale), rejection sampling, eval resolution, #samples
+    protocol: str = ""  # how it was measured, in words: guidance, rejection sampling, eval resolution, #samples
+    metric: str = "FID"               # "FID" (ImageNet, Inception features) or "micro-FID" (the micro zoo)
+    guidance: str = "unknown"         # "cfg 2.0", "cfg (scale not stated)", "none" or "unknown"
+    eval_resolution: int | None = None  # resolution the figure was evaluated at, when stated
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"Published.metric must be one of {METRICS}, got {self.metric!r}")
+
+
+METRICS = ("FID", "micro-FID")
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,9 @@ class ModelCard:
     group: str | None = None             # explicit fit group (fixed tokenizer setting); None = derived
     in_published_table: bool = False     # one of the 14 rows of the published table
     notes: str = ""
+    # The architecture of this size as plain data (the family's own argument names, e.g. {"n_layer": 12,
+    # "n_head": 12, "dim": 768}); ``Family.config_for(id)`` = the family's base config + this. Never mutate.
+    arch: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def params_label(self) -> str:

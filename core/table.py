@@ -22,7 +22,6 @@ import importlib
 import io
 import math
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -82,26 +81,9 @@ def load_measured(cache_dir: str | None = None) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # provenance
 
-_EVAL_AT = re.compile(r"\b(?:eval(?:uated|uation)?|measured)\s*(?:at|@)\s*(\d{3,4})\b", re.I)
-_SQUARE = re.compile(r"\b(\d{3,4})\s*[x×]\s*\1\b")
-
-
 def eval_resolution(pub: Published | None) -> int | None:
-    """Resolution an FID was evaluated at, when its provenance states it (else None).
-
-    An ``eval_resolution`` attribute wins; else "evaluated/measured at N" in the protocol or
-    source; else an "NxN" in the protocol, then in the source."""
-    if pub is None:
-        return None
-    explicit = getattr(pub, "eval_resolution", None)
-    if explicit:
-        return int(explicit)
-    for pattern in (_EVAL_AT, _SQUARE):
-        for text in (pub.protocol, pub.source):
-            m = pattern.search(text or "")
-            if m:
-                return int(m.group(1))
-    return None
+    """Resolution an FID was evaluated at, as its card states it (``Published.eval_resolution``), else None."""
+    return None if pub is None else pub.eval_resolution
 
 
 def fid_provenance(pub: Published | None) -> str:
@@ -186,7 +168,7 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
             "group": registry.fit_group(c, cards),
             "fid": c.fid.value if c.fid else None,
             "rfid": rfid.value if rfid else None,
-            "fid_metric": "micro-FID" if c.family == MICRO_FAMILY else "FID",
+            "fid_metric": c.fid.metric if c.fid else "FID",
             "bpp": bpp,
             "bpp_source": bpp_source,
             "reference_bpp": c.reference_bpp,

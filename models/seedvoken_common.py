@@ -19,6 +19,7 @@ from torch import nn
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.labels import check_label_range
+from visbpp.core.registry import get_card, model_cards
 
 from .common import swiglu_hidden
 from .llama import Block, Rope2D  # noqa: F401 - the shared llama block and RoPE, re-exported
@@ -116,18 +117,18 @@ class SeedVokenFamily:
     transformer_config_cls: type
 
     base_config: dict                    # official config of the family in the fixture schema, sizes aside
-    size_fields: tuple[str, ...]         # transformer arguments that differ per size, in SIZES tuple order
-    sizes: dict                          # card id -> values of ``size_fields``
     codebook_size: int
 
     def config_for(self, model_id: str) -> dict:
-        """Official configuration of a size id (or of the tokenizer id: the first size), fixture schema."""
+        """Official configuration of a size id (or of the tokenizer id: the first size), fixture schema:
+        the family's base config + the card's transformer sizes (``card.arch``; the first is the width)."""
+        ids = [c.id for c in model_cards(self.name)]
         if model_id == self.tokenizer_id:
-            model_id = next(iter(self.sizes))
-        if model_id not in self.sizes:
-            raise KeyError(f"unknown {self.label} size id {model_id!r}; known: {', '.join(self.sizes)}")
-        values = dict(zip(self.size_fields, self.sizes[model_id]))
-        dim = values[self.size_fields[0]]
+            model_id = ids[0]
+        if model_id not in ids:
+            raise KeyError(f"unknown {self.label} size id {model_id!r}; known: {', '.join(ids)}")
+        values = dict(get_card(model_id).arch)
+        dim = next(iter(values.values()))
         cfg = copy.deepcopy(self.base_config)
         cfg["transformer"].update(values, cond_dim=dim)
         cfg["derived"] = {"head_dim": dim // values["n_head"], "ffn_hidden_dim": swiglu_hidden(dim, 256),

@@ -262,14 +262,15 @@ def _with_extra_cards(monkeypatch, *extra):
     monkeypatch.setattr(registry, "_all", lambda: (models + tuple(extra), toks))
 
 
-def _extra(base_id: str, new_id: str, fid: float, source: str, protocol: str):
+def _extra(base_id: str, new_id: str, fid: float, source: str, protocol: str, eval_resolution: int | None = None):
     return dataclasses.replace(registry.get_card(base_id), id=new_id, aliases=(), in_published_table=False,
-                               reference_bpp=None, fid=Published(fid, source, protocol), alt_fid=(), group=None)
+                               reference_bpp=None, fid=Published(fid, source, protocol, eval_resolution=eval_resolution),
+                               alt_fid=(), group=None)
 
 
 def test_set_all_warns_on_mixed_protocols(monkeypatch):
     _with_extra_cards(monkeypatch,
-                      _extra("llamagen-b-256", "x-llamagen-256", 3.1, "test README", "cfg 4.0, evaluated at 512"))
+                      _extra("llamagen-b-256", "x-llamagen-256", 3.1, "test README", "cfg 4.0, evaluated at 512", 512))
     measured = [{"model_id": "x-llamagen-256", "bpp": 0.0138}, {"model_id": "nonexistent", "bpp": 0.01}]
     df = merged_table(measured, "all")
     assert len(df) == 15
@@ -288,7 +289,7 @@ def test_set_all_warns_on_mixed_protocols(monkeypatch):
 
 
 def test_fit_rows_leaves_out_incomplete_rows(monkeypatch):
-    card = dataclasses.replace(_extra("var-d16", "x-var-512", 2.6, "paper", "evaluated at 512"),
+    card = dataclasses.replace(_extra("var-d16", "x-var-512", 2.6, "paper", "evaluated at 512", 512),
                                resolution=512, rfid=None, tokenizer_id="none")
     _with_extra_cards(monkeypatch, card)
     df = merged_table([{"model_id": "x-var-512", "bpp": 0.02}], "all")
@@ -297,11 +298,23 @@ def test_fit_rows_leaves_out_incomplete_rows(monkeypatch):
     assert set(df[df.family == "VAR"]["group"]) == {"VAR-256", "VAR-512"}
 
 
-def test_eval_resolution_parsing():
-    assert eval_resolution(Published(1.0, "README", "sampled at 384, evaluated at 256")) == 256
-    assert eval_resolution(Published(1.0, "paper Table 2 (ImageNet 512x512)", "")) == 512
-    assert eval_resolution(Published(1.0, "README", "no guidance")) is None
+def test_eval_resolution_is_the_typed_field_never_parsed_from_prose():
+    assert eval_resolution(Published(1.0, "README", "sampled at 384, evaluated at 256", eval_resolution=256)) == 256
+    assert eval_resolution(Published(1.0, "paper Table 2 (ImageNet 512x512)", "")) is None  # prose is not read
     assert eval_resolution(None) is None
+    with pytest.raises(ValueError, match="metric"):
+        Published(1.0, "x", metric="fid")
+
+
+def test_every_card_states_its_provenance():
+    for c in registry.model_cards(None):
+        for p in (c.fid, *c.alt_fid):
+            assert p.metric == ("micro-FID" if c.family == "micro" else "FID"), c.id
+            assert p.guidance == "none" or p.guidance == "unknown" or p.guidance.startswith("cfg"), (c.id, p.guidance)
+        assert c.arch or c.family == "micro", c.id  # the architecture lives on the card
+    llamagen = registry.get_card("llamagen-b-384")
+    assert llamagen.alt_fid[0].guidance == "cfg 2.0" and llamagen.alt_fid[0].eval_resolution == 256
+    assert registry.get_card("var-d36").fid.eval_resolution == 512
 
 
 def test_write_csv_atomic_roundtrip(tmp_path):

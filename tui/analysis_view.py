@@ -46,8 +46,8 @@ def _table(title: str, **kw) -> Table:
 
 def metric_name(r: AnalysisResult) -> str:
     """"micro-FID" when every fitted row is a micro-zoo figure, else "FID" (never mix the two names)."""
-    prot = r.table.get("fid_protocol") if hasattr(r.table, "get") else None
-    if prot is not None and len(prot) and prot.fillna("").str.contains("micro-FID").all():
+    metric = r.table.get("fid_metric") if hasattr(r.table, "get") else None
+    if metric is not None and len(metric) and (metric == "micro-FID").all():
         return "micro-FID"
     return "FID"
 

@@ -40,7 +40,7 @@ MICRO_MARK = " µFID"   # suffix of micro-FID cells in the FID / rFID columns
 
 def fid_metric(record: dict) -> str:
     """``"micro-FID"`` for rows whose quality figure is the micro zoo's micro-FID, else ``"FID"``."""
-    return MICRO_FID if str(record.get("fid_protocol") or "").startswith(MICRO_FID) else "FID"
+    return MICRO_FID if record.get("fid_metric") == MICRO_FID else "FID"
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def _params(n: int) -> str:
 
 
 def _is_micro_fid(pub) -> bool:
-    return pub is not None and str(pub.protocol or "").startswith("micro-FID")
+    return pub is not None and pub.metric == "micro-FID"
 
 
 def picker_rows(cards: Sequence[ModelCard], statuses: dict[str, CheckpointStatus],

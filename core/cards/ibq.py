@@ -18,7 +18,7 @@ def _file(role: str, repo: str, filename: str, with_tokenizer: bool = False) -> 
                           repo=f"hf:TencentARC/{repo}", contains_tokenizer=with_tokenizer)
 
 
-_RFID = Published(1.37, _DOCS_TOK, _PROTO_TOK)
+_RFID = Published(1.37, _DOCS_TOK, _PROTO_TOK, guidance="none", eval_resolution=256)
 
 TOKENIZERS = (
     TokenizerCard(
@@ -36,7 +36,8 @@ TOKENIZERS = (
 )
 
 
-def _card(mid: str, size: str, params: int, repo: str, fname: str, fid: float, row: str, aliases: tuple[str, ...]) -> ModelCard:
+def _card(*, mid: str, size: str, params: int, repo: str, fname: str, fid: float, row: str, aliases: tuple[str, ...],
+          arch: dict) -> ModelCard:
     return ModelCard(
         id=mid,
         family="ibq",
@@ -48,21 +49,26 @@ def _card(mid: str, size: str, params: int, repo: str, fname: str, fid: float, r
         codebook_size=16_384,
         tokens_per_image=256,
         files=(_file("transformer", repo, fname, with_tokenizer=True),),
-        fid=Published(fid, _DOCS_AR.format(row=row), _PROTO_AR),
+        fid=Published(fid, _DOCS_AR.format(row=row), _PROTO_AR, eval_resolution=256),
         rfid=_RFID,
         reference_bpp=None,
         aliases=aliases,
         in_published_table=False,
+        arch=arch,
     )
 
 
 CARDS = (
-    _card("ibq-b-256", "342M (B)", 342_994_944, "IBQ-AR-B", "AR_256_B.ckpt", 2.88, "AR_256_B",
-          ("IBQ B", "IBQ-B-256", "IBQ 342M")),
-    _card("ibq-l-256", "649M (L)", 649_640_960, "IBQ-AR-L", "AR_256_L.ckpt", 2.45, "AR_256_L",
-          ("IBQ L", "IBQ-L-256", "IBQ 649M")),
-    _card("ibq-xl-256", "1.1B (XL)", 1_076_103_168, "IBQ-AR-XL", "AR_256_XL.ckpt", 2.14, "AR_256_XL",
-          ("IBQ XL", "IBQ-XL-256", "IBQ 1.1B")),
-    _card("ibq-xxl-256", "2.1B (XXL)", 2_063_331_840, "IBQ-AR-XXL", "AR_256_XXL.ckpt", 2.05, "AR_256_XXL",
-          ("IBQ XXL", "IBQ-XXL-256", "IBQ 2.1B")),
+    _card(mid="ibq-b-256", size="342M (B)", params=342_994_944, repo="IBQ-AR-B", fname="AR_256_B.ckpt", fid=2.88,
+          row="AR_256_B", aliases=("IBQ B", "IBQ-B-256", "IBQ 342M"),
+          arch={"n_embd": 1024, "n_head": 16, "n_layer": 16, "alng": 0.001}),
+    _card(mid="ibq-l-256", size="649M (L)", params=649_640_960, repo="IBQ-AR-L", fname="AR_256_L.ckpt", fid=2.45,
+          row="AR_256_L", aliases=("IBQ L", "IBQ-L-256", "IBQ 649M"),
+          arch={"n_embd": 1280, "n_head": 20, "n_layer": 20, "alng": 0.001}),
+    _card(mid="ibq-xl-256", size="1.1B (XL)", params=1_076_103_168, repo="IBQ-AR-XL", fname="AR_256_XL.ckpt", fid=2.14,
+          row="AR_256_XL", aliases=("IBQ XL", "IBQ-XL-256", "IBQ 1.1B"),
+          arch={"n_embd": 1536, "n_head": 24, "n_layer": 24, "alng": 0.0001}),
+    _card(mid="ibq-xxl-256", size="2.1B (XXL)", params=2_063_331_840, repo="IBQ-AR-XXL", fname="AR_256_XXL.ckpt", fid=2.05,
+          row="AR_256_XXL", aliases=("IBQ XXL", "IBQ-XXL-256", "IBQ 2.1B"),
+          arch={"n_embd": 1920, "n_head": 30, "n_layer": 30, "alng": 1e-05}),
 )

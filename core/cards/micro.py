@@ -34,7 +34,7 @@ def _load() -> tuple[tuple[TokenizerCard, ...], tuple[ModelCard, ...]]:
     sha = meta["sha256"]
     tmeta = meta["tokenizer"]
     n = 10 * meta["settings"]["samples_per_class"]
-    rfid = Published(round(tmeta["micro_rfid"], 4), SOURCE, RPROTOCOL)
+    rfid = Published(round(tmeta["micro_rfid"], 4), SOURCE, RPROTOCOL, metric="micro-FID", guidance="none")
     toks = (TokenizerCard(
         id="micro-vq", family="micro", params=tmeta["params"], codebook_size=128, code_dim=8, downsample=2,
         file=_file("tokenizer", tmeta["file"], sha), rfid=((16, rfid),),
@@ -46,7 +46,7 @@ def _load() -> tuple[tuple[TokenizerCard, ...], tuple[ModelCard, ...]]:
             id=mid, family="micro", family_label="Micro", size=mid.split("-", 1)[1].upper(), params=m["params"],
             resolution=16, tokenizer_id="micro-vq", codebook_size=128, tokens_per_image=64,
             files=(_file("transformer", m["file"], sha),),
-            fid=Published(round(m["micro_fid"], 4), SOURCE, PROTOCOL.format(n=n)),
+            fid=Published(round(m["micro_fid"], 4), SOURCE, PROTOCOL.format(n=n), metric="micro-FID", guidance="none"),
             rfid=rfid,
             reference_bpp=round(m["heldout_bpp"], 7),
             aliases=(f"Micro {mid.split('-', 1)[1].upper()}",),

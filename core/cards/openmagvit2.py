@@ -18,7 +18,7 @@ def _file(role: str, repo: str, filename: str, with_tokenizer: bool = False) -> 
                           repo=f"hf:TencentARC/{repo}", contains_tokenizer=with_tokenizer)
 
 
-_RFID = Published(1.17, _DOCS_TOK, _PROTO_TOK)
+_RFID = Published(1.17, _DOCS_TOK, _PROTO_TOK, guidance="none", eval_resolution=256)
 
 TOKENIZERS = (
     TokenizerCard(
@@ -36,7 +36,8 @@ TOKENIZERS = (
 )
 
 
-def _card(mid: str, size: str, params: int, repo: str, fname: str, fid: float, row: str, aliases: tuple[str, ...]) -> ModelCard:
+def _card(*, mid: str, size: str, params: int, repo: str, fname: str, fid: float, row: str, aliases: tuple[str, ...],
+          arch: dict) -> ModelCard:
     return ModelCard(
         id=mid,
         family="openmagvit2",
@@ -48,20 +49,24 @@ def _card(mid: str, size: str, params: int, repo: str, fname: str, fid: float, r
         codebook_size=262_144,
         tokens_per_image=256,
         files=(_file("transformer", repo, fname, with_tokenizer=True),),
-        fid=Published(fid, _DOCS_AR.format(row=row), _PROTO_AR),
+        fid=Published(fid, _DOCS_AR.format(row=row), _PROTO_AR, eval_resolution=256),
         rfid=_RFID,
         reference_bpp=None,
         aliases=aliases,
         in_published_table=False,
+        arch=arch,
         notes="Each token is predicted as two sub-tokens (6 + 12 bits); token NLL = NLL(first) + NLL(second).",
     )
 
 
 CARDS = (
-    _card("omg-b-256", "343M (B)", 343_570_432, "Open-MAGVIT2-AR-B-256-resolution", "AR_256_B.ckpt", 3.08, "AR_256_B",
-          ("Open-MAGVIT2 B", "Open-MAGVIT2-B-256", "Open-MAGVIT2 343M", "OMG-B")),
-    _card("omg-l-256", "804M (L)", 804_362_240, "Open-MAGVIT2-AR-L-256-resolution", "AR_256_L.ckpt", 2.51, "AR_256_L",
-          ("Open-MAGVIT2 L", "Open-MAGVIT2-L-256", "Open-MAGVIT2 804M", "OMG-L")),
-    _card("omg-xl-256", "1.5B (XL)", 1_486_679_040, "Open-MAGVIT2-AR-XL-256-resolution", "AR_256_XL.ckpt", 2.33, "AR_256_XL",
-          ("Open-MAGVIT2 XL", "Open-MAGVIT2-XL-256", "Open-MAGVIT2 1.5B", "OMG-XL")),
+    _card(mid="omg-b-256", size="343M (B)", params=343_570_432, repo="Open-MAGVIT2-AR-B-256-resolution", fname="AR_256_B.ckpt", fid=3.08,
+          row="AR_256_B", aliases=("Open-MAGVIT2 B", "Open-MAGVIT2-B-256", "Open-MAGVIT2 343M", "OMG-B"),
+          arch={"dim": 1024, "n_head": 16, "spatial_n_layer": 24, "factorized_n_layer": 2}),
+    _card(mid="omg-l-256", size="804M (L)", params=804_362_240, repo="Open-MAGVIT2-AR-L-256-resolution", fname="AR_256_L.ckpt", fid=2.51,
+          row="AR_256_L", aliases=("Open-MAGVIT2 L", "Open-MAGVIT2-L-256", "Open-MAGVIT2 804M", "OMG-L"),
+          arch={"dim": 1280, "n_head": 20, "spatial_n_layer": 36, "factorized_n_layer": 3}),
+    _card(mid="omg-xl-256", size="1.5B (XL)", params=1_486_679_040, repo="Open-MAGVIT2-AR-XL-256-resolution", fname="AR_256_XL.ckpt", fid=2.33,
+          row="AR_256_XL", aliases=("Open-MAGVIT2 XL", "Open-MAGVIT2-XL-256", "Open-MAGVIT2 1.5B", "OMG-XL"),
+          arch={"dim": 1536, "n_head": 24, "spatial_n_layer": 48, "factorized_n_layer": 4}),
 )

@@ -67,7 +67,17 @@ TOKENIZERS = (
 )
 
 
-def _card(mid, size, archive, params, tokenizer_id, fid, alt=(), bpp=None, rfid=None, group=None, aliases=(), notes=""):
+def _arch(*, embed_dim: int, body_layers: int, head_layers: int, n_head: int) -> dict:
+    """Stage-2 sizes as plain data; the head count is not visible in the weights."""
+    return {"embed_dim": embed_dim, "body_layers": body_layers, "head_layers": head_layers, "n_head": n_head}
+
+
+def _fid(value: float, protocol: str = _PROTO, source: str = _README) -> Published:
+    return Published(value, source, protocol, guidance="none")
+
+
+def _card(*, mid, size, archive, params, tokenizer_id, fid, arch, alt=(), bpp=None, rfid=None, group=None, aliases=(),
+          notes=""):
     return ModelCard(
         id=mid,
         family="rqtransformer",
@@ -87,32 +97,37 @@ def _card(mid, size, archive, params, tokenizer_id, fid, alt=(), bpp=None, rfid=
         group=group,
         in_published_table=bpp is not None,
         notes=notes,
+        arch=arch,
     )
 
 
-def _table(size, mid, archive, params, fid, bpp, alt=()):
+def _table(*, size, mid, archive, params, fid, bpp, arch, alt=()):
     return _card(
-        mid, size, archive, params, "rq-vae-8x8x4",
-        Published(fid, PUBLISHED_TABLE, "README FID without rejection sampling; " + _PROTO),
-        alt=alt, bpp=bpp, rfid=Published(4.73, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL),
+        mid=mid, size=size, archive=archive, params=params, tokenizer_id="rq-vae-8x8x4",
+        fid=_fid(fid, "README FID without rejection sampling; " + _PROTO, PUBLISHED_TABLE), arch=arch,
+        alt=alt, bpp=bpp, rfid=Published(4.73, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL, guidance="none"),
         aliases=(f"RQ-Transformer {size}", f"RQ-{size}"),
     )
 
 
 CARDS = (
-    _table("481M", "rq-481m", "imagenet_480M", 480_921_088, 15.72, 0.0116929),
-    _table("821M", "rq-821m", "imagenet_821M", 820_899_328, 13.11, 0.0116453),
-    _table("1.4B", "rq-1.4b", "imagenet_1.4B", 1_387_529_728, 11.56, 0.0116167,
-           alt=(Published(4.45, _README, _PROTO_RS),)),
+    _table(size="481M", mid="rq-481m", archive="imagenet_480M", params=480_921_088, fid=15.72, bpp=0.0116929,
+           arch=_arch(embed_dim=1536, body_layers=12, head_layers=4, n_head=24)),
+    _table(size="821M", mid="rq-821m", archive="imagenet_821M", params=820_899_328, fid=13.11, bpp=0.0116453,
+           arch=_arch(embed_dim=1536, body_layers=24, head_layers=4, n_head=24)),
+    _table(size="1.4B", mid="rq-1.4b", archive="imagenet_1.4B", params=1_387_529_728, fid=11.56, bpp=0.0116167,
+           arch=_arch(embed_dim=1536, body_layers=42, head_layers=6, n_head=24), alt=(_fid(4.45, _PROTO_RS),)),
     _card(
-        "rq-1.4b-rqvae50e", "1.4B (RQ-VAE 50e)", "imagenet_1.4B_rqvae_50e", 1_387_529_728, "rq-vae-8x8x4-50e-1.4b",
-        Published(8.71, _README, _PROTO), alt=(Published(3.89, _README, _PROTO_RS),), group=_GROUP_50E,
+        mid="rq-1.4b-rqvae50e", size="1.4B (RQ-VAE 50e)", archive="imagenet_1.4B_rqvae_50e", params=1_387_529_728,
+        tokenizer_id="rq-vae-8x8x4-50e-1.4b", fid=_fid(8.71), alt=(_fid(3.89, _PROTO_RS),), group=_GROUP_50E,
+        arch=_arch(embed_dim=1536, body_layers=42, head_layers=6, n_head=24),
         aliases=("RQ-Transformer 1.4B (RQ-VAE 50e)", "RQ-1.4B-50e"),
         notes="Same architecture as rq-1.4b, other weights; scored on codes of its own archive's 50-epoch RQ-VAE.",
     ),
     _card(
-        "rq-3.8b-rqvae50e", "3.8B (RQ-VAE 50e)", "imagenet_3.8B_rqvae_50e", 3_822_488_064, "rq-vae-8x8x4-50e-3.8b",
-        Published(7.55, _README, _PROTO), alt=(Published(3.80, _README, _PROTO_RS),), group=_GROUP_50E,
+        mid="rq-3.8b-rqvae50e", size="3.8B (RQ-VAE 50e)", archive="imagenet_3.8B_rqvae_50e", params=3_822_488_064,
+        tokenizer_id="rq-vae-8x8x4-50e-3.8b", fid=_fid(7.55), alt=(_fid(3.80, _PROTO_RS),), group=_GROUP_50E,
+        arch=_arch(embed_dim=2560, body_layers=42, head_layers=6, n_head=40),
         aliases=("RQ-Transformer 3.8B (RQ-VAE 50e)", "RQ-3.8B-50e", "RQ-3.8B"),
         notes="embed_dim 2560, 42 + 6 layers, 40 heads (not visible in the weights); about 15.3 GB in float32.",
     ),

@@ -17,7 +17,8 @@ TOKENIZERS = (
         file=CheckpointFile("tokenizer", "last.ckpt", _VQGAN_URL, "state_dict", repo=_VQGAN_URL,
                             archive_member="vqgan_imagenet_f16_16384/ckpts/last.ckpt"),
         rfid=((256, Published(4.98, "taming README, 'FID vs val' of VQGAN ImageNet (f=16), 16384",
-                                  "reconstructions of ImageNet val vs ImageNet val, 256x256")),),
+                                  "reconstructions of ImageNet val vs ImageNet val, 256x256", guidance="none",
+                                  eval_resolution=256)),),
         notes="Lightning checkpoint; its loss.* keys (LPIPS perceptual loss + PatchGAN discriminator) are not used.",
     ),
 )
@@ -37,7 +38,9 @@ CARDS = (
                               archive_member="2021-04-03T19-39-50_cin_transformer/checkpoints/last.ckpt",
                               contains_tokenizer=True),),
         fid=Published(15.78, PUBLISHED_TABLE, "one of the README's cIN FIDs (15.98/15.78/6.59/5.88/5.20: decoding settings)"),
-        rfid=Published(4.98, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL),
+        rfid=Published(4.98, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL, guidance="none"),
+        # GPT sizes (n_layer, n_embd from the tensor shapes; n_head 16 inferred: every upstream GPT config uses 16)
+        arch={"n_layer": 48, "n_head": 16, "n_embd": 1536},
         reference_bpp=0.0102383,
         aliases=("VQGAN (Taming Transformers) 1.4B", "VQGAN (Taming) 1.4B", "Taming 1.4B", "VQGAN 1.4B",
                  "cin_transformer"),

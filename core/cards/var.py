@@ -16,12 +16,18 @@ TOKENIZERS = (
         code_dim=32,
         downsample=16,
         file=CheckpointFile("tokenizer", "vae_ch160v4096z32.pth", _URL + "vae_ch160v4096z32.pth", None, repo=_HF),
-        rfid=((256, Published(1.78, PUBLISHED_TABLE, "may be the VAR paper's 'validation data' FID row, not a tokenizer rFID")),),
+        rfid=((256, Published(1.78, PUBLISHED_TABLE, "may be the VAR paper's 'validation data' FID row, not a tokenizer rFID",
+                              guidance="none")),),
     ),
 )
 
 
-def _card(depth, size, params, fid, bpp, readme_fid, extra_alt=()):
+PN_256 = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)   # patch_nums (token grid side per scale) at 256
+PN_512 = (1, 2, 3, 4, 6, 9, 13, 18, 24, 32)  # at 512
+_CFG = "cfg (scale not stated)"
+
+
+def _card(*, depth, size, params, fid, bpp, readme_fid, extra_alt=()):
     fname = f"var_d{depth}.pth"
     return ModelCard(
         id=f"var-d{depth}",
@@ -34,22 +40,26 @@ def _card(depth, size, params, fid, bpp, readme_fid, extra_alt=()):
         codebook_size=4096,
         tokens_per_image=680,
         files=(CheckpointFile("transformer", fname, _URL + fname, None, repo=_HF),),
-        fid=Published(fid, PUBLISHED_TABLE, "VAR paper 256x256 numbers, with classifier-free guidance"),
-        rfid=Published(1.78, PUBLISHED_TABLE, "equals the VAR paper's 'validation data' FID row; may not be a tokenizer rFID"),
-        alt_fid=(Published(readme_fid, _README, "README zoo FID, 256x256"),) + tuple(extra_alt),
+        fid=Published(fid, PUBLISHED_TABLE, "VAR paper 256x256 numbers, with classifier-free guidance", guidance=_CFG,
+                      eval_resolution=256),
+        rfid=Published(1.78, PUBLISHED_TABLE, "equals the VAR paper's 'validation data' FID row; may not be a tokenizer rFID",
+                       guidance="none"),
+        alt_fid=(Published(readme_fid, _README, "README zoo FID, 256x256", eval_resolution=256),) + tuple(extra_alt),
         reference_bpp=bpp,
         aliases=(f"VAR {size}", f"VAR {size.split()[0]}", f"VAR-d{depth}", f"d{depth}"),
         in_published_table=True,
+        arch={"depth": depth, "patch_nums": PN_256, "shared_aln": False},  # per-block AdaLN
     )
 
 
 CARDS = (
-    _card(16, "310M (d16)", 310_283_520, 3.30, 0.0303021, 3.55),
-    _card(20, "600M (d20)", 600_917_136, 2.57, 0.0296986, 2.95),
-    _card(24, "1B (d24)", 1_033_399_360, 2.09, 0.0293080, 2.33),
-    _card(30, "2B (d30)", 2_010_020_356, 1.92, 0.0297070, 1.97, (
+    _card(depth=16, size="310M (d16)", params=310_283_520, fid=3.30, bpp=0.0303021, readme_fid=3.55),
+    _card(depth=20, size="600M (d20)", params=600_917_136, fid=2.57, bpp=0.0296986, readme_fid=2.95),
+    _card(depth=24, size="1B (d24)", params=1_033_399_360, fid=2.09, bpp=0.0293080, readme_fid=2.33),
+    _card(depth=30, size="2B (d30)", params=2_010_020_356, fid=1.92, bpp=0.0297070, readme_fid=1.97, extra_alt=(
         Published(1.80, _README + ", row 'VAR-d30-re' (links the same var_d30.pth)", "same weights, another sampling/evaluation setting"),
-        Published(1.73, "VAR paper 256x256 table, row 'VAR-d30-re'", "same weights, another sampling/evaluation setting"),
+        Published(1.73, "VAR paper 256x256 table, row 'VAR-d30-re'", "same weights, another sampling/evaluation setting",
+                  eval_resolution=256),
     )),
 )
 
@@ -71,11 +81,12 @@ CARDS += (
         codebook_size=4096,
         tokens_per_image=2240,
         files=(CheckpointFile("transformer", "var_d36.pth", _URL + "var_d36.pth", None, repo=_HF),),
-        fid=Published(2.63, _D36_FID_SOURCE, _D36_FID_PROTOCOL),
+        fid=Published(2.63, _D36_FID_SOURCE, _D36_FID_PROTOCOL, guidance=_CFG, eval_resolution=512),
         rfid=None,  # no rFID of the VQVAE at 512 is published
         reference_bpp=None,
         aliases=("VAR-d36", "VAR-d36-s", "d36", "VAR 2.3B"),
         in_published_table=False,
+        arch={"depth": 36, "patch_nums": PN_512, "shared_aln": True},  # the 512px "d36-s" model: shared AdaLN
         notes="shared AdaLN (saln=1); 10 scales (1,2,3,4,6,9,13,18,24,32) = 2240 tokens; same tokenizer file "
               "vae_ch160v4096z32.pth run at 512; BPP at 512 is not comparable with the 256 rows",
     ),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from ..seedvoken_common import SeedVokenFamily
 from .tokenizer import IBQTokenizer, TokenizerConfig
 from .transformer import AdaLNGPT, GPTConfig
@@ -17,15 +16,7 @@ from .transformer import AdaLNGPT, GPTConfig
 NAME = "ibq"
 LABEL = "IBQ"
 
-SIZE_FIELDS = ("n_embd", "n_head", "n_layer", "alng")  # transformer arguments per size
 CODEBOOK_SIZE = 16384
-# card id -> values of SIZE_FIELDS
-SIZES: dict[str, tuple[int, int, int, float]] = {
-    "ibq-b-256": (1024, 16, 16, 1e-3),
-    "ibq-l-256": (1280, 20, 20, 1e-3),
-    "ibq-xl-256": (1536, 24, 24, 1e-4),
-    "ibq-xxl-256": (1920, 30, 30, 1e-5),
-}
 TOKENIZER_ID = "ibq-16384"
 
 _BASE: dict[str, Any] = {
@@ -74,8 +65,6 @@ _BASE: dict[str, Any] = {
 class IBQFamily(SeedVokenFamily):
     name = NAME
     label = LABEL
-    sizes = SIZES
-    size_fields = SIZE_FIELDS
     base_config = _BASE
     codebook_size = CODEBOOK_SIZE
     tokenizer_id = TOKENIZER_ID

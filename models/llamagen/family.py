@@ -17,29 +17,10 @@ import torch
 
 from visbpp.core.build import build_and_load
 from visbpp.core.errors import ConfigError
-from visbpp.core.registry import get_card
+from visbpp.core.registry import get_card, model_cards
 
 from .gpt import GPT, GPTConfig
 from .tokenizer import VQConfig, VQTokenizer
-
-# GPT sizes (n_layer, n_head, dim); head_dim = dim / n_head (64, except 100 for 3B).
-GPT_SIZES = {
-    "B": (12, 12, 768),
-    "L": (24, 16, 1024),
-    "XL": (36, 20, 1280),
-    "XXL": (48, 24, 1536),
-    "3B": (24, 32, 3200),
-}
-# registered card id -> GPT size name
-CARD_SIZES = {
-    "llamagen-b-256": "B",
-    "llamagen-b-384": "B",
-    "llamagen-l-256": "L",
-    "llamagen-l-384": "L",
-    "llamagen-xl-384": "XL",
-    "llamagen-xxl-384": "XXL",
-    "llamagen-3b-384": "3B",
-}
 
 VQ16_TOKENIZER = {
     "codebook_size": 16384,
@@ -170,15 +151,17 @@ class LlamaGenFamily:
     name = "llamagen"
 
     def size_ids(self) -> tuple[str, ...]:
-        return tuple(CARD_SIZES)
+        return tuple(c.id for c in model_cards(self.name))
 
     def config_for(self, model_id: str) -> dict[str, Any]:
+        """The family's base config + the card's architecture (``card.arch``: n_layer, n_head, dim)."""
         card = get_card(model_id)
-        if card.id not in CARD_SIZES:
-            raise KeyError(f"{model_id!r} is not a LlamaGen size; LlamaGen ids: {', '.join(CARD_SIZES)}")
-        n_layer, n_head, dim = GPT_SIZES[CARD_SIZES[card.id]]
+        if card.family != self.name:
+            raise KeyError(f"{model_id!r} is not a LlamaGen size; LlamaGen ids: {', '.join(self.size_ids())}")
         grid = card.resolution // 16
-        transformer = {"dim": dim, "n_layer": n_layer, "n_head": n_head, **GPT_COMMON, "block_size": grid * grid}
+        arch = dict(card.arch)
+        transformer = {"dim": arch["dim"], "n_layer": arch["n_layer"], "n_head": arch["n_head"], **GPT_COMMON,
+                       "block_size": grid * grid}
         return {
             "family": "llamagen",
             "model_id": card.id,

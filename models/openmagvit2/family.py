@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from ..seedvoken_common import SeedVokenFamily
 from .tokenizer import LFQTokenizer, TokenizerConfig
 from .transformer import FactorizedGPT, GPTConfig
@@ -18,14 +17,7 @@ from .transformer import FactorizedGPT, GPTConfig
 NAME = "openmagvit2"
 LABEL = "Open-MAGVIT2"
 
-SIZE_FIELDS = ("dim", "n_head", "spatial_n_layer", "factorized_n_layer")  # transformer arguments per size
 CODEBOOK_SIZE = 262144
-# card id -> values of SIZE_FIELDS
-SIZES: dict[str, tuple[int, int, int, int]] = {
-    "omg-b-256": (1024, 16, 24, 2),
-    "omg-l-256": (1280, 20, 36, 3),
-    "omg-xl-256": (1536, 24, 48, 4),
-}
 TOKENIZER_ID = "omg-lfq-256"
 
 _BASE: dict[str, Any] = {
@@ -73,8 +65,6 @@ _BASE: dict[str, Any] = {
 class OpenMagvit2Family(SeedVokenFamily):
     name = NAME
     label = LABEL
-    sizes = SIZES
-    size_fields = SIZE_FIELDS
     base_config = _BASE
     codebook_size = CODEBOOK_SIZE
     tokenizer_id = TOKENIZER_ID

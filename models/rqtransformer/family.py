@@ -20,7 +20,7 @@ import torch
 
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, unwrap
-from visbpp.core.registry import get_card
+from visbpp.core.registry import get_card, model_cards
 
 from .rqvae import RQVAE, RQVAEConfig
 from .transformer import RQTransformer, RQTransformerConfig
@@ -61,18 +61,8 @@ def _stage2(C: int, body_layers: int, head_layers: int, n_head: int) -> dict:
     }
 
 
-# card id -> (embed_dim, body layers, head layers, heads); the head count is not visible in the weights.
-_SIZES = {
-    "rq-481m": (1536, 12, 4, 24),
-    "rq-821m": (1536, 24, 4, 24),
-    "rq-1.4b": (1536, 42, 6, 24),
-    "rq-1.4b-rqvae50e": (1536, 42, 6, 24),
-    "rq-3.8b-rqvae50e": (2560, 42, 6, 40),
-}
-
-
-def _config(card_id: str) -> dict:
-    C, body, head, n_head = _SIZES[card_id]
+def _config(card_id: str, arch: Mapping[str, Any]) -> dict:
+    C, body, head, n_head = arch["embed_dim"], arch["body_layers"], arch["head_layers"], arch["n_head"]
     return {
         "tokenizer": copy.deepcopy(_RQVAE_8x8x4),
         "transformer": _stage2(C, body, head, n_head),
@@ -143,10 +133,12 @@ class RQTransformerFamily:
     name = "rqtransformer"
 
     def config_for(self, model_id: str) -> dict[str, Any]:
+        """The family's base config + the card's stage-2 sizes (``card.arch``)."""
         card = get_card(model_id)
-        if card.family != self.name or card.id not in _SIZES:
-            raise KeyError(f"{model_id!r} is not an RQ-Transformer model (known: {', '.join(_SIZES)})")
-        return _config(card.id)
+        if card.family != self.name:
+            ids = ", ".join(c.id for c in model_cards(self.name))
+            raise KeyError(f"{model_id!r} is not an RQ-Transformer model (known: {ids})")
+        return _config(card.id, card.arch)
 
     def build_tokenizer(self, config: Mapping[str, Any]) -> RQVAE:
         return RQVAE(_tokenizer_config(config)).eval()

@@ -16,44 +16,48 @@ from typing import Any, Mapping
 
 from visbpp.core.checkpoint_io import CheckpointError
 
-# ``taming-1.4b``: VQGAN f16-16384 (configs/model.yaml of the VQGAN download) + the cin GPT.
-# n_layer / n_embd / block_size / vocab_size follow from the checkpoint's tensor shapes;
-# n_head = 16 is inferred (every GPT config of the upstream repo uses 16) and is replaced by
-# the project yaml's value when the run folder ships one.
-REAL_CONFIGS: dict[str, dict[str, Any]] = {
-    "taming-1.4b": {
-        "tokenizer": {
-            "target": "taming.models.vqgan.VQModel",
-            "ddconfig": {
-                "double_z": False, "z_channels": 256, "resolution": 256, "in_channels": 3, "out_ch": 3,
-                "ch": 128, "ch_mult": [1, 1, 2, 2, 4], "num_res_blocks": 2, "attn_resolutions": [16],
-                "dropout": 0.0,
-            },
-            "n_embed": 16384,
-            "embed_dim": 256,
-            "lossconfig": {"target": "taming.modules.losses.DummyLoss"},
+# The family's base config: VQGAN f16-16384 (configs/model.yaml of the VQGAN download) + the cin
+# GPT, whose sizes (n_layer, n_head, n_embd) come from the card (``card.arch``); block_size and
+# vocab_size follow from the checkpoint's tensor shapes.
+BASE_CONFIG: dict[str, Any] = {
+    "tokenizer": {
+        "target": "taming.models.vqgan.VQModel",
+        "ddconfig": {
+            "double_z": False, "z_channels": 256, "resolution": 256, "in_channels": 3, "out_ch": 3,
+            "ch": 128, "ch_mult": [1, 1, 2, 2, 4], "num_res_blocks": 2, "attn_resolutions": [16],
+            "dropout": 0.0,
         },
-        "transformer": {
-            "target": "taming.modules.transformer.mingpt.GPT",
-            "vocab_size": 16384, "block_size": 256, "n_layer": 48, "n_head": 16, "n_embd": 1536,
-            "embd_pdrop": 0.0, "resid_pdrop": 0.0, "attn_pdrop": 0.0, "n_unmasked": 0,
-        },
-        "net2net": {
-            "target": "taming.models.cond_transformer.Net2NetTransformer",
-            "first_stage_key": "image",
-            "cond_stage_key": "class_label",
-            "cond_stage_config": {"target": "taming.modules.util.Labelator", "params": {"n_classes": 1000}},
-            "permuter": "taming.modules.transformer.permuter.Identity (default)",
-            "pkeep": 1.0,
-        },
-        "image_size": 256,
-        "num_classes": 1000,
-        "latent_hw": [16, 16],
-        "tokens_per_image": 256,
-        "notes": "n_head=16 inferred (not visible in tensor shapes); the run folder's configs/*-project.yaml "
-                 "overrides it when present.",
-    }
+        "n_embed": 16384,
+        "embed_dim": 256,
+        "lossconfig": {"target": "taming.modules.losses.DummyLoss"},
+    },
+    "transformer": {
+        "target": "taming.modules.transformer.mingpt.GPT",
+        "vocab_size": 16384, "block_size": 256, "n_layer": None, "n_head": None, "n_embd": None,
+        "embd_pdrop": 0.0, "resid_pdrop": 0.0, "attn_pdrop": 0.0, "n_unmasked": 0,
+    },
+    "net2net": {
+        "target": "taming.models.cond_transformer.Net2NetTransformer",
+        "first_stage_key": "image",
+        "cond_stage_key": "class_label",
+        "cond_stage_config": {"target": "taming.modules.util.Labelator", "params": {"n_classes": 1000}},
+        "permuter": "taming.modules.transformer.permuter.Identity (default)",
+        "pkeep": 1.0,
+    },
+    "image_size": 256,
+    "num_classes": 1000,
+    "latent_hw": [16, 16],
+    "tokens_per_image": 256,
+    "notes": "n_head=16 inferred (not visible in tensor shapes); the run folder's configs/*-project.yaml "
+             "overrides it when present.",
 }
+
+
+def config_for_card(arch: Mapping[str, Any]) -> dict[str, Any]:
+    """The base config with the card's GPT sizes (``n_layer``, ``n_head``, ``n_embd``)."""
+    cfg = copy.deepcopy(BASE_CONFIG)
+    cfg["transformer"].update({k: arch[k] for k in ("n_layer", "n_head", "n_embd")})
+    return cfg
 
 _GPT_FIELDS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "n_unmasked")
 _DD_FIELDS = ("ch", "ch_mult", "num_res_blocks", "attn_resolutions", "z_channels", "resolution", "in_channels",

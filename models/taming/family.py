@@ -16,14 +16,13 @@ tensors assigned (cast to float32).
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Mapping
 
 import torch
 
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
-from visbpp.core.registry import get_card
+from visbpp.core.registry import get_card, model_cards
 
 from . import config as _config
 from .gpt import ClassConditionalGPT, GPTConfig, structural_mask
@@ -46,10 +45,12 @@ class TamingFamily:
 
     # ------------------------------------------------------------------ configs
     def config_for(self, model_id: str) -> dict[str, Any]:
+        """The family's base config + the card's GPT sizes (``card.arch``)."""
         card = get_card(model_id)
-        if card.family != self.name or card.id not in _config.REAL_CONFIGS:
-            raise KeyError(f"{model_id!r} is not a taming size; taming sizes: {', '.join(_config.REAL_CONFIGS)}")
-        return copy.deepcopy(_config.REAL_CONFIGS[card.id])
+        if card.family != self.name:
+            ids = ", ".join(c.id for c in model_cards(self.name))
+            raise KeyError(f"{model_id!r} is not a taming size; taming sizes: {ids}")
+        return _config.config_for_card(card.arch)
 
     # ------------------------------------------------------------------ building
     def build_tokenizer(self, config: Mapping[str, Any]) -> VQGAN:

@@ -10,30 +10,18 @@ replaced by the module's own buffer (usage statistics, never used in a forward).
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Mapping
 
 import torch
 
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
-from visbpp.core.registry import get_card
+from visbpp.core.registry import get_card, model_cards
 
 from .transformer import VAR, VARConfig, block_causal_bias, scale_of_positions
 from .vqvae import DOWNSAMPLE, VQVAE, VQVAEConfig
 
-PN_256 = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
-PN_512 = (1, 2, 3, 4, 6, 9, 13, 18, 24, 32)
 EMA_KEY = "quantize.ema_vocab_hit_SV"
-
-# card id -> (depth, patch_nums, shared_aln)
-_SIZES = {
-    "var-d16": (16, PN_256, False),
-    "var-d20": (20, PN_256, False),
-    "var-d24": (24, PN_256, False),
-    "var-d30": (30, PN_256, False),  # per-block AdaLN, like d16..d24
-    "var-d36": (36, PN_512, True),   # the 512px "d36-s" model: shared AdaLN
-}
 
 
 def _official_config(depth: int, patch_nums: tuple[int, ...], shared_aln: bool) -> dict[str, Any]:
@@ -81,10 +69,13 @@ class VARFamily:
     name = "var"
 
     def config_for(self, model_id: str) -> dict[str, Any]:
+        """The official config of a size: the card's architecture (depth, patch_nums, shared_aln) in the
+        family's base config."""
         card = get_card(model_id)
-        if card.family != self.name or card.id not in _SIZES:
-            raise KeyError(f"{model_id!r} is not a VAR model; VAR ids: {', '.join(_SIZES)}")
-        return copy.deepcopy(_official_config(*_SIZES[card.id]))
+        if card.family != self.name:
+            ids = ", ".join(c.id for c in model_cards(self.name))
+            raise KeyError(f"{model_id!r} is not a VAR model; VAR ids: {ids}")
+        return _official_config(card.arch["depth"], tuple(card.arch["patch_nums"]), bool(card.arch["shared_aln"]))
 
     def build_tokenizer(self, config: Mapping[str, Any]) -> VQVAE:
         return VQVAE(_tokenizer_config(config))

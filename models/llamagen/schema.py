@@ -1,0 +1,23 @@
+"""The LlamaGen ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``)."""
+
+SCHEMA = {
+    "image_size": "int>0", "num_classes": "int>0", "downsample": "int>0", "token_grid": "ints>0",
+    "seq_len": "int>0", "tokenizer_container": "str?", "transformer_container": "str?",
+    "tokenizer": {
+        "codebook_size": "int>0", "codebook_embed_dim": "int>0", "codebook_l2_norm": "bool",
+        "codebook_show_usage": "bool", "commit_loss_beta": "float", "entropy_loss_ratio": "float",
+        "encoder_ch_mult": "ints>0", "decoder_ch_mult": "ints>0", "z_channels": "int>0", "dropout_p": "float>=0",
+    },
+    "tokenizer_encoder_decoder_args": {
+        "ch": "int>0", "num_res_blocks": "int>0", "norm_type": "str", "resamp_with_conv": "bool",
+        "in_channels": "int>0", "out_channels": "int>0",
+    },
+    "transformer": {
+        "dim": "int>0", "n_layer": "int>0", "n_head": "int>0", "n_kv_head": "int>0?", "multiple_of": "int>0",
+        "ffn_dim_multiplier": "float>0?", "rope_base": "float>0", "norm_eps": "float>0",
+        "initializer_range": "float>=0", "token_dropout_p": "float>=0", "attn_dropout_p": "float>=0",
+        "resid_dropout_p": "float>=0", "ffn_dropout_p": "float>=0", "drop_path_rate": "float>=0",
+        "num_classes": "int>0", "class_dropout_prob": "float>=0", "model_type": "str", "vocab_size": "int>0",
+        "cls_token_num": "int>0", "block_size": "int>0",
+    },
+}
