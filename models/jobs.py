@@ -124,12 +124,17 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     if isinstance(declared, str) and declared not in (name, family):
         raise ConfigFileError(f"{config_path}: this config is for family {declared!r}, but --family is {family!r}; "
                               f"pass --family {declared} (or the config of a {name} model)")
+    parse = getattr(fam, "parse_config", None)
+    if parse is not None:
+        parse(cfg, config_path)  # unknown keys and wrong types named with the file, before any work
     for role, p in (("tokenizer", tokenizer_path), ("transformer", transformer_path)):
         if not os.path.isfile(p):
             raise CheckpointError(f"{p}: {role} checkpoint file not found (--{role})")
     tok_path, tr_path = os.path.abspath(tokenizer_path), os.path.abspath(transformer_path)
     if model_id is None:
-        model_id = f"{name}:{os.path.splitext(os.path.basename(tr_path))[0]}@{file_sha256(tr_path)[:8]}"
+        # the id names the weights and the config: two configs of one file are two models
+        cfg_hash = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        model_id = f"{name}:{os.path.splitext(os.path.basename(tr_path))[0]}@{file_sha256(tr_path)[:8]}-{cfg_hash}"
     load_tokenizer, load_model = _loaders(name, cfg, tok_path, tr_path)
     return ScoringJob(
         model_id=model_id,

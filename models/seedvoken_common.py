@@ -18,6 +18,7 @@ from torch import nn
 
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
+from visbpp.core.config_schema import check_config
 from visbpp.core.labels import check_label_range
 from visbpp.core.registry import get_card, model_cards
 
@@ -116,6 +117,7 @@ class SeedVokenFamily:
     transformer_cls: type
     transformer_config_cls: type
 
+    schema: dict                         # the config.json schema (``visbpp.core.config_schema``)
     base_config: dict                    # official config of the family in the fixture schema, sizes aside
     codebook_size: int
 
@@ -136,11 +138,16 @@ class SeedVokenFamily:
         cfg["model_id"] = model_id
         return cfg
 
+    def parse_config(self, config: Mapping, where: str | None = None) -> Mapping:
+        """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""
+        check_config(config, self.schema, where or f"{self.label} config")
+        return config
+
     def build_tokenizer(self, config: Mapping) -> nn.Module:
-        return self.tokenizer_cls(self.tokenizer_config_cls.from_config(config)).eval()
+        return self.tokenizer_cls(self.tokenizer_config_cls.from_config(self.parse_config(config))).eval()
 
     def build_transformer(self, config: Mapping, tokenizer: object = None) -> nn.Module:
-        return self.transformer_cls(self.transformer_config_cls.from_config(config)).eval()
+        return self.transformer_cls(self.transformer_config_cls.from_config(self.parse_config(config))).eval()
 
     def load_tokenizer(self, path: str, config: Mapping) -> nn.Module:
         """From the tokenizer file (raw or EMA weights per ``use_ema``) or an AR file (``first_stage_model.*``)."""

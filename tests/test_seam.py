@@ -146,3 +146,67 @@ def test_every_project_error_is_a_visbpp_error():
                 errors.SettingsError):
         assert issubclass(cls, errors.VisbppError), cls
     assert str(UnknownModelError("no model 'x'")) == "no model 'x'"
+
+
+# --------------------------------------------------------------------------- config policy
+
+_FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq")
+
+
+@pytest.mark.parametrize("family", _FAMILIES)
+def test_unknown_key_is_an_error_naming_key_and_file(family):
+    from visbpp.models import get_family
+
+    fam = get_family(family)
+    cfg = fam.config_for(next(c.id for c in __import__("visbpp.core.registry", fromlist=["x"]).model_cards(family)))
+    fam.parse_config(cfg, "my/config.json")  # the official config parses
+    cfg["transformer"]["n_layre"] = 3
+    with pytest.raises(errors.ConfigError, match=r"my/config\.json: unknown key 'transformer\.n_layre'"):
+        fam.parse_config(cfg, "my/config.json")
+    with pytest.raises(errors.ConfigError, match="n_layre"):
+        fam.build_transformer(cfg)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("transformer.dim", -64, "transformer.dim must be positive"),
+    ("image_size", None, "image_size must not be null"),
+    ("transformer.n_layer", [2], r"transformer.n_layer must be an integer"),
+    ("tokenizer.codebook_l2_norm", "false", "tokenizer.codebook_l2_norm must be true or false"),
+    ("transformer.n_head", 64.7, "transformer.n_head must be an integer"),
+    ("transformer.n_layer", True, "transformer.n_layer must be an integer"),
+])
+def test_wrong_values_are_field_named_errors_not_coerced(field, value, match):
+    from visbpp.models import get_family
+
+    fam = get_family("llamagen")
+    cfg = fam.config_for("llamagen-b-256")
+    *path, key = field.split(".")
+    d = cfg
+    for p in path:
+        d = d[p]
+    d[key] = value
+    with pytest.raises(errors.ConfigError, match=match):
+        fam.parse_config(cfg, "c.json")
+
+
+def test_config_run_model_id_hashes_the_config(tmp_path):
+    import json
+
+    from visbpp.models import jobs
+
+    (tmp_path / "tok.pt").write_bytes(b"t")
+    (tmp_path / "tr.pt").write_bytes(b"m")
+    ids = []
+    for i, grid in enumerate((16, 24)):
+        from visbpp.models import get_family
+
+        cfg = get_family("llamagen").config_for("llamagen-b-256" if grid == 16 else "llamagen-b-384")
+        p = tmp_path / f"c{i}.json"
+        p.write_text(json.dumps(cfg))
+        ids.append(jobs.job_from_config("llamagen", str(p), str(tmp_path / "tok.pt"), str(tmp_path / "tr.pt")).model_id)
+    assert ids[0] != ids[1] and all(i.startswith("llamagen:tr@") for i in ids)
+    bad = tmp_path / "bad.json"
+    cfg["transformer"]["dropout"] = 0.1
+    bad.write_text(json.dumps(cfg))
+    with pytest.raises(errors.ConfigError, match=r"bad\.json: unknown key 'transformer\.dropout'"):
+        jobs.job_from_config("llamagen", str(bad), str(tmp_path / "tok.pt"), str(tmp_path / "tr.pt"))

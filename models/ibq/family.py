@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..seedvoken_common import SeedVokenFamily
+from ..seedvoken_schema import IBQ_SCHEMA
 from .tokenizer import IBQTokenizer, TokenizerConfig
 from .transformer import AdaLNGPT, GPTConfig
 
@@ -66,6 +67,7 @@ class IBQFamily(SeedVokenFamily):
     name = NAME
     label = LABEL
     base_config = _BASE
+    schema = IBQ_SCHEMA
     codebook_size = CODEBOOK_SIZE
     tokenizer_id = TOKENIZER_ID
     default_use_ema = True

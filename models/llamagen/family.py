@@ -16,10 +16,12 @@ from typing import Any, Mapping
 import torch
 
 from visbpp.core.build import build_and_load
+from visbpp.core.config_schema import check_config
 from visbpp.core.errors import ConfigError
 from visbpp.core.registry import get_card, model_cards
 
 from .gpt import GPT, GPTConfig
+from .schema import SCHEMA
 from .tokenizer import VQConfig, VQTokenizer
 
 VQ16_TOKENIZER = {
@@ -178,11 +180,16 @@ class LlamaGenFamily:
             "dtype": "float32",
         }
 
+    def parse_config(self, config: Mapping[str, Any], where: str = "LlamaGen config") -> Mapping[str, Any]:
+        """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""
+        check_config(config, SCHEMA, where)
+        return config
+
     def build_tokenizer(self, config: Mapping[str, Any]) -> VQTokenizer:
-        return VQTokenizer(vq_config(config))
+        return VQTokenizer(vq_config(self.parse_config(config)))
 
     def build_transformer(self, config: Mapping[str, Any], tokenizer: VQTokenizer | None = None) -> GPT:
-        cfg = gpt_config(config)
+        cfg = gpt_config(self.parse_config(config))
         if tokenizer is not None and tokenizer.tokens_per_image != cfg.block_size:
             raise ConfigError(
                 f"tokenizer gives {tokenizer.tokens_per_image} tokens per image but the transformer's block_size is {cfg.block_size}"
@@ -190,7 +197,7 @@ class LlamaGenFamily:
         return GPT(cfg)
 
     def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> VQTokenizer:
-        cfg = vq_config(config)
+        cfg = vq_config(self.parse_config(config))
         return build_and_load(path, lambda: VQTokenizer(cfg),
                               containers=_containers(config.get("tokenizer_container", "model")))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..seedvoken_common import SeedVokenFamily
+from ..seedvoken_schema import OPENMAGVIT2_SCHEMA
 from .tokenizer import LFQTokenizer, TokenizerConfig
 from .transformer import FactorizedGPT, GPTConfig
 
@@ -66,6 +67,7 @@ class OpenMagvit2Family(SeedVokenFamily):
     name = NAME
     label = LABEL
     base_config = _BASE
+    schema = OPENMAGVIT2_SCHEMA
     codebook_size = CODEBOOK_SIZE
     tokenizer_id = TOKENIZER_ID
     default_use_ema = False

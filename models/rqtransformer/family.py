@@ -20,9 +20,11 @@ import torch
 
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, unwrap
+from visbpp.core.config_schema import check_config
 from visbpp.core.registry import get_card, model_cards
 
 from .rqvae import RQVAE, RQVAEConfig
+from .schema import SCHEMA
 from .transformer import RQTransformer, RQTransformerConfig
 
 # ----------------------------------------------------------------------------- official configs
@@ -81,6 +83,7 @@ def _config(card_id: str, arch: Mapping[str, Any]) -> dict:
 
 
 def _tokenizer_config(config: Mapping[str, Any]) -> RQVAEConfig:
+    FAMILY.parse_config(config)
     if "tokenizer" not in config:
         raise ValueError(f"RQ-Transformer config: missing 'tokenizer' section (keys: {sorted(config)})")
     cfg = RQVAEConfig.from_arch(config["tokenizer"])
@@ -90,6 +93,7 @@ def _tokenizer_config(config: Mapping[str, Any]) -> RQVAEConfig:
 
 
 def _transformer_config(config: Mapping[str, Any]) -> RQTransformerConfig:
+    FAMILY.parse_config(config)
     if "transformer" not in config:
         raise ValueError(f"RQ-Transformer config: missing 'transformer' section (keys: {sorted(config)})")
     return RQTransformerConfig.from_arch(config["transformer"])
@@ -139,6 +143,11 @@ class RQTransformerFamily:
             ids = ", ".join(c.id for c in model_cards(self.name))
             raise KeyError(f"{model_id!r} is not an RQ-Transformer model (known: {ids})")
         return _config(card.id, card.arch)
+
+    def parse_config(self, config: Mapping[str, Any], where: str = "RQ-Transformer config") -> Mapping[str, Any]:
+        """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""
+        check_config(config, SCHEMA, where)
+        return config
 
     def build_tokenizer(self, config: Mapping[str, Any]) -> RQVAE:
         return RQVAE(_tokenizer_config(config)).eval()

@@ -22,9 +22,11 @@ import torch
 
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
+from visbpp.core.config_schema import check_config
 from visbpp.core.registry import get_card, model_cards
 
 from . import config as _config
+from .schema import SCHEMA
 from .gpt import ClassConditionalGPT, GPTConfig, structural_mask
 from .vqgan import VQGAN, VQGANConfig
 
@@ -53,11 +55,16 @@ class TamingFamily:
         return _config.config_for_card(card.arch)
 
     # ------------------------------------------------------------------ building
+    def parse_config(self, config: Mapping[str, Any], where: str = "taming config") -> Mapping[str, Any]:
+        """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""
+        check_config(config, SCHEMA, where)
+        return config
+
     def build_tokenizer(self, config: Mapping[str, Any]) -> VQGAN:
-        return VQGAN(VQGANConfig.from_config(config)).eval()
+        return VQGAN(VQGANConfig.from_config(self.parse_config(config))).eval()
 
     def build_transformer(self, config: Mapping[str, Any], tokenizer: VQGAN | None = None) -> ClassConditionalGPT:
-        cfg = GPTConfig.from_config(config)
+        cfg = GPTConfig.from_config(self.parse_config(config))
         if tokenizer is not None and tokenizer.vocab_size != cfg.vocab_size:
             raise ValueError(f"taming: GPT vocab_size {cfg.vocab_size} != tokenizer codebook {tokenizer.vocab_size}")
         return ClassConditionalGPT(cfg).eval()
@@ -65,7 +72,7 @@ class TamingFamily:
     # ------------------------------------------------------------------ loading
     def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> VQGAN:
         """From the VQGAN file (``loss.*`` dropped) or the cin transformer file (``first_stage_model.*``)."""
-        config, diffs = _config.resolve(config, path, "tokenizer")
+        config, diffs = _config.resolve(self.parse_config(config), path, "tokenizer")
         cfg = VQGANConfig.from_config(config)
         model = build_and_load(path, lambda: VQGAN(cfg), containers=CONTAINERS, select=_tokenizer_part,
                                drop_prefixes=(LOSS,))
@@ -75,7 +82,7 @@ class TamingFamily:
     def load_transformer(self, path: str, config: Mapping[str, Any],
                          tokenizer: VQGAN | None = None) -> ClassConditionalGPT:
         """From the cin transformer file; its ``first_stage_model.*`` part is the tokenizer's."""
-        config, diffs = _config.resolve(config, path, "transformer")
+        config, diffs = _config.resolve(self.parse_config(config), path, "transformer")
         model = build_and_load(path, lambda: self.build_transformer(config, tokenizer), containers=CONTAINERS,
                                select=_require_transformer, drop_prefixes=(FIRST_STAGE,), check=_check_masks)
         model.config_disagreements = diffs

@@ -16,7 +16,10 @@ import torch
 
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
+from visbpp.core.config_schema import check_config
 from visbpp.core.registry import get_card, model_cards
+
+from .schema import SCHEMA
 
 from .transformer import VAR, VARConfig, block_causal_bias, scale_of_positions
 from .vqvae import DOWNSAMPLE, VQVAE, VQVAEConfig
@@ -39,6 +42,7 @@ def _official_config(depth: int, patch_nums: tuple[int, ...], shared_aln: bool) 
 
 
 def _tokenizer_config(config: Mapping[str, Any]) -> VQVAEConfig:
+    FAMILY.parse_config(config)
     if "tokenizer" not in config:
         raise ValueError(f"VAR config has no 'tokenizer' section (keys: {sorted(config)})")
     cfg = VQVAEConfig.from_mapping(config["tokenizer"])
@@ -76,6 +80,11 @@ class VARFamily:
             ids = ", ".join(c.id for c in model_cards(self.name))
             raise KeyError(f"{model_id!r} is not a VAR model; VAR ids: {ids}")
         return _official_config(card.arch["depth"], tuple(card.arch["patch_nums"]), bool(card.arch["shared_aln"]))
+
+    def parse_config(self, config: Mapping[str, Any], where: str = "VAR config") -> Mapping[str, Any]:
+        """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""
+        check_config(config, SCHEMA, where)
+        return config
 
     def build_tokenizer(self, config: Mapping[str, Any]) -> VQVAE:
         return VQVAE(_tokenizer_config(config))
