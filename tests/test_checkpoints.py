@@ -7,18 +7,16 @@ import io
 import os
 import tarfile
 import threading
-from pathlib import Path
 
 import pytest
 import torch
 
+from conformance_utils import conformance_root
+from http_fixture import FileServer
 from visbpp.core import checkpoints as ck
 from visbpp.core import download
 from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, read_state_dict
 from visbpp.core.registry import CheckpointFile, get_card
-
-from conformance_utils import conformance_root
-from http_fixture import FileServer
 
 
 @pytest.fixture(autouse=True)

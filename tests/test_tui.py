@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import csv
+import io
 
 import numpy as np
 import pytest
 from textual import _time
 from textual.widgets import Input
 
-from tui_helpers import (expected_bpp, make_imagefolder, slow_job, tiny_custom_model, wait_for,
-                         write_settings)
+from tui_helpers import expected_bpp, make_imagefolder, slow_job, tiny_custom_model, wait_for, write_settings
 from visbpp.core import events as ev
 from visbpp.core.registry import model_cards
 from visbpp.tui import settings as st

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from ..seedvoken_common import SeedVokenFamily
 from .tokenizer import IBQTokenizer, TokenizerConfig
 from .transformer import AdaLNGPT, GPTConfig

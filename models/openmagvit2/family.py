@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from ..seedvoken_common import SeedVokenFamily
 from .tokenizer import LFQTokenizer, TokenizerConfig
 from .transformer import FactorizedGPT, GPTConfig
