@@ -49,8 +49,8 @@ from . import results as R
 from . import runtime as RT
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
-from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
 from .runstate import RunInProgressError, RunState, run_lock  # noqa: F401 - re-exported
+from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
 from .token_cache import TokenCache, image_key
 
 LN2 = 0.6931471805599453

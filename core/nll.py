@@ -2,9 +2,12 @@
 
 Families compute their final hidden states ``h (B, L, D)`` in one teacher-forced
 forward and hand them here with their output head. Logits are made ``chunk`` positions
-at a time, cast to float32, log-softmaxed in float32 and gathered, so that a batch
-never holds B x L x V float32 logits at once. Correct under bf16 autocast: the head may
-run in bf16, the log-softmax never does.
+at a time; each chunk is then log-softmaxed in float32 a small block of rows at a time
+and only the target's log-probability is kept, so a batch never holds B x L x V float32
+logits (nor their log-probabilities) at once. Correct under bf16 autocast: the head may
+run in bf16, the log-softmax never does. The values are bit-identical to a float32
+``log_softmax`` of the whole chunk followed by a gather (the softmax of a row does not
+depend on the other rows).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Callable
 import torch
 
 LN2 = 0.6931471805599453
+BLOCK_BYTES = 32 * 2**20  # float32 log-probabilities made at once (smaller blocks cost time on a CPU)
 
 
 def default_chunk(batch: int, vocab: int, budget_bytes: int = 256 * 2**20) -> int:
@@ -35,14 +39,26 @@ def chunked_nll(
         e = min(L, s + step)
         logits = head(hidden[:, s:e])  # (B, e-s, V)
         out[:, s:e] = nll_from_logits(logits, targets[:, s:e])
+        del logits
     return out
 
 
-def nll_from_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """logits (..., V) any dtype, targets (...) -> float32 nats, via fp32 log-softmax + gather."""
+def nll_from_logits(logits: torch.Tensor, targets: torch.Tensor, block_bytes: int = BLOCK_BYTES) -> torch.Tensor:
+    """logits (..., V) any dtype, targets (...) -> float32 nats, via fp32 log-softmax + gather.
+
+    Rows are processed ``block_bytes`` of float32 at a time: peak extra memory is one block,
+    not a float32 copy plus the log-probabilities of every logit.
+    """
+    V = logits.shape[-1]
+    flat = logits.reshape(-1, V)  # (N, V), a view for contiguous logits
+    t = targets.reshape(-1, 1)
+    out = torch.empty(flat.shape[0], dtype=torch.float32, device=logits.device)
+    rows = max(1, block_bytes // (4 * V))
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        return -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        for s in range(0, flat.shape[0], rows):
+            logp = torch.log_softmax(flat[s:s + rows].float(), dim=-1)  # (rows, V) float32
+            out[s:s + rows] = -logp.gather(-1, t[s:s + rows]).squeeze(-1)
+    return out.view(targets.shape)
 
 
 def auto_chunked_nll(hidden: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], targets: torch.Tensor, vocab: int) -> torch.Tensor:

@@ -11,8 +11,8 @@ import os
 import resource
 import sys
 import time
-from typing import Callable
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 

@@ -17,8 +17,7 @@ from statsmodels.stats.anova import anova_lm
 from visbpp.core import registry
 from visbpp.core.analysis import TableError, analyze
 from visbpp.core.registry import Published
-from visbpp.core.table import (assign_groups, eval_resolution, fit_rows, merged_table, read_csv, validate,
-                               write_csv)
+from visbpp.core.table import assign_groups, eval_resolution, fit_rows, merged_table, read_csv, validate, write_csv
 
 # The published table, as printed in the foundation issue: family, size, resolution, FID, rFID, BPP.
 PUBLISHED_TEXT = """\

@@ -17,11 +17,10 @@ import statsmodels.formula.api as smf
 import typer
 from typer.testing import CliRunner
 
+from test_analysis import PUBLISHED_FITS, published_frame, random_table
 from visbpp.core import registry
 from visbpp.core.registry import Published
 from visbpp.tui import cmd_analysis
-
-from test_analysis import PUBLISHED_FITS, published_frame, random_table
 
 runner = CliRunner()
 

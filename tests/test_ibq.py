@@ -15,8 +15,7 @@ from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
 from visbpp.core.nll import bits_per_image
 from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
 from visbpp.models import get_family
-from visbpp.models.ibq.preprocess import (center_crop_offsets, cv_linear_resize, preprocess_image,
-                                          smallest_side_size)
+from visbpp.models.ibq.preprocess import center_crop_offsets, cv_linear_resize, preprocess_image, smallest_side_size
 from visbpp.models.ibq.tokenizer import IndexQuantizer
 
 FAM = get_family("ibq")

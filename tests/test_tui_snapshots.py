@@ -1,12 +1,9 @@
 """Snapshot tests of the TUI (pytest-textual-snapshot): fixed terminal sizes, pinned memory
-readings, a fixed visbpp home (its path shows in the run settings) with an empty results store,
-no blinking cursor. Regenerate with ``--snapshot-update`` after checking the new SVGs by eye."""
+readings, animations off, no blinking cursor, a fresh visbpp home per test (``tmp_path``, with an
+empty results store) shown on screen under one fixed name. Regenerate with ``--snapshot-update``
+after checking the new SVGs by eye."""
 
 from __future__ import annotations
-
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 from textual.widgets import Input
@@ -14,6 +11,7 @@ from textual.widgets import Input
 from tui_helpers import wait_for
 from visbpp.core.events import MemoryStats
 from visbpp.tui.app import VisbppApp
+from visbpp.tui.widgets.run_settings import RunSettingsPanel
 
 
 def fixed_memory():
@@ -21,7 +19,14 @@ def fixed_memory():
             MemoryStats("host", rss=1536 << 20)]
 
 
+SHOWN_HOME = "/tmp/visbpp-tui-snapshot-home"  # the name the per-test home gets on screen
+
+
 class SnapshotApp(VisbppApp):
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.animation_level = "none"
+
     def on_mount(self) -> None:
         super().on_mount()
         for i in self.query(Input):
@@ -29,11 +34,14 @@ class SnapshotApp(VisbppApp):
 
 
 @pytest.fixture
-def app(monkeypatch):
-    home = Path(tempfile.gettempdir()) / "visbpp-tui-snapshot-home"   # fixed: the path is on screen
-    shutil.rmtree(home, ignore_errors=True)
+def app(monkeypatch, tmp_path):
+    home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("VISBPP_HOME", str(home))
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    show = RunSettingsPanel.show_default_data
+    monkeypatch.setattr(RunSettingsPanel, "show_default_data",
+                        lambda self, path: show(self, path and path.replace(str(home), SHOWN_HOME)))
     monkeypatch.delenv("VISBPP_CHECKPOINTS", raising=False)  # checkpoint status: all missing
     return SnapshotApp(home=home, memory_probe=fixed_memory, warm_torch=False)
 

@@ -33,8 +33,16 @@ from .memory import probe_memory
 from .messages import EngineEvent, FetchProgress
 from .results_view import Bundle, analysis_warnings, export_csv, export_json, load_bundle
 from .run_worker import score_selection
-from .state import (CustomModel, JobPlan, RunView, checkpoint_status, default_selection, fetch_function,
-                    picker_rows, shipped_data_dir)
+from .state import (
+    CustomModel,
+    JobPlan,
+    RunView,
+    checkpoint_status,
+    default_selection,
+    fetch_function,
+    picker_rows,
+    shipped_data_dir,
+)
 from .widgets.bilinear_plot import BilinearPlot
 from .widgets.error_modal import ErrorModal
 from .widgets.fit_legend import FitLegend

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
             cards = ck.resolve_ids(ids or (), family, all_models)
         except UnknownModelError as e:
             err.print(f"error: {e}")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         if not cards:
             err.print("error: name model ids, --family F or --all (see `visbpp models`)")
             raise typer.Exit(2)

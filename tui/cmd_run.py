@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             if _rank0():
                 sys.stderr.write("interrupted: finished batches are saved; run the same command again to resume\n")
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
         except known as e:
             _fail(str(e))
         except OSError as e:

@@ -3,7 +3,7 @@
 from .config import ProjectConfigWarning
 from .family import FAMILY, TamingFamily
 from .gpt import GPT, ClassConditionalGPT, GPTConfig
-from .vqgan import VQGAN, VQGANConfig, VectorQuantizer
+from .vqgan import VQGAN, VectorQuantizer, VQGANConfig
 
 __all__ = ["FAMILY", "TamingFamily", "VQGAN", "VQGANConfig", "VectorQuantizer", "GPT", "GPTConfig",
            "ClassConditionalGPT", "ProjectConfigWarning"]

@@ -107,8 +107,8 @@ class SelfAttention(nn.Module):
         self.register_buffer("zero_k_bias", torch.zeros(dim))
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """x (B, L, C); allowed (1, 1, L, L) bool, True where a query may attend to a key."""
+    def forward(self, x: torch.Tensor, attn_bias: torch.Tensor) -> torch.Tensor:
+        """x (B, L, C); attn_bias (1, 1, L, L) additive 0/-inf, in the dtype of the attention inputs."""
         B, L, C = x.shape
         qkv_bias = torch.cat((self.q_bias, self.zero_k_bias, self.v_bias))
         qkv = F.linear(x, self.mat_qkv.weight, qkv_bias).view(B, L, 3, self.num_heads, self.head_dim)
@@ -117,7 +117,9 @@ class SelfAttention(nn.Module):
             q = F.normalize(q, dim=-1) * self.scale_mul_1H11.clamp_max(MAX_SCALE_MUL).exp()
             k = F.normalize(k, dim=-1)
         q, k, v = (t.to(v.dtype) for t in (q, k, v))
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=self.scale)  # (B, H, L, hd)
+        if attn_bias.dtype != v.dtype:
+            attn_bias = attn_bias.to(v.dtype)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, scale=self.scale)  # (B, H, L, hd)
         return self.proj(o.transpose(1, 2).reshape(B, L, C))
 
 
@@ -139,7 +141,7 @@ class AdaLNSelfAttn(nn.Module):
         else:
             self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(C, 6 * C))
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, attn_bias: torch.Tensor) -> torch.Tensor:
         """x (B, L, C); cond: SiLU-free class embedding (B, C), or the shared (B, 1, 6, C) modulation."""
         if self.shared_aln:
             mods = self.ada_gss + cond  # (B, 1, 6, C)
@@ -147,7 +149,7 @@ class AdaLNSelfAttn(nn.Module):
             mods = self.ada_lin(cond).view(-1, 1, 6, self.C)  # (B, 1, 6, C)
         gamma1, gamma2, scale1, scale2, shift1, shift2 = mods.unbind(2)  # each (B, 1, C)
         ln = lambda t: F.layer_norm(t, (self.C,), eps=self.eps)  # noqa: E731 - no affine parameters
-        x = x + self.attn(_modulate(ln(x), scale1, shift1), allowed) * gamma1
+        x = x + self.attn(_modulate(ln(x), scale1, shift1), attn_bias) * gamma1
         x = x + self.ffn(_modulate(ln(x), scale2, shift2)) * gamma2
         return x
 
@@ -222,9 +224,11 @@ class VAR(nn.Module):
             x = torch.cat((sos, self.word_embed(x_in.float())), dim=1)  # (B, L, C)
             x = x + self.lvl_embed(self.lvl_1L[0]) + self.pos_1LC  # (L, C) + (1, L, C)
             block_cond = self.shared_ada_lin(cond).view(B, 1, 6, self.C) if self.config.shared_aln else cond
-        allowed = self.attn_bias_for_masking == 0  # (1, 1, L, L) bool, same mask for every dtype
+        # the stored additive bias, cast once to the dtype the attention runs in (bf16 under autocast)
+        attn_dtype = torch.get_autocast_dtype(dev.type) if torch.is_autocast_enabled(dev.type) else x.dtype
+        attn_bias = self.attn_bias_for_masking.to(attn_dtype)  # (1, 1, L, L) 0 / -inf
         for block in self.blocks:
-            x = block(x, block_cond, allowed)
+            x = block(x, block_cond, attn_bias)
         return x, cond
 
     def logits_from_hidden(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
