@@ -43,8 +43,15 @@ def _note(msg: str) -> None:
 def _measured(notes: list[str]) -> list[dict] | None:
     from visbpp.core.table import MeasuredUnavailable, load_measured
 
+    import warnings
+
     try:
-        return load_measured()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = load_measured()
+        for w in caught:  # damaged store entries: skipped, each named once
+            typer.echo(f"warning: {w.message}", err=True)
+        return got
     except MeasuredUnavailable as e:
         notes.append(str(e))
         return None
