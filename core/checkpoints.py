@@ -239,9 +239,12 @@ def verify(f: CheckpointFile, path: str | os.PathLike) -> str:
     expected, src = _expected(f, path, _load_db())
     if expected and digest != expected:
         raise FetchError(
-            f"{path}: sha256 {digest} does not match {src} ({expected}) for {f.cache_relpath}. "
-            f"The file is corrupt or not the official one: `visbpp fetch --check --repair MODEL` removes a "
-            f"bad copy from the cache and forgets a recorded checksum; then `visbpp fetch MODEL` gets it again."
+            f"{path}: sha256 {digest} does not match {src} ({expected}) for {f.cache_relpath}. " + (
+                "The file shipped with visbpp was changed: reinstall visbpp, or regenerate the micro zoo with "
+                "`visbpp zoo train --out <its folder>` (`visbpp fetch` cannot restore bundled files)."
+                if f.source_kind == "bundled" else
+                "The file is corrupt or not the official one: `visbpp fetch --check --repair MODEL` removes a "
+                "bad copy from the cache and forgets a recorded checksum; then `visbpp fetch MODEL` gets it again.")
         )
     first = _load_db().get("first_seen", {}).get(f.cache_relpath)
     if first != digest and (not first or expected != first):  # nothing recorded, or an authority overrules it

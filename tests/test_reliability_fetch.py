@@ -158,3 +158,35 @@ def test_http_mirror_from_environment_and_checkpoints_toml(monkeypatch):
         assert download.fetch_file(a).read_bytes() == member
         gets = [p for (m, p, _r) in srv.requests if m == "GET"]
     assert gets == ["files.example.org/w/w.pt", "cdn.example.org/a/m.tar.gz"]
+
+
+def test_an_altered_or_truncated_safetensors_copy_is_rebuilt_from_the_source(tmp_path):
+    import torch
+
+    from visbpp.core.checkpoint_io import read_state_dict
+
+    sd = {"w": torch.randn(256), "b": torch.arange(7)}
+    src = tmp_path / "w.pt"
+    torch.save({"model": sd}, src)
+    read_state_dict(src, ["model"], safetensors_cache=True)
+    (copy,) = (ck.cache_root() / "safetensors").glob("*.safetensors")
+    data = bytearray(copy.read_bytes())
+    data[-5] ^= 0x40  # inside the tensor data: same size, different values
+    copy.write_bytes(bytes(data))
+    got = read_state_dict(src, ["model"], safetensors_cache=True)
+    assert all(torch.equal(got[k], sd[k]) for k in sd)
+    copy.write_bytes(copy.read_bytes()[:100])  # truncated
+    got = read_state_dict(src, ["model"], safetensors_cache=True)
+    assert all(torch.equal(got[k], sd[k]) for k in sd)
+    again = read_state_dict(src, ["model"], safetensors_cache=True)  # from the rebuilt copy
+    assert all(torch.equal(again[k], sd[k]) for k in sd)
+
+
+@pytest.mark.parametrize("args", [["models"], ["fetch", "llamagen-b-256"], ["fetch", "--check", "llamagen-b-256"]])
+def test_an_uncreatable_visbpp_home_is_one_error_line(tmp_path, monkeypatch, args):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "afile" / "home"))
+    r = _hub_cli(args)
+    assert r.exit_code == 2, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "error:" in r.output and "VISBPP_HOME" in r.output and "Traceback" not in r.output

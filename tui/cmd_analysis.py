@@ -148,7 +148,12 @@ def models_cmd(
                                      "tokenizers": [view.tokenizer_dict(t) for t in registry.tokenizer_cards()]})
                          + "\n")
         return
-    view.render_models(Console(), cards, registry.tokenizer_cards(), str(checkpoint_dir) if checkpoint_dir else None)
+    from visbpp.core.store import CacheDirError
+
+    try:
+        view.render_models(Console(), cards, registry.tokenizer_cards(), str(checkpoint_dir) if checkpoint_dir else None)
+    except CacheDirError as e:  # the checkpoint status column needs the cache dir
+        _fail(str(e))
 
 
 def export_cmd(

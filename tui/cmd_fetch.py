@@ -38,6 +38,13 @@ def register(app: typer.Typer) -> None:
         if not cards:
             err.print("error: name model ids, --family F or --all (see `visbpp models`)")
             raise typer.Exit(2)
+        try:
+            from visbpp.core.store import cache_root
+
+            cache_root()
+        except ValueError as e:  # VISBPP_HOME cannot be created
+            err.print(f"error: {e}")
+            raise typer.Exit(2)
         if repair and not check:
             err.print("error: --repair goes with --check (`visbpp fetch --check --repair ID`)")
             raise typer.Exit(2)
