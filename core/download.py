@@ -202,7 +202,7 @@ def _check_hub_blob(f: CheckpointFile, path: Path, where: str) -> None:
     expected = ck.hub_blob_sha256(path)
     if expected is None:
         return
-    got = ck.sha256_file(path)
+    got = ck.file_sha256(path)  # memoised: the verification that follows does not hash it again
     if got == expected:
         return
     blob = path.resolve()
@@ -231,9 +231,11 @@ def fetch_file(f: CheckpointFile, progress: ck.ProgressFn | None = None, model_i
             f"and put {f.archive_member or f.filename} at {ck.cached_path(f)} (or pass --checkpoint-dir)."
         )
     if offline():
+        src = (f"{hub_endpoint()}/{f.repo[3:]}/resolve/{f.revision or 'main'}/{f.filename}"
+               if f.source_kind == "hub" else mirrored(f.direct_url or f.url))
         raise ck.MissingCheckpointError(
             f"offline mode: {f.filename} ({model_id or f.role}) is not on disk. Expected at {ck.cached_path(f)}; "
-            f"download {f.url} there, or unset VISBPP_OFFLINE/HF_HUB_OFFLINE and run `visbpp fetch`."
+            f"download {src} there, or unset VISBPP_OFFLINE/HF_HUB_OFFLINE and run `visbpp fetch`."
         )
     if f.source_kind == "hub":
         path = _hub_download(f, progress)

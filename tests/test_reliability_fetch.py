@@ -139,6 +139,10 @@ def test_hub_404_says_not_found_at_the_configured_endpoint(monkeypatch):
     msg = str(e.value)
     assert "not found" in msg and srv.url in msg, msg
     assert "huggingface.co" not in msg and "No network" not in msg
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ck.MissingCheckpointError) as e:
+        download.fetch_file(f)
+    assert srv.url in str(e.value) and "huggingface.co" not in str(e.value)
 
 
 def test_http_mirror_from_environment_and_checkpoints_toml(monkeypatch):
