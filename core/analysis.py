@@ -365,12 +365,28 @@ def provenance_warnings(df: pd.DataFrame, fits: list[str]) -> list[ProvenanceWar
 # ---------------------------------------------------------------------------------------------
 # entry point
 
+def _degenerate(data: pd.DataFrame) -> tuple[str, ...]:
+    """TableError for inputs no fit can use (constant bpp or fid); notes for duplicate rows."""
+    for col in ("bpp", "fid"):
+        v = data[col].to_numpy()
+        if v.max() - v.min() <= 1e-12 * max(abs(v.max()), abs(v.min()), 1e-300):
+            raise TableError(f"every row has the same {col} ({v[0]:g}): FID against BPP cannot be fitted")
+    key = ["family", "size", "resolution", "fid", "rfid", "bpp"]
+    dup = data[data.duplicated(key, keep=False)]
+    notes = []
+    for _, g in dup.groupby(key, sort=False):
+        notes.append(f"duplicate rows: {', '.join(g['label'])} have the same family, size, resolution, fid, rfid "
+                     f"and bpp; each copy counts in the fits (remove duplicates unless they are separate models)")
+    return tuple(notes)
+
+
 def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = ()) -> AnalysisResult:
     """Validate ``df`` (columns family, size, resolution, fid, rfid, bpp; optional group, model_id,
     provenance columns) and run every fit. Bad input raises :class:`TableError`."""
     if not isinstance(df, pd.DataFrame):
         raise TableError(f"expected a pandas DataFrame, got {type(df).__name__}")
     data = validate(df)
+    notes = tuple(notes) + _degenerate(data)
     order = list(dict.fromkeys(data["group"]))
     groups = tuple(_fit_group(name, data[data["group"] == name]) for name in order)
     fitted = [g.group for g in groups if g.fitted]

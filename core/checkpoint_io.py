@@ -233,22 +233,29 @@ def _read_through_safetensors(path: str) -> dict:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from .checkpoints import file_sha256
-    from .store import cache_root
+    from .checkpoints import file_sha256, sha256_file
+    from .store import atomic_write_text, cache_root
 
     fast = cache_root() / "safetensors" / f"{file_sha256(path)}.safetensors"
+    sidecar = fast.with_name(fast.name + ".sha256")  # the copy's own sha256, written with it
     if fast.is_file():
-        with safe_open(str(fast), framework="pt") as fh:
-            containers = json.loads((fh.metadata() or {}).get("containers", "[]"))
-        flat = load_file(str(fast))
-        obj: dict = {}
-        for k, v in flat.items():
-            c, sep, rest = k.partition(_SEP)
-            if sep and c in containers:
-                obj.setdefault(c, {})[rest] = v
-            else:
-                obj[k] = v
-        return obj
+        try:
+            if sidecar.read_text().strip() != file_sha256(fast):
+                raise ValueError("sha256 differs from the one recorded when it was written")
+            with safe_open(str(fast), framework="pt") as fh:
+                containers = json.loads((fh.metadata() or {}).get("containers", "[]"))
+            flat = load_file(str(fast))
+        except Exception:  # noqa: BLE001 - altered, truncated or unrecorded copy: rebuilt from the source below
+            fast.unlink(missing_ok=True)
+        else:
+            obj: dict = {}
+            for k, v in flat.items():
+                c, sep, rest = k.partition(_SEP)
+                if sep and c in containers:
+                    obj.setdefault(c, {})[rest] = v
+                else:
+                    obj[k] = v
+            return obj
     obj = read_checkpoint(path, safetensors_cache=False)
     flat, containers = {}, []
     for k, v in obj.items():
@@ -262,5 +269,6 @@ def _read_through_safetensors(path: str) -> dict:
     # safetensors refuses tensors that share storage (e.g. aliased codebooks): save private copies
     save_file({k: v.detach().clone().contiguous() for k, v in flat.items()}, str(tmp),
               metadata={"source": path, "containers": json.dumps(containers)})
+    atomic_write_text(sidecar, sha256_file(tmp) + "\n")
     os.replace(tmp, fast)
     return obj

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,16 +61,27 @@ def _toml_path() -> Path:
     return Path(os.environ.get("VISBPP_CHECKPOINTS", cache_root() / "checkpoints.toml"))
 
 
-def _user_paths() -> dict[str, str]:
-    """Per-file paths a user declared in checkpoints.toml: ``"<repo-slug>/<member>" = "/path"`` or by file name."""
+def _toml() -> dict:
     p = _toml_path()
     if not p.is_file():
         return {}
     try:
-        data = tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise FetchError(f"{p}: not valid TOML ({e}); expected lines like \"c2i_B_256.pt\" = \"/data/c2i_B_256.pt\"") from None
+
+
+def _user_paths() -> dict[str, str]:
+    """Per-file paths a user declared in checkpoints.toml: ``"<repo-slug>/<member>" = "/path"`` or by file name."""
+    data = _toml()
     return {str(k): str(v) for k, v in data.get("paths", data).items() if isinstance(v, str)}
+
+
+def http_mirror() -> str | None:
+    """``[mirror] http = "URL"`` of checkpoints.toml: a mirror for plain-HTTPS downloads (or None)."""
+    m = _toml().get("mirror")
+    url = m.get("http") if isinstance(m, dict) else None
+    return url if isinstance(url, str) and url else None
 
 
 def bundled_path(f: CheckpointFile) -> Path:
@@ -188,23 +200,83 @@ def _record(path: Path, digest: str, key: str | None = None) -> None:
         atomic_write_text(_checksum_db(), json.dumps(db, indent=1, sort_keys=True))
 
 
+def hub_blob_sha256(path: str | os.PathLike) -> str | None:
+    """The sha256 a Hugging Face cache file must have: its blob is named after the ETag, which for
+    LFS files is the sha256 of the content (None for other files and paths outside a hub cache)."""
+    path = Path(path)
+    blob = path.resolve()
+    if blob.parent.name != "blobs" or not re.fullmatch(r"[0-9a-f]{64}", blob.name):
+        return None
+    return blob.name
+
+
+def _forget_first_seen(key: str) -> None:
+    with FileLock(str(_checksum_db()) + ".lock"):
+        db = _load_db()
+        if db.get("first_seen", {}).pop(key, None) is not None:
+            atomic_write_text(_checksum_db(), json.dumps(db, indent=1, sort_keys=True))
+
+
+def _expected(f: CheckpointFile, path: Path, db: dict) -> tuple[str | None, str]:
+    """(expected sha256, where it comes from): the registry, the hub blob name, else first seen."""
+    if f.sha256:
+        return f.sha256, "the registry"
+    hub = hub_blob_sha256(path)
+    if hub:
+        return hub, "the hub's ETag (the blob's name)"
+    return db.get("first_seen", {}).get(f.cache_relpath), "the checksum recorded when this file was first seen"
+
+
 def verify(f: CheckpointFile, path: str | os.PathLike) -> str:
-    """Check ``path`` against the registry sha256/size, or against the sha256 recorded the first time
-    this file (by repository and member path) was seen; record it then. Returns the sha256."""
+    """Check ``path`` against the registry sha256/size, the sha256 a hub blob is named after, or the
+    sha256 recorded the first time this file (by repository and member path) was seen; record it
+    then. Returns the sha256."""
     path = Path(path)
     if f.size_bytes is not None and path.stat().st_size != f.size_bytes:
         raise FetchError(f"{path}: size {path.stat().st_size} bytes, expected {f.size_bytes} for {f.filename}")
     digest = file_sha256(path)
-    expected = f.sha256 or _load_db().get("first_seen", {}).get(f.cache_relpath)
+    expected, src = _expected(f, path, _load_db())
     if expected and digest != expected:
-        src = "the registry" if f.sha256 else "the checksum recorded when this file was first seen"
         raise FetchError(
-            f"{path}: sha256 {digest} does not match {src} ({expected}) for {f.cache_relpath}. "
-            f"The file is corrupt or not the official one; delete it and run `visbpp fetch` again."
+            f"{path}: sha256 {digest} does not match {src} ({expected}) for {f.cache_relpath}. " + (
+                "The file shipped with visbpp was changed: reinstall visbpp, or regenerate the micro zoo with "
+                "`visbpp zoo train --out <its folder>` (`visbpp fetch` cannot restore bundled files)."
+                if f.source_kind == "bundled" else
+                "The file is corrupt or not the official one: `visbpp fetch --check --repair MODEL` removes a "
+                "bad copy from the cache and forgets a recorded checksum; then `visbpp fetch MODEL` gets it again.")
         )
-    if not expected:
+    first = _load_db().get("first_seen", {}).get(f.cache_relpath)
+    if first != digest and (not first or expected != first):  # nothing recorded, or an authority overrules it
+        _forget_first_seen(f.cache_relpath)
         _record(path.resolve(), digest, key=f.cache_relpath)
     return digest
+
+
+def repair(f: CheckpointFile, path: Path) -> str:
+    """Make a file that fails verification fetchable again; returns what was done (one line).
+
+    A copy in the cache (visbpp's or the hub's) that fails is removed and its first-seen checksum
+    forgotten, so `visbpp fetch` downloads and checks it anew. A file of the user's own (from
+    checkpoints.toml or --checkpoint-dir) is never removed: when only the first-seen checksum
+    disagrees, that checksum is replaced by the file's (the user vouches for it by asking)."""
+    try:
+        verify(f, path)
+        return f"ok\t{path}"
+    except FetchError as e:
+        reason = str(e).split(". ")[0]
+    root = cache_root().resolve()
+    in_cache = root in path.resolve().parents or root in path.absolute().parents
+    authority = f.sha256 or hub_blob_sha256(path)
+    _forget_first_seen(f.cache_relpath)
+    if in_cache:
+        blob = path.resolve()
+        path.unlink(missing_ok=True)
+        blob.unlink(missing_ok=True)
+        return f"removed\t{path} ({reason}); run `visbpp fetch` to download it again"
+    if authority:
+        return f"bad\t{path} ({reason}); replace this file of yours with the official one"
+    verify(f, path)  # records its checksum as first seen
+    return f"reset\t{path}: its sha256 is now the recorded one"
 
 
 @dataclass(frozen=True)
@@ -230,7 +302,7 @@ def status(card: ModelCard, checkpoint_dir: str | os.PathLike | None = None) -> 
             continue
         entry = db.get("files", {}).get(str(p.resolve()))
         fp = _fingerprint(p)
-        expected = f.sha256 or db.get("first_seen", {}).get(f.cache_relpath)
+        expected = _expected(f, p, db)[0]
         ok = bool(entry and expected and entry["sha256"] == expected and entry.get("size") == fp["size"]
                   and entry.get("mtime_ns") == fp["mtime_ns"])
         out.append(FileStatus(f, "verified" if ok else "present", p, fp["size"]))

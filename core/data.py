@@ -55,10 +55,26 @@ class Dataset:
     unlabeled: tuple[str, ...] = ()  # flat layout: files without a CSV row (relative paths, sorted)
 
 
-def _walk_files(folder: str, root: str) -> list[tuple[str, str]]:
+def _dir_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _walk_files(folder: str, root: str, seen: set) -> list[tuple[str, str]]:
+    """Files under ``folder``, following links to folders but never into a folder already visited
+    (``seen``: (device, inode) of visited folders), so a link loop lists nothing twice."""
     out = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        keep = []
+        for d in sorted(d for d in dirnames if not d.startswith(".")):
+            ident = _dir_id(os.path.join(dirpath, d))
+            if ident is not None and ident not in seen:
+                seen.add(ident)
+                keep.append(d)
+        dirnames[:] = keep
         for f in filenames:
             if f.startswith("."):
                 continue
@@ -67,10 +83,17 @@ def _walk_files(folder: str, root: str) -> list[tuple[str, str]]:
     return out
 
 
-def scan_imagefolder(root: str) -> Dataset:
-    root = os.path.abspath(root)
+def _check_root(root: str) -> None:
+    if os.path.isfile(root):
+        raise DataError(f"{root}: is a file, not a folder; pass --data DIR: the folder holding one subfolder "
+                        f"per class (ImageFolder) or the flat val folder (with --labels-csv)")
     if not os.path.isdir(root):
         raise DataError(f"{root}: data folder not found (pass --data DIR: an ImageFolder root or the flat val folder)")
+
+
+def scan_imagefolder(root: str) -> Dataset:
+    root = os.path.abspath(root)
+    _check_root(root)
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
     if not classes:
         raise DataError(
@@ -78,8 +101,9 @@ def scan_imagefolder(root: str) -> Dataset:
             f"for the flat ImageNet val folder pass --labels-csv LOC_val_solution.csv"
         )
     samples = []
+    seen = {_dir_id(root)} | {_dir_id(os.path.join(root, c)) for c in classes}
     for idx, c in enumerate(classes):
-        for p, rel in sorted(_walk_files(os.path.join(root, c), root), key=lambda t: t[1]):
+        for p, rel in sorted(_walk_files(os.path.join(root, c), root, seen), key=lambda t: t[1]):
             samples.append(Sample(p, rel, idx))
     return Dataset(root, "imagefolder", tuple(classes), tuple(samples))
 
@@ -106,15 +130,15 @@ def read_labels_csv(csv_path: str) -> dict[str, str]:
 
 def scan_flat(root: str, csv_path: str) -> Dataset:
     root = os.path.abspath(root)
-    if not os.path.isdir(root):
-        raise DataError(f"{root}: data folder not found")
+    _check_root(root)
     labels = read_labels_csv(csv_path)
     classes = tuple(sorted(set(labels.values())))
     index = {c: i for i, c in enumerate(classes)}
     samples = []
     unlabeled = []
     for e in os.scandir(root):
-        if not e.is_file() or e.name.startswith("."):
+        dangling = e.is_symlink() and not os.path.exists(e.path)  # listed: decoding says why it is skipped
+        if not (e.is_file() or dangling) or e.name.startswith("."):
             continue
         stem = os.path.splitext(e.name)[0]
         syn = labels.get(stem, labels.get(e.name))
@@ -195,6 +219,8 @@ def load_image(path: str):
     """Decode ``path`` fully to an 8-bit RGB PIL image, or raise :class:`BadImage` with the reason."""
     from PIL import Image, UnidentifiedImageError
 
+    if os.path.islink(path) and not os.path.exists(path):
+        raise BadImage(f"dangling symbolic link (to {os.readlink(path)})")
     try:
         size = os.path.getsize(path)
     except OSError as e:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
+import shutil
 import tarfile
+import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 from filelock import FileLock
@@ -22,11 +27,23 @@ from .registry import CheckpointFile, ModelCard
 from .store import cache_root
 
 USER_AGENT = "visbpp/0.1 (+checkpoint fetch)"
+MIRROR_ENV = "VISBPP_HTTP_MIRROR"
+READ_CHUNK = 64 << 10  # bytes per read: what arrived is on disk before the next read blocks
 
 
 def offline() -> bool:
     """True when the user asked for no network (``VISBPP_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``)."""
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("VISBPP_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def mirrored(url: str) -> str:
+    """``url`` through the HTTP mirror, if one is set (``$VISBPP_HTTP_MIRROR``, else ``[mirror] http``
+    in checkpoints.toml): ``https://HOST/PATH`` becomes ``<mirror>/HOST/PATH``."""
+    base = os.environ.get(MIRROR_ENV) or ck.http_mirror()
+    parts = urllib.parse.urlsplit(url)
+    if not base or parts.scheme not in ("http", "https"):
+        return url
+    return f"{base.rstrip('/')}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
 def http_download(url: str, dest: Path, progress: ck.ProgressFn | None = None, timeout: float = 60.0,
@@ -64,14 +81,21 @@ def http_download(url: str, dest: Path, progress: ck.ProgressFn | None = None, t
                 done = offset
                 try:
                     with open(part, "ab" if offset else "wb") as fh:
-                        while chunk := resp.read(ck.CHUNK):
+                        # read1: return what has arrived (up to READ_CHUNK) instead of waiting for a full
+                        # chunk, and flush it, so Ctrl-C or a stall loses nothing already received
+                        while chunk := resp.read1(READ_CHUNK):
                             fh.write(chunk)
+                            fh.flush()
                             done += len(chunk)
                             if progress:
                                 progress(dest.name, done, total)
                 except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
+                    if isinstance(e, OSError) and e.errno is not None and not isinstance(e, TimeoutError):
+                        raise ck.FetchError(f"{part}: cannot write the download ({e.strerror}); "
+                                            f"free space or fix the folder, then run the same command again") from None
                     raise ck.FetchError(
-                        f"download of {dest.name} interrupted at {done} bytes ({e}); run the same command again to resume"
+                        f"download of {dest.name} from {url} interrupted at {done} bytes ({e}); "
+                        f"run the same command again to resume"
                     ) from None
                 if total is not None and done != total:
                     raise ck.FetchError(
@@ -89,38 +113,105 @@ def http_download(url: str, dest: Path, progress: ck.ProgressFn | None = None, t
     return dest
 
 
+UNPACK_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError)
+
+
 def _extract(archive: Path, into: Path) -> None:
-    """Unpack an archive safely (no absolute paths, no links escaping ``into``)."""
+    """Unpack an archive safely (no absolute paths, no links escaping ``into``); a truncated or
+    corrupt archive is a FetchError naming it."""
     into.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            for name in z.namelist():
-                target = (into / name).resolve()
-                if not str(target).startswith(str(into.resolve())):
-                    raise ck.FetchError(f"{archive}: refusing member outside the target folder: {name}")
-            z.extractall(into)
-        return
     try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    target = (into / name).resolve()
+                    if not str(target).startswith(str(into.resolve())):
+                        raise ck.FetchError(f"{archive}: refusing member outside the target folder: {name}")
+                z.extractall(into)
+            return
         with tarfile.open(archive) as t:
             t.extractall(into, filter="data")
-    except (tarfile.TarError, OSError) as e:
-        raise ck.FetchError(f"{archive}: cannot unpack ({e}); delete it and fetch again") from None
+    except UNPACK_ERRORS as e:
+        raise ck.FetchError(f"{archive}: cannot unpack ({type(e).__name__}: {e or 'archive ends early'}): "
+                            f"the download is truncated or corrupt") from None
+
+
+def _install_archive(f: CheckpointFile, archive: Path, target_root: Path) -> None:
+    """Unpack ``archive`` into a temporary folder beside ``target_root``, check that it holds ``f``,
+    then move every member into place: a kill or a bad archive never leaves a member that looks done."""
+    target_root.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target_root.parent.glob(f".{target_root.name}.unpack-*"):  # from a killed fetch
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=target_root.parent, prefix=f".{target_root.name}.unpack-"))
+    try:
+        try:
+            _extract(archive, tmp)
+        except ck.FetchError as e:
+            archive.unlink(missing_ok=True)
+            raise ck.FetchError(f"{e}; removed it, run `visbpp fetch` again to download it anew") from None
+        member = f.archive_member or f.filename
+        if not (tmp / member).is_file():
+            raise ck.FetchError(f"{f.url}: archive has no member {member}; the archive layout changed?")
+        for p in sorted(tmp.rglob("*")):
+            if p.is_file() and not p.is_symlink():
+                dest = target_root / p.relative_to(tmp)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def _hub_download(f: CheckpointFile, progress: ck.ProgressFn | None) -> Path:
     from huggingface_hub import hf_hub_download
+    from huggingface_hub import errors as hfe
 
+    endpoint = hub_endpoint()
+    where = f"{endpoint}/{f.repo[3:]}/resolve/{f.revision or 'main'}/{f.filename}"
     try:
-        return Path(hf_hub_download(
+        path = Path(hf_hub_download(
             repo_id=f.repo[3:], filename=f.filename, revision=f.revision,
-            cache_dir=str(cache_root() / "hf"), endpoint=os.environ.get("HF_ENDPOINT"),
+            cache_dir=str(cache_root() / "hf"), endpoint=endpoint,
         ))
+    except (hfe.EntryNotFoundError, hfe.RepositoryNotFoundError, hfe.RevisionNotFoundError) as e:
+        raise ck.FetchError(f"{f.filename}: not found at {where} ({type(e).__name__}); "
+                            f"is HF_ENDPOINT right, or did the repository move?") from None
+    except hfe.LocalEntryNotFoundError:
+        raise ck.FetchError(
+            f"{f.filename}: cannot reach {endpoint} and the file is not in the cache. No network or offline "
+            f"mode? Download {where} by hand and pass --checkpoint-dir, or list it in "
+            f"{cache_root() / 'checkpoints.toml'}.") from None
     except Exception as e:  # noqa: BLE001 - huggingface_hub raises many types; name the file
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ck.FetchError(
-            f"{f.filename} from {f.url}: {msg}. No network or offline mode? Download it by hand and pass "
-            f"--checkpoint-dir, or list it in {cache_root() / 'checkpoints.toml'}."
+            f"{f.filename} from {where}: {msg}. Download it by hand and pass --checkpoint-dir, or list it in "
+            f"{cache_root() / 'checkpoints.toml'}."
         ) from None
+    _check_hub_blob(f, path, where)
+    return path
+
+
+def _check_hub_blob(f: CheckpointFile, path: Path, where: str) -> None:
+    """The hub cache names an LFS file's blob after its ETag, the sha256 of the content: compare them,
+    and on a mismatch remove the blob and its snapshot link (nothing wrong stays in place)."""
+    expected = ck.hub_blob_sha256(path)
+    if expected is None:
+        return
+    got = ck.file_sha256(path)  # memoised: the verification that follows does not hash it again
+    if got == expected:
+        return
+    blob = path.resolve()
+    blob.unlink(missing_ok=True)
+    if path.is_symlink() or path.exists():
+        path.unlink(missing_ok=True)
+    raise ck.FetchError(f"{f.filename} from {where}: received content has sha256 {got} but the server "
+                        f"announced {expected}; removed it. The transfer or a proxy corrupted it: run "
+                        f"`visbpp fetch` again.")
 
 
 def fetch_file(f: CheckpointFile, progress: ck.ProgressFn | None = None, model_id: str = "") -> Path:
@@ -140,25 +231,25 @@ def fetch_file(f: CheckpointFile, progress: ck.ProgressFn | None = None, model_i
             f"and put {f.archive_member or f.filename} at {ck.cached_path(f)} (or pass --checkpoint-dir)."
         )
     if offline():
+        src = (f"{hub_endpoint()}/{f.repo[3:]}/resolve/{f.revision or 'main'}/{f.filename}"
+               if f.source_kind == "hub" else mirrored(f.direct_url or f.url))
         raise ck.MissingCheckpointError(
             f"offline mode: {f.filename} ({model_id or f.role}) is not on disk. Expected at {ck.cached_path(f)}; "
-            f"download {f.url} there, or unset VISBPP_OFFLINE/HF_HUB_OFFLINE and run `visbpp fetch`."
+            f"download {src} there, or unset VISBPP_OFFLINE/HF_HUB_OFFLINE and run `visbpp fetch`."
         )
     if f.source_kind == "hub":
         path = _hub_download(f, progress)
     elif f.source_kind == "http":
-        path = http_download(f.direct_url or f.url, ck.cached_path(f), progress, expected_sha256=f.sha256)
+        path = http_download(mirrored(f.direct_url or f.url), ck.cached_path(f), progress, expected_sha256=f.sha256)
     else:  # archive: download once, unpack every member next to each other, drop the archive
         target_root = ck.cached_path(f).parents[len(Path(f.archive_member or f.filename).parts) - 1]
         with FileLock(str(target_root) + ".lock"):
             if not ck.cached_path(f).is_file():
                 archive = cache_root() / "downloads" / Path(f.cache_relpath).parts[0] / Path(f.url).name
-                http_download(f.url, archive, progress)
-                _extract(archive, target_root)
+                http_download(mirrored(f.url), archive, progress)
+                _install_archive(f, archive, target_root)
                 archive.unlink(missing_ok=True)
         path = ck.cached_path(f)
-        if not path.is_file():
-            raise ck.FetchError(f"{f.url}: archive has no member {f.archive_member}; the archive layout changed?")
     ck.verify(f, path)
     return path
 

@@ -49,6 +49,7 @@ from . import results as R
 from . import runtime as RT
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
+from .nll import NonFiniteNLLError, check_finite  # noqa: F401 - NonFiniteNLLError re-exported (engine API)
 from .runstate import RunInProgressError, RunState, run_lock  # noqa: F401 - re-exported
 from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
 from .token_cache import TokenCache, image_key
@@ -161,14 +162,14 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     run_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     store = R.store_dir(run_id, cache_dir)
 
-    done_doc = R.load_document(os.path.join(store, "results.json"))
-    if done_doc is not None:
-        return _finished_noop(done_doc, store, settings, emit, dist)
+    done = R.finished_run(store, dist.rank == 0)  # complete and its per_image.csv intact
+    if done is not None:
+        return _finished_noop(*done, store, settings, emit, dist)
     lock = run_lock(cache_dir, run_id, dist.rank)
     try:
-        done_doc = R.load_document(os.path.join(store, "results.json"))  # finished while we waited to start
-        if done_doc is not None:
-            return _finished_noop(done_doc, store, settings, emit, dist)
+        done = R.finished_run(store, dist.rank == 0)  # finished while we waited to start
+        if done is not None:
+            return _finished_noop(*done, store, settings, emit, dist)
         return _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, samples, identity, run_id)
     finally:
         lock.release()
@@ -202,8 +203,7 @@ def _unlabeled(ds, settings) -> tuple[str, ...]:
     return ds.unlabeled if settings.limit is None and settings.per_class is None else ()
 
 
-def _finished_noop(doc, store, settings, emit, dist) -> RunResult:
-    rows = R.read_rows(store) if dist.rank == 0 else []
+def _finished_noop(doc, rows, store, settings, emit, dist) -> RunResult:
     if dist.rank == 0 and settings.out_dir:
         R.write_outputs(settings.out_dir, doc, rows)
     msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing to do"
@@ -220,6 +220,7 @@ class _Ctx:
         self.batch_sizes: dict[str, int] = {}
         self.warned: set[str] = set()
         self.token_cache_keys: dict[str, str] = {}
+        self.keys = {s.image: image_key(s.path) for s in samples}  # identity of each image, as the token cache
 
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -244,7 +245,7 @@ class _Ctx:
                                f"num_classes={ncls}: labels are the data's class indices 0..{have - 1}"))
 
     def score_group(self, group, new_rows, bad, resolution) -> bool:
-        done = {j.model_id: self.state.done_rows(j.model_id) for j in group}
+        done = {j.model_id: self.state.done_rows(j.model_id, self.keys) for j in group}
         pending = [j for j in group if any(s.image not in done[j.model_id] for s in self.samples)]
         if not pending:  # scored in an earlier session: bad images and resolution are in the run state
             bad.update(self.state.meta.get("bad", {}).get(group[0].tokenizer_key, {}))
@@ -259,7 +260,8 @@ class _Ctx:
         self.emit(StageChanged(first.model_id, "loading", "transformer"))
         model = _to_device(first.load_model(tok), self.device)  # a bad file fails here, before any write
         self.check_classes(first, model)
-        cache = TokenCache(self.cache_dir, first.tokenizer_key, tok.preprocess_id, tok.image_size)
+        cache = TokenCache(self.cache_dir, first.tokenizer_key, tok.preprocess_id, tok.image_size,
+                           getattr(tok, "tokens_per_image", None), getattr(tok, "vocab_size", None))
         self.token_cache_keys[first.tokenizer_key] = cache.folder_key
         need = [s for s in self.samples if any(s.image not in done[j.model_id] for j in pending)]
         self.barrier()  # every rank has read the same cache state before any rank writes to it
@@ -267,6 +269,8 @@ class _Ctx:
             return True
         self.barrier()
         cache.reload()
+        for msg in cache.set_aside:
+            self.emit(StageChanged(first.model_id, "warning", msg))
         for s in self.samples:
             reason = cache.bad.get(image_key(s.path))
             if reason is not None and s.image not in bad:
@@ -383,11 +387,12 @@ class _Ctx:
                 with torch.inference_mode(), RT.autocast(self.device, self.s.dtype), RT.tf32_mode(self.s.tf32):
                     nll = model.token_nll(toks, labels)
                 nll = nll.float().cpu().double()
+                check_finite(nll, j.model_id, [s.image for s in b], self.s.dtype)  # nothing non-finite is kept
                 bits = (nll.sum(-1) / LN2).tolist()
                 ntok = int(nll.shape[1])
                 rows = [{"model_id": j.model_id, "image": s.image, "label": s.label, "bits": v, "tokens": ntok,
                          "pixels": pixels, "bpp": v / (3 * pixels)} for s, v in zip(b, bits)]
-                appender.append(rows)
+                appender.append(rows, keys)
                 out_rows.extend(rows)
                 ips, eta = rate.add(len(b))
                 self.emit(Progress(j.model_id, "scoring", rate.done, total, ips, eta, RT.memory_stats(self.device)))
@@ -431,7 +436,7 @@ class _Ctx:
         sel_bad += [{"image": u, "reason": NO_LABEL} for u in unl]
         n_bad = {j.model_id: len(bad.get(j.tokenizer_key, {})) + len(unl) for j in jobs}
         for j in jobs:
-            merged = dict(self.state.done_rows(j.model_id))
+            merged = dict(self.state.done_rows(j.model_id, self.keys))
             merged.update({r["image"]: r for r in all_new[j.model_id]})
             mr = sorted((r for r in merged.values() if r["image"] in order), key=lambda r: order[r["image"]])
             rows.extend(mr)

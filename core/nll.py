@@ -16,6 +16,8 @@ from typing import Callable
 
 import torch
 
+from .errors import VisbppError
+
 LN2 = 0.6931471805599453
 BLOCK_BYTES = 32 * 2**20  # float32 log-probabilities made at once (smaller blocks cost time on a CPU)
 
@@ -69,3 +71,25 @@ def auto_chunked_nll(hidden: torch.Tensor, head: Callable[[torch.Tensor], torch.
 def bits_per_image(token_nll: torch.Tensor) -> torch.Tensor:
     """(B, L) nats -> (B,) float64 bits."""
     return token_nll.double().sum(-1) / LN2
+
+
+class NonFiniteNLLError(VisbppError, ValueError):
+    """A model gave NaN or infinite NLL for an image: scoring stops, nothing of the batch is kept."""
+
+
+def check_finite(nll: torch.Tensor, model_id: str, images: list[str], dtype: str = "fp32") -> None:
+    """Raise :class:`NonFiniteNLLError` naming the model, the first image and the cause when ``nll``
+    (B, L) holds NaN or inf."""
+    bad = ~torch.isfinite(nll)
+    if not bool(bad.any()):
+        return
+    row = int(bad.any(-1).nonzero()[0, 0])
+    pos = int(bad[row].nonzero()[0, 0])
+    v = float(nll[row, pos])
+    kind = "NaN" if v != v else ("+inf (probability 0 for the true token)" if v > 0 else "-inf")
+    hint = ("bf16 may overflow: rerun with --dtype fp32" if dtype == "bf16"
+            else "the checkpoint may be damaged or not match the configuration")
+    raise NonFiniteNLLError(
+        f"{model_id}: non-finite NLL ({kind}) for image {images[row]} at token {pos} "
+        f"({int(bad.any(-1).sum())} of {len(images)} images in its batch); {hint}. "
+        f"Nothing of this batch was kept; earlier batches stay for the rerun.")

@@ -19,12 +19,17 @@ for a finished run.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import warnings
 from typing import Iterable
 
@@ -166,8 +171,12 @@ def check_writable_dir(path: str, what: str) -> str:
 
 def usable_dirs(out_dir: str | None, cache_dir: str | None = None) -> str:
     """The cache dir, after checking that it and ``out_dir`` are usable folders (else OutputError)."""
+    from .store import CacheDirError
+
     try:
         cache = default_cache_dir(cache_dir)
+    except CacheDirError as e:
+        raise OutputError(f"{e} (VISBPP_HOME={os.environ.get('VISBPP_HOME', '')!r})") from None
     except OSError as e:
         raise OutputError(f"cache dir (VISBPP_HOME={os.environ.get('VISBPP_HOME', '')!r}): cannot create it "
                           f"({e.strerror or e}); set VISBPP_HOME to a writable folder") from None
@@ -177,20 +186,71 @@ def usable_dirs(out_dir: str | None, cache_dir: str | None = None) -> str:
     return cache
 
 
+OUTPUT_FILES = ("per_image.csv", "summary.csv", "skipped.csv", "results.json")  # results.json: last
+_STAGE, _COMMIT = ".visbpp-staging-", ".visbpp-commit-"
+_STALE_TMP = re.compile(r"^\.(per_image\.csv|summary\.csv|skipped\.csv|results\.json)\..+\.tmp$")
+
+
 def write_outputs(out_dir: str, document: dict, rows: list[dict]) -> None:
-    """per_image.csv, summary.csv, skipped.csv, then results.json (complete marker last), each atomically."""
+    """per_image.csv, summary.csv, skipped.csv and results.json (``"complete": true``, with the row
+    count and sha256 of per_image.csv) written as a unit: all into a staging folder inside
+    ``out_dir``, which is then committed by one rename and moved into place (results.json last).
+    A kill before the commit leaves the previous files untouched; a kill after it is completed by
+    the next write (or :func:`recover_outputs`); stale temporary files are removed."""
+    from filelock import FileLock
+
+    from .store import umask
+
     os.makedirs(out_dir, exist_ok=True)
-    stale = os.path.join(out_dir, "results.json")
-    if os.path.exists(stale):
-        os.remove(stale)  # never leave an older complete-looking results.json beside new rows
-    atomic_write_text(os.path.join(out_dir, "per_image.csv"), _csv_text(ROW_FIELDS, rows))
-    atomic_write_text(os.path.join(out_dir, "summary.csv"), _csv_text(SUMMARY_FIELDS, document["models"]))
-    skipped = os.path.join(out_dir, "skipped.csv")
-    if document.get("skipped"):
-        atomic_write_text(skipped, _csv_text(("image", "reason"), document["skipped"]))
-    elif os.path.exists(skipped):
-        os.remove(skipped)  # from an earlier run into the same folder; this one skipped nothing
-    atomic_write_text(os.path.join(out_dir, "results.json"), json.dumps(document, indent=1, allow_nan=False))
+    with FileLock(os.path.join(out_dir, ".visbpp-write.lock")):
+        recover_outputs(out_dir)
+        per_image = _csv_text(ROW_FIELDS, rows)
+        document = {**document, "per_image_rows": len(rows),
+                    "per_image_sha256": hashlib.sha256(per_image.encode("utf-8", "surrogateescape")).hexdigest()}
+        stage = tempfile.mkdtemp(dir=out_dir, prefix=_STAGE)
+        os.chmod(stage, 0o777 & ~umask())
+        try:
+            atomic_write_text(os.path.join(stage, "per_image.csv"), per_image)
+            atomic_write_text(os.path.join(stage, "summary.csv"), _csv_text(SUMMARY_FIELDS, document["models"]))
+            if document.get("skipped"):
+                atomic_write_text(os.path.join(stage, "skipped.csv"), _csv_text(("image", "reason"), document["skipped"]))
+            atomic_write_text(os.path.join(stage, "results.json"), json.dumps(document, indent=1, allow_nan=False))
+            commit = os.path.join(out_dir, f"{_COMMIT}{time.time_ns():020d}")
+            os.rename(stage, commit)  # the commit point
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        _roll_forward(out_dir, commit)
+
+
+def _roll_forward(out_dir: str, commit: str) -> None:
+    if os.path.isfile(os.path.join(commit, "results.json")):
+        stale = os.path.join(out_dir, "results.json")
+        if os.path.exists(stale):
+            os.remove(stale)  # never an older complete-looking results.json beside new rows
+        for name in OUTPUT_FILES:
+            src, dst = os.path.join(commit, name), os.path.join(out_dir, name)
+            if os.path.exists(src):
+                os.replace(src, dst)
+            elif name == "skipped.csv" and os.path.exists(dst):
+                os.remove(dst)  # from an earlier run into the same folder; this one skipped nothing
+    shutil.rmtree(commit, ignore_errors=True)
+
+
+def recover_outputs(out_dir: str) -> None:
+    """Finish a write that was interrupted after its commit, drop uncommitted ones and stale temps."""
+    try:
+        names = sorted(os.listdir(out_dir))
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(out_dir, name)
+        if name.startswith(_COMMIT) and os.path.isdir(path):
+            _roll_forward(out_dir, path)
+        elif name.startswith(_STAGE) and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif _STALE_TMP.match(name):
+            os.remove(path)
 
 
 def store_dir(run_id: str, cache_dir: str | None = None) -> str:
@@ -206,13 +266,61 @@ def store(document: dict, rows: list[dict], cache_dir: str | None = None) -> str
 
 def read_rows(folder: str) -> list[dict]:
     """per_image.csv of a results folder as rows (numbers parsed)."""
-    with open(os.path.join(folder, "per_image.csv"), newline="") as f:
-        out = []
-        for r in csv.DictReader(f):
-            out.append({"model_id": r["model_id"], "image": r["image"], "label": int(r["label"]),
-                        "bits": float(r["bits"]), "tokens": int(r["tokens"]), "pixels": int(r["pixels"]),
-                        "bpp": float(r["bpp"])})
-        return out
+    with open(os.path.join(folder, "per_image.csv"), newline="", encoding="utf-8", errors="surrogateescape") as f:
+        return _parse_rows(f)
+
+
+def _parse_rows(lines) -> list[dict]:
+    out = []
+    for r in csv.DictReader(lines):
+        out.append({"model_id": r["model_id"], "image": r["image"], "label": int(r["label"]),
+                    "bits": float(r["bits"]), "tokens": int(r["tokens"]), "pixels": int(r["pixels"]),
+                    "bpp": float(r["bpp"])})
+    return out
+
+
+def verified_rows(folder: str, doc: dict) -> tuple[list[dict] | None, str]:
+    """(rows of per_image.csv, "") when it matches ``doc``: its sha256 and row count as recorded
+    (documents of older versions: the models' image counts); else (None, what is wrong)."""
+    path = os.path.join(folder, "per_image.csv")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return None, f"{path}: unreadable ({e.strerror})"
+    want = doc.get("per_image_sha256")
+    if want is not None and hashlib.sha256(data).hexdigest() != want:
+        return None, f"{path}: sha256 differs from the one recorded in results.json"
+    try:
+        rows = _parse_rows(io.StringIO(data.decode("utf-8", "surrogateescape"), newline=""))
+    except (KeyError, ValueError, TypeError, csv.Error) as e:
+        return None, f"{path}: malformed ({type(e).__name__}: {e})"
+    n = doc.get("per_image_rows", sum(int(m.get("n_images") or 0) for m in doc.get("models", [])))
+    if len(rows) != n:
+        return None, f"{path}: {len(rows)} rows, results.json says {n}"
+    return rows, ""
+
+
+def finished_run(folder: str, set_aside: bool = True) -> tuple[dict, list[dict]] | None:
+    """(document, rows) of a complete, intact run in the results store, else None. A complete
+    document whose per_image.csv does not match it is moved out of the store (to
+    ``results-damaged/``) with a warning, so the run is finished again from its run state."""
+    doc = load_document(os.path.join(folder, "results.json"))
+    if doc is None:
+        return None
+    rows, why = verified_rows(folder, doc)
+    if rows is not None:
+        return doc, rows
+    if set_aside:
+        aside = os.path.join(os.path.dirname(os.path.dirname(folder)), "results-damaged")
+        os.makedirs(aside, exist_ok=True)
+        dest = os.path.join(aside, f"{os.path.basename(folder)}-{time.time_ns()}")
+        try:
+            os.replace(folder, dest)
+        except OSError:
+            dest = folder
+        warnings.warn(f"{why}; moved the store entry to {dest} and finishing the run again", stacklevel=2)
+    return None
 
 
 def load_document(path: str) -> dict | None:
@@ -220,18 +328,45 @@ def load_document(path: str) -> dict | None:
 
     A document with a model that scored no image (written by an older version) is not complete.
     """
+    return _read_document(path)[0]
+
+
+def _read_document(path: str) -> tuple[dict | None, str]:
+    """(complete document, "") or (None, why not; "" when there is simply no file)."""
     try:
         with open(path) as f:
             d = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not (isinstance(d, dict) and d.get("complete") is True):
-        return None
-    return d if all(m.get("n_images") for m in d.get("models", [])) else None
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError) as e:
+        return None, f"unreadable or not JSON ({type(e).__name__})"
+    if not isinstance(d, dict):
+        return None, f"not a results document ({type(d).__name__})"
+    if d.get("complete") is not True:
+        return None, ""
+    models = d.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+        return None, f"'models' is not a list of model summaries ({type(models).__name__})"
+    return (d, "") if all(m.get("n_images") for m in models) else (None, "")
 
 
 def _preference(entry: dict) -> tuple:
     return (entry["dtype"] != "bf16", entry["n_images"], entry["finished_at"])
+
+
+MAX_BPP = 64.0  # as the analysis: above this a value is a unit mistake
+
+
+def _model_problem(m: dict) -> str | None:
+    """Why a stored model summary cannot be used, or None."""
+    mid, bpp, n = m.get("model_id"), m.get("bpp"), m.get("n_images")
+    if not isinstance(mid, str) or not mid:
+        return f"model_id {mid!r} is not a name"
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        return f"{mid}: n_images {n!r} is not a positive count"
+    if not isinstance(bpp, (int, float)) or isinstance(bpp, bool) or not (0 < bpp <= MAX_BPP):
+        return f"{mid}: bpp {bpp!r} is not a positive finite BPP"
+    return None
 
 
 def measured_results(cache_dir: str | None = None) -> list[dict]:
@@ -239,6 +374,7 @@ def measured_results(cache_dir: str | None = None) -> list[dict]:
 
     Only complete runs with at least one scored image count. Per model: fp32 over bf16, then
     the run with the most images (a full measurement beats a ``--limit`` run), then the latest.
+    A damaged entry is skipped with one warning naming its file; the others are unaffected.
     """
     folder = os.path.join(default_cache_dir(cache_dir), "results")
     if not os.path.isdir(folder):
@@ -246,12 +382,16 @@ def measured_results(cache_dir: str | None = None) -> list[dict]:
     latest: dict[str, dict] = {}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name, "results.json")
-        doc = load_document(path)
+        doc, why = _read_document(path)
         if doc is None:
+            if why:
+                warnings.warn(f"{path}: skipped a damaged results-store entry ({why})", stacklevel=2)
             continue
-        meta = doc.get("metadata", {})
-        for m in doc.get("models", []):
-            if not isinstance(m, dict) or not m.get("n_images") or m.get("bpp") is None:
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        for m in doc["models"]:
+            problem = _model_problem(m)
+            if problem is not None:
+                warnings.warn(f"{path}: skipped a malformed model entry ({problem})", stacklevel=2)
                 continue
             try:
                 entry = {
@@ -259,8 +399,9 @@ def measured_results(cache_dir: str | None = None) -> list[dict]:
                     "bpp": float(m["bpp"]), "bits_per_pixel": m.get("bits_per_pixel"),
                     "bits_per_token": m.get("bits_per_token"), "bpp_ci_low": m.get("bpp_ci_low"),
                     "bpp_ci_high": m.get("bpp_ci_high"), "n_images": int(m["n_images"]),
-                    "subset": meta.get("subset", {}), "dtype": m.get("dtype", meta.get("dtype")),
-                    "run_id": doc.get("run_id", name), "finished_at": doc.get("finished_at", ""), "path": path,
+                    "subset": meta.get("subset", {}), "dtype": str(m.get("dtype", meta.get("dtype"))),
+                    "run_id": str(doc.get("run_id", name)), "finished_at": str(doc.get("finished_at", "")),
+                    "path": path,
                 }
             except (KeyError, TypeError, ValueError) as e:  # a damaged store entry must not hide the others
                 warnings.warn(f"{path}: skipped a malformed model entry ({type(e).__name__}: {e})", stacklevel=2)

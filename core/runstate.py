@@ -1,7 +1,9 @@
 """Resumable run state: what a run has already scored, kept under ``<cache_dir>/runs/<run_id>/``.
 
 Each rank appends one JSON line per finished batch to ``<model>/rank<r>.jsonl`` and fsyncs it;
-a line is the unit of progress. After a kill the last line may be cut short: it is dropped
+a line is the unit of progress. A line holds the rows and each image's identity (path, size,
+mtime, as in the token cache): a row whose image has since changed, a row without finite bits
+and a malformed line are not taken as done (the image is scored again). After a kill the last line may be cut short: it is dropped
 when the file is read and truncated away before the rank appends again. ``meta.json`` keeps
 the run identity and the batch size chosen per model (so ``--batch-size auto`` resumes with
 the same batches, hence the same per-image bits).
@@ -15,9 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
+from typing import Mapping
 
+from .store import with_path
 from .token_cache import atomic_write_text
 
 
@@ -95,8 +100,9 @@ class RunState:
         self.meta["batch_size"][model_id] = int(bs)
         self.save_meta()
 
-    def done_rows(self, model_id: str) -> dict[str, dict]:
-        """image -> row, from every rank's file of this model."""
+    def done_rows(self, model_id: str, keys: Mapping[str, str | None] | None = None) -> dict[str, dict]:
+        """image -> row, from every rank's file of this model; with ``keys`` (image -> identity) only
+        rows scored from the image as it is now."""
         d = os.path.join(self.folder, model_slug(model_id))
         out: dict[str, dict] = {}
         if not os.path.isdir(d):
@@ -104,12 +110,23 @@ class RunState:
         for name in sorted(os.listdir(d)):
             if name.endswith(".jsonl"):
                 for line in _read_lines(os.path.join(d, name))[0]:
-                    for r in line["rows"]:
-                        out[r["image"]] = r
+                    rows = line.get("rows") if isinstance(line, dict) else None
+                    if not isinstance(rows, list):
+                        continue
+                    ids = line.get("keys")
+                    ids = ids if isinstance(ids, list) and len(ids) == len(rows) else [None] * len(rows)
+                    for r, k in zip(rows, ids):
+                        if _good_row(r) and (keys is None or (k is not None and keys.get(r["image"]) == k)):
+                            out[r["image"]] = r
         return out
 
     def appender(self, model_id: str) -> "RowAppender":
         return RowAppender(os.path.join(self.folder, model_slug(model_id), f"rank{self.rank}.jsonl"))
+
+
+def _good_row(r) -> bool:
+    return (isinstance(r, dict) and isinstance(r.get("image"), str) and isinstance(r.get("bits"), (int, float))
+            and math.isfinite(r["bits"]) and all(isinstance(r.get(k), int) for k in ("tokens", "pixels")))
 
 
 class RowAppender:
@@ -121,10 +138,13 @@ class RowAppender:
                 f.truncate(good)
         self.f = open(path, "ab")
 
-    def append(self, rows: list[dict]) -> None:
-        self.f.write((json.dumps({"rows": rows}) + "\n").encode())
-        self.f.flush()
-        os.fsync(self.f.fileno())
+    def append(self, rows: list[dict], keys: list[str] | None = None) -> None:
+        try:
+            self.f.write((json.dumps({"rows": rows, "keys": keys}, allow_nan=False) + "\n").encode())
+            self.f.flush()
+            os.fsync(self.f.fileno())
+        except OSError as e:
+            raise with_path(e, self.f.name) from None
 
     def close(self) -> None:
         self.f.close()

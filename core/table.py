@@ -52,6 +52,8 @@ BPP_MEASURED = "measured"
 
 from .errors import DataError, VisbppError  # noqa: E402
 
+MAX_BPP = 64.0  # bits per subpixel above which a value is a unit or column mistake (raw 8-bit RGB is 8)
+
 
 class TableError(DataError):
     """Bad input table; the message names the problem and the column/row (one line)."""
@@ -271,6 +273,14 @@ def validate(df: pd.DataFrame, *, line_offset: int | None = None) -> pd.DataFram
     for i, v in enumerate(df["bpp"]):
         if v <= 0:
             raise TableError(f"column 'bpp', {_row_name(df, i, line_offset)}: {v:g} is not positive")
+        if v > MAX_BPP:
+            raise TableError(f"column 'bpp', {_row_name(df, i, line_offset)}: {v:g} is not a plausible BPP "
+                             f"(bits per subpixel; raw 8-bit RGB is 8): wrong column or unit?")
+    for col in ("fid", "rfid"):
+        for i, v in enumerate(df[col]):
+            if v < 0:
+                raise TableError(f"column {col!r}, {_row_name(df, i, line_offset)}: {v:g} is negative "
+                                 f"(a Frechet distance is >= 0)")
     if len(df) < 3:
         raise TableError(
             f"only {len(df)} row{'s' if len(df) > 1 else ''} ({', '.join(_label_of(df.iloc[i]) for i in range(len(df)))}): "
@@ -329,6 +339,10 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
         raise TableError(f"{p}: the file is empty")
     rows = list(csv.reader(io.StringIO(text)))
     width = len(rows[0])
+    for sep, name in ((";", "semicolon"), ("\t", "tab")):
+        if width == 1 and sep in rows[0][0]:
+            raise TableError(f"{p}: the header {rows[0][0]!r} is one column: the file looks {name}-separated; "
+                             f"visbpp reads comma-separated files (family,size,resolution,fid,rfid,bpp)")
     for i, row in enumerate(rows[1:], start=2):
         if row and len(row) != width:  # pandas would shift the columns of such a row silently
             raise TableError(f"{p}: line {i} has {len(row)} fields, the header has {width}")

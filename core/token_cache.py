@@ -37,14 +37,21 @@ def default_cache_dir(override: str | None = None) -> str:
 
 
 def image_key(path: str) -> str:
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError:  # a dangling link or a vanished file: decoding reports why it is skipped
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return f"{os.path.abspath(path)}|missing"
     return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
 
 
 class TokenCache:
     """Tokens of images for one (tokenizer_key, preprocess_id, resolution)."""
 
-    def __init__(self, cache_dir: str | None, tokenizer_key: str, preprocess_id: str, resolution: int):
+    def __init__(self, cache_dir: str | None, tokenizer_key: str, preprocess_id: str, resolution: int,
+                 tokens_per_image: int | None = None, vocab_size: int | None = None):
         ident = json.dumps([tokenizer_key, preprocess_id, int(resolution)])
         self.folder_key = hashlib.sha256(ident.encode()).hexdigest()[:24]
         self.folder = os.path.join(default_cache_dir(cache_dir), "tokens", self.folder_key)
@@ -56,6 +63,8 @@ class TokenCache:
         self.tokens: dict[str, torch.Tensor] = {}
         self.bad: dict[str, str] = {}
         self._loaded: set[str] = set()
+        self.expect = (tokens_per_image, vocab_size)
+        self.set_aside: list[str] = []  # one line per damaged shard moved aside (its images are encoded again)
         self.reload()
 
     def _lock(self):
@@ -67,11 +76,41 @@ class TokenCache:
         return sorted(f for f in os.listdir(self.folder) if f.startswith("shard-") and f.endswith(".pt"))
 
     def _read(self, name: str) -> None:
-        d = torch.load(os.path.join(self.folder, name), map_location="cpu", weights_only=True)
+        path = os.path.join(self.folder, name)
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            problem = self._check(d)
+        except Exception as e:  # noqa: BLE001 - truncated, empty or foreign file
+            problem = f"unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})"
+        if problem:
+            aside = os.path.join(self.folder, "damaged")
+            os.makedirs(aside, exist_ok=True)
+            os.replace(path, os.path.join(aside, name))
+            self.set_aside.append(f"token cache shard {path}: {problem}; moved it to {aside}/, "
+                                  f"its images are encoded again")
+            return
         for k, t in zip(d["keys"], d["tokens"]):
             self.tokens[k] = t.long()
         self.bad.update(zip(d["bad_keys"], d["bad_reasons"]))
         self._loaded.add(name)
+
+    def _check(self, d) -> str | None:
+        """What is wrong with a shard's content, or None."""
+        if not isinstance(d, dict) or not {"keys", "tokens", "bad_keys", "bad_reasons"} <= set(d):
+            return "not a token shard (keys, tokens, bad_keys, bad_reasons expected)"
+        t, keys = d["tokens"], d["keys"]
+        if not isinstance(t, torch.Tensor) or t.dtype not in (torch.int32, torch.int64, torch.int16, torch.uint8):
+            return f"tokens are not an integer tensor ({getattr(t, 'dtype', type(t).__name__)})"
+        if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)) or (keys and len(keys) != len(t)):
+            return f"{len(keys) if isinstance(keys, list) else '?'} keys for {len(t)} token rows"
+        if len(d["bad_keys"]) != len(d["bad_reasons"]):
+            return "bad_keys and bad_reasons differ in length"
+        n, vocab = self.expect
+        if keys and n is not None and t[0].numel() != n:
+            return f"{t[0].numel()} tokens per image, the tokenizer gives {n}"
+        if keys and vocab is not None and (int(t.min()) < 0 or int(t.max()) >= vocab):
+            return f"token ids outside 0..{vocab - 1}"
+        return None
 
     def reload(self) -> None:
         """Read shards written since the last read (also by other processes)."""

@@ -14,6 +14,9 @@ class FileServer:
     def __init__(self, files: dict[str, bytes]):
         self.files = dict(files)      # url path (no leading slash) -> content
         self.cut_after: dict[str, int] = {}  # path -> bytes to send before dropping the connection (once)
+        self.stall_after: dict[str, int] = {}  # path -> bytes to send before going silent (once), connection open
+        self.etags: dict[str, str] = {}  # path -> ETag to announce instead of the content's sha256
+        self.stop = threading.Event()
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         server = self
 
@@ -49,9 +52,17 @@ class FileServer:
                 self.send_header("Accept-Ranges", "bytes")
                 if "/resolve/" in path:  # Hugging Face hub headers
                     self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
-                    self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
+                    etag = server.etags.get(path) or hashlib.sha256(data).hexdigest()
+                    self.send_header("ETag", f'"{etag}"')
                 self.end_headers()
                 if head:
+                    return
+                stall = server.stall_after.pop(path, None)
+                if stall is not None:
+                    self.wfile.write(body[:stall])
+                    self.wfile.flush()
+                    server.stop.wait(30)
+                    self.close_connection = True
                     return
                 cut = server.cut_after.pop(path, None)
                 if cut is not None:
@@ -79,6 +90,7 @@ class FileServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -43,8 +43,15 @@ def _note(msg: str) -> None:
 def _measured(notes: list[str]) -> list[dict] | None:
     from visbpp.core.table import MeasuredUnavailable, load_measured
 
+    import warnings
+
     try:
-        return load_measured()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = load_measured()
+        for w in caught:  # damaged store entries: skipped, each named once
+            typer.echo(f"warning: {w.message}", err=True)
+        return got
     except MeasuredUnavailable as e:
         notes.append(str(e))
         return None
@@ -141,7 +148,12 @@ def models_cmd(
                                      "tokenizers": [view.tokenizer_dict(t) for t in registry.tokenizer_cards()]})
                          + "\n")
         return
-    view.render_models(Console(), cards, registry.tokenizer_cards(), str(checkpoint_dir) if checkpoint_dir else None)
+    from visbpp.core.store import CacheDirError
+
+    try:
+        view.render_models(Console(), cards, registry.tokenizer_cards(), str(checkpoint_dir) if checkpoint_dir else None)
+    except CacheDirError as e:  # the checkpoint status column needs the cache dir
+        _fail(str(e))
 
 
 def export_cmd(

@@ -25,6 +25,9 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(False, "--check", help="Only report what is missing/present/verified; download nothing."),
         checkpoint_dir: Optional[Path] = typer.Option(
             None, "--checkpoint-dir", help="With --check: also look in this folder (as `visbpp run` does)."),
+        repair: bool = typer.Option(
+            False, "--repair", help="With --check: verify every present file (re-hashing it); a bad copy in the cache "
+                                    "is removed and its first-seen checksum forgotten, so `visbpp fetch` gets it anew."),
     ) -> None:
         """Download each model's checkpoint files (tokenizer included, once when shared) into the cache."""
         try:
@@ -35,11 +38,24 @@ def register(app: typer.Typer) -> None:
         if not cards:
             err.print("error: name model ids, --family F or --all (see `visbpp models`)")
             raise typer.Exit(2)
+        try:
+            from visbpp.core.store import cache_root
+
+            cache_root()
+        except ValueError as e:  # VISBPP_HOME cannot be created
+            err.print(f"error: {e}")
+            raise typer.Exit(2)
+        if repair and not check:
+            err.print("error: --repair goes with --check (`visbpp fetch --check --repair ID`)")
+            raise typer.Exit(2)
         if check:
             for c in cards:
                 for s in ck.status(c, checkpoint_dir):
                     where = s.path or ck.cached_path(s.file)
-                    typer.echo(f"{c.id}\t{s.file.role}\t{s.state}\t{where}")
+                    if repair and s.path is not None:
+                        typer.echo(f"{c.id}\t{s.file.role}\t{ck.repair(s.file, s.path)}")
+                    else:
+                        typer.echo(f"{c.id}\t{s.file.role}\t{s.state}\t{where}")
             return
         failures = 0
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),

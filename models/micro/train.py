@@ -13,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from visbpp.core.nll import LN2
-from visbpp.core.store import atomic_write_text
+from visbpp.core.store import atomic_write_text, umask
 
 from ..llamagen import FAMILY as LLAMAGEN
 from ..llamagen.gpt import GPT
@@ -148,7 +151,6 @@ def train_zoo(out_dir: str | Path, s: TrainSettings = TrainSettings(), log: LogF
 def _train_zoo(out_dir: str | Path, s: TrainSettings, log: LogFn) -> dict:
     t0 = time.time()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(s.seed)
     tr_img, tr_lab = split("train")
     ho_img, ho_lab = split("heldout")
@@ -187,10 +189,28 @@ def _train_zoo(out_dir: str | Path, s: TrainSettings, log: LogFn) -> dict:
         }
         files[models[mid]["file"]] = _half_state(gpt)
         log(f"{mid}: {models[mid]['params']} params, held-out BPP {bpp:.5f}, micro-FID {mfid:.3f}")
-    sha = {}
-    for name, sd in files.items():
-        save_file(sd, str(out / name))
-        sha[name] = hashlib.sha256((out / name).read_bytes()).hexdigest()
+    return write_zoo(out, files, lambda sha: _meta(s, tok, net, rfid, acc, models, sha, t0))
+
+
+def write_zoo(out: Path, files: dict[str, dict], make_meta: Callable[[dict], dict]) -> dict:
+    """Write ``files`` (name -> state dict) and ``zoo.json`` (``make_meta(sha256 per file)``) as a
+    new zoo in a staging folder beside ``out``, then swap it in whole; returns the metadata."""
+    stage = _staging(out)
+    try:
+        sha = {}
+        for name, sd in files.items():
+            save_file(sd, str(stage / name))
+            sha[name] = hashlib.sha256((stage / name).read_bytes()).hexdigest()
+        meta = make_meta(sha)
+        atomic_write_text(stage / "zoo.json", json.dumps(meta, indent=1, sort_keys=True))
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _swap_in(stage, out, keep=set(files) | {"zoo.json"})
+    return meta
+
+
+def _meta(s, tok, net, rfid, acc, models, sha, t0) -> dict:
     meta = {
         "seed": s.seed,
         "settings": s.__dict__,
@@ -203,5 +223,33 @@ def _train_zoo(out_dir: str | Path, s: TrainSettings, log: LogFn) -> dict:
         "sha256": sha,
         "train_seconds": round(time.time() - t0, 1),
     }
-    atomic_write_text(out / "zoo.json", json.dumps(meta, indent=1, sort_keys=True))
     return meta
+
+
+def _staging(out: Path) -> Path:
+    """A fresh folder beside ``out`` for the new zoo (stale ones from a killed run removed; an old
+    zoo left aside by a kill between the two renames of :func:`_swap_in` put back)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for p in out.parent.glob(f".{out.name}.new-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in sorted(out.parent.glob(f".{out.name}.old-*")):
+        if out.exists():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            os.rename(p, out)
+    return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+
+
+def _swap_in(stage: Path, out: Path, keep: set[str]) -> None:
+    """Replace the zoo in ``out`` by ``stage`` whole: other files of ``out`` are carried over, then
+    two renames (a kill between them leaves the old zoo aside, restored by the next run)."""
+    os.chmod(stage, 0o777 & ~umask())
+    if out.is_dir():
+        for p in out.iterdir():
+            if p.name not in keep and not (stage / p.name).exists():
+                (shutil.copytree if p.is_dir() else shutil.copy2)(p, stage / p.name)
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.rename(out, old)
+    os.rename(stage, out)
+    shutil.rmtree(old, ignore_errors=True)
