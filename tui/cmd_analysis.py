@@ -80,6 +80,9 @@ def analyze_cmd(
         None, "--predict", metavar="BPP RFID",
         help="Predict the FID of a new model from its BPP and rFID (bilinear model, 95% intervals)."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the terminal plots."),
+    allow_mixed: bool = typer.Option(
+        False, "--allow-mixed", help="Fit even when the BPPs were measured differently (preprocessing, images, "
+                                     "image count); each such fit is reported with a warning."),
 ) -> None:
     """Fit FID against BPP: per group (fixed tokenizer setting), ANCOVA, global linear and bilinear models."""
     from visbpp.core.analysis import analyze
@@ -96,7 +99,7 @@ def analyze_cmd(
         else:
             ms = model_set or ModelSet.published
             df, source = _bundled(ms, notes), f"bundled table, --set {ms.value}"
-        result = analyze(df, notes=notes)
+        result = analyze(df, notes=notes, allow_mixed=allow_mixed)
         prediction = result.predict(*predict) if predict else None
     except TableError as e:
         _fail(str(e))
@@ -162,6 +165,13 @@ def export_cmd(
         _fail(str(e))
     except OSError as e:
         _fail(f"cannot write {out}: {e.strerror or e}")
+    from visbpp.core.table import bpp_basis
+
+    bases = sorted({b for b in (bpp_basis(df) if len(df) else []) if b})
+    if len(bases) > 1:
+        notes.append("the table's BPPs were measured differently (" + "; ".join(bases) + "): see the columns "
+                     "bpp_preprocess, bpp_image_set, bpp_n_images; `visbpp analyze` fits them together only "
+                     "with --allow-mixed")
     for n in notes:
         _note(n)
     Console(stderr=True).print(f"wrote {len(df)} rows to {path}")
