@@ -252,7 +252,7 @@ def bpp_basis(df: pd.DataFrame) -> pd.Series | None:
         pp = "" if pd.isna(pp) else str(pp).strip()
         imgs = "" if imgs is None or pd.isna(imgs) else str(imgs).strip()
         n = None if n is None or pd.isna(n) or str(n).strip() == "" else int(float(n))
-        out.append(f"{pp} preprocessing, {imgs or 'images unstated'}, {n if n is not None else '?'} images" if pp else "")
+        out.append(f"{pp} preprocessing on {imgs or 'unstated images'} ({n if n is not None else '?'} scored)" if pp else "")
     return pd.Series(out, index=df.index)
 
 
