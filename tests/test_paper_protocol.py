@@ -184,3 +184,18 @@ def test_protocols_never_share_run_or_tokens(tmp_path):
     assert {m["preprocess"] for m in R.measured_results(home, preprocess="paper")} == {"paper"}
     assert R.measured_results(home, preprocess="paper")[0]["run_id"] == dp["run_id"]
     assert R.measured_results(home, preprocess="official")[0]["run_id"] == do["run_id"]
+
+
+def test_tui_run_settings_carry_the_protocol(tmp_path):
+    from visbpp.tui import settings as st
+
+    ui = st.UISettings(data_dir=str(tmp_path), preprocess="paper")
+    assert st.to_run_settings(ui).preprocess == "paper"
+    assert st.to_run_settings(st.UISettings(data_dir=str(tmp_path))).preprocess == "official"
+    with pytest.raises(st.SettingsError, match="official, paper"):
+        st.to_run_settings(ui.updated(preprocess="bogus"))
+    p = tmp_path / "s.json"
+    st.save_settings(ui, p)
+    assert st.load_settings(p)[0].preprocess == "paper"
+    p.write_text(json.dumps({"preprocess": "bogus"}))
+    assert st.load_settings(p)[0].preprocess == "official"
