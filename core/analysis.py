@@ -233,6 +233,7 @@ class AnalysisResult:
             "warnings": [w.to_dict() for w in self.warnings],
             "notes": list(self.notes),
             "paper": self.paper,
+            "bpp_basis": _bases(self.table),
         }
 
 
@@ -369,6 +370,17 @@ def provenance_warnings(df: pd.DataFrame, fits: list[str]) -> list[ProvenanceWar
 
 # ---------------------------------------------------------------------------------------------
 # entry point
+
+def _bases(df: pd.DataFrame) -> list[dict]:
+    """What the fitted BPPs were measured on (preprocessing, images, count) and which models, when known."""
+    col = bpp_basis(df)
+    if col is None:
+        return []
+    out: dict[str, list[str]] = {}
+    for b, lab in zip(col, df["label"]):
+        out.setdefault(b or "unstated", []).append(str(lab))
+    return [{"basis": b, "models": ms} for b, ms in out.items()]
+
 
 class MixedBppError(TableError):
     """The fits would combine BPPs of different preprocessings, image sets or image counts."""

@@ -117,6 +117,9 @@ def test_paper_section_equals_the_scripts_computation():
     assert p["var_subsets"]["subset3"]["models"] == ["var-d16", "var-d20", "var-d24"]
     rr, n = e["slope_vs_rfid"]
     assert close(p["slope_vs_rfid"]["pearson_r"], rr) and p["slope_vs_rfid"]["n"] == n == 3
+    # the table's BPPs: one basis, the paper's protocol on the whole val set
+    assert [b["basis"] for b in d["bpp_basis"]] == ["paper preprocessing on ImageNet val, all 50000 images (50000 scored)"]
+    assert len(d["bpp_basis"][0]["models"]) == 14
 
 
 def test_paper_section_in_text_output():
