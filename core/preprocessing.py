@@ -19,11 +19,12 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from . import data as D
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 PREPROCESSINGS = ("official", "paper")
 DEFAULT_PREPROCESSING = "official"
@@ -69,6 +70,7 @@ def load_image_plain(path: str):
 def paper_transform(image, size: int) -> torch.Tensor:
     """An RGB PIL image -> float32 (3, size, size): PIL bicubic resize of the whole image, /255, (x-0.5)/0.5."""
     import numpy as np
+    import torch
     from PIL import Image
 
     if image.mode != "RGB":
@@ -87,7 +89,7 @@ class Preprocessing:
     name: str                                   # "official" | "paper"
     id: str                                     # part of the token-cache key
     decode: Callable[[str], object]             # path -> PIL image (raises BadImage)
-    transform: Callable[[object], torch.Tensor]  # PIL image -> float32 (3, S, S)
+    transform: Callable[[object], "torch.Tensor"]  # PIL image -> float32 (3, S, S)
 
 
 def for_tokenizer(name: str, tok) -> Preprocessing:

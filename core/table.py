@@ -86,8 +86,9 @@ class MeasuredUnavailable(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 # measured results
 
-def load_measured(cache_dir: str | None = None) -> list[dict]:
-    """Measured results from the results store; :class:`MeasuredUnavailable` if it is absent."""
+def load_measured(cache_dir: str | None = None, preprocess: str | None = None) -> list[dict]:
+    """Measured results from the results store (only runs of protocol ``preprocess`` when given);
+    :class:`MeasuredUnavailable` if it is absent."""
     try:
         mod = importlib.import_module("visbpp.core.results")
     except ModuleNotFoundError as e:
@@ -97,6 +98,8 @@ def load_measured(cache_dir: str | None = None) -> list[dict]:
                 "only published values are used"
             ) from None
         raise
+    if preprocess is not None:
+        return list(mod.measured_results(cache_dir, preprocess=preprocess))
     return list(mod.measured_results(cache_dir))
 
 

@@ -177,6 +177,10 @@ def test_fits_never_mix_preprocessings_silently(tmp_path, monkeypatch):
     line = r.stderr.strip()
     assert line.count("\n") == 0 and "llamagen-l-256" in line and "official preprocessing" in line
     assert "paper preprocessing" in line and "--allow-mixed" in line
+    # asking for one protocol's measurements only: fitted, the official run left out
+    r = runner.invoke(app, ["analyze", "--set", "all", "--json", "--preprocess", "paper"])
+    assert r.exit_code == 0, r.stderr
+    assert [b["basis"].split(" ")[0] for b in json.loads(r.stdout)["bpp_basis"]] == ["paper"]
     # the same with a different image count (a --limit run of the paper protocol)
     R.store(_measurement("r3", "llamagen-xl-384", 0.0131, "paper", n=5000), [], str(home))
     r = runner.invoke(app, ["analyze", "--set", "all", "--no-plots"])

@@ -13,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, fixture_sets, require
+from visbpp.core import data as D
 from visbpp.core import preprocessing as PP
 from visbpp.core import results as R
 from visbpp.tui.cli import app
@@ -76,7 +77,7 @@ def test_paper_transform_equals_pil_bicubic_on_odd_sizes_and_modes(tmp_path):
     # 16-bit gray: PIL's own conversion (clipped at 255), unlike the official decoder (scaled)
     g16 = tmp_path / "raw" / "g16.png"
     assert not torch.equal(PP.paper_transform(PP.load_image_plain(str(g16)), 16),
-                           PP.paper_transform(__import__("visbpp.core.data", fromlist=["x"]).load_image(str(g16)), 16))
+                           PP.paper_transform(D.load_image(str(g16)), 16))
 
 
 def test_paper_transform_hand_computed():

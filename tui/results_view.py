@@ -228,7 +228,7 @@ def _micro(measured: Sequence[dict]) -> tuple[list[dict], dict | None]:
     if sub.empty:
         return [], None
     try:
-        analysis = analyze(sub).to_dict()
+        analysis = analyze(sub, allow_mixed=True).to_dict()  # mixed BPP bases: shown as warnings
     except Exception:  # noqa: BLE001 - too few models for the global models: points without a line
         analysis = None
     return _records(sub), analysis

@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from visbpp.core.preprocessing import PREPROCESSINGS  # official (the family's own transform) | paper
+
 SETTINGS_FILE = "tui_settings.json"
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("fp32", "bf16")
-PREPROCESSINGS = ("official", "paper")  # visbpp.core.preprocessing: the family's own transform | the paper's
 
 
 class SettingsError(ValueError):
