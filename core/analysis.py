@@ -18,7 +18,8 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
-from .table import TableError, validate
+from .paper_analysis import paper_analysis
+from .table import TableError, bpp_basis, validate
 
 __all__ = [
     "AnalysisResult", "AncovaResult", "GlobalResult", "GroupFit", "ModelFit", "Prediction",
@@ -186,7 +187,8 @@ class ProvenanceWarning:
     @property
     def message(self) -> str:
         what = {"fid_protocol": "FID protocols", "eval_resolution": "FID evaluation resolutions",
-                "bpp_source": "BPP sources"}[self.kind]
+                "bpp_source": "BPP sources",
+                "bpp_basis": "BPPs measured differently (preprocessing, images, image count)"}[self.kind]
         where = "the global fit" if self.fit == "global" else f"group {self.fit!r}"
         parts = [f"{v} ({len(ms)}: {', '.join(ms)})" for v, ms in self.values]
         return f"{where} mixes {what}: " + "; ".join(parts)
@@ -204,6 +206,7 @@ class AnalysisResult:
     warnings: tuple[ProvenanceWarning, ...]
     table: pd.DataFrame = field(repr=False, compare=False)   # the validated rows, with label/group
     notes: tuple[str, ...] = ()
+    paper: dict = field(default_factory=dict, compare=False)  # core/paper_analysis.py: the paper's own analyses
 
     def predict(self, bpp: float, rfid: float, alpha: float = 0.05) -> Prediction:
         """Predicted FID of the bilinear model for a new model's BPP and rFID."""
@@ -229,6 +232,8 @@ class AnalysisResult:
             "global": self.global_.to_dict(),
             "warnings": [w.to_dict() for w in self.warnings],
             "notes": list(self.notes),
+            "paper": self.paper,
+            "bpp_basis": _bases(self.table),
         }
 
 
@@ -349,7 +354,8 @@ def provenance_warnings(df: pd.DataFrame, fits: list[str]) -> list[ProvenanceWar
     """Warnings for every fit (``"global"`` or a group name) whose rows mix FID protocols,
     stated FID evaluation resolutions or BPP sources (measured vs published)."""
     cols = {"fid_protocol": _provenance_column(df), "eval_resolution": _eval_res_column(df),
-            "bpp_source": df["bpp_source"].fillna("").astype(str) if "bpp_source" in df.columns else None}
+            "bpp_source": df["bpp_source"].fillna("").astype(str) if "bpp_source" in df.columns else None,
+            "bpp_basis": bpp_basis(df)}
     out = []
     for fit in fits:
         mask = pd.Series(True, index=df.index) if fit == "global" else df["group"] == fit
@@ -380,17 +386,40 @@ def _degenerate(data: pd.DataFrame) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = ()) -> AnalysisResult:
+def _bases(df: pd.DataFrame) -> list[dict]:
+    """What the fitted BPPs were measured on (preprocessing, images, count) and which models, when known."""
+    col = bpp_basis(df)
+    if col is None:
+        return []
+    out: dict[str, list[str]] = {}
+    for b, lab in zip(col, df["label"]):
+        out.setdefault(b or "unstated", []).append(str(lab))
+    return [{"basis": b, "models": ms} for b, ms in out.items()]
+
+
+class MixedBppError(TableError):
+    """The fits would combine BPPs of different preprocessings, image sets or image counts."""
+
+
+def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = (), allow_mixed: bool = False) -> AnalysisResult:
     """Validate ``df`` (columns family, size, resolution, fid, rfid, bpp; optional group, model_id,
-    provenance columns) and run every fit. Bad input raises :class:`TableError`."""
+    provenance columns) and run every fit. Bad input raises :class:`TableError`; BPPs measured
+    with different preprocessings, on different images or image counts (``bpp_preprocess``,
+    ``bpp_image_set``, ``bpp_n_images``) raise :class:`MixedBppError` unless ``allow_mixed``,
+    which fits them with a ``bpp_basis`` warning instead."""
     if not isinstance(df, pd.DataFrame):
         raise TableError(f"expected a pandas DataFrame, got {type(df).__name__}")
     data = validate(df)
     notes = tuple(notes) + _degenerate(data)
+    basis = bpp_basis(data)
+    mixed = _mix("bpp_basis", "global", basis, data["label"]) if basis is not None else None
+    if mixed is not None and not allow_mixed:
+        raise MixedBppError(f"not fitted: {mixed.message}. Measure every model the same way (visbpp run "
+                            f"--preprocess, same images), or fit them anyway with --allow-mixed")
     order = list(dict.fromkeys(data["group"]))
     groups = tuple(_fit_group(name, data[data["group"] == name]) for name in order)
     fitted = [g.group for g in groups if g.fitted]
     ancova = _ancova(data, fitted)
     glob = _global(data)
     warns = provenance_warnings(data, ["global"] + fitted)
-    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes))
+    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes), paper_analysis(data))

@@ -245,9 +245,10 @@ class ImageDataset:
     Decoding and the family's preprocessing run here, i.e. in DataLoader workers.
     """
 
-    def __init__(self, samples: Sequence[Sample], preprocess: Callable):
+    def __init__(self, samples: Sequence[Sample], preprocess: Callable, decode: Callable | None = None):
         self.samples = list(samples)
         self.preprocess = preprocess
+        self.decode = decode or load_image  # path -> PIL image, raises BadImage
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -255,7 +256,7 @@ class ImageDataset:
     def __getitem__(self, i: int):
         s = self.samples[i]
         try:
-            img = load_image(s.path)
+            img = self.decode(s.path)
         except BadImage as e:
             return i, None, str(e)
         try:

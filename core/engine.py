@@ -4,7 +4,7 @@ Flow of :func:`run`:
 
 1. List the data (``visbpp.core.data``) and select the subset; the run id is a hash of the
    jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the data, the subset, the
-   dtype, TF32, the device type and the batch-size setting: rerunning the same command on
+   preprocessing protocol, the dtype, TF32, the device type and the batch-size setting: rerunning the same command on
    the same machine resumes (or finds the finished run); changing any of these starts anew.
 2. A run whose complete results are already in the results store does no work (it only
    copies them to ``out_dir``) and says so.
@@ -45,6 +45,8 @@ from typing import Callable, Literal, Mapping, Sequence
 import torch
 
 from . import data as D
+from . import preprocessing as PP
+from .cards import PUBLISHED_TABLE
 from . import results as R
 from . import runtime as RT
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
@@ -86,6 +88,7 @@ class RunSettings:
     tf32: bool = False
     workers: int = 0
     cache_dir: str | None = None
+    preprocess: str = PP.DEFAULT_PREPROCESSING   # "official" (the family's own) | "paper" (core/preprocessing.py)
 
 
 @dataclass
@@ -126,6 +129,7 @@ def _identity(jobs, settings, samples, ds, device_type: str) -> dict:
         "limit": settings.limit, "per_class": settings.per_class, "n_images": len(samples),
         "first_last": [samples[0].image, samples[-1].image] if samples else [],
         "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
+        "preprocess": settings.preprocess,
     }
 
 
@@ -152,6 +156,7 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     device = RT.resolve_device(settings.device, dist.local_rank)
     RT.init_dist(dist, device)
     RT.autocast(device, settings.dtype)  # validates the dtype name
+    PP.check(settings.preprocess)
     emit = _Emitter(on_event, dist.rank)
 
     ds = D.scan(settings.data, settings.labels_csv)
@@ -221,6 +226,7 @@ class _Ctx:
         self.warned: set[str] = set()
         self.token_cache_keys: dict[str, str] = {}
         self.keys = {s.image: image_key(s.path) for s in samples}  # identity of each image, as the token cache
+        self.preprocess_ids: dict[str, str] = {}
 
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -260,12 +266,14 @@ class _Ctx:
         self.emit(StageChanged(first.model_id, "loading", "transformer"))
         model = _to_device(first.load_model(tok), self.device)  # a bad file fails here, before any write
         self.check_classes(first, model)
-        cache = TokenCache(self.cache_dir, first.tokenizer_key, tok.preprocess_id, tok.image_size,
+        pp = PP.for_tokenizer(self.s.preprocess, tok)
+        cache = TokenCache(self.cache_dir, first.tokenizer_key, pp.id, tok.image_size,
                            getattr(tok, "tokens_per_image", None), getattr(tok, "vocab_size", None))
         self.token_cache_keys[first.tokenizer_key] = cache.folder_key
+        self.preprocess_ids[first.tokenizer_key] = pp.id
         need = [s for s in self.samples if any(s.image not in done[j.model_id] for j in pending)]
         self.barrier()  # every rank has read the same cache state before any rank writes to it
-        if self._encode(tok, cache, need, first.model_id):
+        if self._encode(tok, pp, cache, need, first.model_id):
             return True
         self.barrier()
         cache.reload()
@@ -296,7 +304,7 @@ class _Ctx:
         RT.free_memory(self.device)
         return False
 
-    def _encode(self, tok, cache, need, label) -> bool:
+    def _encode(self, tok, pp, cache, need, label) -> bool:
         todo = [s for s in need if not cache.has(image_key(s.path))]
         bs = self.s.batch_size if isinstance(self.s.batch_size, int) else (
             CPU_AUTO_BATCH if self.device.type == "cpu" else 64)
@@ -306,7 +314,7 @@ class _Ctx:
             return False
         self.emit(StageChanged(label, "encoding", f"{total} images"))
         loader = torch.utils.data.DataLoader(
-            D.ImageDataset(todo, tok.preprocess), batch_sampler=batches, num_workers=self.s.workers,
+            D.ImageDataset(todo, pp.transform, pp.decode), batch_sampler=batches, num_workers=self.s.workers,
             collate_fn=D.collate, pin_memory=self.device.type == "cuda")
         rate = RT.Rate(total)
         for pos, x, badl in loader:
@@ -441,7 +449,7 @@ class _Ctx:
             mr = sorted((r for r in merged.values() if r["image"] in order), key=lambda r: order[r["image"]])
             rows.extend(mr)
             summaries.append(R.summarize(j.model_id, mr, n_bad[j.model_id], j.family, resolution.get(j.model_id),
-                                         j.reference_bpp, self.s.dtype))
+                                         j.reference_bpp, self.s.dtype, self.s.preprocess))
         meta = self._metadata(jobs, identity, started)
         result = RunResult(run_id, summaries, rows, sel_bad, meta, cancelled, self.s.out_dir)
         complete = not cancelled and all(s["n_images"] + s["images_skipped"] == len(self.samples) + len(unl)
@@ -479,7 +487,8 @@ class _Ctx:
         return {
             "versions": R.versions(), "git_hash": R.git_hash(), "checkpoints": ckpts,
             "tokenizer_keys": {j.model_id: j.tokenizer_key for j in jobs},
-            "token_cache": self.token_cache_keys, "device": dev, "device_name": name,
+            "token_cache": self.token_cache_keys, "preprocess": self.s.preprocess, "reference_bpp_source": PUBLISHED_TABLE,
+            "preprocess_ids": self.preprocess_ids, "device": dev, "device_name": name,
             "dtype": self.s.dtype, "tf32": self.s.tf32, "batch_size": self.batch_sizes or
             {j.model_id: self.state.batch_size(j.model_id) for j in jobs},
             "batch_size_setting": self.s.batch_size, "world_size": self.dist.world, "workers": self.s.workers,

@@ -39,7 +39,7 @@ from .token_cache import atomic_write_text, default_cache_dir
 
 ROW_FIELDS = ("model_id", "image", "label", "bits", "tokens", "pixels", "bpp")
 SUMMARY_FIELDS = ("model_id", "family", "resolution", "n_images", "sum_bits", "bpp", "bits_per_pixel",
-                  "bits_per_token", "bpp_ci_low", "bpp_ci_high", "images_skipped", "reference_bpp", "dtype")
+                  "bits_per_token", "bpp_ci_low", "bpp_ci_high", "images_skipped", "reference_bpp", "dtype", "preprocess")
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
@@ -66,7 +66,7 @@ def bootstrap_ci(bits: np.ndarray, denom: np.ndarray, resamples: int = BOOTSTRAP
 
 
 def summarize(model_id: str, rows: list[dict], skipped: int, family: str = "", resolution: int | None = None,
-              reference_bpp: float | None = None, dtype: str = "fp32") -> dict:
+              reference_bpp: float | None = None, dtype: str = "fp32", preprocess: str = "official") -> dict:
     bits = np.array([r["bits"] for r in rows], dtype=np.float64)
     pix = np.array([r["pixels"] for r in rows], dtype=np.float64)
     toks = np.array([r["tokens"] for r in rows], dtype=np.float64)
@@ -87,6 +87,7 @@ def summarize(model_id: str, rows: list[dict], skipped: int, family: str = "", r
         "images_skipped": skipped,
         "reference_bpp": reference_bpp,
         "dtype": dtype,
+        "preprocess": preprocess,
     }
 
 
@@ -369,10 +370,11 @@ def _model_problem(m: dict) -> str | None:
     return None
 
 
-def measured_results(cache_dir: str | None = None) -> list[dict]:
+def measured_results(cache_dir: str | None = None, preprocess: str | None = None) -> list[dict]:
     """The measurement per model_id from the results store that the analysis uses.
 
-    Only complete runs with at least one scored image count. Per model: fp32 over bf16, then
+    Only complete runs with at least one scored image count (and, with ``preprocess``, only runs
+    of that preprocessing protocol; runs written before the protocol was recorded are "official"). Per model: fp32 over bf16, then
     the run with the most images (a full measurement beats a ``--limit`` run), then the latest.
     A damaged entry is skipped with one warning naming its file; the others are unaffected.
     """
@@ -400,11 +402,14 @@ def measured_results(cache_dir: str | None = None) -> list[dict]:
                     "bits_per_token": m.get("bits_per_token"), "bpp_ci_low": m.get("bpp_ci_low"),
                     "bpp_ci_high": m.get("bpp_ci_high"), "n_images": int(m["n_images"]),
                     "subset": meta.get("subset", {}), "dtype": str(m.get("dtype", meta.get("dtype"))),
+                    "preprocess": str(m.get("preprocess", meta.get("preprocess", "official"))),
                     "run_id": str(doc.get("run_id", name)), "finished_at": str(doc.get("finished_at", "")),
                     "path": path,
                 }
             except (KeyError, TypeError, ValueError) as e:  # a damaged store entry must not hide the others
                 warnings.warn(f"{path}: skipped a malformed model entry ({type(e).__name__}: {e})", stacklevel=2)
+                continue
+            if preprocess is not None and entry["preprocess"] != preprocess:
                 continue
             prev = latest.get(entry["model_id"])
             if prev is None or _preference(entry) >= _preference(prev):

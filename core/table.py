@@ -43,11 +43,35 @@ TABLE_COLUMNS = (
     "reference_bpp", "measured_bpp", "measured_bpp_ci_low", "measured_bpp_ci_high", "measured_n_images",
     "measured_run_id", "params", "tokens_per_image", "tokenizer_id", "fid_source", "fid_protocol",
     "fid_provenance", "fid_eval_resolution", "rfid_source", "in_published_table",
+    "bpp_preprocess", "bpp_image_set", "bpp_n_images", "measured_preprocess",
 )
 
 BPP_PUBLISHED = "published table"
 BPP_REFERENCE = "registry reference"  # a card's own reference BPP (e.g. the micro zoo's held-out BPP)
 BPP_MEASURED = "measured"
+# What the published table's BPPs were measured on (the paper's own pipeline, core/preprocessing.py "paper").
+PUBLISHED_PREPROCESS = "paper"
+IMAGENET_VAL_N = 50000
+IMAGENET_VAL_ALL = f"ImageNet val, all {IMAGENET_VAL_N} images"
+
+
+def image_set(subset: dict | None) -> str:
+    """The images a measured BPP is an average over, as comparable text ("" when unknown).
+
+    A run over a whole 1000-class folder of 50000 images (no --limit/--per-class) is the
+    ImageNet validation set the published table used, wherever it lies on disk."""
+    sub = subset or {}
+    if not sub:
+        return ""
+    lim, per = sub.get("limit"), sub.get("per_class")
+    if lim is None and per is None and sub.get("n_classes") == 1000 and sub.get("n_selected") == IMAGENET_VAL_N:
+        return IMAGENET_VAL_ALL
+    parts = [f"{sub.get('data', '?')} ({sub.get('layout', '?')})"]
+    if per is not None:
+        parts.append(f"first {per} per class")
+    if lim is not None:
+        parts.append(f"limit {lim}")
+    return ", ".join(parts)
 
 
 from .errors import DataError, VisbppError  # noqa: E402
@@ -66,8 +90,9 @@ class MeasuredUnavailable(VisbppError, RuntimeError):
 # ---------------------------------------------------------------------------------------------
 # measured results
 
-def load_measured(cache_dir: str | None = None) -> list[dict]:
-    """Measured results from the results store; :class:`MeasuredUnavailable` if it is absent."""
+def load_measured(cache_dir: str | None = None, preprocess: str | None = None) -> list[dict]:
+    """Measured results from the results store (only runs of protocol ``preprocess`` when given);
+    :class:`MeasuredUnavailable` if it is absent."""
     try:
         mod = importlib.import_module("visbpp.core.results")
     except ModuleNotFoundError as e:
@@ -77,6 +102,8 @@ def load_measured(cache_dir: str | None = None) -> list[dict]:
                 "only published values are used"
             ) from None
         raise
+    if preprocess is not None:
+        return list(mod.measured_results(cache_dir, preprocess=preprocess))
     return list(mod.measured_results(cache_dir))
 
 
@@ -158,9 +185,12 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
         measured_bpp = _finite(m.get("bpp")) if m else None
         if model_set != "published" and measured_bpp is not None:
             bpp, bpp_source = measured_bpp, BPP_MEASURED
+            basis = (m.get("preprocess") or "official", image_set(m.get("subset")), m.get("n_images"))
         else:
             bpp = c.reference_bpp
             bpp_source = "" if bpp is None else (BPP_PUBLISHED if c.in_published_table else BPP_REFERENCE)
+            basis = ((PUBLISHED_PREPROCESS, IMAGENET_VAL_ALL, IMAGENET_VAL_N) if bpp_source == BPP_PUBLISHED
+                     else ("", "", None))
         rfid = _rfid_of(c)
         rows.append({
             "model_id": c.id,
@@ -188,6 +218,8 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
             "fid_eval_resolution": eval_resolution(c.fid),
             "rfid_source": rfid.source if rfid else "",
             "in_published_table": c.in_published_table,
+            "bpp_preprocess": basis[0], "bpp_image_set": basis[1], "bpp_n_images": basis[2],
+            "measured_preprocess": (m.get("preprocess") or "official") if m else "",
         })
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     for col in ("fid", "rfid", "bpp", "reference_bpp", "measured_bpp", "measured_bpp_ci_low",
@@ -195,7 +227,23 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     df["fid_eval_resolution"] = df["fid_eval_resolution"].astype("Int64")
     df["measured_n_images"] = df["measured_n_images"].astype("Int64")
+    df["bpp_n_images"] = pd.to_numeric(df["bpp_n_images"], errors="coerce").astype("Int64")
     return df
+
+
+def bpp_basis(df: pd.DataFrame) -> pd.Series | None:
+    """Per row, what its BPP was measured on: "<preprocessing> preprocessing, <images>, <n> images"
+    ("" when unknown: a registry reference or a table without the columns); None without the columns."""
+    if "bpp_preprocess" not in df.columns:
+        return None
+    out = []
+    for pp, imgs, n in zip(df["bpp_preprocess"], df.get("bpp_image_set", [None] * len(df)),
+                           df.get("bpp_n_images", [None] * len(df))):
+        pp = "" if pd.isna(pp) else str(pp).strip()
+        imgs = "" if imgs is None or pd.isna(imgs) else str(imgs).strip()
+        n = None if n is None or pd.isna(n) or str(n).strip() == "" else int(float(n))
+        out.append(f"{pp} preprocessing on {imgs or 'unstated images'} ({n if n is not None else '?'} scored)" if pp else "")
+    return pd.Series(out, index=df.index)
 
 
 def fit_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

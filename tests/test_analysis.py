@@ -15,7 +15,7 @@ from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
 from visbpp.core import registry
-from visbpp.core.analysis import TableError, analyze
+from visbpp.core.analysis import MixedBppError, TableError, analyze
 from visbpp.core.registry import Published
 from visbpp.core.table import assign_groups, eval_resolution, fit_rows, merged_table, read_csv, validate, write_csv
 
@@ -275,9 +275,12 @@ def test_set_all_warns_on_mixed_protocols(monkeypatch):
     assert len(df) == 15
     row = df[df.model_id == "x-llamagen-256"].iloc[0]
     assert row.group == "LlamaGen-256" and row.bpp == 0.0138 and row.bpp_source == "measured"
-    res = analyze(fit_rows(df)[0])
+    with pytest.raises(MixedBppError, match="x-llamagen-256"):  # measured (official, unknown images) vs the table's
+        analyze(fit_rows(df)[0])
+    res = analyze(fit_rows(df)[0], allow_mixed=True)
     kinds = {(w.kind, w.fit) for w in res.warnings}
-    assert {("fid_protocol", "global"), ("fid_protocol", "LlamaGen-256"), ("bpp_source", "LlamaGen-256")} <= kinds
+    assert {("fid_protocol", "global"), ("fid_protocol", "LlamaGen-256"), ("bpp_source", "LlamaGen-256"),
+            ("bpp_basis", "global")} <= kinds
     w = next(w for w in res.warnings if (w.kind, w.fit) == ("fid_protocol", "LlamaGen-256"))
     assert dict(w.values)["cfg 4.0, evaluated at 512"] == ("x-llamagen-256",)
     assert "x-llamagen-256" in w.message and "mixes FID protocols" in w.message

@@ -165,7 +165,7 @@ def extra_card(monkeypatch):
 
 def test_set_all_mixed_protocols_warns(fake_results, extra_card):
     fake_results.append({"model_id": extra_card.id, "bpp": 0.0137, "n_images": 50})
-    d = one_json(invoke("analyze", "--set", "all", "--json"))
+    d = one_json(invoke("analyze", "--set", "all", "--json", "--allow-mixed"))
     check_contract(d)
     assert d["global"]["n"] == 15
     g = next(g for g in d["groups"] if g["group"] == "LlamaGen-256")
@@ -174,7 +174,8 @@ def test_set_all_mixed_protocols_warns(fake_results, extra_card):
     assert ("fid_protocol", "global") in warned and ("fid_protocol", "LlamaGen-256") in warned
     w = next(w for w in d["warnings"] if (w["kind"], w["fit"]) == ("fid_protocol", "LlamaGen-256"))
     assert {"value": "cfg 3.0, 10k samples", "models": ["x-llamagen-256"]} in w["values"]
-    r = invoke("analyze", "--set", "all", "--no-plots")
+    assert ("bpp_basis", "global") in warned and ("bpp_basis", "LlamaGen-256") in warned
+    r = invoke("analyze", "--set", "all", "--no-plots", "--allow-mixed")
     assert r.exit_code == 0
     assert "warning:" in r.stdout and "mixes FID protocols" in r.stdout and "x-llamagen-256" in r.stdout
 

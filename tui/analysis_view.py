@@ -119,12 +119,48 @@ def render(console: Console, r: AnalysisResult, source: str, prediction: Predict
         console.print(f"[bold]Prediction[/bold] for bpp = {pr.bpp:g}, rFID = {pr.rfid:g}: FID = {pr.fid:.3f} "
                       f"({lvl} CI of the mean [{pr.ci[0]:.3f}, {pr.ci[1]:.3f}], "
                       f"{lvl} prediction interval [{pr.pi[0]:.3f}, {pr.pi[1]:.3f}])")
+    render_paper(console, r.paper)
     for w in r.warnings:
         console.print(Text("warning: " + w.message, style="yellow"))
     for n in r.notes:
         console.print(Text("note: " + n, style="dim"))
     if show_plots:
         render_plots(console, r)
+
+
+def render_paper(console: Console, p: dict) -> None:
+    """The paper's own analyses (``visbpp.core.paper_analysis``)."""
+    if not p:
+        return
+    console.print(f"\n[bold]The paper's analyses[/bold] ({p['source']}), n = {p['n']}")
+    st = p.get("slope_test")
+    if st:
+        slopes = ", ".join(f"{g} {_g(v, 5) if v is not None else '–'}" for g, v in p["slopes"].items())
+        console.print(f"Slope similarity on centred bpp, all {len(p['groups'])} groups (baseline {p['baseline']}): "
+                      f"F({st['df_num']:g}, {st['df_den']:g}) = {_f(st['F'])}, p = {_p(st['p'])}; slopes: {slopes}")
+        t = _table("Pairwise slope differences (Wald test on the interaction model)")
+        for col, j in (("group 1", "left"), ("group 2", "left"), ("diff", "right"), ("wald_chi2", "right"),
+                       ("p", "right")):
+            t.add_column(col, justify=j, no_wrap=True)
+        for row in p["pairwise"]:
+            t.add_row(row["group1"], row["group2"], _f(row["diff"], ".5g"), _f(row["wald_chi2"]), _p(row["pvalue"]))
+        console.print(t)
+    elif p.get("note"):
+        console.print(f"Slope similarity test: not computed ({p['note']})", style="dim")
+    t = _table("Nested global models (centred bpp, rFID; F test against the previous model)")
+    t.add_column("model", no_wrap=True)
+    for col in ("R²", "adj. R²", "AIC", "F", "p"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for m in p["nested"]:
+        t.add_row(m["formula"], _f(m["r2"], ".4f"), _f(m["adj_r2"], ".4f"), _f(m["aic"], ".2f"),
+                  _f(m["f_vs_previous"]), _p(m["p_vs_previous"]))
+    console.print(t)
+    for key, sub in (p.get("var_subsets") or {}).items():
+        console.print(f"VAR {key.removeprefix('subset')}-point subset ({', '.join(sub['models'])}): "
+                      f"r = {_f(sub['pearson_r'], '.4f')}, R² = {_f(sub['r2'], '.4f')}, slope {_f(sub['slope'], '.5g')}")
+    sv = p["slope_vs_rfid"]
+    console.print(f"Slope vs mean rFID across the {sv['n']} groups with n >= {sv['min_n']}: "
+                  f"Pearson r = {_f(sv['pearson_r'], '.4f')}")
 
 
 def _plotext_canvas(draw: Callable, console: Console, title: str, xlabel: str, ylabel: str) -> Text:

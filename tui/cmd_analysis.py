@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from visbpp.core import registry
+from visbpp.core.preprocessing import PREPROCESSINGS
 
 # pandas/statsmodels (visbpp.core.table, visbpp.core.analysis, the view) are imported inside the
 # commands so that `visbpp --help` and the other commands start fast.
@@ -40,15 +41,17 @@ def _note(msg: str) -> None:
     sys.stderr.flush()
 
 
-def _measured(notes: list[str]) -> list[dict] | None:
+def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | None:
     from visbpp.core.table import MeasuredUnavailable, load_measured
 
     import warnings
 
+    if preprocess is not None and preprocess not in PREPROCESSINGS:
+        _fail(f"--preprocess {preprocess!r}: expected one of {', '.join(PREPROCESSINGS)}")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            got = load_measured()
+            got = load_measured(preprocess=preprocess)
         for w in caught:  # damaged store entries: skipped, each named once
             typer.echo(f"warning: {w.message}", err=True)
         return got
@@ -59,10 +62,10 @@ def _measured(notes: list[str]) -> list[dict] | None:
         _fail(f"cannot read measured results: {type(e).__name__}: {e}")
 
 
-def _bundled(model_set: ModelSet, notes: list[str]):
+def _bundled(model_set: ModelSet, notes: list[str], preprocess: str | None = None):
     from visbpp.core.table import fit_rows, merged_table
 
-    measured = _measured(notes) if model_set is not ModelSet.published else None
+    measured = _measured(notes, preprocess) if model_set is not ModelSet.published else None
     df = merged_table(measured, model_set.value)
     if model_set is ModelSet.all and measured is not None and not df["bpp_source"].eq("measured").any():
         notes.append("no measured BPP in the results store yet: --set all equals the published rows")
@@ -87,6 +90,12 @@ def analyze_cmd(
         None, "--predict", metavar="BPP RFID",
         help="Predict the FID of a new model from its BPP and rFID (bilinear model, 95% intervals)."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the terminal plots."),
+    preprocess: Optional[str] = typer.Option(
+        None, "--preprocess", help="Use only measured BPPs of this protocol (official or paper; default: each "
+                                   "model's preferred run, whatever its protocol)."),
+    allow_mixed: bool = typer.Option(
+        False, "--allow-mixed", help="Fit even when the BPPs were measured differently (preprocessing, images, "
+                                     "image count); each such fit is reported with a warning."),
 ) -> None:
     """Fit FID against BPP: per group (fixed tokenizer setting), ANCOVA, global linear and bilinear models."""
     from visbpp.core.analysis import analyze
@@ -102,8 +111,8 @@ def analyze_cmd(
             df, source = read_csv(csv), str(csv)
         else:
             ms = model_set or ModelSet.published
-            df, source = _bundled(ms, notes), f"bundled table, --set {ms.value}"
-        result = analyze(df, notes=notes)
+            df, source = _bundled(ms, notes, preprocess), f"bundled table, --set {ms.value}"
+        result = analyze(df, notes=notes, allow_mixed=allow_mixed)
         prediction = result.predict(*predict) if predict else None
     except TableError as e:
         _fail(str(e))
@@ -161,12 +170,14 @@ def export_cmd(
     model_set: ModelSet = typer.Option(
         ModelSet.all, "--set", case_sensitive=False,
         help="'all' (default: published rows plus every measured registry model), 'published' or 'micro'."),
+    preprocess: Optional[str] = typer.Option(
+        None, "--preprocess", help="Use only measured BPPs of this protocol (official or paper)."),
 ) -> None:
     """Write the merged table (published values, and measured ones where present) as CSV."""
     from visbpp.core.table import TableError, merged_table, write_csv
 
     notes: list[str] = []
-    measured = _measured(notes)
+    measured = _measured(notes, preprocess)
     try:
         df = merged_table(measured, model_set.value)
         path = write_csv(df, out)
@@ -174,6 +185,13 @@ def export_cmd(
         _fail(str(e))
     except OSError as e:
         _fail(f"cannot write {out}: {e.strerror or e}")
+    from visbpp.core.table import bpp_basis
+
+    bases = sorted({b for b in (bpp_basis(df) if len(df) else []) if b})
+    if len(bases) > 1:
+        notes.append("the table's BPPs were measured differently (" + "; ".join(bases) + "): see the columns "
+                     "bpp_preprocess, bpp_image_set, bpp_n_images; `visbpp analyze` fits them together only "
+                     "with --allow-mixed")
     for n in notes:
         _note(n)
     Console(stderr=True).print(f"wrote {len(df)} rows to {path}")

@@ -110,6 +110,9 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("fp32", "--dtype", help="fp32 (reference) or bf16 (autocast, fp32 log-softmax)."),
         tf32: bool = typer.Option(False, "--tf32/--no-tf32", help="Allow TF32 matmuls on CUDA (off by default)."),
         workers: int = typer.Option(0, "--workers", help="DataLoader worker processes decoding images."),
+        preprocess: str = typer.Option("official", "--preprocess", help="official (each family's own eval "
+                                       "transform) or paper (the published table's: whole-image PIL bicubic "
+                                       "resize to S x S, (x/255-0.5)/0.5, for every family)."),
         checkpoint_dir: Optional[str] = typer.Option(None, "--checkpoint-dir", help="Folder holding checkpoint files."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output, only the summary."),
     ) -> None:
@@ -117,8 +120,12 @@ def register(app: typer.Typer) -> None:
         from visbpp.core.engine import RunSettings
         from visbpp.core.engine import run as engine_run
 
+        from visbpp.core.preprocessing import PREPROCESSINGS
+
         if dtype not in ("fp32", "bf16"):
             _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
+        if preprocess not in PREPROCESSINGS:
+            _fail(f"--preprocess {preprocess!r}: expected one of {', '.join(PREPROCESSINGS)}")
         bs = _batch_size(batch_size)
         if workers < 0:
             _fail(f"--workers {workers}: expected 0 (decode images in the main process) or a positive number "
@@ -131,7 +138,8 @@ def register(app: typer.Typer) -> None:
             jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir)
             data = data or _default_data(jobs)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
-                                   batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=workers)
+                                   batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=workers,
+                                   preprocess=preprocess)
         except known as e:
             _fail(str(e))
         show = _rank0() and not quiet
@@ -316,7 +324,8 @@ def summary_lines(result, elapsed: float) -> list[str]:
     lines = []
     for m in result.models:
         ref = f", published {m['reference_bpp']:.6f}" if m.get("reference_bpp") else ""
-        lines.append(f"{m['model_id']}: BPP {_num(m['bpp'], '.6f')} [95% CI {_num(m['bpp_ci_low'], '.6f')}, "
+        pp = f" ({m['preprocess']} preprocessing)" if m.get("preprocess", "official") != "official" else ""
+        lines.append(f"{m['model_id']}{pp}: BPP {_num(m['bpp'], '.6f')} [95% CI {_num(m['bpp_ci_low'], '.6f')}, "
                      f"{_num(m['bpp_ci_high'], '.6f')}]{ref}; {_num(m['bits_per_pixel'], '.5f')} bits/pixel, "
                      f"{_num(m['bits_per_token'], '.4f')} bits/token; "
                      f"{m['n_images']} images, {m['images_skipped']} skipped")

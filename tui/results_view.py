@@ -194,7 +194,7 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
         df = merged_table(b.measured, model_set=model_set)
         df = df[[fid_metric(r) != MICRO_FID for r in df.to_dict("records")]].reset_index(drop=True)
         b.records = _records(df)
-        b.analysis_obj = analyze(df)
+        b.analysis_obj = analyze(df, allow_mixed=True)  # mixing is shown as warnings (status line, notifications)
         b.analysis = b.analysis_obj.to_dict()
         micro_records, b.micro_analysis = _micro(b.measured)
     except Exception as e:  # noqa: BLE001 - shown in the UI, the app keeps running
@@ -228,7 +228,7 @@ def _micro(measured: Sequence[dict]) -> tuple[list[dict], dict | None]:
     if sub.empty:
         return [], None
     try:
-        analysis = analyze(sub).to_dict()
+        analysis = analyze(sub, allow_mixed=True).to_dict()  # mixed BPP bases: shown as warnings
     except Exception:  # noqa: BLE001 - too few models for the global models: points without a line
         analysis = None
     return _records(sub), analysis

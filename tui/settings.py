@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from visbpp.core.preprocessing import PREPROCESSINGS  # official (the family's own transform) | paper
+
 SETTINGS_FILE = "tui_settings.json"
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("fp32", "bf16")
@@ -44,6 +46,7 @@ class UISettings:
     batch_size: str = "16"        # integer or "auto"
     device: str = "auto"          # auto|cuda|mps|cpu
     dtype: str = "fp32"           # fp32|bf16
+    preprocess: str = "official"  # official|paper
     checkpoint_dir: str = ""      # where official checkpoints are looked up ("" = the cache)
     selection: str | None = None  # picked model ids, comma-separated; None = never saved (micro preselected)
 
@@ -79,6 +82,8 @@ def load_settings(path: str | os.PathLike) -> tuple[UISettings, str | None]:
         s = s.updated(device="auto")
     if s.dtype not in DTYPES:
         s = s.updated(dtype="fp32")
+    if s.preprocess not in PREPROCESSINGS:
+        s = s.updated(preprocess="official")
     return s, None
 
 
@@ -142,6 +147,8 @@ def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: 
         raise SettingsError(f"device: {ui.device!r} is not one of {', '.join(DEVICES)}")
     if ui.dtype not in DTYPES:
         raise SettingsError(f"dtype: {ui.dtype!r} is not one of {', '.join(DTYPES)}")
+    if ui.preprocess not in PREPROCESSINGS:
+        raise SettingsError(f"preprocess: {ui.preprocess!r} is not one of {', '.join(PREPROCESSINGS)}")
     return RunSettings(
         data=str(Path(data).expanduser()),
         labels_csv=str(Path(labels).expanduser()) if labels else None,
@@ -151,4 +158,5 @@ def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: 
         device=ui.device,
         dtype=ui.dtype,
         cache_dir=cache_dir,
+        preprocess=ui.preprocess,
     )

@@ -8,9 +8,11 @@ from types import ModuleType
 # Order = display order of families.
 FAMILY_MODULES = ("taming", "rqtransformer", "llamagen", "var", "openmagvit2", "ibq", "micro")
 
-# The published table (FID, rFID, BPP per model) that this project reproduces is the
-# "foundation" issue's table; every card that carries one of its values cites it so.
-PUBLISHED_TABLE = "published table (FID/rFID/BPP, visbpp foundation issue)"
+# The published table (FID, rFID, BPP per model) that this project reproduces is the paper's
+# table, measured by the paper's own code; every card that carries one of its values cites it so.
+PAPER_TITLE = "Compression of Visual Tokens Represents Image Generation Quality Linearly"
+PAPER_REPOSITORY = "github.com/Const1357/vision-compression-intelligence"
+PUBLISHED_TABLE = f'published table (FID/rFID/BPP) of "{PAPER_TITLE}" ({PAPER_REPOSITORY})'
 # What is known of how the published table's figures were measured, where its row gives nothing more.
 TABLE_FID_PROTOCOL = ("sampling protocol not stated by the table; matches no upstream README row we could "
                       "identify (the README's values are kept as alternates)")

@@ -1,5 +1,5 @@
 """Run settings: data dir (remembered between sessions), labels CSV, subset, batch size, device,
-dtype and checkpoint dir. Posts ``Changed`` with the full ``UISettings`` on every edit."""
+dtype, preprocessing protocol (official | paper) and checkpoint dir. Posts ``Changed`` with the full ``UISettings`` on every edit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from ..settings import DEVICES, DTYPES, UISettings
+from ..settings import DEVICES, DTYPES, PREPROCESSINGS, UISettings
 
 # (field, label, placeholder)
 TEXT_FIELDS = (
@@ -44,6 +44,9 @@ class RunSettingsPanel(VerticalScroll):
         yield Select([(d, d) for d in DEVICES], value=s.device, allow_blank=False, id="set-device", compact=True)
         yield Label("Dtype", classes="field-label")
         yield Select([(d, d) for d in DTYPES], value=s.dtype, allow_blank=False, id="set-dtype", compact=True)
+        yield Label("Preprocess", classes="field-label")
+        yield Select([(p, p) for p in PREPROCESSINGS], value=s.preprocess, allow_blank=False, id="set-preprocess",
+                     compact=True)
 
     def show_default_data(self, path: str | None) -> None:
         """Show the data dir a run uses while the field is empty (the micro zoo's held-out digits)."""
