@@ -47,6 +47,7 @@ import torch
 from . import data as D
 from . import results as R
 from . import runtime as RT
+from . import token_store as TS
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
 from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
@@ -85,6 +86,7 @@ class RunSettings:
     tf32: bool = False
     workers: int = 0
     cache_dir: str | None = None
+    unconditional: bool = False  # also score every image with the model's null class (where it has one)
 
 
 @dataclass
@@ -125,6 +127,7 @@ def _identity(jobs, settings, samples, ds, device_type: str) -> dict:
         "limit": settings.limit, "per_class": settings.per_class, "n_images": len(samples),
         "first_last": [samples[0].image, samples[-1].image] if samples else [],
         "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
+        **({"unconditional": True} if settings.unconditional else {}),
     }
 
 
@@ -205,6 +208,7 @@ def _unlabeled(ds, settings) -> tuple[str, ...]:
 def _finished_noop(doc, store, settings, emit, dist) -> RunResult:
     rows = R.read_rows(store) if dist.rank == 0 else []
     if dist.rank == 0 and settings.out_dir:
+        TS.copy_outputs(store, settings.out_dir)
         R.write_outputs(settings.out_dir, doc, rows)
     msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing to do"
     emit(StageChanged("", "done", msg))
@@ -371,6 +375,7 @@ class _Ctx:
         self.emit(StageChanged(j.model_id, "scoring", f"{total} images, batch size {bs}"))
         RT.reset_peak(self.device)
         appender = self.state.appender(j.model_id)
+        chunks = TS.ChunkWriter(self.state.folder, j.model_id, model, self.s.unconditional)
         rate = RT.Rate(total)
         pixels = int(tok.image_size) ** 2
         try:
@@ -381,12 +386,13 @@ class _Ctx:
                 toks = torch.stack([cache.tokens[k] for k in keys]).to(self.device)
                 labels = torch.tensor([s.label for s in b], dtype=torch.long, device=self.device)
                 with torch.inference_mode(), RT.autocast(self.device, self.s.dtype), RT.tf32_mode(self.s.tf32):
-                    nll = model.token_nll(toks, labels)
-                nll = nll.float().cpu().double()
+                    nll, parts, null = TS.score_batch(model, toks, labels, self.s.unconditional)
+                nll = nll.double()
                 bits = (nll.sum(-1) / LN2).tolist()
                 ntok = int(nll.shape[1])
                 rows = [{"model_id": j.model_id, "image": s.image, "label": s.label, "bits": v, "tokens": ntok,
                          "pixels": pixels, "bpp": v / (3 * pixels)} for s, v in zip(b, bits)]
+                chunks.put([s.image for s in b], parts, null)  # before the rows: every row has its chunk
                 appender.append(rows)
                 out_rows.extend(rows)
                 ips, eta = rate.add(len(b))
@@ -452,6 +458,7 @@ class _Ctx:
                    "models": summaries, "skipped": sel_bad, "metadata": meta,
                    "per_image_file": "per_image.csv"}
             self.emit(StageChanged("", "writing", self.s.out_dir or ""))
+            TS.finalize(self.state.folder, jobs, rows, summaries, [R.store_dir(run_id, self.cache_dir), self.s.out_dir])
             result.store_dir = R.store(doc, rows, self.cache_dir)
             if self.s.out_dir:
                 R.write_outputs(self.s.out_dir, doc, rows)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.interfaces import TokenLayout
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import FeedForward, RMSNorm, swiglu_hidden
@@ -165,6 +166,8 @@ class GPT(nn.Module):
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         self._rope: dict[torch.device, torch.Tensor] = {}
+        self.token_layout = TokenLayout("raster", (cfg.grid, cfg.grid))
+        self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None  # the null row exists
 
     def freqs_cis(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """The RoPE table for this model's grid on ``device`` (cached per device)."""
@@ -184,9 +187,9 @@ class GPT(nn.Module):
             raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
             raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
+        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes + (self.null_class is not None):
             raise ValueError(
-                f"class labels must lie in [0, {self.num_classes}) (the null/CFG class is never scored); "
+                f"class labels must lie in [0, {self.num_classes}) (or be the null class when the model has one); "
                 f"got {int(labels.min())}..{int(labels.max())}"
             )
 
