@@ -8,6 +8,7 @@ breakdown of an image sums to its bits (up to float64 rounding).
 - ``by_position`` (N, L): bits per sequence position (sub-tokens summed);
 - ``spatial`` (N, h, w): bits per grid cell (depth / sub-tokens summed) for grid layouts,
   ``None`` for VAR's scales (their maps have different sizes);
+  or a ``"sequence"`` (a model that describes no layout);
 - ``by_group`` name -> (N,): per scale (``"1x1"``, ``"2x2"``...), per depth (``"depth 0"``...),
   per sub-token (the layout's part names), or ``{"all": bits}`` for a plain raster.
 """
@@ -36,7 +37,10 @@ def layout_to_dict(layout: TokenLayout) -> dict:
             "depth": layout.depth, "parts": layout.parts, "part_names": list(layout.part_names)}
 
 
-def layout_from_dict(d: dict) -> TokenLayout:
+def layout_from_dict(d: dict | None, length: int = 0) -> TokenLayout:
+    """The layout recorded with a run; ``None`` (a model without one) -> a plain sequence of ``length``."""
+    if d is None:
+        return TokenLayout("sequence", (1, length))
     return TokenLayout(d["kind"], tuple(d["grid"]) if d.get("grid") else None, tuple(d.get("scales", ())),
                        int(d.get("depth", 1)), int(d.get("parts", 1)), tuple(d.get("part_names", ())))
 
@@ -71,7 +75,9 @@ def fold(nll: np.ndarray, layout: TokenLayout) -> Breakdown:
     b = nll.astype(np.float64) / LN2
     bits = b.sum(1)
     spatial = None
-    if layout.kind == "scales":
+    if layout.kind == "sequence":   # a model that describes no layout: positions only
+        groups["all"] = bits.copy()
+    elif layout.kind == "scales":
         start = 0
         for s in layout.scales:
             groups[f"{s}x{s}"] = b[:, start:start + s * s].sum(1)

@@ -67,6 +67,11 @@ def score_batch(model, tokens, labels, unconditional: bool = False):
     return nll.cpu(), parts.cpu().numpy(), null
 
 
+def paper_expected_bpp(bpp, bpp_null):
+    """Expected BPP of a forward that replaces each label by the null class with probability 0.1."""
+    return (1 - PAPER_DROP_RATE) * bpp + PAPER_DROP_RATE * bpp_null
+
+
 def _atomic_save(path: str, write) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
@@ -212,13 +217,13 @@ def _class_info(s: dict, j, mrows: list[dict], bits_null, info_rows: list[dict])
              class_info_ci_low=lo, class_info_ci_high=hi, bpp_null=float(bits_null.sum() / denom.sum()))
     var = j.family == "var"
     if var:
-        s["paper_expected_bpp"] = (1 - PAPER_DROP_RATE) * s["bpp"] + PAPER_DROP_RATE * s["bpp_null"]
+        s["paper_expected_bpp"] = paper_expected_bpp(s["bpp"], s["bpp_null"])
     for r, bn in zip(mrows, bits_null):
         bpp_null = bn / (3.0 * r["pixels"])
         info_rows.append({"model_id": r["model_id"], "image": r["image"], "label": r["label"], "bits": r["bits"],
                           "bits_null": float(bn), "class_info_bits": float(bn - r["bits"]), "bpp": r["bpp"],
                           "bpp_null": bpp_null, "paper_expected_bpp":
-                          (1 - PAPER_DROP_RATE) * r["bpp"] + PAPER_DROP_RATE * bpp_null if var else ""})
+                          paper_expected_bpp(r["bpp"], bpp_null) if var else ""})
 
 
 CLASS_INFO_FIELDS = ("model_id", "image", "label", "bits", "bits_null", "class_info_bits", "bpp", "bpp_null",

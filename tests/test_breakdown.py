@@ -107,3 +107,32 @@ def test_fold_rejects_a_wrong_shape_and_handles_hand_values():
         BD.fold(np.zeros((1, 5)), lay)
     m = BD.mean_breakdown(np.concatenate([nll, 3 * nll]), lay, rows_per_step=1)
     assert m["bits"] == pytest.approx(20.0) and m["spatial"][0] == pytest.approx([6.0, 14.0])
+
+
+def test_var_label_dropout_forward_averages_to_paper_expected_bpp():
+    """The paper's VAR evaluation ran the forward with cond_drop_rate 0.1: its expectation is
+    0.9 bpp(label) + 0.1 bpp(null); visbpp itself never drops labels."""
+    fx, tok, ar, _, labels = _load("var")
+    assert ar.cond_drop_rate == 0.0
+    tokens = fx.expected["tokens"]
+    B, pixels = len(labels), 3 * tok.image_size ** 2
+    a, b = ar.token_nll(tokens, labels), ar.token_nll(tokens, labels)
+    assert torch.equal(a, b)  # scoring is deterministic: no label is ever replaced
+    bpp = float(a.double().sum() / LN2_ / (B * pixels))
+    null = ar.token_nll(tokens, torch.full_like(labels, ar.null_class))
+    bpp_null = float(null.double().sum() / LN2_ / (B * pixels))
+    want = TS.paper_expected_bpp(bpp, bpp_null)
+    g = torch.Generator().manual_seed(1234)
+    reps = []
+    for _ in range(8):  # 50 repetitions of the 4-image batch per forward (images are scored independently)
+        drop = torch.rand(50, B, generator=g) < 0.1  # the official forward: each label -> null with p = 0.1
+        lab = torch.where(drop, torch.full((50, B), ar.num_classes), labels.expand(50, B)).reshape(-1)
+        nll = ar.token_nll(tokens.repeat(50, 1), lab).double().sum(1).view(50, B)
+        reps.extend((nll.sum(1) / LN2_ / (B * pixels)).tolist())
+    reps = np.array(reps)
+    se = reps.std(ddof=1) / np.sqrt(len(reps))
+    assert se > 0 and abs(reps.mean() - want) < 3 * se
+    assert abs(want - bpp) > 3 * se  # the test can tell the two apart
+
+
+LN2_ = math.log(2)
