@@ -46,6 +46,7 @@ import torch
 
 from . import data as D
 from . import results as R
+from . import recon as RC
 from . import runtime as RT
 from . import token_store as TS
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
@@ -87,6 +88,7 @@ class RunSettings:
     workers: int = 0
     cache_dir: str | None = None
     unconditional: bool = False  # also score every image with the model's null class (where it has one)
+    recon: bool = False          # also decode the tokens: PSNR/SSIM per image and tokenizer (core/recon.py)
 
 
 @dataclass
@@ -127,7 +129,7 @@ def _identity(jobs, settings, samples, ds, device_type: str) -> dict:
         "limit": settings.limit, "per_class": settings.per_class, "n_images": len(samples),
         "first_last": [samples[0].image, samples[-1].image] if samples else [],
         "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
-        **({"unconditional": True} if settings.unconditional else {}),
+        **{k: True for k in ("unconditional", "recon") if getattr(settings, k)},
     }
 
 
@@ -282,6 +284,8 @@ class _Ctx:
             resolution[j.model_id] = int(tok.image_size)
             self.state.meta.setdefault("resolution", {})[j.model_id] = int(tok.image_size)
         self.state.save_meta()
+        if self.s.recon and RC.reconstruct(self, tok, cache, good, first.tokenizer_key, first.model_id):
+            return True
         for j in pending:
             if model is None:
                 self.emit(StageChanged(j.model_id, "loading", "transformer"))
@@ -459,6 +463,7 @@ class _Ctx:
                    "per_image_file": "per_image.csv"}
             self.emit(StageChanged("", "writing", self.s.out_dir or ""))
             TS.finalize(self.state.folder, jobs, rows, summaries, [R.store_dir(run_id, self.cache_dir), self.s.out_dir])
+            RC.finalize(self, jobs, summaries, [R.store_dir(run_id, self.cache_dir), self.s.out_dir])
             result.store_dir = R.store(doc, rows, self.cache_dir)
             if self.s.out_dir:
                 R.write_outputs(self.s.out_dir, doc, rows)

@@ -240,9 +240,15 @@ def _csv(rows: list[dict]) -> str:
 
 
 def copy_outputs(src_folder: str, dest_folder: str | None) -> None:
-    """Copy ``token_nll/`` of a result folder into another (each file atomically)."""
+    """Copy ``token_nll/`` (and ``recon.csv``) of a result folder into another (each file atomically)."""
     src = os.path.join(src_folder, NLL_DIR)
-    if not dest_folder or not os.path.isdir(src) or os.path.abspath(src_folder) == os.path.abspath(dest_folder):
+    if not dest_folder or os.path.abspath(src_folder) == os.path.abspath(dest_folder):
+        return
+    if os.path.isfile(os.path.join(src_folder, "recon.csv")):  # --recon's per-image values (core/recon.py)
+        os.makedirs(dest_folder, exist_ok=True)
+        shutil.copyfile(os.path.join(src_folder, "recon.csv"), os.path.join(dest_folder, "recon.csv.tmp"))
+        os.replace(os.path.join(dest_folder, "recon.csv.tmp"), os.path.join(dest_folder, "recon.csv"))
+    if not os.path.isdir(src):
         return
     dest = os.path.join(dest_folder, NLL_DIR)
     os.makedirs(dest, exist_ok=True)

@@ -119,6 +119,8 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output, only the summary."),
         unconditional: bool = typer.Option(False, "--unconditional", help="Also score every image with the null "
                                            "(CFG) class: class information = bits(null) - bits(label); doubles the AR work."),
+        recon: bool = typer.Option(False, "--recon", help="Also decode the tokens: PSNR and SSIM per image and "
+                                   "tokenizer (recon.csv; cached per tokenizer)."),
     ) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
         from visbpp.core.engine import RunSettings
@@ -139,7 +141,7 @@ def register(app: typer.Typer) -> None:
             data = data or _default_data(jobs)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
                                    batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=workers,
-                                   unconditional=unconditional)
+                                   unconditional=unconditional, recon=recon)
         except known as e:
             _fail(str(e))
         show = _rank0() and not quiet
@@ -336,6 +338,9 @@ def summary_lines(result, elapsed: float) -> list[str]:
                          f"BPP with the null class {m['bpp_null']:.6f}{paper}")
         elif m.get("class_info"):
             lines.append(f"  class information: {m['class_info']}")
+        if m.get("recon_psnr") is not None:
+            lines.append(f"  tokenizer reconstruction: PSNR {m['recon_psnr']:.2f} dB, SSIM {m['recon_ssim']:.4f} "
+                         f"(mean over {m['recon_n']} images)")
     if result.skipped:
         lines.append(f"{len(result.skipped)} image(s) skipped (listed in skipped.csv / results.json)")
     if result.cancelled:
