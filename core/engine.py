@@ -48,7 +48,9 @@ from . import data as D
 from . import preprocessing as PP
 from .cards import PUBLISHED_TABLE
 from . import results as R
+from . import recon as RC
 from . import runtime as RT
+from . import token_store as TS
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
 from .nll import NonFiniteNLLError, check_finite  # noqa: F401 - NonFiniteNLLError re-exported (engine API)
@@ -89,6 +91,8 @@ class RunSettings:
     workers: int = 0
     cache_dir: str | None = None
     preprocess: str = PP.DEFAULT_PREPROCESSING   # "official" (the family's own) | "paper" (core/preprocessing.py)
+    unconditional: bool = False  # also score every image with the model's null class (where it has one)
+    recon: bool = False          # also decode the tokens: PSNR/SSIM per image and tokenizer (core/recon.py)
 
 
 @dataclass
@@ -130,6 +134,7 @@ def _identity(jobs, settings, samples, ds, device_type: str) -> dict:
         "first_last": [samples[0].image, samples[-1].image] if samples else [],
         "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
         "preprocess": settings.preprocess,
+        **{k: True for k in ("unconditional", "recon") if getattr(settings, k)},
     }
 
 
@@ -210,6 +215,7 @@ def _unlabeled(ds, settings) -> tuple[str, ...]:
 
 def _finished_noop(doc, rows, store, settings, emit, dist) -> RunResult:
     if dist.rank == 0 and settings.out_dir:
+        TS.copy_outputs(store, settings.out_dir)
         R.write_outputs(settings.out_dir, doc, rows)
     msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing to do"
     emit(StageChanged("", "done", msg))
@@ -290,6 +296,8 @@ class _Ctx:
             resolution[j.model_id] = int(tok.image_size)
             self.state.meta.setdefault("resolution", {})[j.model_id] = int(tok.image_size)
         self.state.save_meta()
+        if self.s.recon and RC.reconstruct(self, tok, cache, good, first.tokenizer_key, first.model_id):
+            return True
         for j in pending:
             if model is None:
                 self.emit(StageChanged(j.model_id, "loading", "transformer"))
@@ -383,6 +391,7 @@ class _Ctx:
         self.emit(StageChanged(j.model_id, "scoring", f"{total} images, batch size {bs}"))
         RT.reset_peak(self.device)
         appender = self.state.appender(j.model_id)
+        chunks = TS.ChunkWriter(self.state.folder, j.model_id, model, self.s.unconditional)
         rate = RT.Rate(total)
         pixels = int(tok.image_size) ** 2
         try:
@@ -393,13 +402,14 @@ class _Ctx:
                 toks = torch.stack([cache.tokens[k] for k in keys]).to(self.device)
                 labels = torch.tensor([s.label for s in b], dtype=torch.long, device=self.device)
                 with torch.inference_mode(), RT.autocast(self.device, self.s.dtype), RT.tf32_mode(self.s.tf32):
-                    nll = model.token_nll(toks, labels)
-                nll = nll.float().cpu().double()
+                    nll, parts, null = TS.score_batch(model, toks, labels, self.s.unconditional)
+                nll = nll.double()
                 check_finite(nll, j.model_id, [s.image for s in b], self.s.dtype)  # nothing non-finite is kept
                 bits = (nll.sum(-1) / LN2).tolist()
                 ntok = int(nll.shape[1])
                 rows = [{"model_id": j.model_id, "image": s.image, "label": s.label, "bits": v, "tokens": ntok,
                          "pixels": pixels, "bpp": v / (3 * pixels)} for s, v in zip(b, bits)]
+                chunks.put([s.image for s in b], parts, null)  # before the rows: every row has its chunk
                 appender.append(rows, keys)
                 out_rows.extend(rows)
                 ips, eta = rate.add(len(b))
@@ -465,6 +475,8 @@ class _Ctx:
                    "models": summaries, "skipped": sel_bad, "metadata": meta,
                    "per_image_file": "per_image.csv"}
             self.emit(StageChanged("", "writing", self.s.out_dir or ""))
+            TS.finalize(self.state.folder, jobs, rows, summaries, [R.store_dir(run_id, self.cache_dir), self.s.out_dir])
+            RC.finalize(self, jobs, summaries, [R.store_dir(run_id, self.cache_dir), self.s.out_dir])
             result.store_dir = R.store(doc, rows, self.cache_dir)
             if self.s.out_dir:
                 R.write_outputs(self.s.out_dir, doc, rows)

@@ -15,11 +15,38 @@ position, so ``bits(image) = token_nll.double().sum(-1) / ln 2``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Where each position of the flat token sequence sits, as plain data (see ``core/breakdown.py``).
+
+    ``kind``: ``"raster"`` (grid h x w, row-major), ``"scales"`` (VAR: square maps of side
+    ``scales[i]``, coarse to fine, each row-major), ``"depth"`` (grid h x w x ``depth``, depth
+    fastest) or ``"subtokens"`` (grid h x w, each position scored as ``parts`` factorised
+    sub-tokens named ``part_names``; the model then also offers ``subtoken_nll -> (B, L, parts)``).
+    """
+
+    kind: str
+    grid: tuple[int, int] | None = None
+    scales: tuple[int, ...] = ()
+    depth: int = 1
+    parts: int = 1
+    part_names: tuple[str, ...] = ()
+
+    @property
+    def length(self) -> int:
+        """L, the number of positions of the flat sequence."""
+        if self.kind == "scales":
+            return sum(s * s for s in self.scales)
+        h, w = self.grid
+        return h * w * self.depth
 
 
 @runtime_checkable
@@ -50,6 +77,9 @@ class ARModel(Protocol):
     tokens_per_image: int   # L it was built for
     vocab_size: int         # token alphabet it predicts
     num_classes: int        # number of real classes (the null/CFG class excluded)
+    token_layout: TokenLayout  # where each of the L positions sits (grid, scales, depth, sub-tokens)
+    null_class: int | None  # label of the null (CFG) class row the model was trained with, else None;
+                            # token_nll accepts it (scored only on request, never in place of a label)
 
     def token_nll(self, tokens: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor":
         """(B, L) int64 tokens, (B,) int64 labels -> (B, L) float32 nats, -ln p(token_j | label, tokens_<j).

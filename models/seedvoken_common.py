@@ -36,10 +36,10 @@ class ClassEmbedder(nn.Module):
         return self.embedding_table(labels)[:, None]  # (B, 1, D)
 
 
-def check_labels(labels: torch.Tensor, num_classes: int, batch: int) -> torch.Tensor:
+def check_labels(labels: torch.Tensor, num_classes: int, batch: int, null_class: int | None = None) -> torch.Tensor:
     if labels.shape != (batch,):
         raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
-    check_label_range(labels, num_classes)
+    check_label_range(labels, num_classes, null_class)
     return labels.long()
 
 

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from conformance_utils import FixtureSet, conformance_root, fixture_sets, manifests, require
+from visbpp.core.labels import scoring_null_class
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
 from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
@@ -226,8 +227,14 @@ def test_interfaces_and_label_checks():
     assert isinstance(FAM, Family) and isinstance(tok, ImageTokenizer) and isinstance(gpt, ARModel)
     assert tok.family == gpt.family == "llamagen" and str(tok.image_size) in tok.preprocess_id
     gpt_t, tokens, labels = _tiny()
-    with pytest.raises(ValueError, match="null/CFG class"):
-        gpt_t.token_nll(tokens, torch.tensor([0, 5, 1]))  # 5 = null row of a 5-class model
+    assert gpt_t.null_class == 5  # the null row of a 5-class model trained with label dropout
+    with scoring_null_class():  # accepted on explicit request: the null class is a row of the table
+        null = gpt_t.token_nll(tokens, torch.tensor([5, 5, 5]))
+    assert not torch.allclose(null, gpt_t.token_nll(tokens, labels))
+    with pytest.raises(ValueError, match="null"):  # outside that request it is never scored as a real label
+        gpt_t.token_nll(tokens, torch.tensor([5, 5, 5]))
+    with pytest.raises(ValueError, match="null class"):
+        gpt_t.token_nll(tokens, torch.tensor([0, 6, 1]))  # beyond the null row
 
 
 def test_teacher_forcing_is_causal_and_aligned():

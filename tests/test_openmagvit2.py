@@ -114,7 +114,7 @@ def test_bad_inputs(loaded):
     with pytest.raises(ValueError, match="token values"):
         gpt.token_nll(torch.full((1, L), V), labels)
     with pytest.raises(ValueError, match="class labels"):
-        gpt.token_nll(torch.zeros(1, L, dtype=torch.long), torch.tensor([gpt.num_classes]))
+        gpt.token_nll(torch.zeros(1, L, dtype=torch.long), torch.tensor([gpt.num_classes + 1]))  # past the null row
     with pytest.raises(ValueError, match="expects"):
         tok_ar.encode(torch.zeros(1, 3, 8, 8))
 

@@ -23,7 +23,7 @@ def _root() -> None:
 
 
 # command modules, in help order
-COMMAND_MODULES = ("cmd_analysis", "cmd_run", "cmd_fetch", "cmd_zoo")
+COMMAND_MODULES = ("cmd_analysis", "cmd_run", "cmd_inspect", "cmd_fetch", "cmd_zoo")
 
 
 def _register_all() -> None:

@@ -115,6 +115,10 @@ def register(app: typer.Typer) -> None:
                                        "resize to S x S, (x/255-0.5)/0.5, for every family)."),
         checkpoint_dir: Optional[str] = typer.Option(None, "--checkpoint-dir", help="Folder holding checkpoint files."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output, only the summary."),
+        unconditional: bool = typer.Option(False, "--unconditional", help="Also score every image with the null "
+                                           "(CFG) class: class information = bits(null) - bits(label); doubles the AR work."),
+        recon: bool = typer.Option(False, "--recon", help="Also decode the tokens: PSNR and SSIM per image and "
+                                   "tokenizer (recon.csv; cached per tokenizer)."),
     ) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
         from visbpp.core.engine import RunSettings
@@ -139,7 +143,7 @@ def register(app: typer.Typer) -> None:
             data = data or _default_data(jobs)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
                                    batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=workers,
-                                   preprocess=preprocess)
+                                   preprocess=preprocess, unconditional=unconditional, recon=recon)
         except known as e:
             _fail(str(e))
         show = _rank0() and not quiet
@@ -329,6 +333,17 @@ def summary_lines(result, elapsed: float) -> list[str]:
                      f"{_num(m['bpp_ci_high'], '.6f')}]{ref}; {_num(m['bits_per_pixel'], '.5f')} bits/pixel, "
                      f"{_num(m['bits_per_token'], '.4f')} bits/token; "
                      f"{m['n_images']} images, {m['images_skipped']} skipped")
+        if m.get("class_info_bits") is not None:
+            paper = (f"; paper-protocol expectation (10% label dropout) BPP {m['paper_expected_bpp']:.6f}"
+                     if m.get("paper_expected_bpp") is not None else "")
+            lines.append(f"  class information: bits(null) - bits(label) = {m['class_info_bits']:.3f} bits/image "
+                         f"[95% CI {_num(m['class_info_ci_low'], '.3f')}, {_num(m['class_info_ci_high'], '.3f')}]; "
+                         f"BPP with the null class {m['bpp_null']:.6f}{paper}")
+        elif m.get("class_info"):
+            lines.append(f"  class information: {m['class_info']}")
+        if m.get("recon_psnr") is not None:
+            lines.append(f"  tokenizer reconstruction: PSNR {m['recon_psnr']:.2f} dB, SSIM {m['recon_ssim']:.4f} "
+                         f"(mean over {m['recon_n']} images)")
     if result.skipped:
         lines.append(f"{len(result.skipped)} image(s) skipped (listed in skipped.csv / results.json)")
     if result.cancelled:

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from visbpp.core.interfaces import TokenLayout
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -83,6 +84,8 @@ class AdaLNGPT(nn.Module):
         self.rope = Rope2D(self.grid, cfg.n_embd // cfg.n_head, cfg.rope_base)  # cached per device/dtype
         self.vocab_size = cfg.vocab_size
         self.num_classes = cfg.class_num
+        self.token_layout = TokenLayout("raster", (self.grid, self.grid))
+        self.null_class = cfg.class_num  # the class table's last row
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced forward -> (last block output (B, L, D), condition (B, 1, D))."""
@@ -99,7 +102,7 @@ class AdaLNGPT(nn.Module):
     def token_nll(self, tokens: torch.Tensor, labels: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L) float32 nats, -ln p(t_n | y, t_<n)."""
         tokens = check_tokens(tokens, self.tokens_per_image, self.vocab_size)
-        labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0])
+        labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0], self.null_class)
         h, cond = self.hidden_states(tokens, labels)
         step = chunk or default_chunk(tokens.shape[0], self.vocab_size)
         return chunked_nll(h, lambda x: self.head(self.head_nm(x, cond)), tokens, step)
@@ -108,6 +111,6 @@ class AdaLNGPT(nn.Module):
     def logits(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Full float32 logits (B, L, V); for tests and inspection of small inputs."""
         tokens = check_tokens(tokens, self.tokens_per_image, self.vocab_size)
-        labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0])
+        labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0], self.null_class)
         h, cond = self.hidden_states(tokens, labels)
         return self.head(self.head_nm(h, cond)).float()

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from visbpp.core.labels import check_label_range
+from visbpp.core.interfaces import TokenLayout
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -105,6 +106,8 @@ class GPT(nn.Module):
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         self.rope = Rope2D(cfg.grid, cfg.head_dim, cfg.rope_base, cfg.cls_token_num)  # cached per device/dtype
+        self.token_layout = TokenLayout("raster", (cfg.grid, cfg.grid))
+        self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None  # the null row exists
 
     def freqs_cis(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """The (cls_token_num + block_size, head_dim/2, 2) (cos, sin) RoPE table on ``device`` (cached)."""
@@ -120,7 +123,7 @@ class GPT(nn.Module):
             raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
             raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
-        check_label_range(labels, self.num_classes)
+        check_label_range(labels, self.num_classes, self.null_class)
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row j predicts tokens[:, j]."""

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from visbpp.core.interfaces import TokenLayout
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -80,6 +81,8 @@ class FactorizedGPT(nn.Module):
         self.pre_vocab, self.post_vocab = 2 ** k1, 2 ** k2
         self.vocab_size = 2 ** (k1 + k2)
         self.num_classes = cfg.class_num
+        self.token_layout = TokenLayout("subtokens", (self.grid, self.grid), parts=2, part_names=("pre", "post"))
+        self.null_class = cfg.class_num  # the class table's last row
 
     def split(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L) code indices -> (pre, post) sub-tokens, index = pre + 2^k1 * post."""
@@ -106,7 +109,7 @@ class FactorizedGPT(nn.Module):
     def subtoken_nll(self, tokens: torch.Tensor, labels: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """(B, L) code indices, (B,) labels -> (B, L, 2) float32 nats: NLL(pre), NLL(post | pre)."""
         tokens = check_tokens(tokens, self.tokens_per_image, self.vocab_size)
-        labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0])
+        labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0], self.null_class)
         pre, post = self.split(tokens)
         h0, h1 = self.hidden_states(pre, post, labels)
         B = tokens.shape[0]
@@ -124,6 +127,6 @@ class FactorizedGPT(nn.Module):
     def logits(self, tokens: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Full float32 logits (B, L, 2^k1), (B, L, 2^k2); for tests and inspection of small inputs."""
         tokens = check_tokens(tokens, self.tokens_per_image, self.vocab_size)
-        labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0])
+        labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0], self.null_class)
         h0, h1 = self.hidden_states(*self.split(tokens), labels)
         return self.head[0](self.norm(h0)).float(), self.head[1](self.norm(h1)).float()

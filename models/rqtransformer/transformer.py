@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visbpp.core.labels import check_label_range
+from visbpp.core.interfaces import TokenLayout
 from visbpp.core.nll import chunked_nll, default_chunk
 
 
@@ -207,6 +208,8 @@ class RQTransformer(nn.Module):
         self.tokens_per_image = H * W * D
         self.vocab_size = cfg.vocab_size
         self.num_classes = cfg.vocab_size_cond
+        self.token_layout = TokenLayout("depth", (H, W), depth=D)
+        self.null_class = None  # trained without label dropout: no null class
         self.chunk: int | None = None   # positions per logits chunk; None = sized from batch and vocab
         self._tokenizer: tuple = ()
         if tokenizer is not None:

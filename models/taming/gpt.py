@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visbpp.core.labels import check_label_range
+from visbpp.core.interfaces import TokenLayout
 from visbpp.core.nll import chunked_nll, default_chunk
 
 
@@ -146,6 +147,9 @@ class ClassConditionalGPT(nn.Module):
         self.vocab_size = cfg.vocab_size
         self.num_classes = cfg.num_classes
         self.nll_chunk: int | None = None  # sequence positions per logits chunk; None = from a memory budget
+        g = int(cfg.tokens_per_image ** 0.5 + 0.5)
+        self.token_layout = TokenLayout("raster", (g, g) if g * g == cfg.tokens_per_image else (1, cfg.tokens_per_image))
+        self.null_class = None  # trained without label dropout: no null class
 
     def inputs(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L) GPT input [label, t_0, ..., t_{L-2}]."""

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visbpp.core.labels import check_label_range
+from visbpp.core.interfaces import TokenLayout
 from visbpp.core.nll import chunked_nll, default_chunk
 
 MAX_SCALE_MUL = math.log(100)  # clamp of the per-head logit scale (before exp)
@@ -185,6 +186,8 @@ class VAR(nn.Module):
         self.patch_nums = cfg.patch_nums
         self.first_l = cfg.patch_nums[0] ** 2
         self.cond_drop_rate = 0.0  # label dropout is never applied when scoring
+        self.token_layout = TokenLayout("scales", scales=tuple(cfg.patch_nums))
+        self.null_class = cfg.num_classes
         self.nll_chunk: int | None = None  # positions per NLL chunk; None = from the batch size and V
         self._tokenizer = (tokenizer,)  # not a submodule: its weights are not part of this state dict
 
@@ -240,7 +243,7 @@ class VAR(nn.Module):
                                "load_transformer(path, config, tokenizer) or call attach_tokenizer()")
         if labels.dim() != 1 or labels.shape[0] != tokens.shape[0]:
             raise ValueError(f"labels must be (B,) = ({tokens.shape[0]},), got {tuple(labels.shape)}")
-        check_label_range(labels, self.num_classes)
+        check_label_range(labels, self.num_classes, self.null_class)
 
     @torch.inference_mode()
     def logits(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,102 @@
+"""`visbpp inspect` on runs of the conformance models: JSON schema, breakdowns, per-class, paired comparison."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from conformance_utils import FixtureSet, fixture_sets, require
+from test_run_cli import _imagefolder, _own_args
+from visbpp.core import inspection as I
+from visbpp.core import results as R
+from visbpp.tui.cli import app
+
+runner = CliRunner()
+KEYS = ["model_id", "n_images", "bpp", "bits_mean", "by_position", "spatial", "by_group", "per_class",
+        "class_info_bits"]
+
+
+def _run(family, tmp_path, monkeypatch, *extra):
+    monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
+    fx = FixtureSet(require(fixture_sets(family)[0].values[0]))
+    _imagefolder(fx, tmp_path / "data", int(fx.config.get("num_classes", 10)))
+    out = tmp_path / f"out-{family}"
+    r = runner.invoke(app, ["run", *_own_args(fx, family), "--data", str(tmp_path / "data"), "--out", str(out),
+                            "--device", "cpu", "--batch-size", "3", "--quiet", *extra])
+    assert r.exit_code == 0, r.output
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_inspect_json_schema_and_values(tmp_path, monkeypatch):
+    out, doc = _run("llamagen", tmp_path, monkeypatch, "--unconditional")
+    mid = doc["models"][0]["model_id"]
+    r = runner.invoke(app, ["inspect", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)
+    assert list(got) == ["models"]
+    m = got["models"][0]
+    assert list(m) == KEYS and m["model_id"] == mid
+    rows = R.read_rows(str(out))
+    bits = np.array([x["bits"] for x in rows])
+    assert m["n_images"] == len(rows) and m["bpp"] == doc["models"][0]["bpp"]
+    assert m["bits_mean"] == pytest.approx(bits.mean(), rel=1e-12)
+    assert sum(m["by_position"]) == pytest.approx(bits.mean(), rel=1e-12)
+    g = int(math.isqrt(len(m["by_position"])))
+    assert np.array(m["spatial"]).shape == (g, g)  # the token grid
+    assert sum(map(sum, m["spatial"])) == pytest.approx(bits.mean(), rel=1e-12)
+    assert m["by_group"] == {"all": pytest.approx(bits.mean(), rel=1e-12)}
+    assert m["class_info_bits"] == doc["models"][0]["class_info_bits"] is not None
+    # per class by hand
+    for c in m["per_class"]:
+        rs = [x for x in rows if x["label"] == c["label"]]
+        assert c["n"] == len(rs)
+        assert c["bpp"] == pytest.approx(sum(x["bits"] for x in rs) / sum(3 * x["pixels"] for x in rs), rel=1e-12)
+    # by model id: the results store's measurement of the same run
+    r2 = runner.invoke(app, ["inspect", mid, "--json"])
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.output) == got
+
+
+def test_inspect_var_groups_and_paired_with_itself(tmp_path, monkeypatch):
+    out, doc = _run("var", tmp_path, monkeypatch)
+    mid = doc["models"][0]["model_id"]
+    r = runner.invoke(app, ["inspect", str(out), "--json", "--compare", mid, "--compare", mid])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)
+    m = got["models"][0]
+    assert m["spatial"] is None and list(m["by_group"]) == ["1x1", "2x2", "3x3", "4x4", "5x5"]
+    assert sum(m["by_group"].values()) == pytest.approx(m["bits_mean"], rel=1e-12)
+    assert m["class_info_bits"] is None  # not scored with --unconditional
+    (p,) = got["paired"]
+    assert p["n_common"] == m["n_images"] and p["mean_bits_diff"] == 0.0
+    assert p["ci_low"] == p["ci_high"] == 0.0 and p["sign_test_p"] == 1.0
+    text = runner.invoke(app, ["inspect", str(out)])
+    assert text.exit_code == 0 and "bits by group" in text.output and "5x5" in text.output
+
+
+def test_sign_test_and_paired_bootstrap_against_independent_values():
+    d = np.array([1.0, 2.0, 3.0, -1.0, 0.0, 4.0, 5.0, -2.0, 6.0])
+    assert I.sign_test(d) == pytest.approx(stats.binomtest(6, 8).pvalue, rel=1e-12)
+    assert I.sign_test(np.zeros(5)) == 1.0
+
+
+def test_inspect_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
+    r = runner.invoke(app, ["inspect", "no-such-model"])
+    assert r.exit_code == 2 and "run `visbpp run --model no-such-model` first" in " ".join(r.output.split())
+    (tmp_path / "half").mkdir()
+    r = runner.invoke(app, ["inspect", str(tmp_path / "half")])
+    assert r.exit_code == 2 and "no complete results.json" in r.output
+
+
+def test_inspect_plots(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    out, _ = _run("rqtransformer", tmp_path, monkeypatch)
+    r = runner.invoke(app, ["inspect", str(out), "--plot", str(tmp_path / "figs")])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert any(n.startswith("bitmap_") for n in names) and any(n.startswith("groups_") for n in names)
+    assert "per_class_bpp.png" in names and any(n.startswith("position_") for n in names)

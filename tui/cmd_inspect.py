@@ -1,0 +1,146 @@
+"""``visbpp inspect RUN|MODEL...``: where the bits go in finished runs.
+
+Per model: BPP, mean bits per image, the class information (``--unconditional`` runs), the
+per-group totals (scales / depths / sub-tokens), bits vs position (coarse), the mean bit map
+(terminal rendering of grid layouts) and per-class BPP with bootstrap CIs; ``--compare A B``
+(or any two models given) adds a paired comparison on common images. ``--json`` prints one
+object (``models[]``, plus ``paired`` when comparing); ``--plot DIR`` writes figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+SHADES = ".:-=+*#%@"
+
+
+def _fail(msg: str) -> NoReturn:
+    sys.stderr.write("error: " + " ".join(str(msg).split()) + "\n")
+    raise typer.Exit(2)
+
+
+def _f(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _bitmap_lines(spatial: list[list[float]]) -> list[str]:
+    lo = min(min(r) for r in spatial)
+    hi = max(max(r) for r in spatial)
+    span = (hi - lo) or 1.0
+    return ["".join(SHADES[min(len(SHADES) - 1, int((v - lo) / span * len(SHADES)))] * 2 for v in row)
+            for row in spatial] + [f"(mean bits per cell: '{SHADES[0]}' {lo:.3f} ... '{SHADES[-1]}' {hi:.3f})"]
+
+
+def _render(console: Console, rep: dict, classes: list[dict], summary: dict, max_classes: int) -> None:
+    console.rule(f"[bold]{rep['model_id']}")
+    ci = f" [95% CI {_f(summary.get('bpp_ci_low'), '.6f')}, {_f(summary.get('bpp_ci_high'), '.6f')}]"
+    console.print(f"{rep['n_images']} images; BPP {_f(rep['bpp'], '.6f')}{ci}; "
+                  f"mean bits per image {_f(rep['bits_mean'], '.2f')}")
+    if summary.get("class_info_bits") is not None:
+        line = (f"class information bits(null) - bits(label): {summary['class_info_bits']:.3f} bits/image "
+                f"[95% CI {_f(summary.get('class_info_ci_low'), '.3f')}, {_f(summary.get('class_info_ci_high'), '.3f')}]"
+                f"; BPP with the null class {_f(summary.get('bpp_null'), '.6f')}")
+        if summary.get("paper_expected_bpp") is not None:
+            line += f"; with 10% label dropout (the paper's VAR evaluation) {summary['paper_expected_bpp']:.6f}"
+        console.print(line)
+    elif summary.get("class_info"):
+        console.print(f"class information: {summary['class_info']}")
+    else:
+        console.print("class information: not measured (run with --unconditional)")
+    if rep["by_group"] is None:
+        console.print("no per-token file for this run (scored by an older version): rerun to get the breakdowns")
+    else:
+        t = Table("group", "mean bits", "share", title="bits by group")
+        total = sum(rep["by_group"].values()) or 1.0
+        for k, v in rep["by_group"].items():
+            t.add_row(k, f"{v:.3f}", f"{100 * v / total:.1f}%")
+        console.print(t)
+        pos = rep["by_position"]
+        n = min(10, len(pos))
+        step = len(pos) / n
+        t = Table("positions", "mean bits per token", title="bits vs position")
+        for i in range(n):
+            a, b = int(i * step), int((i + 1) * step)
+            t.add_row(f"{a}-{b - 1}", f"{sum(pos[a:b]) / max(1, b - a):.4f}")
+        console.print(t)
+        if rep["spatial"] is not None:
+            console.print("mean bit map:")
+            for line in _bitmap_lines(rep["spatial"]):
+                console.print(line, highlight=False)
+    t = Table("label", "n", "BPP", "95% CI", title="per-class BPP")
+    for c in classes[:max_classes]:
+        t.add_row(str(c["label"]), str(c["n"]), f"{c['bpp']:.6f}",
+                  f"[{_f(c['bpp_ci_low'], '.6f')}, {_f(c['bpp_ci_high'], '.6f')}]")
+    if len(classes) > max_classes:
+        t.caption = f"{len(classes) - max_classes} more classes in --json"
+    console.print(t)
+
+
+def _render_pair(console: Console, p: dict) -> None:
+    console.rule(f"[bold]paired: {p['a']} - {p['b']}")
+    if not p["n_common"]:
+        console.print("no common images")
+        return
+    console.print(f"{p['n_common']} common images; mean bits difference {p['mean_bits_diff']:.4f} "
+                  f"[95% paired bootstrap CI {p['ci_low']:.4f}, {p['ci_high']:.4f}]; {p['a']} uses fewer bits on "
+                  f"{p['a_fewer_bits']}, {p['b']} on {p['b_fewer_bits']} images; sign test p = {p['sign_test_p']:.3g}")
+
+
+def inspect_cmd(
+    targets: List[str] = typer.Argument(..., help="Result folder, run id, or model id (repeatable)."),
+    compare: List[str] = typer.Option([], "--compare", help="Two model ids to compare paired (give it twice)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="DIR", help="Write figures (PNG + PDF) here."),
+    max_classes: int = typer.Option(20, "--max-classes", help="Rows of the per-class table shown."),
+) -> None:
+    """Where the bits go: per-group/per-position bits, bit maps, per-class BPP, paired comparisons."""
+    from visbpp.core import inspection as I
+
+    try:
+        sources = [s for t in targets for s in I.resolve(t)]
+    except I.InspectError as e:
+        _fail(str(e))
+    by_id = {}
+    for s in sources:
+        by_id.setdefault(s.model_id, s)
+    if compare and len(compare) != 2:
+        _fail(f"--compare needs exactly two model ids (given {len(compare)}): --compare A --compare B")
+    missing = [c for c in compare if c not in by_id]
+    if missing:
+        _fail(f"--compare {', '.join(missing)}: not among the inspected models ({', '.join(by_id)})")
+    pairs_of = [tuple(compare)] if compare else ([tuple(by_id)] if len(by_id) == 2 else [])
+    reports, tables = [], []
+    for s in by_id.values():
+        rows = I.rows_of(s)
+        reports.append(I.model_report(s, rows))
+        tables.append(I.per_class_table(rows))
+    pairs = [I.paired(by_id[a], by_id[b]) for a, b in pairs_of]
+    if plot is not None:
+        from .figures import FiguresUnavailable
+        from .figures_bits import write_inspect_figures
+
+        try:
+            written = write_inspect_figures(reports, plot)
+        except FiguresUnavailable as e:
+            _fail(str(e))
+        except OSError as e:
+            _fail(f"--plot {plot}: cannot write the figures there ({e.strerror or e}); pass a writable folder")
+        sys.stderr.write(f"note: {len(written)} figure files written to {plot}\n")
+    if as_json:
+        typer.echo(I.dumps(reports, pairs))
+        return
+    console = Console()
+    for rep, cls, s in zip(reports, tables, by_id.values()):
+        _render(console, rep, cls, s.summary, max_classes)
+    for p in pairs:
+        _render_pair(console, p)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inspect")(inspect_cmd)
