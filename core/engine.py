@@ -47,6 +47,7 @@ import torch
 from . import data as D
 from . import results as R
 from . import runtime as RT
+from .errors import ConfigError
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
 from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
@@ -140,12 +141,12 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
         cancel: threading.Event | None = None) -> RunResult:
     """Score ``jobs`` on the data of ``settings`` (see the module docstring)."""
     if not jobs:
-        raise ValueError("no models to score")
+        raise ConfigError("no models to score")
     ids = [j.model_id for j in jobs]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"model ids must be unique in a run: {ids}")
+        raise ConfigError(f"model ids must be unique in a run: {ids}")
     if settings.workers < 0:
-        raise ValueError(f"--workers {settings.workers}: expected 0 (decode in the main process) or more")
+        raise ConfigError(f"--workers {settings.workers}: expected 0 (decode in the main process) or more")
     cache_dir = R.usable_dirs(settings.out_dir, settings.cache_dir)
     dist = RT.dist_from_env()
     device = RT.resolve_device(settings.device, dist.local_rank)
