@@ -51,6 +51,7 @@ from . import results as R
 from . import recon as RC
 from . import runtime as RT
 from . import token_store as TS
+from .errors import ConfigError
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
 from .nll import NonFiniteNLLError, check_finite  # noqa: F401 - NonFiniteNLLError re-exported (engine API)
@@ -150,12 +151,12 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
         cancel: threading.Event | None = None) -> RunResult:
     """Score ``jobs`` on the data of ``settings`` (see the module docstring)."""
     if not jobs:
-        raise ValueError("no models to score")
+        raise ConfigError("no models to score")
     ids = [j.model_id for j in jobs]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"model ids must be unique in a run: {ids}")
+        raise ConfigError(f"model ids must be unique in a run: {ids}")
     if settings.workers < 0:
-        raise ValueError(f"--workers {settings.workers}: expected 0 (decode in the main process) or more")
+        raise ConfigError(f"--workers {settings.workers}: expected 0 (decode in the main process) or more")
     cache_dir = R.usable_dirs(settings.out_dir, settings.cache_dir)
     dist = RT.dist_from_env()
     device = RT.resolve_device(settings.device, dist.local_rank)

@@ -93,7 +93,7 @@ def autocast(device: torch.device, dtype: str):
     if dtype == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     if dtype != "fp32":
-        raise ValueError(f"--dtype {dtype!r}: expected fp32 or bf16")
+        raise DeviceError(f"--dtype {dtype!r}: expected fp32 or bf16")
     return contextlib.nullcontext()
 
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from visbpp.core import checkpoints as ck
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.engine import ScoringJob
-from visbpp.core.errors import ConfigError
+from visbpp.core.errors import ConfigError, VisbppError
 from visbpp.core.registry import CheckpointFile, get_card, get_tokenizer_card, model_cards
 from visbpp.core.results import file_sha256
 
@@ -59,16 +59,28 @@ def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any]) -
     return f"{family}:{file_sha256(tokenizer_path)}:{h}"
 
 
-def _loaders(family: str, config: Mapping[str, Any], tok_path: str, tr_path: str):
+def _loaders(family: str, config: Mapping[str, Any], tok_path: str, tr_path: str, source: str = ""):
     fam = get_family(family)
+    where = source or f"{fam.name} config"
 
     def load_tokenizer():
-        return fam.load_tokenizer(tok_path, config)
+        return _as_config_error(lambda: fam.load_tokenizer(tok_path, config), where)
 
     def load_model(tokenizer):
-        return fam.load_transformer(tr_path, config, tokenizer)
+        return _as_config_error(lambda: fam.load_transformer(tr_path, config, tokenizer), where)
 
     return load_tokenizer, load_model
+
+
+def _as_config_error(load, where: str):
+    """Run ``load()``; a plain ValueError/TypeError of a family's builders (a config they cannot build)
+    becomes a :class:`ConfigError` naming the config, so front-ends report it like any visbpp error."""
+    try:
+        return load()
+    except VisbppError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{where}: {e}") from e
 
 
 def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob:
@@ -135,7 +147,7 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
         # the id names the weights and the config: two configs of one file are two models
         cfg_hash = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
         model_id = f"{name}:{os.path.splitext(os.path.basename(tr_path))[0]}@{file_sha256(tr_path)[:8]}-{cfg_hash}"
-    load_tokenizer, load_model = _loaders(name, cfg, tok_path, tr_path)
+    load_tokenizer, load_model = _loaders(name, cfg, tok_path, tr_path, config_path)
     return ScoringJob(
         model_id=model_id,
         family=name,

@@ -13,7 +13,6 @@ import copy
 from typing import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from visbpp.core.build import build_and_load
@@ -24,6 +23,7 @@ from visbpp.core.registry import get_card, model_cards
 
 from .common import swiglu_hidden
 from .llama import Block, Rope2D  # noqa: F401 - the shared llama block and RoPE, re-exported
+
 
 class ClassEmbedder(nn.Module):
     """``embedding_table`` with ``num_classes + 1`` rows (the last is the unused null class)."""

@@ -128,7 +128,6 @@ def test_mode_conversions_to_rgb8(tmp_path):
 @pytest.mark.parametrize("kind", ["I;16", "F"])
 def test_16bit_and_float_images_convert_like_the_official_pipelines(tmp_path, kind):
     """PIL convert("RGB") (values clipped, not rescaled), the same in the engine and in preprocess."""
-    from visbpp.models import get_family
 
     if kind == "I;16":
         a = np.array([[0, 7, 255, 256], [1000, 4000, 65535, 30]], np.uint16)

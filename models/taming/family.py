@@ -26,8 +26,8 @@ from visbpp.core.config_schema import check_config
 from visbpp.core.registry import get_card, model_cards
 
 from . import config as _config
-from .schema import SCHEMA
 from .gpt import ClassConditionalGPT, GPTConfig, structural_mask
+from .schema import SCHEMA
 from .vqgan import VQGAN, VQGANConfig
 
 FIRST_STAGE = "first_stage_model."

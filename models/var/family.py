@@ -20,7 +20,6 @@ from visbpp.core.config_schema import check_config
 from visbpp.core.registry import get_card, model_cards
 
 from .schema import SCHEMA
-
 from .transformer import VAR, VARConfig, block_causal_bias, scale_of_positions
 from .vqvae import DOWNSAMPLE, VQVAE, VQVAEConfig
 
