@@ -191,15 +191,33 @@ def compare(name: str, ours, official, dtype: str, rounds: int) -> dict:
 # --------------------------------------------------------------------------- memory
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize()
+
+
 def _memory_child_fresh(variant: str, batch: int) -> None:
-    """One forward in a fresh process: peak RSS after minus RSS before (weights already built)."""
+    """One forward in a fresh process: peak RSS during it (sampled every ms) minus RSS before."""
+    import gc
+    import threading
+
     ours, official = gpt_case(batch)
     fn = ours if variant == "visbpp" else official
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    base, peak, stop = _rss(), [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         fn()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"variant": variant, "batch": batch, "peak_rss_growth_mib": round((peak - base) / 1024, 1)}))
+    stop.set()
+    th.join()
+    print(json.dumps({"variant": variant, "batch": batch, "peak_rss_growth_mib": round((peak[0] - base) / 2**20, 1)}))
 
 
 def main() -> None:

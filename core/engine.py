@@ -189,6 +189,8 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
 def _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, samples, identity, run_id) -> RunResult:
     ids = [j.model_id for j in jobs]
     emit(RunStarted(run_id, tuple(ids), len(samples)))
+    for note in RT.dtype_notes(device, settings.dtype):
+        emit(StageChanged("", "warning", note))
     for image in _unlabeled(ds, settings):
         emit(ImageSkipped(image, NO_LABEL))
     state = RunState(os.path.join(cache_dir, "runs", run_id), identity, dist.rank)
@@ -509,4 +511,5 @@ class _Ctx:
                        "limit": self.s.limit, "per_class": self.s.per_class, "n_selected": len(self.samples),
                        "n_classes": len(self.ds.classes)},
             "started_at": started, "settings": dataclasses.asdict(self.s),
+            "notes": RT.dtype_notes(self.device, self.s.dtype),
         }

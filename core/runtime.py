@@ -89,6 +89,23 @@ def tf32_mode(enabled: bool):
         torch.set_float32_matmul_precision(prev[2])
 
 
+BF16_SLOW_CPU = ("--dtype bf16 on a CPU without native bf16 instructions (no AVX512-BF16/AMX): bf16 is "
+                 "emulated there and runs several times slower than fp32; fp32 is the reference and faster here")
+
+
+def cpu_bf16_native() -> bool:
+    """Whether this CPU runs bf16 matmuls natively (oneDNN's check: AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def dtype_notes(device: torch.device, dtype: str) -> list[str]:
+    """Warnings about a dtype choice on this machine (recorded with the results)."""
+    return [BF16_SLOW_CPU] if dtype == "bf16" and device.type == "cpu" and not cpu_bf16_native() else []
+
+
 def autocast(device: torch.device, dtype: str):
     if dtype == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -258,7 +258,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _FUSED_RMS_NORM:
+        if not _FUSED_RMS_NORM or torch.is_autocast_enabled(x.device.type):  # fused is slower under autocast
             return rms_norm_reference(x, self.weight, self.eps)
         if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
             return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)

@@ -37,7 +37,7 @@ def main() -> int:
         if exe is None:
             sys.stderr.write("lint-imports not found: install the dev extra (pip install -e '.[dev]')\n")
             return 2
-        return subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, env=env).returncode
+        return subprocess.run([exe, str(ROOT / "pyproject.toml")], cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":

@@ -316,3 +316,22 @@ def test_a_damaged_store_entry_does_not_hide_the_others(tmp_path):
         got = R.measured_results(str(tmp_path))
     assert [m["model_id"] for m in got] == ["m1"] and got[0]["bpp"] == 0.5
     assert any("malformed" in str(x.message) and "b" in str(x.message) for x in w)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_warns_and_is_noted(tmp_path, monkeypatch, native):
+    from visbpp.core import runtime as RT
+
+    monkeypatch.setattr(RT, "cpu_bf16_native", lambda: native)
+    make_imagefolder(tmp_path / "data")
+    events = []
+    res = run([fake_job()], _settings(tmp_path, dtype="bf16", out_dir=str(tmp_path / "out")), events.append)
+    warned = [e.detail for e in events if isinstance(e, StageChanged) and e.stage == "warning"]
+    notes = json.loads((tmp_path / "out" / "results.json").read_text())["metadata"]["notes"]
+    if native:
+        assert not any("bf16" in w for w in warned) and notes == []
+    else:
+        assert any("without native bf16" in w for w in warned)
+        assert notes == [RT.BF16_SLOW_CPU] and res.metadata["notes"] == notes
+    fp32 = run([fake_job()], _settings(tmp_path, dtype="fp32"))  # fp32 (the default) never gets the note
+    assert fp32.metadata["notes"] == []

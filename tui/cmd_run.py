@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         per_class: Optional[int] = typer.Option(None, "--per-class", help="First K images of each class by file name."),
         batch_size: str = typer.Option("16", "--batch-size", help="Images per batch, or 'auto' (largest that fits)."),
         device: str = typer.Option("auto", "--device", help="auto|cuda|mps|cpu"),
-        dtype: str = typer.Option("fp32", "--dtype", help="fp32 (reference) or bf16 (autocast, fp32 log-softmax)."),
+        dtype: str = typer.Option("fp32", "--dtype", help="fp32 (reference) or bf16 (autocast, fp32 log-softmax; slow on CPUs without native bf16)."),
         tf32: bool = typer.Option(False, "--tf32/--no-tf32", help="Allow TF32 matmuls on CUDA (off by default)."),
         workers: int = typer.Option(0, "--workers", help="DataLoader worker processes decoding images."),
         preprocess: str = typer.Option("official", "--preprocess", help="official (each family's own eval "
@@ -238,7 +238,7 @@ def warn_on_stderr(e) -> None:
     from visbpp.core import events as E
 
     if isinstance(e, E.StageChanged) and e.stage == "warning":
-        sys.stderr.write(f"warning: [{e.model_id}] {e.detail}\n")
+        sys.stderr.write(f"warning: {f'[{e.model_id}] ' if e.model_id else ''}{e.detail}\n")
         sys.stderr.flush()
 
 
