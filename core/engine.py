@@ -4,8 +4,9 @@ Flow of :func:`run`:
 
 1. List the data (``visbpp.core.data``) and select the subset; the run id is a hash of the
    jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the data, the subset, the
-   preprocessing protocol, the dtype, TF32, the device type and the batch-size setting: rerunning the same command on
-   the same machine resumes (or finds the finished run); changing any of these starts anew.
+   preprocessing protocol (``visbpp.core.preprocessing``), the dtype, TF32, the device type
+   and the batch-size setting: rerunning the same command on the same machine resumes (or
+   finds the finished run); changing any of these starts anew.
 2. A run whose complete results are already in the results store does no work (it only
    copies them to ``out_dir``) and says so.
 3. Jobs are grouped by ``tokenizer_key``. Per group the tokenizer is loaded once and every
@@ -46,12 +47,12 @@ import torch
 
 from . import data as D
 from . import preprocessing as PP
-from .cards import PUBLISHED_TABLE
 from . import results as R
 from . import recon as RC
 from . import runtime as RT
 from . import token_store as TS
 from .errors import ConfigError
+from .cards import PUBLISHED_TABLE
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
 from .nll import NonFiniteNLLError, check_finite  # noqa: F401 - NonFiniteNLLError re-exported (engine API)
@@ -502,8 +503,8 @@ class _Ctx:
         return {
             "versions": R.versions(), "git_hash": R.git_hash(), "checkpoints": ckpts,
             "tokenizer_keys": {j.model_id: j.tokenizer_key for j in jobs},
-            "token_cache": self.token_cache_keys, "preprocess": self.s.preprocess, "reference_bpp_source": PUBLISHED_TABLE,
-            "preprocess_ids": self.preprocess_ids, "device": dev, "device_name": name,
+            "token_cache": self.token_cache_keys, "preprocess": self.s.preprocess,
+            "preprocess_ids": self.preprocess_ids, "reference_bpp_source": PUBLISHED_TABLE, "device": dev, "device_name": name,
             "dtype": self.s.dtype, "tf32": self.s.tf32, "batch_size": self.batch_sizes or
             {j.model_id: self.state.batch_size(j.model_id) for j in jobs},
             "batch_size_setting": self.s.batch_size, "world_size": self.dist.world, "workers": self.s.workers,

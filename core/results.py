@@ -39,7 +39,8 @@ from .token_cache import atomic_write_text, default_cache_dir
 
 ROW_FIELDS = ("model_id", "image", "label", "bits", "tokens", "pixels", "bpp")
 SUMMARY_FIELDS = ("model_id", "family", "resolution", "n_images", "sum_bits", "bpp", "bits_per_pixel",
-                  "bits_per_token", "bpp_ci_low", "bpp_ci_high", "images_skipped", "reference_bpp", "dtype", "preprocess")
+                  "bits_per_token", "bpp_ci_low", "bpp_ci_high", "images_skipped", "reference_bpp", "dtype",
+                  "preprocess")
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
