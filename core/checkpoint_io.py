@@ -16,7 +16,6 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-
 from .errors import CheckpointError
 
 __all__ = ["CheckpointError", "read_checkpoint", "read_state_dict", "strict_load", "unwrap"]

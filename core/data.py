@@ -31,7 +31,6 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-
 IMAGE_DECODE_ERRORS = "truncated or corrupt image"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import re
 import shutil
 import tarfile
 import tempfile
@@ -168,8 +167,8 @@ def hub_endpoint() -> str:
 
 
 def _hub_download(f: CheckpointFile, progress: ck.ProgressFn | None) -> Path:
-    from huggingface_hub import hf_hub_download
     from huggingface_hub import errors as hfe
+    from huggingface_hub import hf_hub_download
 
     endpoint = hub_endpoint()
     where = f"{endpoint}/{f.repo[3:]}/resolve/{f.revision or 'main'}/{f.filename}"

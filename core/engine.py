@@ -47,12 +47,12 @@ import torch
 
 from . import data as D
 from . import preprocessing as PP
-from . import results as R
 from . import recon as RC
+from . import results as R
 from . import runtime as RT
 from . import token_store as TS
-from .errors import ConfigError
 from .cards import PUBLISHED_TABLE
+from .errors import ConfigError
 from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
 from .nll import NonFiniteNLLError, check_finite  # noqa: F401 - NonFiniteNLLError re-exported (engine API)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
-
 from .errors import UnknownModelError  # noqa: E402 - re-exported: an id/alias that names no card
 
 

@@ -22,11 +22,9 @@ import os
 import re
 from typing import Mapping
 
+from .errors import OutputError  # noqa: E402
 from .store import with_path
 from .token_cache import atomic_write_text
-
-
-from .errors import OutputError  # noqa: E402
 
 
 class RunInProgressError(OutputError):

@@ -16,10 +16,8 @@ from typing import Callable
 
 import torch
 
-from .events import MemoryStats
-
-
 from .errors import DeviceError  # noqa: E402 - re-exported
+from .events import MemoryStats
 
 
 @dataclass(frozen=True)

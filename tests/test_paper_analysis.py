@@ -144,7 +144,7 @@ def test_paper_section_on_a_user_table(tmp_path):
     assert p["baseline"] == "LlamaGen_256" and close(p["slope_test"]["F"], e["F"])
     got = {(x["group1"], x["group2"]): x for x in p["pairwise"]}
     for k, (diff, stat, pv) in e["pairs"].items():
-        assert close(got[k]["wald_chi2"], stat) and close(got[k]["diff"], diff)
+        assert close(got[k]["wald_chi2"], stat) and close(got[k]["diff"], diff) and close(got[k]["pvalue"], pv)
 
 
 def _measurement(run_id: str, model_id: str, bpp: float, preprocess: str | None, n: int = 50000) -> dict:

@@ -12,11 +12,10 @@ import tarfile
 import pytest
 from typer.testing import CliRunner
 
+from http_fixture import FileServer
 from visbpp.core import checkpoints as ck
 from visbpp.core import download
 from visbpp.core.registry import CheckpointFile, get_card
-
-from http_fixture import FileServer
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+
 from visbpp.core import errors
 from visbpp.core.build import build_and_load, build_on_meta
 from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint

@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 from conformance_utils import FixtureSet, fixture_sets, require
 from engine_fakes import fake_job, make_imagefolder
 from test_run_cli import _imagefolder, _own_args
-from visbpp.core.labels import scoring_null_class
 from visbpp.core import breakdown as BD
 from visbpp.core import results as R
 from visbpp.core import token_store as TS
 from visbpp.core.engine import RunSettings, run
+from visbpp.core.labels import scoring_null_class
 from visbpp.core.token_cache import TokenCache, image_key
 from visbpp.models import get_family
 from visbpp.tui.cli import app

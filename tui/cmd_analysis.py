@@ -42,9 +42,9 @@ def _note(msg: str) -> None:
 
 
 def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | None:
-    from visbpp.core.table import MeasuredUnavailable, load_measured
-
     import warnings
+
+    from visbpp.core.table import MeasuredUnavailable, load_measured
 
     if preprocess is not None and preprocess not in PREPROCESSINGS:
         _fail(f"--preprocess {preprocess!r}: expected one of {', '.join(PREPROCESSINGS)}")

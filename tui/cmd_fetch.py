@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
             cache_root()
         except ValueError as e:  # VISBPP_HOME cannot be created
             err.print(f"error: {e}")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         if repair and not check:
             err.print("error: --repair goes with --check (`visbpp fetch --check --repair ID`)")
             raise typer.Exit(2)

@@ -123,7 +123,6 @@ def register(app: typer.Typer) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
         from visbpp.core.engine import RunSettings
         from visbpp.core.engine import run as engine_run
-
         from visbpp.core.preprocessing import PREPROCESSINGS
 
         if dtype not in ("fp32", "bf16"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Mapping
 
-
 from visbpp.core.build import build_and_load
 from visbpp.core.config_schema import check_config
 from visbpp.core.errors import ConfigError

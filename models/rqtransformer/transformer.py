@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visbpp.core.labels import check_label_range
 from visbpp.core.interfaces import TokenLayout
+from visbpp.core.labels import check_label_range
 from visbpp.core.nll import chunked_nll, default_chunk
 
 
