@@ -18,6 +18,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
+from .finetune import FinetunePair, finetune_pairs
 from .table import TableError, validate
 
 __all__ = [
@@ -179,16 +180,19 @@ class GlobalResult:
 class ProvenanceWarning:
     """A fit that mixes FID protocols, evaluation resolutions or BPP sources."""
 
-    kind: str                   # "fid_protocol" | "eval_resolution" | "bpp_source"
+    kind: str                   # "fid_protocol" | "eval_resolution" | "bpp_source" | "bpp_provenance"
     fit: str                    # "global" or a group name
     values: tuple[tuple[str, tuple[str, ...]], ...]   # (value, models having it)
 
     @property
     def message(self) -> str:
         what = {"fid_protocol": "FID protocols", "eval_resolution": "FID evaluation resolutions",
-                "bpp_source": "BPP sources"}[self.kind]
+                "bpp_source": "BPP sources", "bpp_provenance": ""}[self.kind]
         where = "the global fit" if self.fit == "global" else f"group {self.fit!r}"
         parts = [f"{v} ({len(ms)}: {', '.join(ms)})" for v, ms in self.values]
+        if self.kind == "bpp_provenance":  # one value: a note on how the table's BPPs were measured
+            return f"{where} uses published-table BPPs " + "; ".join(f"({len(ms)}: {', '.join(ms)}) {v}"
+                                                                   for v, ms in self.values)
         return f"{where} mixes {what}: " + "; ".join(parts)
 
     def to_dict(self) -> dict:
@@ -204,6 +208,8 @@ class AnalysisResult:
     warnings: tuple[ProvenanceWarning, ...]
     table: pd.DataFrame = field(repr=False, compare=False)   # the validated rows, with label/group
     notes: tuple[str, ...] = ()
+    fid_source: str | None = None             # which published FID set was fitted (None: a user table)
+    finetunes: tuple[FinetunePair, ...] = ()  # base model vs fine-tune per size, where both rows are fitted
 
     def predict(self, bpp: float, rfid: float, alpha: float = 0.05) -> Prediction:
         """Predicted FID of the bilinear model for a new model's BPP and rFID."""
@@ -229,6 +235,8 @@ class AnalysisResult:
             "global": self.global_.to_dict(),
             "warnings": [w.to_dict() for w in self.warnings],
             "notes": list(self.notes),
+            "fid_source": self.fid_source,
+            "finetunes": [p.to_dict() for p in self.finetunes],
         }
 
 
@@ -359,13 +367,20 @@ def provenance_warnings(df: pd.DataFrame, fits: list[str]) -> list[ProvenanceWar
             w = _mix(kind, fit, col[mask], df.loc[mask, "label"])
             if w is not None:
                 out.append(w)
+        if "bpp_provenance" in df.columns:
+            notes: dict[str, list[str]] = {}
+            for v, lab in zip(df.loc[mask, "bpp_provenance"].fillna("").astype(str), df.loc[mask, "label"]):
+                if v:
+                    notes.setdefault(v, []).append(lab)
+            if notes:
+                out.append(ProvenanceWarning("bpp_provenance", fit, tuple((v, tuple(ms)) for v, ms in notes.items())))
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # entry point
 
-def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = ()) -> AnalysisResult:
+def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = (), fid_source: str | None = None) -> AnalysisResult:
     """Validate ``df`` (columns family, size, resolution, fid, rfid, bpp; optional group, model_id,
     provenance columns) and run every fit. Bad input raises :class:`TableError`."""
     if not isinstance(df, pd.DataFrame):
@@ -377,4 +392,5 @@ def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = ()) -> Analys
     ancova = _ancova(data, fitted)
     glob = _global(data)
     warns = provenance_warnings(data, ["global"] + fitted)
-    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes))
+    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes), fid_source,
+                          tuple(finetune_pairs(data)))
