@@ -190,9 +190,9 @@ class ProvenanceWarning:
                 "bpp_source": "BPP sources", "bpp_provenance": ""}[self.kind]
         where = "the global fit" if self.fit == "global" else f"group {self.fit!r}"
         parts = [f"{v} ({len(ms)}: {', '.join(ms)})" for v, ms in self.values]
-        if self.kind == "bpp_provenance":  # one value: a note on how the table's BPPs were measured
-            return f"{where} uses published-table BPPs " + "; ".join(f"({len(ms)}: {', '.join(ms)}) {v}"
-                                                                   for v, ms in self.values)
+        if self.kind == "bpp_provenance":  # a note on how the table's BPPs of these models were measured
+            return "the fits use published-table BPPs " + "; ".join(f"({len(ms)}: {', '.join(ms)}) {v}"
+                                                                  for v, ms in self.values)
         return f"{where} mixes {what}: " + "; ".join(parts)
 
     def to_dict(self) -> dict:
@@ -367,13 +367,13 @@ def provenance_warnings(df: pd.DataFrame, fits: list[str]) -> list[ProvenanceWar
             w = _mix(kind, fit, col[mask], df.loc[mask, "label"])
             if w is not None:
                 out.append(w)
-        if "bpp_provenance" in df.columns:
-            notes: dict[str, list[str]] = {}
-            for v, lab in zip(df.loc[mask, "bpp_provenance"].fillna("").astype(str), df.loc[mask, "label"]):
-                if v:
-                    notes.setdefault(v, []).append(lab)
-            if notes:
-                out.append(ProvenanceWarning("bpp_provenance", fit, tuple((v, tuple(ms)) for v, ms in notes.items())))
+    if "bpp_provenance" in df.columns:  # table BPPs measured otherwise than `visbpp run` does: one note, last
+        notes: dict[str, list[str]] = {}
+        for v, lab in zip(df["bpp_provenance"].fillna("").astype(str), df["label"]):
+            if v:
+                notes.setdefault(v, []).append(lab)
+        if notes:
+            out.append(ProvenanceWarning("bpp_provenance", "global", tuple((v, tuple(ms)) for v, ms in notes.items())))
     return out
 
 

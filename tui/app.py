@@ -378,7 +378,7 @@ class VisbppApp(App):
         status = Text(bundle.error, style="red") if bundle.error else Text(text)
         if warns and not bundle.error:
             status = Text(f"⚠ {len(warns)} warning(s): {warns[0]}  ", style="yellow") + status
-            for w in warns:  # mixed FID protocols / evaluation resolutions / BPP sources, listed by model
+            for w in analysis_warnings(bundle, skip_kinds=("bpp_provenance",)):  # mixes pop up; standing notes do not
                 self.notify(w, title="fit warning", severity="warning", timeout=12)
         self.query_one("#analysis-status", Static).update(status)
         self.analysis_loads += 1

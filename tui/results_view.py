@@ -160,11 +160,14 @@ class Bundle:
     error: str | None = None
 
 
-def analysis_warnings(bundle: Bundle) -> list[str]:
-    """The analysis' warnings (fits mixing FID protocols, evaluation resolutions or BPP sources), as text."""
+def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[str]:
+    """The analysis' warnings (fits mixing FID protocols, evaluation resolutions or BPP sources; notes on
+    how table BPPs were measured), as text; ``skip_kinds``: warning kinds left out."""
     out = []
     for a in (bundle.analysis, bundle.micro_analysis):
         for w in (a or {}).get("warnings", []):
+            if isinstance(w, dict) and w.get("kind") in skip_kinds:
+                continue
             out.append(w["message"] if isinstance(w, dict) else str(w))
     return out
 
