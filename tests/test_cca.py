@@ -137,7 +137,7 @@ def test_llamagen_ddp_layout_model_and_ema(tmp_path):
 
 
 def test_llamagen_fsdp_layout_bare(tmp_path):
-    """XXL/3B fine-tunes: the FSDP consolidated full state dict itself (clean keys, maybe bf16)."""
+    """XXL/3B fine-tunes: the FSDP consolidated full state dict itself (clean keys; a half-precision copy is cast)."""
     cfg, model = _tiny_llamagen()
     cfg["transformer_container"] = None   # as config_for gives the XXL/3B CCA cards
     p = tmp_path / "fsdp_0005000.pt"
