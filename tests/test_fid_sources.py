@@ -34,7 +34,7 @@ def one_json(r) -> dict:
 def fake_results(monkeypatch):
     store: list[dict] = []
     mod = types.ModuleType("visbpp.core.results")
-    mod.measured_results = lambda cache_dir=None: list(store)
+    mod.measured_results = lambda cache_dir=None, preprocess=None: list(store)
     monkeypatch.setitem(sys.modules, "visbpp.core.results", mod)
     return store
 
@@ -114,7 +114,12 @@ BASE_BPP = {"llamagen-b-384": 0.01370, "llamagen-l-384": 0.01330, "llamagen-xl-3
 
 def test_set_all_noguidance_fits_the_cca_groups(fake_results):
     _measure(fake_results, {**CCA_BPP, **BASE_BPP})
-    d = one_json(invoke("analyze", "--set", "all", "--fid", "noguidance", "--json"))
+    # RQ-Transformer's no-guidance FIDs come with the paper table's BPPs (paper preprocessing, 50k images),
+    # the CCA rows with measured ones: refused unless asked for, then fitted with a warning
+    r = invoke("analyze", "--set", "all", "--fid", "noguidance", "--json")
+    assert r.exit_code == 2 and "measured differently" in r.stderr and "--allow-mixed" in r.stderr
+    d = one_json(invoke("analyze", "--set", "all", "--fid", "noguidance", "--json", "--allow-mixed"))
+    assert any(w["kind"] == "bpp_basis" for w in d["warnings"])
     by = {g["group"]: g for g in d["groups"]}
     lg = pd.DataFrame({"fid": [7.04, 3.43, 3.10, 3.12, 2.69], "bpp": [CCA_BPP[k] for k in list(CCA_BPP)[:5]]})
     assert by["CCA-LlamaGen-384"]["n"] == 5
@@ -130,7 +135,7 @@ def test_set_all_noguidance_fits_the_cca_groups(fake_results):
 
 def test_paper_set_all_shows_base_vs_cca_per_size(fake_results):
     _measure(fake_results, {**CCA_BPP, **BASE_BPP})
-    d = one_json(invoke("analyze", "--set", "all", "--json"))
+    d = one_json(invoke("analyze", "--set", "all", "--json", "--allow-mixed"))  # measured + table BPPs
     pairs = {p["model"]: p for p in d["finetunes"]}
     assert set(pairs) == set(CCA_BPP)
     for mid, p in pairs.items():
@@ -140,7 +145,7 @@ def test_paper_set_all_shows_base_vs_cca_per_size(fake_results):
         assert p["d_bpp"] == pytest.approx(CCA_BPP[mid] - BASE_BPP[base.id], abs=1e-15)
         assert p["d_fid"] == pytest.approx(card.fid.value - base.fid.value)
         assert p["comparable"] is False  # CCA without guidance against the base's FID with guidance
-    r = invoke("analyze", "--set", "all", "--no-plots")
+    r = invoke("analyze", "--set", "all", "--no-plots", "--allow-mixed")
     assert "Base vs fine-tune" in r.stdout and "cca-var-d16" in r.stdout
 
 
@@ -174,7 +179,7 @@ def test_var_table_bpp_provenance_noted_only_when_the_table_bpp_is_fitted(fake_r
     assert (df.loc[df.family != "VAR", "bpp_provenance"] == "").all()
     # all four VAR models measured: the fit uses no table VAR BPP, so no note
     _measure(fake_results, {"var-d16": 0.030, "var-d20": 0.0295, "var-d24": 0.0292, "var-d30": 0.0291})
-    d = one_json(invoke("analyze", "--set", "all", "--json"))
+    d = one_json(invoke("analyze", "--set", "all", "--json", "--allow-mixed"))
     assert not [w for w in d["warnings"] if w["kind"] == "bpp_provenance"]
     r = invoke("analyze", "--no-plots")
     assert "label dropout" in r.stdout and "var-d16" in r.stdout
