@@ -14,6 +14,7 @@ from .data import IMAGE_SIZE, NUM_CLASSES
 CODEBOOK_SIZE = 128   # codes of the micro VQ tokenizer
 DOWNSAMPLE = 2        # 16x16 images -> 8x8 = 64 tokens
 GRID = IMAGE_SIZE // DOWNSAMPLE
+LABEL_DROPOUT = 0.1   # labels replaced by the null class in training, as the real families were trained
 
 TOKENIZER = {
     "codebook_size": CODEBOOK_SIZE,
@@ -50,7 +51,7 @@ def config(model_id: str) -> dict[str, Any]:
         "transformer": {
             "dim": dim, "n_layer": n_layer, "n_head": n_head, "n_kv_head": None, "multiple_of": 32,
             "ffn_dim_multiplier": None, "rope_base": 10000, "norm_eps": 1e-5, "num_classes": NUM_CLASSES,
-            "class_dropout_prob": 0.0, "model_type": "c2i", "vocab_size": CODEBOOK_SIZE, "cls_token_num": 1,
+            "class_dropout_prob": LABEL_DROPOUT, "model_type": "c2i", "vocab_size": CODEBOOK_SIZE, "cls_token_num": 1,
             "block_size": GRID * GRID,
         },
         "image_size": IMAGE_SIZE,

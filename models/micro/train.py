@@ -99,7 +99,9 @@ def train_gpt(model_id: str, tokens: torch.Tensor, labels: torch.Tensor, s: Trai
         opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, i / s.gpt_steps))))
     for step in range(s.gpt_steps):
         b = torch.randint(0, len(tokens), (s.batch_size,), generator=g)
-        logits = gpt(tokens[b], labels[b])                         # (B, L, V) float32
+        drop = torch.rand(len(b), generator=g) < zc.LABEL_DROPOUT  # label dropout: the null class row
+        lab = torch.where(drop, torch.full_like(labels[b], gpt.null_class), labels[b])
+        logits = gpt(tokens[b], lab)                               # (B, L, V) float32
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[b].reshape(-1))
         opt.zero_grad()
         loss.backward()
