@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable
 
@@ -112,6 +112,7 @@ class ModelCard:
     group: str | None = None             # explicit fit group (fixed tokenizer setting); None = derived
     in_published_table: bool = False     # one of the 14 rows of the published table
     notes: str = ""
+    arch: dict = field(default_factory=dict, hash=False)  # plain-data architecture numbers the family builds from
 
     @property
     def params_label(self) -> str:
