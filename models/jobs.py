@@ -124,6 +124,9 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     if isinstance(declared, str) and declared not in (name, family) and not declared.startswith(name + "-"):
         raise ConfigFileError(f"{config_path}: this config is for family {declared!r}, but --family is {family!r}; "
                               f"pass --family {declared} (or the config of a {name} model)")
+    check = getattr(fam, "check_config", None)
+    if check is not None:
+        check(cfg, config_path)  # the family's own parser: a bad config fails before any work, naming the file
     for role, p in (("tokenizer", tokenizer_path), ("transformer", transformer_path)):
         if not os.path.isfile(p):
             raise CheckpointError(f"{p}: {role} checkpoint file not found (--{role})")

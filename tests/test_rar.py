@@ -377,3 +377,24 @@ def test_analysis_fits_the_rar_group():
     y = np.array([get_card(k).fid.value for k in order])
     slope = sm.OLS(y, X).fit().params[1]
     assert g.to_dict()["slope"] == pytest.approx(slope, rel=1e-9)
+
+
+def test_cli_bad_config_fails_before_any_work(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from visbpp.tui.cli import app
+
+    fs = _set("rar-robusttok")
+    monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
+    bad = json.loads((fs.folder / "config.json").read_text())
+    bad["tokenizer"]["ModelArgs"]["codebok_size"] = 1
+    cfg = tmp_path / "C.json"
+    cfg.write_text(json.dumps(bad))
+    (tmp_path / "data" / "c0").mkdir(parents=True)
+    Image.fromarray(fs.images[0]).save(tmp_path / "data" / "c0" / "a.png")
+    r = CliRunner().invoke(app, ["run", "--family", "rar", "--config", str(cfg), "--tokenizer", str(fs.tokenizer_path),
+                                 "--transformer", str(fs.transformer_path), "--data", str(tmp_path / "data"),
+                                 "--device", "cpu", "--quiet"])
+    assert r.exit_code == 2
+    assert str(cfg) in r.output and "unknown key 'codebok_size'" in r.output and "tokenizer.ModelArgs" in r.output
+    assert not (tmp_path / "home" / "runs").exists()

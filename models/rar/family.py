@@ -73,6 +73,10 @@ class RARFamily:
 
     name = "rar"
 
+    def check_config(self, config: Mapping[str, Any], path: str) -> None:
+        """Validate a user's config file before any work (errors name ``path`` and the key)."""
+        parse_config(config, path)
+
     def config_for(self, model_id: str) -> dict[str, Any]:
         card = get_card(model_id)
         if card.family != self.name or card.tokenizer_id not in TOKENIZER_BASES or not card.arch:
