@@ -133,7 +133,8 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     name = fam.name
     cfg = read_config(config_path)
     declared = cfg.get("family")
-    if isinstance(declared, str) and declared not in (name, family):
+    # a config's family may name a variant, "<family>-<variant>" (e.g. "rar-robusttok"), as fixture folders do
+    if isinstance(declared, str) and declared not in (name, family) and not declared.startswith(name + "-"):
         raise ConfigFileError(f"{config_path}: this config is for family {declared!r}, but --family is {family!r}; "
                               f"pass --family {declared} (or the config of a {name} model)")
     parse = getattr(fam, "parse_config", None)
