@@ -25,7 +25,7 @@ def _file(role: str, filename: str, drive_id: str) -> CheckpointFile:
     return CheckpointFile(role, filename, _DRIVE.format(id=drive_id), "model", repo=f"gdrive:{drive_id}")
 
 
-def _tok(tid, row, filename, drive_id, params, enc, dec, rfid, lpips, notes=""):
+def _tok(tid, row, filename, drive_id, params, enc, dec, rfid, lpips, notes="", entropy_loss_ratio=0.0):
     (en, ew, el, eh), (dn, dw, dl, dh) = enc, dec
     return TokenizerCard(
         id=tid,
@@ -38,7 +38,8 @@ def _tok(tid, row, filename, drive_id, params, enc, dec, rfid, lpips, notes=""):
         rfid=((256, Published(rfid, _README_TOK.format(row=row), _RFID_PROTO)),),
         lpips=Published(lpips, _README_TOK.format(row=row), _LPIPS_PROTO),
         arch=(("encoder_size", en), ("encoder_width", ew), ("encoder_layers", el), ("encoder_heads", eh),
-              ("decoder_size", dn), ("decoder_width", dw), ("decoder_layers", dl), ("decoder_heads", dh)),
+              ("decoder_size", dn), ("decoder_width", dw), ("decoder_layers", dl), ("decoder_heads", dh),
+              ("entropy_loss_ratio", entropy_loss_ratio)),  # a training setting, kept so the config equals the yaml
         notes=("1-D tokenizer: 256 tokens in latent-query (coarse-to-fine) order, CNN grid 16x16. The state dict "
                "also holds the training-only distillation head and the codebook-usage buffer (loaded strictly, "
                "unused). " + notes).strip(),
@@ -59,7 +60,7 @@ TOKENIZERS = (
          621_637_131, _BASE, _LARGE, 0.51, 0.2056,
          notes="Same architecture as B-L; trained with a DINOv2-based discriminator."),
     _tok("gigatok-vq-xlxxl", "XL-XXL", "VQ_XLXXL256_e300.pt", "1HK_bV_zklLfGmIHGE4gMwjfhLLKi6Z3G", 2_893_970_443,
-         _XL, _XXL, 0.79, 0.1947),
+         _XL, _XXL, 0.79, 0.1947, entropy_loss_ratio=0.005),
 )
 
 _GROUP = {"gigatok-vq-ss": "GigaTok S-S", "gigatok-vq-sb": "GigaTok S-B", "gigatok-vq-bl": "GigaTok B-L",

@@ -78,7 +78,7 @@ class GigaTokFamily:
             "model_id": card.id,
             "tokenizer_id": tcard.id,
             "tokenizer": {**copy.deepcopy(TOKENIZER_BASE), "encoder_size": ta["encoder_size"],
-                          "decoder_size": ta["decoder_size"]},
+                          "decoder_size": ta["decoder_size"], "entropy_loss_ratio": ta["entropy_loss_ratio"]},
             "tokenizer_size_overrides": {
                 "s2to1encoder": {"width": ta["encoder_width"], "num_layers": ta["encoder_layers"],
                                  "num_heads": ta["encoder_heads"]},
