@@ -356,7 +356,7 @@ def test_cli_models_lists_all_eight(tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["models", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
-    got = {m["id"]: m for m in doc["models"] if m["family"] == "gigatok"}
+    got = {m["id"]: m for m in doc["models"] if m["family"] == "GigaTok"}
     assert sorted(got) == sorted(c.id for c in model_cards("gigatok")) and len(got) == 8
     assert got["gigatok-xxl-bl"]["params"] == 1_411_367_424 and got["gigatok-xxl-bl"]["group"] == "GigaTok B-L"
     assert {t["id"] for t in doc["tokenizers"]} >= {t.id for t in tokenizer_cards() if t.family == "gigatok"}
