@@ -43,7 +43,7 @@ TABLE_COLUMNS = (
     "model_id", "family", "size", "resolution", "group", "fid", "rfid", "fid_metric", "bpp", "bpp_source",
     "reference_bpp", "measured_bpp", "measured_bpp_ci_low", "measured_bpp_ci_high", "measured_n_images",
     "measured_run_id", "params", "tokens_per_image", "tokenizer_id", "fid_source", "fid_protocol",
-    "fid_provenance", "fid_eval_resolution", "rfid_source", "in_published_table",
+    "fid_provenance", "fid_eval_resolution", "rfid_source", "in_published_table", "compare",
 )
 
 BPP_PUBLISHED = "published table"
@@ -201,6 +201,7 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
             "fid_eval_resolution": eval_resolution(c.fid),
             "rfid_source": rfid.source if rfid else "",
             "in_published_table": c.in_published_table,
+            "compare": "; ".join(c.compare),
         })
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     for col in ("fid", "rfid", "bpp", "reference_bpp", "measured_bpp", "measured_bpp_ci_low",
