@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import torch
 
-from visbpp.core.checkpoint_io import read_checkpoint, strict_load, unwrap
+from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, strict_load, unwrap
 from visbpp.core.registry import get_card
 
 from .gpt import GPT, GPTConfig
@@ -225,6 +225,9 @@ class LlamaGenFamily:
         with torch.device("meta"):
             module = self.build_transformer(config, tokenizer)
         sd = unwrap(read_checkpoint(path), _containers(config.get("transformer_container", "model")), str(path))
+        if "positional_embedding" in sd:  # refuse, never drop: a learned position table is a different model
+            raise CheckpointError(f"{path}: unexpected key positional_embedding: a GigaTok 1-D GPT (learned absolute "
+                                  f"positions), not a LlamaGen GPT (2-D RoPE); score it with --family gigatok")
         strict_load(module, sd, str(path), drop=("freqs_cis",))  # a stray RoPE table some files carry
         return _finish(module)
 
