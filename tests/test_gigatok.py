@@ -360,3 +360,18 @@ def test_cli_models_lists_all_eight(tmp_path, monkeypatch):
     assert sorted(got) == sorted(c.id for c in model_cards("gigatok")) and len(got) == 8
     assert got["gigatok-xxl-bl"]["params"] == 1_411_367_424 and got["gigatok-xxl-bl"]["group"] == "GigaTok B-L"
     assert {t["id"] for t in doc["tokenizers"]} >= {t.id for t in tokenizer_cards() if t.family == "gigatok"}
+
+
+def test_bf16_autocast_and_chunks():
+    folder = _fixture_folder()
+    fs, tok, gpt, x, labels = _loaded(folder)
+    tokens = fs.expected["tokens"]
+    ref = gpt.token_nll(tokens, labels)
+    for chunk in (1, 5):
+        torch.testing.assert_close(gpt.token_nll(tokens, labels, chunk=chunk), ref, atol=1e-5, rtol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = gpt.token_nll(tokens, labels)
+        toks = tok.encode(x)  # the tokenizer always runs in fp32
+    assert low.dtype == torch.float32 and torch.equal(toks, fs.expected["tokens"])
+    torch.testing.assert_close(low, ref, atol=0.5, rtol=0.1)
+    assert not torch.equal(low, ref)  # autocast really applied to the GPT

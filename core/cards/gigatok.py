@@ -10,8 +10,8 @@ linked from the upstream README (no other host).
 from ..registry import CheckpointFile, ModelCard, Published, TokenizerCard
 
 _DRIVE = "https://drive.google.com/file/d/{id}/view"
-_README_TOK = "GigaTok README (SilentView/GigaTok @182920c), 'Download Checkpoints' tokenizer table, row {row}"
-_README_LARGE = "GigaTok README (SilentView/GigaTok @182920c), 'Larger AR models' table, row {row}"
+_README_TOK = "GigaTok README (upstream commit 182920c), 'Download Checkpoints' tokenizer table, row {row}"
+_README_LARGE = "GigaTok README (upstream commit 182920c), 'Larger AR models' table, row {row}"
 _RFID_PROTO = ("ImageNet val 50k, center-cropped to 256, encode + decode from tokens; ADM evaluator against the "
                "256 crops (val_imagenet.npz)")
 _LPIPS_PROTO = "VGG LPIPS averaged over the 50k ImageNet val 256 crops (same reconstructions as rFID)"
