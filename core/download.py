@@ -154,6 +154,7 @@ def _gdrive_download(f: CheckpointFile, progress: ck.ProgressFn | None, model_id
     stage.mkdir(parents=True, exist_ok=True)
     staged = stage / f.filename
     url = os.environ.get(GDRIVE_URL_ENV, GDRIVE_URL).format(id=fid)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(dest) + ".lock"):
         if dest.is_file():
             return dest
@@ -174,7 +175,6 @@ def _gdrive_download(f: CheckpointFile, progress: ck.ProgressFn | None, model_id
         if not head or head.startswith((b"<!doctype", b"<html")):
             staged.unlink()
             raise _gdrive_by_hand(f, f"{url} returned a web page, not the checkpoint (quota or access limit?)", model_id)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             digest = ck.verify(f, staged)  # registry sha256, else the one recorded on the first download
         except ck.FetchError:
