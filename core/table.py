@@ -43,7 +43,7 @@ TABLE_COLUMNS = (
     "reference_bpp", "measured_bpp", "measured_bpp_ci_low", "measured_bpp_ci_high", "measured_n_images",
     "measured_run_id", "params", "tokens_per_image", "tokenizer_id", "fid_source", "fid_protocol",
     "fid_provenance", "fid_eval_resolution", "rfid_source", "in_published_table",
-    "bpp_preprocess", "bpp_image_set", "bpp_n_images", "measured_preprocess",
+    "bpp_preprocess", "bpp_image_set", "bpp_n_images", "measured_preprocess", "compare",
 )
 
 BPP_PUBLISHED = "published table"
@@ -220,6 +220,7 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
             "in_published_table": c.in_published_table,
             "bpp_preprocess": basis[0], "bpp_image_set": basis[1], "bpp_n_images": basis[2],
             "measured_preprocess": (m.get("preprocess") or "official") if m else "",
+            "compare": "; ".join(c.compare),
         })
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     for col in ("fid", "rfid", "bpp", "reference_bpp", "measured_bpp", "measured_bpp_ci_low",

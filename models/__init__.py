@@ -23,6 +23,7 @@ FAMILY_MODULES = {
     "openmagvit2": "openmagvit2",
     "ibq": "ibq",
     "rar": "rar",
+    "gigatok": "gigatok",
     "micro": "micro",
 }
 

@@ -16,7 +16,7 @@ from conformance_utils import FixtureSet, fixture_sets, require
 from visbpp.core import results as R
 from visbpp.tui.cli import app
 
-FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq")
+FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq", "gigatok")
 runner = CliRunner()
 
 
