@@ -88,6 +88,8 @@ class TokenizerCard:
     file: CheckpointFile      # the checkpoint file
     rfid: tuple[tuple[int, Published], ...] = ()  # (resolution, rFID with source)
     notes: str = ""
+    extra_files: tuple[CheckpointFile, ...] = ()  # further files the tokenizer needs (``role`` names each)
+    arch: tuple[tuple[str, object], ...] = ()      # architecture numbers as (name, value) pairs, plain data
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class ModelCard:
     group: str | None = None             # explicit fit group (fixed tokenizer setting); None = derived
     in_published_table: bool = False     # one of the 14 rows of the published table
     notes: str = ""
+    arch: tuple[tuple[str, object], ...] = ()  # architecture numbers as (name, value) pairs, plain data
 
     @property
     def params_label(self) -> str:

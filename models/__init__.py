@@ -22,6 +22,7 @@ FAMILY_MODULES = {
     "taming": "taming",
     "openmagvit2": "openmagvit2",
     "ibq": "ibq",
+    "hita": "hita",
     "micro": "micro",
 }
 

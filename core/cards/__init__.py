@@ -6,7 +6,7 @@ import importlib
 from types import ModuleType
 
 # Order = display order of families.
-FAMILY_MODULES = ("taming", "rqtransformer", "llamagen", "var", "openmagvit2", "ibq", "micro")
+FAMILY_MODULES = ("taming", "rqtransformer", "llamagen", "var", "openmagvit2", "ibq", "hita", "micro")
 
 # The published table (FID, rFID, BPP per model) that this project reproduces is the
 # "foundation" issue's table; every card that carries one of its values cites it so.
