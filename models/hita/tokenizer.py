@@ -110,7 +110,9 @@ class HitaTokenizer(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.cfg.in_channels or x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             raise ValueError(f"encode expects (B, {self.cfg.in_channels}, {self.image_size}, {self.image_size}), got {tuple(x.shape)}")
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float()
+            # Channels-last activations, the layout of the reference run (HWC pixels permuted to CHW): a fixed
+            # layout makes the CNN's rounding independent of how the caller built the batch.
+            x = x.float().contiguous(memory_format=torch.channels_last)
             h = self.encoder(x)  # (B, z_channels, h, w)
             z, carriers = self.encode_transformer(self.dino_features(x), h)
             return self.quant_conv(z), self.pre_slots_quant(carriers)
