@@ -49,8 +49,11 @@ class Attention(nn.Module):
         q = q.view(B, S, self.n_head, self.head_dim)
         k = k.view(B, S, self.n_kv, self.head_dim)
         pos = slot_pos.view(1, n, -1, self.head_dim)  # head h gets features h*hd .. h*hd+hd-1
-        q = torch.cat([q[:, :n] + pos[:, :, : self.n_head], apply_rotary_emb(q[:, n:], freqs)], dim=1)
-        k = torch.cat([k[:, :n] + pos[:, :, : self.n_kv], apply_rotary_emb(k[:, n:], freqs)], dim=1)
+        q_parts, k_parts = [q[:, :n] + pos[:, :, : self.n_head]], [k[:, :n] + pos[:, :, : self.n_kv]]
+        if S > n:
+            q_parts.append(apply_rotary_emb(q[:, n:], freqs))
+            k_parts.append(apply_rotary_emb(k[:, n:], freqs))
+        q, k = torch.cat(q_parts, dim=1), torch.cat(k_parts, dim=1)
         v = v.view(B, S, self.n_kv, self.head_dim)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, heads, S, hd)
         if self.n_kv != self.n_head:
