@@ -272,3 +272,38 @@ def test_positions_split_between_slots_and_rope():
     assert torch.equal(nll[:, : nc + 3], base[:, : nc + 3]) and not torch.allclose(nll[:, nc + 4 :], base[:, nc + 4 :])
     # the holistic part alone scores the same as inside the full sequence (causal, slot positions only)
     torch.testing.assert_close(gpt.token_nll(tokens[:, :nc], labels), base[:, :nc], atol=1e-5, rtol=0)
+
+
+def test_registered_job_resolves_the_backbone_like_a_checkpoint(tmp_path):
+    from visbpp.models.jobs import job_for_card
+
+    fs = FixtureSet(_fixture_folder())
+    d = tmp_path / "ckpts"
+    for rel, src in (("ultra/GPT-B/GPT-B-50e.pt", fs.transformer_path), ("ultra/tokenizer/hita-ultra.pt", fs.tokenizer_path)):
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_bytes(src.read_bytes())
+    with pytest.raises(MissingCheckpointError, match=r"dinov2_vitl14_reg4_pretrain\.pth \(backbone\) not found.*visbpp fetch hita-u-b-50e"):
+        job_for_card("hita-u-b-50e", str(d))
+    (d / "dinov2_vitl14_reg4_pretrain.pth").write_bytes((fs.folder / "backbone.pt").read_bytes())
+    job = job_for_card("hita-u-b-50e", str(d))
+    assert Path(job.checkpoints["backbone"]) == d / "dinov2_vitl14_reg4_pretrain.pth"
+    # a different file at the backbone's place: refused by its first-seen checksum
+    d2 = tmp_path / "ckpts2"
+    d2.mkdir()
+    for rel in ("ultra/GPT-B/GPT-B-50e.pt", "ultra/tokenizer/hita-ultra.pt"):
+        (d2 / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d2 / rel).write_bytes((d / rel).read_bytes())
+    bb = torch.load(fs.folder / "backbone.pt", weights_only=True)
+    torch.save({k: v + 1 for k, v in bb.items()}, d2 / "dinov2_vitl14_reg4_pretrain.pth")
+    from visbpp.core.checkpoints import FetchError
+
+    with pytest.raises(FetchError, match="sha256"):
+        job_for_card("hita-u-b-50e", str(d2))
+    # the backbone file is part of the token-cache key (other backbone, other tokens)
+    from visbpp.models.jobs import tokenizer_key
+
+    cfg = FAM.config_for("hita-u-b-50e")
+    tok = str(d / "ultra/tokenizer/hita-ultra.pt")
+    k1 = tokenizer_key("hita", tok, cfg, {"backbone": str(d / "dinov2_vitl14_reg4_pretrain.pth")})
+    k2 = tokenizer_key("hita", tok, cfg, {"backbone": str(d2 / "dinov2_vitl14_reg4_pretrain.pth")})
+    assert k1 != k2 and k1.startswith(tokenizer_key("hita", tok, cfg))
