@@ -307,3 +307,13 @@ def test_registered_job_resolves_the_backbone_like_a_checkpoint(tmp_path):
     k1 = tokenizer_key("hita", tok, cfg, {"backbone": str(d / "dinov2_vitl14_reg4_pretrain.pth")})
     k2 = tokenizer_key("hita", tok, cfg, {"backbone": str(d2 / "dinov2_vitl14_reg4_pretrain.pth")})
     assert k1 != k2 and k1.startswith(tokenizer_key("hita", tok, cfg))
+
+
+def test_bf16_autocast_cpu():
+    fs, _, gpt, _, labels = _loaded(_fixture_folder())
+    tokens = fs.expected["tokens"]
+    ref = gpt.token_nll(tokens, labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = gpt.token_nll(tokens, labels)
+    assert low.dtype == torch.float32
+    assert (low.double().sum() - ref.double().sum()).abs() / ref.double().sum() < 0.02

@@ -48,7 +48,7 @@ class Attention(nn.Module):
         q, k, v = self.wqkv(x).split([q_size, kv_size, kv_size], dim=-1)
         q = q.view(B, S, self.n_head, self.head_dim)
         k = k.view(B, S, self.n_kv, self.head_dim)
-        pos = slot_pos.view(1, n, -1, self.head_dim)  # head h gets features h*hd .. h*hd+hd-1
+        pos = slot_pos.view(1, n, -1, self.head_dim).to(q.dtype)  # head h gets features h*hd .. h*hd+hd-1
         q_parts, k_parts = [q[:, :n] + pos[:, :, : self.n_head]], [k[:, :n] + pos[:, :, : self.n_kv]]
         if S > n:
             q_parts.append(apply_rotary_emb(q[:, n:], freqs))
