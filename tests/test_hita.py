@@ -317,3 +317,15 @@ def test_bf16_autocast_cpu():
         low = gpt.token_nll(tokens, labels)
     assert low.dtype == torch.float32
     assert (low.double().sum() - ref.double().sum()).abs() / ref.double().sum() < 0.02
+
+
+def test_trainer_files_with_args_namespace_load_without_running_code(tmp_path):
+    import argparse
+
+    fs, _, gpt, _, labels = _loaded(_fixture_folder())
+    ck = torch.load(fs.transformer_path, weights_only=True)
+    f = tmp_path / "GPT-B-50e.pt"
+    torch.save({"model": ck["model"], "ema": ck["ema"], "steps": 7, "args": argparse.Namespace(gpt_model="GPT-B", ema=True)}, f)
+    again = FAM.load_transformer(str(f), fs.config)
+    tokens = fs.expected["tokens"]
+    assert torch.equal(again.token_nll(tokens, labels), gpt.token_nll(tokens, labels))

@@ -12,6 +12,7 @@ from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, strict_l
 from visbpp.core.checkpoints import MissingCheckpointError
 from visbpp.core.registry import get_card, get_tokenizer_card
 
+from ..taming.ckpt import read_lightning_checkpoint as read_with_extras
 from .config import ConfigError, parse_config
 from .gpt import HitaGPT
 from .tokenizer import BACKBONE_PREFIX, HitaTokenizer
@@ -88,11 +89,11 @@ class HitaFamily:
                 f"pass --extra backbone=PATH")
         with torch.device("meta"):
             module = self.build_tokenizer(config)
-        sd = unwrap(read_checkpoint(path), _CONTAINERS, str(path))
+        sd = unwrap(read_with_extras(path), _CONTAINERS, str(path))  # trainer files also carry "args" (a Namespace)
         bb_keys = [k for k in module.state_dict() if k.startswith(BACKBONE_PREFIX)]
         # the released files carry no backbone keys; any there are ignored for the backbone file's
         strict_load(module, sd, str(path), drop_prefixes=(BACKBONE_PREFIX,), optional=bb_keys)
-        bb = unwrap(read_checkpoint(backbone), (None, "model", "teacher"), str(backbone))
+        bb = unwrap(read_checkpoint(backbone), (None,), str(backbone))
         try:
             strict_load(module.backbone, bb, str(backbone))
         except CheckpointError as e:
@@ -102,7 +103,7 @@ class HitaFamily:
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: HitaTokenizer | None = None) -> HitaGPT:
         with torch.device("meta"):
             module = self.build_transformer(config, tokenizer)
-        sd = unwrap(read_checkpoint(path), _CONTAINERS, str(path))
+        sd = unwrap(read_with_extras(path), _CONTAINERS, str(path))
         strict_load(module, sd, str(path), drop=("freqs_cis", "causal_mask"))
         return _finish(module)
 
