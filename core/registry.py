@@ -98,8 +98,10 @@ class TokenizerCard:
     file: CheckpointFile      # the checkpoint file
     rfid: tuple[tuple[int, Published], ...] = ()  # (resolution, rFID with source)
     notes: str = ""
-    arch: tuple[tuple[str, object], ...] = ()  # architecture numbers as plain (name, value) data; () = family defaults
+    # Architecture numbers as plain data (the family's own argument names); read with dict(card.arch).
+    arch: Mapping[str, Any] = field(default_factory=dict, hash=False)
     lpips: Published | None = None            # reconstruction LPIPS where published
+    extra_files: tuple[CheckpointFile, ...] = ()  # further files the tokenizer needs (``role`` names each)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ FAMILY_MODULES = {
     "ibq": "ibq",
     "rar": "rar",
     "gigatok": "gigatok",
+    "hita": "hita",
     "micro": "micro",
 }
 
