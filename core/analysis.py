@@ -18,6 +18,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
+from .finetune import FinetunePair, finetune_pairs
 from .paper_analysis import paper_analysis
 from .table import TableError, bpp_basis, validate
 
@@ -200,17 +201,20 @@ class ComparisonResult:
 class ProvenanceWarning:
     """A fit that mixes FID protocols, evaluation resolutions or BPP sources."""
 
-    kind: str                   # "fid_protocol" | "eval_resolution" | "bpp_source"
+    kind: str                   # "fid_protocol" | "eval_resolution" | "bpp_source" | "bpp_provenance"
     fit: str                    # "global" or a group name
     values: tuple[tuple[str, tuple[str, ...]], ...]   # (value, models having it)
 
     @property
     def message(self) -> str:
         what = {"fid_protocol": "FID protocols", "eval_resolution": "FID evaluation resolutions",
-                "bpp_source": "BPP sources",
+                "bpp_source": "BPP sources", "bpp_provenance": "",
                 "bpp_basis": "BPPs measured differently (preprocessing, images, image count)"}[self.kind]
         where = "the global fit" if self.fit == "global" else f"group {self.fit!r}"
         parts = [f"{v} ({len(ms)}: {', '.join(ms)})" for v, ms in self.values]
+        if self.kind == "bpp_provenance":  # a note on how the table's BPPs of these models were measured
+            return "the fits use published-table BPPs " + "; ".join(f"({len(ms)}: {', '.join(ms)}) {v}"
+                                                                  for v, ms in self.values)
         return f"{where} mixes {what}: " + "; ".join(parts)
 
     def to_dict(self) -> dict:
@@ -228,6 +232,8 @@ class AnalysisResult:
     notes: tuple[str, ...] = ()
     paper: dict = field(default_factory=dict, compare=False)  # core/paper_analysis.py: the paper's own analyses
     comparisons: tuple[ComparisonResult, ...] = ()
+    fid_source: str | None = None             # which published FID set was fitted (None: a user table)
+    finetunes: tuple[FinetunePair, ...] = ()  # base model vs fine-tune per size, where both rows are fitted
 
     def predict(self, bpp: float, rfid: float, alpha: float = 0.05) -> Prediction:
         """Predicted FID of the bilinear model for a new model's BPP and rFID."""
@@ -256,6 +262,8 @@ class AnalysisResult:
             "paper": self.paper,
             "bpp_basis": _bases(self.table),
             "comparisons": [c.to_dict() for c in self.comparisons],
+            "fid_source": self.fid_source,
+            "finetunes": [p.to_dict() for p in self.finetunes],
         }
 
 
@@ -409,6 +417,13 @@ def provenance_warnings(df: pd.DataFrame, fits: list[str]) -> list[ProvenanceWar
             w = _mix(kind, fit, col[mask], df.loc[mask, "label"])
             if w is not None:
                 out.append(w)
+    if "bpp_provenance" in df.columns:  # table BPPs measured otherwise than `visbpp run` does: one note, last
+        notes: dict[str, list[str]] = {}
+        for v, lab in zip(df["bpp_provenance"].fillna("").astype(str), df["label"]):
+            if v:
+                notes.setdefault(v, []).append(lab)
+        if notes:
+            out.append(ProvenanceWarning("bpp_provenance", "global", tuple((v, tuple(ms)) for v, ms in notes.items())))
     return out
 
 
@@ -445,7 +460,8 @@ class MixedBppError(TableError):
     """The fits would combine BPPs of different preprocessings, image sets or image counts."""
 
 
-def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = (), allow_mixed: bool = False) -> AnalysisResult:
+def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = (), allow_mixed: bool = False,
+            fid_source: str | None = None) -> AnalysisResult:
     """Validate ``df`` (columns family, size, resolution, fid, rfid, bpp; optional group, model_id,
     provenance columns) and run every fit. Bad input raises :class:`TableError`; BPPs measured
     with different preprocessings, on different images or image counts (``bpp_preprocess``,
@@ -466,4 +482,5 @@ def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = (), allow_mix
     ancova = _ancova(data, fitted)
     glob = _global(data)
     warns = provenance_warnings(data, ["global"] + fitted)
-    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes), paper_analysis(data), _comparisons(data))
+    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes), paper_analysis(data),
+                          _comparisons(data), fid_source, tuple(finetune_pairs(data)))

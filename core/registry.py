@@ -26,13 +26,27 @@ class Published:
     metric: str = "FID"               # "FID" (ImageNet, Inception features) or "micro-FID" (the micro zoo)
     guidance: str = "unknown"         # "cfg 2.0", "cfg (scale not stated)", "none" or "unknown"
     eval_resolution: int | None = None  # resolution the figure was evaluated at, when stated
+    origin: str = ""                  # "readme" (the released checkpoint's own README/docs), "paper", "table",
+                                      # "third-party" or "" (not classified); `analyze --fid readme` reads it
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise ValueError(f"Published.metric must be one of {METRICS}, got {self.metric!r}")
+        if self.origin not in ORIGINS:
+            raise ValueError(f"Published.origin must be one of {ORIGINS}, got {self.origin!r}")
 
 
 METRICS = ("FID", "micro-FID")
+ORIGINS = ("", "readme", "paper", "table", "third-party")
+
+
+@dataclass(frozen=True)
+class BppProvenance:
+    """How a published (table) BPP was measured, where it differs from what ``visbpp run`` measures."""
+
+    source: str                 # who measured it (e.g. the published table's code)
+    label_dropout: float = 0.0  # fraction of images scored with the null class instead of their label
+    note: str = ""              # the difference in words, shown by ``analyze`` whenever a fit uses the BPP
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,8 @@ class ModelCard:
     group: str | None = None             # explicit fit group (fixed tokenizer setting); None = derived
     in_published_table: bool = False     # one of the 14 rows of the published table
     notes: str = ""
+    base_model: str | None = None        # card id of the model this one was fine-tuned from (None = not a fine-tune)
+    reference_bpp_provenance: BppProvenance | None = None  # how ``reference_bpp`` was measured, where it matters
     # The architecture of this size as plain data (the family's own argument names, e.g. {"n_layer": 12,
     # "n_head": 12, "dim": 768}); ``Family.config_for(id)`` = the family's base config + this. Never mutate.
     arch: Mapping[str, Any] = field(default_factory=dict, hash=False)

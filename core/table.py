@@ -43,8 +43,13 @@ TABLE_COLUMNS = (
     "reference_bpp", "measured_bpp", "measured_bpp_ci_low", "measured_bpp_ci_high", "measured_n_images",
     "measured_run_id", "params", "tokens_per_image", "tokenizer_id", "fid_source", "fid_protocol",
     "fid_provenance", "fid_eval_resolution", "rfid_source", "in_published_table",
-    "bpp_preprocess", "bpp_image_set", "bpp_n_images", "measured_preprocess", "compare",
+    "bpp_preprocess", "bpp_image_set", "bpp_n_images", "measured_preprocess", "compare", "fid_choice",
+    "fid_guidance", "bpp_provenance", "base_model",
 )
+
+# Which published FID a row carries (``analyze --fid``): the card's primary FID (the published table's
+# for its rows: today's behaviour), the released checkpoint's own README/docs FID, or a FID without guidance.
+FID_SOURCES = ("paper", "readme", "noguidance")
 
 BPP_PUBLISHED = "published table"
 BPP_REFERENCE = "registry reference"  # a card's own reference BPP (e.g. the micro zoo's held-out BPP)
@@ -128,6 +133,21 @@ def fid_provenance(pub: Published | None) -> str:
     return pub.protocol or pub.source
 
 
+def choose_fid(card: ModelCard, fid_source: str = "paper") -> Published | None:
+    """The card's FID of ``fid_source`` (see :data:`FID_SOURCES`), None when it publishes none.
+
+    ``readme``: the first of the card's FIDs whose ``origin`` is "readme"; ``noguidance``: the first
+    (metric FID) whose ``guidance`` is "none"."""
+    if fid_source not in FID_SOURCES:
+        raise TableError(f"unknown FID source {fid_source!r}; choose one of: {', '.join(FID_SOURCES)}")
+    if fid_source == "paper":
+        return card.fid
+    pubs = [p for p in (card.fid, *card.alt_fid) if p is not None]
+    if fid_source == "readme":
+        return next((p for p in pubs if p.origin == "readme"), None)
+    return next((p for p in pubs if p.guidance == "none" and p.metric == "FID"), None)
+
+
 def _rfid_of(card: ModelCard) -> Published | None:
     if card.rfid is not None:
         return card.rfid
@@ -169,8 +189,10 @@ def _index_measured(measured: Iterable[dict] | None) -> tuple[dict[str, dict], l
     return by_id, unknown
 
 
-def merged_table(measured: list[dict] | None = None, model_set: str = "published") -> pd.DataFrame:
-    """The registry's rows for ``model_set`` merged with ``measured`` results (see module doc)."""
+def merged_table(measured: list[dict] | None = None, model_set: str = "published",
+                 fid_source: str = "paper") -> pd.DataFrame:
+    """The registry's rows for ``model_set`` merged with ``measured`` results (see module doc); the
+    ``fid`` column holds each card's FID of ``fid_source`` (:func:`choose_fid`; empty where none)."""
     if model_set not in MODEL_SETS:
         raise TableError(f"unknown model set {model_set!r}; choose one of: {', '.join(MODEL_SETS)}")
     meas, _unknown = _index_measured(measured)
@@ -192,15 +214,17 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
             basis = ((PUBLISHED_PREPROCESS, IMAGENET_VAL_ALL, IMAGENET_VAL_N) if bpp_source == BPP_PUBLISHED
                      else ("", "", None))
         rfid = _rfid_of(c)
+        fid = c.fid if model_set == MICRO_FAMILY else choose_fid(c, fid_source)
+        prov = c.reference_bpp_provenance if bpp_source == BPP_PUBLISHED else None
         rows.append({
             "model_id": c.id,
             "family": c.family_label,
             "size": c.size,
             "resolution": c.resolution,
             "group": registry.fit_group(c, cards),
-            "fid": c.fid.value if c.fid else None,
+            "fid": fid.value if fid else None,
             "rfid": rfid.value if rfid else None,
-            "fid_metric": c.fid.metric if c.fid else "FID",
+            "fid_metric": fid.metric if fid else "FID",
             "bpp": bpp,
             "bpp_source": bpp_source,
             "reference_bpp": c.reference_bpp,
@@ -212,15 +236,19 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
             "params": c.params,
             "tokens_per_image": c.tokens_per_image,
             "tokenizer_id": c.tokenizer_id,
-            "fid_source": c.fid.source if c.fid else "",
-            "fid_protocol": c.fid.protocol if c.fid else "",
-            "fid_provenance": fid_provenance(c.fid),
-            "fid_eval_resolution": eval_resolution(c.fid),
+            "fid_source": fid.source if fid else "",
+            "fid_protocol": fid.protocol if fid else "",
+            "fid_provenance": fid_provenance(fid),
+            "fid_eval_resolution": eval_resolution(fid),
             "rfid_source": rfid.source if rfid else "",
             "in_published_table": c.in_published_table,
             "bpp_preprocess": basis[0], "bpp_image_set": basis[1], "bpp_n_images": basis[2],
             "measured_preprocess": (m.get("preprocess") or "official") if m else "",
             "compare": "; ".join(c.compare),
+            "fid_choice": "paper" if model_set == MICRO_FAMILY else fid_source,
+            "fid_guidance": fid.guidance if fid else "",
+            "bpp_provenance": prov.note if prov else "",
+            "base_model": c.base_model or "",
         })
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     for col in ("fid", "rfid", "bpp", "reference_bpp", "measured_bpp", "measured_bpp_ci_low",
@@ -253,9 +281,17 @@ def fit_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     Returns the rows and one note per model left out (registry models lacking a value)."""
     ok = df[["fid", "rfid", "bpp"]].notna().all(axis=1)
     notes = []
+    choice = df["fid_choice"].iloc[0] if "fid_choice" in df.columns and len(df) else "paper"
+    no_fid = []
     for _, r in df[~ok].iterrows():
         missing = [c for c in ("fid", "rfid", "bpp") if pd.isna(r[c])]
-        notes.append(f"{r.get('model_id', r['family'])}: left out of the fits (no {', '.join(missing)})")
+        name = r.get("model_id", r["family"])
+        if choice != "paper" and missing == ["fid"]:
+            no_fid.append(str(name))
+            continue
+        notes.append(f"{name}: left out of the fits (no {', '.join(missing)})")
+    if no_fid:
+        notes.append(f"left out of the fits, no FID of source {choice!r} published: {', '.join(no_fid)}")
     return df[ok].reset_index(drop=True), notes
 
 

@@ -86,7 +86,13 @@ def test_published_numbers_reproduced(frame):
     assert res.global_.bilinear.pvalues["rfid"] < 0.05
     assert res.global_.rfid_f_p_value < 0.05
     assert res.ancova.groups == ("RQ-Transformer", "LlamaGen-384", "VAR")
-    assert res.warnings == ()
+    if frame == "literal":  # a user table carries no BPP provenance
+        assert res.warnings == ()
+    else:  # the table's VAR BPPs were scored with label dropout: noted for every fit using them
+        assert [(w.kind, w.fit) for w in res.warnings] == [("bpp_provenance", "global")]
+        w = res.warnings[0]
+        assert [ms for _, ms in w.values] == [("var-d16", "var-d20", "var-d24", "var-d30")]
+        assert "10% label dropout" in w.message
 
 
 def test_published_set_unchanged_by_measured_results():

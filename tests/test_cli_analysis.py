@@ -67,7 +67,8 @@ def test_analyze_json_bundled():
     assert abs(d["global"]["linear"]["r2"] - 0.446) <= 0.0015
     assert abs(d["global"]["bilinear"]["r2"] - 0.746) <= 0.0015
     assert d["global"]["bilinear"]["pvalues"]["rfid"] < 0.05
-    assert d["global"]["n"] == 14 and d["warnings"] == []
+    assert d["global"]["n"] == 14 and d["fid_source"] == "paper"
+    assert [(w["kind"], w["fit"]) for w in d["warnings"]] == [("bpp_provenance", "global")]
 
 
 def test_analyze_json_csv(tmp_path):

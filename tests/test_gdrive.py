@@ -9,11 +9,10 @@ import sys
 
 import pytest
 
+from http_fixture import FileServer
 from visbpp.core import checkpoints as ck
 from visbpp.core import download
 from visbpp.core.registry import CheckpointFile, get_card, get_tokenizer_card
-
-from http_fixture import FileServer
 
 FID = "1ZiRAk9pHhcrrbVMP1qSf4rDfSJMCsY6Y"  # GPT_B256_e300_VQ_BL.pt
 

@@ -18,7 +18,7 @@ from conformance_utils import FixtureSet, conformance_root, fixture_sets, manife
 from visbpp.core import results as R
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
-from visbpp.core.registry import fit_group, get_card, get_tokenizer_card, model_cards, tokenizer_cards
+from visbpp.core.registry import fit_group, get_tokenizer_card, model_cards, tokenizer_cards
 from visbpp.models import get_family
 from visbpp.models.gigatok import ConfigError, parse_config
 from visbpp.models.gigatok.tokenizer import ENCODE_PREFIXES, multi_level_queries

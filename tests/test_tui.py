@@ -445,3 +445,21 @@ async def test_memory_panel_refreshes_every_second(home):
         console = Console(width=60, record=True, file=io.StringIO())
         console.print(render_memory(app.query_one("#memory").last))
         assert f"host RSS {len(calls)}.0 MiB" in " ".join(console.export_text().split())
+
+
+async def test_fid_set_toggle_refits_and_says_which(home):
+    """`f` cycles the fitted FID set paper -> readme -> noguidance -> paper, as `analyze --fid` does."""
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _loaded(pilot, app)
+        assert app.bundle.analysis["fid_source"] == "paper"
+        for n, want in enumerate(("readme", "noguidance", "paper"), start=2):
+            await pilot.press("f")
+            await _loaded(pilot, app, n)
+            assert app.fid_source == want and app.bundle.analysis["fid_source"] == want
+            rows = app.query_one(ResultsTable).result_rows
+            assert {r.fid_choice for r in rows if r.fid is not None} == {want}
+            if want == "readme":
+                fids = {r.model_id: r.fid for r in rows}
+                assert fids["llamagen-b-256"] == 5.46 and "taming-1.4b" not in fids
+                assert any("no FID of source 'readme'" in n for n in app.bundle.analysis["notes"])

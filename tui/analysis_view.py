@@ -55,6 +55,8 @@ def render(console: Console, r: AnalysisResult, source: str, prediction: Predict
            show_plots: bool = True) -> None:
     m = metric_name(r)
     console.print(f"[bold]{m} vs BPP[/bold] — {source}, {len(r.table)} models")
+    if r.fid_source is not None:
+        console.print(f"FID set fitted: {r.fid_source} (--fid {r.fid_source})")
 
     t = _table(f"Per group: {m} ~ bpp (r: Pearson; p: of the slope)")
     t.add_column("group", no_wrap=True)
@@ -121,6 +123,8 @@ def render(console: Console, r: AnalysisResult, source: str, prediction: Predict
                       f"({lvl} CI of the mean [{pr.ci[0]:.3f}, {pr.ci[1]:.3f}], "
                       f"{lvl} prediction interval [{pr.pi[0]:.3f}, {pr.pi[1]:.3f}])")
     render_paper(console, r.paper)
+    if r.finetunes:
+        render_finetunes(console, r)
     for w in r.warnings:
         console.print(Text("warning: " + w.message, style="yellow"))
     for n in r.notes:
@@ -185,6 +189,18 @@ def _render_comparisons(console: Console, r: AnalysisResult, m: str) -> None:
                              f"p = {_p(gf.rfid_f_p_value)}" if gf.rfid_f is not None else ""))
         elif cp.note:
             console.print(f"{cp.name}: {cp.note}", style="dim")
+def render_finetunes(console: Console, r: AnalysisResult) -> None:
+    """Base model vs fine-tune per size: ΔBPP against ΔFID (same architecture and tokenizer)."""
+    t = _table("Base vs fine-tune (Δ = fine-tune − base; *: BPP sources or FID guidance differ)")
+    for col in ("fine-tune", "base"):
+        t.add_column(col, no_wrap=True)
+    for col in ("BPP", "base BPP", "ΔBPP", "FID", "base FID", "ΔFID"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for p in r.finetunes:
+        mark = "" if p.comparable else " *"
+        t.add_row(p.model + mark, p.base, f"{p.bpp:.7f}", f"{p.base_bpp:.7f}", f"{p.d_bpp:+.7f}",
+                  f"{p.fid:.3g} ({p.fid_guidance})", f"{p.base_fid:.3g} ({p.base_fid_guidance})", f"{p.d_fid:+.3g}")
+    console.print(t)
 
 
 def _plotext_canvas(draw: Callable, console: Console, title: str, xlabel: str, ylabel: str) -> Text:
@@ -244,7 +260,8 @@ def checkpoint_status(card: ModelCard, checkpoint_dir: str | None = None) -> str
 
 
 def _pub(p: Published | None) -> dict | None:
-    return None if p is None else {"value": p.value, "source": p.source, "protocol": p.protocol}
+    return None if p is None else {"value": p.value, "source": p.source, "protocol": p.protocol,
+                                   "guidance": p.guidance, "origin": p.origin}
 
 
 def _pub_text(p: Published | None) -> Text:
@@ -263,7 +280,8 @@ def card_dict(c: ModelCard) -> dict:
         "tokens_per_image": c.tokens_per_image, "tokenizer_id": c.tokenizer_id, "group": registry.fit_group(c),
         "fid": _pub(c.fid), "rfid": _pub(c.rfid), "alt_fid": [_pub(p) for p in c.alt_fid],
         "reference_bpp": c.reference_bpp, "in_published_table": c.in_published_table,
-        "aliases": list(c.aliases), "checkpoints": checkpoint_status(c),
+        "aliases": list(c.aliases), "checkpoints": checkpoint_status(c), "base_model": c.base_model,
+        "reference_bpp_note": c.reference_bpp_provenance.note if c.reference_bpp_provenance else None,
     }
 
 
@@ -309,7 +327,8 @@ def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iter
         fid = src.ref(c.fid)
         for p in c.alt_fid:
             fid.append(f"\n({src.ref(p).plain})", style="dim")
-        row = [c.id, c.family_label, c.params_label, str(c.resolution), str(c.tokens_per_image), fid,
+        family = c.family_label + (f"\nbase {c.base_model}" if c.base_model else "")
+        row = [c.id, family, c.params_label, str(c.resolution), str(c.tokens_per_image), fid,
                src.ref(c.rfid), "–" if c.reference_bpp is None else f"{c.reference_bpp:.7f}"]
         if show_status:
             row.append(s or "")

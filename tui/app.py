@@ -72,6 +72,7 @@ class VisbppApp(App):
         Binding("e", "export_csv", "CSV"),
         Binding("j", "export_json", "JSON"),
         Binding("m", "toggle_model_set", "Fit set"),
+        Binding("f", "toggle_fid_source", "FID set"),
         Binding("p", "toggle_plots", "Plots"),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("1", "tab('models')", "Models", show=False),
@@ -99,6 +100,7 @@ class VisbppApp(App):
         self.runner = runner
         self.check_checkpoints, self.warm_torch = check_checkpoints, warm_torch
         self.model_set = "published"
+        self.fid_source = "paper"   # which published FID set is fitted (paper, readme, noguidance)
         self.run_view = RunView()
         self.bundle: Bundle | None = None
         self.live_measured: list[dict] = []     # summaries of models finished in this session's runs
@@ -250,6 +252,12 @@ class VisbppApp(App):
         self.notify(f"Fitting {'measured BPP where available' if self.model_set == 'all' else 'published BPP'}.")
         self.refresh_analysis()
 
+    def action_toggle_fid_source(self) -> None:
+        order = ("paper", "readme", "noguidance")
+        self.fid_source = order[(order.index(self.fid_source) + 1) % len(order)]
+        self.notify(f"Fitting the {self.fid_source} FIDs (models without one are left out).")
+        self.refresh_analysis()
+
     def action_export_csv(self) -> None:
         default = str(Path.cwd() / "visbpp_results.csv")
 
@@ -278,8 +286,8 @@ class VisbppApp(App):
 
     # ------------------------------------------------------------------ background work
     def refresh_analysis(self) -> None:
-        model_set, live, home = self.model_set, list(self.live_measured), str(self.home)
-        self.run_worker(lambda: (heavy_imports(), load_bundle(home, model_set, live))[1], name="analysis", group="analysis",
+        model_set, live, home, fid = self.model_set, list(self.live_measured), str(self.home), self.fid_source
+        self.run_worker(lambda: (heavy_imports(), load_bundle(home, model_set, live, fid))[1], name="analysis", group="analysis",
                         thread=True, exclusive=True, exit_on_error=False)
 
     def _statuses_job(self) -> dict:
@@ -372,12 +380,13 @@ class VisbppApp(App):
         n_meas = sum(r.measured_bpp is not None for r in bundle.rows)
         fit = "published BPP" if self.model_set == "published" else "measured BPP where available"
         micro = " · µFID = micro-FID (digits), not FID" if any(r.micro for r in bundle.rows) else ""
-        text = f"{len(bundle.rows)} models, {n_meas} measured · fits on {fit}{micro} · s sorts, e CSV, j JSON, m fit set"
+        text = (f"{len(bundle.rows)} models, {n_meas} measured · fits on {fit}, FID {self.fid_source}{micro} · "
+                f"s sorts, e CSV, j JSON, m fit set, f FID set")
         warns = analysis_warnings(bundle)
         status = Text(bundle.error, style="red") if bundle.error else Text(text)
         if warns and not bundle.error:
             status = Text(f"⚠ {len(warns)} warning(s): {warns[0]}  ", style="yellow") + status
-            for w in warns:  # mixed FID protocols / evaluation resolutions / BPP sources, listed by model
+            for w in analysis_warnings(bundle, skip_kinds=("bpp_provenance",)):  # mixes pop up; standing notes do not
                 self.notify(w, title="fit warning", severity="warning", timeout=12)
         self.query_one("#analysis-status", Static).update(status)
         self.analysis_loads += 1

@@ -28,6 +28,17 @@ class ModelSet(str, Enum):
     micro = "micro"
 
 
+class FidSource(str, Enum):
+    paper = "paper"
+    readme = "readme"
+    noguidance = "noguidance"
+
+
+_FID_HELP = ("Which published FID is fitted: 'paper' (the card's primary FID, the published table's for its rows; "
+             "default), 'readme' (the released checkpoint's own README/docs FID) or 'noguidance' (FIDs without "
+             "guidance). Models without one drop out with a note.")
+
+
 def _fail(msg: str) -> NoReturn:
     """One-line error on stderr, exit code 2."""
     line = " ".join(str(msg).split())
@@ -62,11 +73,12 @@ def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | N
         _fail(f"cannot read measured results: {type(e).__name__}: {e}")
 
 
-def _bundled(model_set: ModelSet, notes: list[str], preprocess: str | None = None):
+def _bundled(model_set: ModelSet, notes: list[str], preprocess: str | None = None,
+             fid: FidSource = FidSource.paper):
     from visbpp.core.table import fit_rows, merged_table
 
     measured = _measured(notes, preprocess) if model_set is not ModelSet.published else None
-    df = merged_table(measured, model_set.value)
+    df = merged_table(measured, model_set.value, fid.value)
     if model_set is ModelSet.all and measured is not None and not df["bpp_source"].eq("measured").any():
         notes.append("no measured BPP in the results store yet: --set all equals the published rows")
     rows, left_out = fit_rows(df)
@@ -96,6 +108,7 @@ def analyze_cmd(
     allow_mixed: bool = typer.Option(
         False, "--allow-mixed", help="Fit even when the BPPs were measured differently (preprocessing, images, "
                                      "image count); each such fit is reported with a warning."),
+    fid: Optional[FidSource] = typer.Option(None, "--fid", case_sensitive=False, help=_FID_HELP),
 ) -> None:
     """Fit FID against BPP: per group (fixed tokenizer setting), ANCOVA, global linear and bilinear models."""
     from visbpp.core.analysis import analyze
@@ -108,11 +121,17 @@ def analyze_cmd(
         if csv is not None:
             if model_set is not None:
                 _fail("--set chooses among the bundled models; it cannot be combined with a CSV file")
-            df, source = read_csv(csv), str(csv)
+            if fid is not None:
+                _fail("--fid chooses among the registry's published FIDs; a CSV file brings its own fid column")
+            df, source, fid_source = read_csv(csv), str(csv), None
         else:
             ms = model_set or ModelSet.published
-            df, source = _bundled(ms, notes, preprocess), f"bundled table, --set {ms.value}"
-        result = analyze(df, notes=notes, allow_mixed=allow_mixed)
+            fs = FidSource.paper if ms is ModelSet.micro or fid is None else fid
+            if ms is ModelSet.micro and fid not in (None, FidSource.paper):
+                _fail("--fid applies to the ImageNet model sets; the micro zoo has one micro-FID per model")
+            df, source, fid_source = (_bundled(ms, notes, preprocess, fs),
+                                      f"bundled table, --set {ms.value}, --fid {fs.value}", fs.value)
+        result = analyze(df, notes=notes, allow_mixed=allow_mixed, fid_source=fid_source)
         prediction = result.predict(*predict) if predict else None
     except TableError as e:
         _fail(str(e))
@@ -172,6 +191,7 @@ def export_cmd(
         help="'all' (default: published rows plus every measured registry model), 'published' or 'micro'."),
     preprocess: Optional[str] = typer.Option(
         None, "--preprocess", help="Use only measured BPPs of this protocol (official or paper)."),
+    fid: FidSource = typer.Option(FidSource.paper, "--fid", case_sensitive=False, help=_FID_HELP),
 ) -> None:
     """Write the merged table (published values, and measured ones where present) as CSV."""
     from visbpp.core.table import TableError, merged_table, write_csv
@@ -179,7 +199,7 @@ def export_cmd(
     notes: list[str] = []
     measured = _measured(notes, preprocess)
     try:
-        df = merged_table(measured, model_set.value)
+        df = merged_table(measured, model_set.value, fid.value)
         path = write_csv(df, out)
     except TableError as e:
         _fail(str(e))
@@ -194,7 +214,7 @@ def export_cmd(
                      "with --allow-mixed")
     for n in notes:
         _note(n)
-    Console(stderr=True).print(f"wrote {len(df)} rows to {path}")
+    Console(stderr=True).print(f"wrote {len(df)} rows to {path} (FID set: --fid {df['fid_choice'].iloc[0] if len(df) else fid.value})")
 
 
 def register(app: typer.Typer) -> None:

@@ -57,6 +57,7 @@ class ResultRow:
     bits_per_token: float | None = None
     n_images: int | None = None
     fid_metric: str = "FID"            # "micro-FID" for the micro zoo: never shown as plain FID
+    fid_choice: str = ""               # which published FID set the fid is from (paper, readme, noguidance)
 
     @property
     def micro(self) -> bool:
@@ -87,7 +88,7 @@ class ResultRow:
             "model_id": self.model_id, "group": self.group, "resolution": self.resolution, "fid": self.fid,
             "rfid": self.rfid, "fid_metric": self.fid_metric, "reference_bpp": self.reference_bpp, "measured_bpp": self.measured_bpp,
             "bpp_ci_low": self.ci_low, "bpp_ci_high": self.ci_high, "bits_per_token": self.bits_per_token,
-            "n_images": self.n_images,
+            "n_images": self.n_images, "fid_choice": self.fid_choice,
         }
 
 
@@ -123,7 +124,7 @@ def build_rows(records: Sequence[dict], measured: Sequence[dict]) -> list[Result
             measured_bpp=_num(r.get("measured_bpp", m.get("bpp"))),
             ci_low=_num(m.get("bpp_ci_low")), ci_high=_num(m.get("bpp_ci_high")),
             bits_per_token=_num(m.get("bits_per_token")), n_images=_int(m.get("n_images")),
-            fid_metric=fid_metric(r),
+            fid_metric=fid_metric(r), fid_choice=str(r.get("fid_choice") or ""),
         ))
     for mid, m in meas.items():
         if mid in seen or not mid:
@@ -159,11 +160,14 @@ class Bundle:
     error: str | None = None
 
 
-def analysis_warnings(bundle: Bundle) -> list[str]:
-    """The analysis' warnings (fits mixing FID protocols, evaluation resolutions or BPP sources), as text."""
+def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[str]:
+    """The analysis' warnings (fits mixing FID protocols, evaluation resolutions or BPP sources; notes on
+    how table BPPs were measured), as text; ``skip_kinds``: warning kinds left out."""
     out = []
     for a in (bundle.analysis, bundle.micro_analysis):
         for w in (a or {}).get("warnings", []):
+            if isinstance(w, dict) and w.get("kind") in skip_kinds:
+                continue
             out.append(w["message"] if isinstance(w, dict) else str(w))
     return out
 
@@ -176,12 +180,14 @@ def merge_measured(stored: Sequence[dict], live: Sequence[dict]) -> list[dict]:
     return list(by_id.values())
 
 
-def load_bundle(cache_dir: str | None, model_set: str = "published", live: Sequence[dict] = ()) -> Bundle:
+def load_bundle(cache_dir: str | None, model_set: str = "published", live: Sequence[dict] = (),
+                fid_source: str = "paper") -> Bundle:
     """Measured results from the store (+ ``live`` summaries of the current run) + merged table +
-    analysis + what the plots draw. Errors are captured in ``Bundle.error`` (shown in the UI)."""
+    analysis (of the rows with an FID of ``fid_source``) + what the plots draw. Errors are captured in
+    ``Bundle.error`` (shown in the UI)."""
     from visbpp.core.analysis import analyze
     from visbpp.core.results import measured_results
-    from visbpp.core.table import merged_table
+    from visbpp.core.table import fit_rows, merged_table
 
     b = Bundle()
     try:
@@ -191,10 +197,11 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
         b.error = f"results store: {type(e).__name__}: {e}"
     micro_records: list[dict] = []
     try:
-        df = merged_table(b.measured, model_set=model_set)
+        df = merged_table(b.measured, model_set=model_set, fid_source=fid_source)
         df = df[[fid_metric(r) != MICRO_FID for r in df.to_dict("records")]].reset_index(drop=True)
+        df, left_out = fit_rows(df)
         b.records = _records(df)
-        b.analysis_obj = analyze(df, allow_mixed=True)  # mixing is shown as warnings (status line, notifications)
+        b.analysis_obj = analyze(df, notes=left_out, allow_mixed=True, fid_source=fid_source)  # mixing: warnings
         b.analysis = b.analysis_obj.to_dict()
         micro_records, b.micro_analysis = _micro(b.measured)
     except Exception as e:  # noqa: BLE001 - shown in the UI, the app keeps running

@@ -49,7 +49,7 @@ def _card(*, mid: str, size: str, params: int, repo: str, fname: str, fid: float
         codebook_size=16_384,
         tokens_per_image=256,
         files=(_file("transformer", repo, fname, with_tokenizer=True),),
-        fid=Published(fid, _DOCS_AR.format(row=row), _PROTO_AR, eval_resolution=256),
+        fid=Published(fid, _DOCS_AR.format(row=row), _PROTO_AR, eval_resolution=256, origin="readme"),
         rfid=_RFID,
         reference_bpp=None,
         aliases=aliases,

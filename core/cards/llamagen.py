@@ -41,7 +41,7 @@ def _card(*, mid, gpt, size, params, res, fname, container, fid, rfid, bpp, read
           alt_fid=(), **extra):
     grid = res // 16
     readme = Published(readme_fid, _README, _README_PROTO.format(cfg=cfg, res=res), guidance=f"cfg {cfg}",
-                       eval_resolution=256)
+                       eval_resolution=256, origin="readme")
     return ModelCard(
         id=mid,
         family="llamagen",
@@ -55,7 +55,7 @@ def _card(*, mid, gpt, size, params, res, fname, container, fid, rfid, bpp, read
         files=(CheckpointFile("transformer", fname, _URL + fname, container, repo=_HF),),
         fid=Published(fid, PUBLISHED_TABLE, TABLE_FID_PROTOCOL) if fid is not None else Published(
             readme_fid, f"LlamaGen README, cfg {cfg} (AR-models table, FID (256x256))", _README_PROTO.format(cfg=cfg, res=res),
-            guidance=f"cfg {cfg}", eval_resolution=256,
+            guidance=f"cfg {cfg}", eval_resolution=256, origin="readme",
         ),
         rfid=Published(rfid, PUBLISHED_TABLE, TABLE_RFID_PROTOCOL) if published else Published(
             rfid, f"LlamaGen README, VQ-VAE table, rFID (256x256), {grid}x{grid} tokens",
@@ -95,7 +95,7 @@ CARDS = (
           fname="c2i_3B_384.pt", container=None, fid=None, rfid=0.94, bpp=None, readme_fid=2.18, cfg=1.65,
           aliases=("LlamaGen 3.1B_384", "3.1B_384", "LlamaGen-3B-384", "GPT-3B-384", "LlamaGen-3B"), published=False,
           alt_fid=(Published(9.38, "Chen et al. 2024, CCA (arXiv 2410.09347), Table 2", "without guidance (third party)",
-                             guidance="none"),),
+                             guidance="none", origin="third-party"),),
           group="LlamaGen-384-readme-cfg",
           notes="head_dim 100 (n_head 32 fixed: not readable from the weights); bare state dict (FSDP run)."),
 )

@@ -73,7 +73,7 @@ def _arch(*, embed_dim: int, body_layers: int, head_layers: int, n_head: int) ->
 
 
 def _fid(value: float, protocol: str = _PROTO, source: str = _README) -> Published:
-    return Published(value, source, protocol, guidance="none")
+    return Published(value, source, protocol, guidance="none", origin="readme" if (source, protocol) == (_README, _PROTO) else "")
 
 
 def _card(*, mid, size, archive, params, tokenizer_id, fid, arch, alt=(), bpp=None, rfid=None, group=None, aliases=(),

@@ -1,6 +1,6 @@
 """VAR cards: multi-scale VQVAE + next-scale transformer (spec: shared/specs/var.md)."""
 
-from ..registry import CheckpointFile, ModelCard, Published, TokenizerCard
+from ..registry import BppProvenance, CheckpointFile, ModelCard, Published, TokenizerCard
 from . import PUBLISHED_TABLE
 
 _HF = "hf:FoundationVision/var"
@@ -25,6 +25,15 @@ TOKENIZERS = (
 PN_256 = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)   # patch_nums (token grid side per scale) at 256
 PN_512 = (1, 2, 3, 4, 6, 9, 13, 18, 24, 32)  # at 512
 _CFG = "cfg (scale not stated)"
+# The published table's VAR BPPs were scored by its code with the builder's default cond_drop_rate 0.1, which
+# VAR's forward applies in every mode: about 10% of images (random per batch) scored with the null class.
+TABLE_BPP_PROVENANCE = BppProvenance(
+    source=PUBLISHED_TABLE,
+    label_dropout=0.1,
+    note="scored by the published table's code with 10% label dropout (VAR's cond_drop_rate 0.1, applied in eval "
+         "mode too): about 10% of images scored with the null class, so not the class-conditional BPP `visbpp run` "
+         "measures, and not exactly reproducible (random stream)",
+)
 
 
 def _card(*, depth, size, params, fid, bpp, readme_fid, extra_alt=()):
@@ -44,8 +53,9 @@ def _card(*, depth, size, params, fid, bpp, readme_fid, extra_alt=()):
                       eval_resolution=256),
         rfid=Published(1.78, PUBLISHED_TABLE, "equals the VAR paper's 'validation data' FID row; may not be a tokenizer rFID",
                        guidance="none"),
-        alt_fid=(Published(readme_fid, _README, "README zoo FID, 256x256", eval_resolution=256),) + tuple(extra_alt),
+        alt_fid=(Published(readme_fid, _README, "README zoo FID, 256x256", eval_resolution=256, origin="readme"),) + tuple(extra_alt),
         reference_bpp=bpp,
+        reference_bpp_provenance=TABLE_BPP_PROVENANCE,
         aliases=(f"VAR {size}", f"VAR {size.split()[0]}", f"VAR-d{depth}", f"d{depth}"),
         in_published_table=True,
         arch={"depth": depth, "patch_nums": PN_256, "shared_aln": False},  # per-block AdaLN
@@ -81,7 +91,7 @@ CARDS += (
         codebook_size=4096,
         tokens_per_image=2240,
         files=(CheckpointFile("transformer", "var_d36.pth", _URL + "var_d36.pth", None, repo=_HF),),
-        fid=Published(2.63, _D36_FID_SOURCE, _D36_FID_PROTOCOL, guidance=_CFG, eval_resolution=512),
+        fid=Published(2.63, _D36_FID_SOURCE, _D36_FID_PROTOCOL, guidance=_CFG, eval_resolution=512, origin="readme"),
         rfid=None,  # no rFID of the VQVAE at 512 is published
         reference_bpp=None,
         aliases=("VAR-d36", "VAR-d36-s", "d36", "VAR 2.3B"),

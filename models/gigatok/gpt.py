@@ -18,8 +18,8 @@ from torch import nn
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import FeedForward, RMSNorm, swiglu_hidden
-from ..llamagen.gpt import Attention as _RopeAttention
 from ..llamagen.gpt import GPT as _LlamaGenGPT
+from ..llamagen.gpt import Attention as _RopeAttention
 from ..llamagen.gpt import LabelEmbedder
 
 

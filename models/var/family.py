@@ -2,8 +2,8 @@
 
 A config is a mapping in the conformance ``config.json`` schema: ``tokenizer`` (official
 VQVAE arguments), ``transformer`` (official VAR arguments), ``image_size``, ``patch_nums``,
-``num_classes``, ``tokens_per_image``, ``vocab_size``. Both checkpoint files are bare state
-dicts. Loading is strict except for the documented leniency of the official VQVAE loader:
+``num_classes``, ``tokens_per_image``, ``vocab_size``. Both released checkpoint files are bare
+state dicts (a CCA fine-tuning checkpoint keeps the transformer's under ``"trainer"``). Loading is strict except for the documented leniency of the official VQVAE loader:
 a stored ``quantize.ema_vocab_hit_SV`` whose first dimension differs from the module's is
 replaced by the module's own buffer (usage statistics, never used in a forward).
 """
@@ -63,7 +63,10 @@ def _transformer_config(config: Mapping[str, Any]) -> VARConfig:
     return cfg
 
 
-CONTAINERS = (None,)  # both files are bare state dicts
+CONTAINERS = (None,)  # both released files are bare state dicts
+# Transformer files: bare (var_d*.pth, the released CCA fine-tunes VAR_d*_CCA.pth) or the CCA fine-tuning run's
+# own checkpoint {"epoch", "iter", "trainer": state_dict, "args"} (its trainer's state_dict is the model's).
+TRANSFORMER_CONTAINERS = (None, "trainer")
 
 
 class VARFamily:
@@ -119,8 +122,8 @@ class VARFamily:
                                       f"(var_d*.pth)")
             return sd
 
-        return build_and_load(path, lambda: self.build_transformer(config, tokenizer), containers=CONTAINERS,
-                              select=select, check=_check_structural_buffers)
+        return build_and_load(path, lambda: self.build_transformer(config, tokenizer),
+                              containers=TRANSFORMER_CONTAINERS, select=select, check=_check_structural_buffers)
 
 
 def _check_structural_buffers(model: VAR, path: str) -> None:
