@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,11 +22,13 @@ from PIL import Image
 
 from conformance_utils import FixtureSet, conformance_root, fixture_sets, require
 from visbpp.core.checkpoint_io import CheckpointError
-from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
+from visbpp.core.errors import DataError
+from visbpp.core.interfaces import ARModel, Family, ImageTokenizer, TokenLayout
+from visbpp.core.labels import scoring_null_class
 from visbpp.core.registry import fit_group, get_card, get_tokenizer_card, model_cards, tokenizer_cards
 from visbpp.models import get_family
 from visbpp.models.llamagen.preprocess import center_crop_arr
-from visbpp.models.rar import ConfigError, MaskGITTokenizer, RobusTokTokenizer, parse_config
+from visbpp.models.rar import ConfigError, MaskGITTokenizer, RobusTokTokenizer, typed_config
 from visbpp.models.rar.family import ROBUSTTOK_DROP, ROBUSTTOK_DROP_PREFIXES
 
 FAM = get_family("rar")
@@ -57,7 +60,8 @@ def _loaded(folder: Path):
 @pytest.mark.parametrize("folder", SETS)
 def test_conformance_variant_and_preprocess(folder):
     fs, tok, _, _ = _loaded(require(folder))
-    variant = parse_config(fs.config).variant
+    assert FAM.parse_config(fs.config, str(fs.folder / "config.json")) is fs.config
+    variant = typed_config(fs.config).variant
     assert variant == {"rar": "maskgit", "rar-robusttok": "robusttok"}[fs.config["family"]]
     assert isinstance(tok, MaskGITTokenizer if variant == "maskgit" else RobusTokTokenizer)
     x = torch.stack([tok.preprocess(Image.fromarray(a)) for a in fs.images])
@@ -123,8 +127,19 @@ def test_teacher_forcing_is_causal_and_class_conditional(folder):
     assert not torch.allclose(nll[:, 5:], base[:, 5:])
     other = gen.token_nll(tokens, (labels + 1) % gen.num_classes)
     assert not torch.allclose(other[:, 0], base[:, 0])
-    with pytest.raises(ValueError, match="null/CFG class"):
-        gen.token_nll(tokens, torch.full_like(labels, gen.num_classes))
+    null = torch.full_like(labels, gen.num_classes)
+    with pytest.raises(DataError, match="null/CFG class"):
+        gen.token_nll(tokens, null)
+    with pytest.raises(DataError, match="labels must lie in"):
+        gen.token_nll(tokens, torch.full_like(labels, -1))
+    # the null row (id C + K + 1, label dropout / CFG) is scored only on explicit request
+    assert gen.null_class == gen.num_classes == fs.config["num_classes"]
+    with scoring_null_class():
+        assert int(gen.condition_ids(null[:1])) == gen.num_classes + gen.vocab_size + 1
+        uncond = gen.token_nll(tokens, null)
+    assert not torch.allclose(uncond, base)
+    g = math.isqrt(gen.tokens_per_image)
+    assert gen.token_layout == TokenLayout("raster", tuple(fs.config["token_grid"])) == TokenLayout("raster", (g, g))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = gen.token_nll(tokens, labels)
     assert low.dtype == torch.float32 and (low.double().sum() - base.double().sum()).abs() / base.double().sum() < 0.02
@@ -230,13 +245,24 @@ def test_robusttok_container_errors(tmp_path):
         FAM.load_tokenizer(str(no_ema), fs.config)
     bad_ema = tmp_path / "bad_ema.pt"
     torch.save({**obj, "ema": {k: v for k, v in obj["ema"].items() if k != "quant_conv.bias"}}, bad_ema)
-    with pytest.raises(CheckpointError, match=r"\['ema'\].*missing.*quant_conv\.bias"):
+    with pytest.raises(CheckpointError, match=r"bad_ema\.pt.*missing.*quant_conv\.bias"):
         FAM.load_tokenizer(str(bad_ema), fs.config)
+    other_raw = tmp_path / "other_raw.pt"  # the official loader loads 'model' strictly too
+    torch.save({**obj, "model": {k: v for k, v in obj["model"].items() if k != "quant_conv.bias"}}, other_raw)
+    with pytest.raises(CheckpointError, match=r"other_raw\.pt.*raw 'model' weights.*quant_conv\.bias"):
+        FAM.load_tokenizer(str(other_raw), fs.config)
 
-    evil = tmp_path / "evil.pt"  # any class other than argparse.Namespace is refused, never constructed
-    torch.save({**obj, "args": PurePosixPath("/etc")}, evil)
+    marker = tmp_path / "ran"
+
+    class Evil:  # a pickle that calls a function: refused by core's reader, never run
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({**obj, "args": Evil()}, evil)
     with pytest.raises(CheckpointError, match="refused to load"):
         FAM.load_tokenizer(str(evil), fs.config)
+    assert not marker.exists()
     # the raw 'model' weights alone would give other tokens: the loader must end on the EMA weights
     raw_only = tmp_path / "raw_only.pt"
     torch.save({**obj, "ema": obj["model"]}, raw_only)
@@ -257,23 +283,32 @@ def test_truncated_file_is_rejected(tmp_path):
 
 def test_config_parser_rejects_unknown_and_inconsistent_keys():
     cfg = FAM.config_for("rar-b")
-    assert parse_config(cfg).generator.hidden_size == 768
-    with pytest.raises(ConfigError, match=r"C\.json: unknown key 'hiden_size' in RAR config section 'transformer\.model\.generator'"):
-        parse_config({**cfg, "transformer": {**cfg["transformer"], "model.generator": {
-            **cfg["transformer"]["model.generator"], "hiden_size": 1}}}, "C.json")
-    with pytest.raises(ConfigError, match="unknown key 'extra' in RAR config \\(top level\\)"):
-        parse_config({**cfg, "extra": 1})
+    assert typed_config(cfg).generator.hidden_size == 768
+    gen = cfg["transformer"]["model.generator"]
+    with pytest.raises(ConfigError, match=r"C\.json: unknown key 'transformer\.model\.generator\.hiden_size'"):
+        FAM.parse_config({**cfg, "transformer": {**cfg["transformer"], "model.generator": {**gen, "hiden_size": 1}}},
+                         "C.json")
+    with pytest.raises(ConfigError, match=r"C\.json: transformer\.model\.generator\.hidden_size must be an integer"):
+        FAM.parse_config({**cfg, "transformer": {**cfg["transformer"], "model.generator": {**gen, "hidden_size": 76.8}}},
+                         "C.json")
+    with pytest.raises(ConfigError, match="C.json: RAR config lacks 'transformer.model.generator.num_hidden_layers'"):
+        FAM.parse_config({**cfg, "transformer": {**cfg["transformer"], "model.generator": {
+            k: v for k, v in gen.items() if k != "num_hidden_layers"}}}, "C.json")
+    with pytest.raises(ConfigError, match="unknown key 'extra'"):
+        FAM.parse_config({**cfg, "extra": 1})
     with pytest.raises(ConfigError, match="'rar' .* or 'rar-robusttok'"):
-        parse_config({k: v for k, v in cfg.items() if k != "family"})
+        FAM.parse_config({k: v for k, v in cfg.items() if k != "family"})
     with pytest.raises(ConfigError, match="codebook_size 4096 != tokenizer codebook size 1024"):
-        parse_config({**cfg, "transformer": {**cfg["transformer"], "model.vq_model.codebook_size": 4096}})
+        FAM.parse_config({**cfg, "transformer": {**cfg["transformer"], "model.vq_model.codebook_size": 4096}})
     with pytest.raises(ConfigError, match="image_seq_len 256 does not match"):
-        parse_config({**cfg, "image_size": 512})
+        FAM.parse_config({**cfg, "image_size": 512})
     rt = FAM.config_for("robusttok-rar-l")
-    assert parse_config(rt).variant == "robusttok" and parse_config(rt).generator.hidden_size == 1024
+    assert typed_config(rt).variant == "robusttok" and typed_config(rt).generator.hidden_size == 1024
+    with pytest.raises(ConfigError, match="unknown key 'tokenizer_quantizer'"):  # a MaskGIT section in a RobusTok config
+        FAM.parse_config({**rt, "tokenizer_quantizer": cfg["tokenizer_quantizer"]})
     rt["tokenizer"]["ModelArgs"]["codebook_l2_norm"] = False
     with pytest.raises(ConfigError, match="codebook_l2_norm"):
-        parse_config(rt)
+        FAM.parse_config(rt)
     with pytest.raises(KeyError, match="not a RAR model"):
         FAM.config_for("llamagen-b-256")
 
@@ -282,6 +317,9 @@ def test_interfaces():
     fs, tok, gen, _ = _loaded(require(SETS[0].values[0]))
     assert isinstance(FAM, Family) and isinstance(tok, ImageTokenizer) and isinstance(gen, ARModel)
     assert tok.family == gen.family == "rar"
+    for module in (tok, gen):  # what build_and_load hands out
+        assert not module.training and all(p.dtype == torch.float32 and not p.requires_grad
+                                           for p in module.parameters())
 
 
 def test_eval_transform_by_hand():
@@ -347,10 +385,15 @@ def test_cards_groups_and_sources():
     assert {fit_group(c) for c in rar} == {"RAR"}
     assert [c.fid.value for c in rar] == [1.95, 1.70, 1.50, 1.48]
     assert all("README_RAR.md" in c.fid.source and "guidance scale" in c.fid.protocol for c in rar)
+    assert [c.fid.guidance for c in rar] == ["cfg 16.0", "cfg 15.5", "cfg 6.9", "cfg 8.0"]
+    assert all((c.fid.origin, c.fid.eval_resolution, c.fid.metric) == ("readme", 256, "FID") for c in rar)
     assert rar[0].rfid.value == 2.28 and "third-party" in rar[0].rfid.source
+    assert (rar[0].rfid.origin, rar[0].rfid.guidance) == ("third-party", "none")
     rt = [get_card("robusttok-rar-b"), get_card("RobusTok RAR-L")]
     assert {fit_group(c) for c in rt} == {"RobusTok-RAR"}
     assert [(c.fid.value, c.alt_fid[0].value) for c in rt] == [(1.83, 1.60), (1.60, 1.36)]
+    assert [(c.fid.guidance, c.alt_fid[0].guidance) for c in rt] == [("cfg 6.0", "cfg 6.0"), ("cfg 6.75", "cfg 6.75")]
+    assert all(type(c.arch) is dict and type(get_tokenizer_card(c.tokenizer_id).arch) is dict for c in rar + rt)
     assert all(c.tokenizer_id == "robusttok-main-train" and c.rfid is None for c in rt)
     assert get_tokenizer_card("robusttok-post-train").file.filename == "post-train.pt"
     # same file names, different models: cached by hosting repository
@@ -363,7 +406,11 @@ def test_analysis_fits_the_rar_group():
     from visbpp.core.table import merged_table
 
     bpp = {"rar-b": 0.0101, "rar-l": 0.0098, "rar-xl": 0.0095, "rar-xxl": 0.0094}
-    measured = [{"model_id": k, "bpp": v, "n_images": 50000, "run_id": f"r{i}"} for i, (k, v) in enumerate(bpp.items())]
+    # measured as the published table's BPPs were (paper preprocessing, all of ImageNet val), so the global fit
+    # does not mix protocols
+    whole_val = {"n_classes": 1000, "n_selected": 50000}
+    measured = [{"model_id": k, "bpp": v, "n_images": 50000, "run_id": f"r{i}", "preprocess": "paper",
+                 "subset": whole_val} for i, (k, v) in enumerate(bpp.items())]
     df = merged_table(measured, model_set="all")
     rows = df[df["group"] == "RAR"]
     assert sorted(rows["model_id"]) == sorted(bpp) and set(rows["bpp_source"]) == {"measured"}
@@ -396,5 +443,5 @@ def test_cli_bad_config_fails_before_any_work(tmp_path, monkeypatch):
                                  "--transformer", str(fs.transformer_path), "--data", str(tmp_path / "data"),
                                  "--device", "cpu", "--quiet"])
     assert r.exit_code == 2
-    assert str(cfg) in r.output and "unknown key 'codebok_size'" in r.output and "tokenizer.ModelArgs" in r.output
+    assert str(cfg) in r.output and "unknown key 'tokenizer.ModelArgs.codebok_size'" in r.output
     assert not (tmp_path / "home" / "runs").exists()

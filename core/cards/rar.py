@@ -3,8 +3,9 @@ RobusTok's tokenizer (spec: shared/specs/rar.md, section 9 for RobusTok).
 
 Not in the published table. FIDs are the upstream READMEs' (with classifier-free guidance, the
 settings in each protocol). The RobusTok generator files share their names with the RAR release
-(``rar_b.bin``), so every file names its own hub repository. ``arch`` holds the generator sizes
-(upstream ``model.generator`` argument names) the family builds from.
+(``rar_b.bin``), so every file names its own hub repository. A model card's ``arch`` holds the
+generator sizes (upstream ``model.generator`` argument names), a tokenizer card's ``arch`` the
+config variant (``"rar"``: MaskGIT-VQGAN, ``"rar-robusttok"``: RobusTok) the family builds from.
 """
 
 from ..registry import CheckpointFile, ModelCard, Published, TokenizerCard
@@ -24,7 +25,8 @@ _ROBUS_PROTO = ("class-conditional ImageNet 256x256, classifier-free guidance sc
 
 _RAR_RFID = Published(
     2.28, "TiTok / RAR papers as reported by a benchmark aggregator (third-party; not in the upstream README)",
-    "MaskGIT-VQGAN reconstruction, ImageNet val 256x256, 256 tokens")
+    "MaskGIT-VQGAN reconstruction, ImageNet val 256x256, 256 tokens", guidance="none", eval_resolution=256,
+    origin="third-party")
 
 TOKENIZERS = (
     TokenizerCard(
@@ -37,6 +39,7 @@ TOKENIZERS = (
         file=CheckpointFile("tokenizer", "maskgit-vqgan-imagenet-f16-256.bin",
                             _TITOK_URL + "maskgit-vqgan-imagenet-f16-256.bin", None, repo="hf:fun-research/TiTok"),
         rfid=((256, _RAR_RFID),),
+        arch={"variant": "rar"},
         notes="MaskGIT-VQGAN (bare state dict, loaded strictly); plain L2 argmin, input in [0, 1]. MaskBit's README "
               "gives rFID 1.96 for its own converted copy of this tokenizer (a different file).",
     ),
@@ -51,6 +54,7 @@ TOKENIZERS = (
         notes="Training checkpoint {model, ema, optimizer, discriminator, steps, args (argparse.Namespace)}; the EMA "
               "weights are the tokenizer. params = inference modules (the file also holds a frozen DINOv2 "
               "semantic_model, 258,151,232 parameters in all). Used for tokens and BPP. rFID not published.",
+        arch={"variant": "rar-robusttok"},
     ),
     TokenizerCard(
         id="robusttok-post-train",
@@ -62,11 +66,12 @@ TOKENIZERS = (
         file=CheckpointFile("tokenizer", "post-train.pt", _ROBUS_URL + "post-train.pt", "ema", repo=_ROBUS_HF),
         notes="Post-trained RobusTok (decoder re-trained on generated images; latent tokens, quant_conv and codebook "
               "trainable too, so its tokens may differ). Listed for its FIDs; not used for BPP. rFID not published.",
+        arch={"variant": "rar-robusttok"},
     ),
 )
 
 
-def _rar(size: str, params: int, fid: float, cfg: tuple, arch: tuple, aliases: tuple[str, ...]) -> ModelCard:
+def _rar(*, size: str, params: int, fid: float, cfg: tuple, arch: tuple, aliases: tuple[str, ...]) -> ModelCard:
     g, pw, t = cfg
     hidden, layers, heads, inter = arch
     fname = f"rar_{size.lower()}.bin"
@@ -81,7 +86,8 @@ def _rar(size: str, params: int, fid: float, cfg: tuple, arch: tuple, aliases: t
         codebook_size=1024,
         tokens_per_image=256,
         files=(CheckpointFile("transformer", fname, _RAR_URL + fname, None, repo=_RAR_HF),),
-        fid=Published(fid, _RAR_SRC.format(row=f"RAR-{size}"), _RAR_PROTO.format(g=g, pow=pw, t=t)),
+        fid=Published(fid, _RAR_SRC.format(row=f"RAR-{size}"), _RAR_PROTO.format(g=g, pow=pw, t=t), guidance=f"cfg {g}",
+                      eval_resolution=256, origin="readme"),
         rfid=_RAR_RFID,
         aliases=(f"RAR-{size}", f"RAR {size}") + aliases,
         notes="raster-order model (random-order ratio annealed to 0 in training); no FID without guidance published",
@@ -89,11 +95,12 @@ def _rar(size: str, params: int, fid: float, cfg: tuple, arch: tuple, aliases: t
     )
 
 
-def _robusttok(size: str, params: int, fid_main: float, fid_post: float, cfg: tuple, arch: tuple) -> ModelCard:
+def _robusttok(*, size: str, params: int, fid_main: float, fid_post: float, cfg: tuple, arch: tuple) -> ModelCard:
     g, pw, t = cfg
     hidden, layers, heads, inter = arch
     fname = f"rar_{size.lower()}.bin"
     proto = dict(g=g, pow=pw, t=t)
+    typed = dict(guidance=f"cfg {g}", eval_resolution=256, origin="readme")
     return ModelCard(
         id=f"robusttok-rar-{size.lower()}",
         family="rar",
@@ -106,10 +113,10 @@ def _robusttok(size: str, params: int, fid_main: float, fid_post: float, cfg: tu
         tokens_per_image=256,
         files=(CheckpointFile("transformer", fname, _ROBUS_URL + fname, None, repo=_ROBUS_HF),),
         fid=Published(fid_main, _ROBUS_SRC.format(row=f"RAR-{size}", tok="main-train"),
-                      _ROBUS_PROTO.format(tok="main-train (no post-training)", **proto)),
+                      _ROBUS_PROTO.format(tok="main-train (no post-training)", **proto), **typed),
         rfid=None,  # not published for either RobusTok file
         alt_fid=(Published(fid_post, _ROBUS_SRC.format(row=f"RAR-{size}", tok="post-train"),
-                           _ROBUS_PROTO.format(tok="post-train", **proto)),),
+                           _ROBUS_PROTO.format(tok="post-train", **proto), **typed),),
         aliases=(f"RobusTok RAR-{size}", f"RobusTok-RAR-{size}", f"RobusTok {size}"),
         group="RobusTok-RAR",
         notes="RAR generator on RobusTok's 4096-code ViT tokenizer; tokens and BPP from main-train.pt (EMA weights)",
@@ -117,11 +124,17 @@ def _robusttok(size: str, params: int, fid_main: float, fid_post: float, cfg: tu
     )
 
 
+# cfg = (guidance scale, power-cosine pow, temperature); arch = (hidden, layers, heads, intermediate)
 CARDS = (
-    _rar("B", 260_923_648, 1.95, (16.0, 2.75, 1.0), (768, 24, 16, 3072), ("RAR 261M",)),
-    _rar("L", 461_668_352, 1.70, (15.5, 2.5, 1.02), (1024, 24, 16, 4096), ("RAR 461M",)),
-    _rar("XL", 955_425_024, 1.50, (6.9, 1.5, 1.02), (1280, 32, 16, 5120), ("RAR 955M",)),
-    _rar("XXL", 1_498_520_704, 1.48, (8.0, 1.2, 1.02), (1408, 40, 16, 6144), ("RAR 1.5B",)),
-    _robusttok("B", 265_645_312, 1.83, 1.60, (6.0, 1.15, 1.02), (768, 24, 16, 3072)),
-    _robusttok("L", 467_962_880, 1.60, 1.36, (6.75, 1.01, 1.04), (1024, 24, 16, 4096)),
+    _rar(size="B", params=260_923_648, fid=1.95, cfg=(16.0, 2.75, 1.0), arch=(768, 24, 16, 3072), aliases=("RAR 261M",)),
+    _rar(size="L", params=461_668_352, fid=1.70, cfg=(15.5, 2.5, 1.02), arch=(1024, 24, 16, 4096),
+         aliases=("RAR 461M",)),
+    _rar(size="XL", params=955_425_024, fid=1.50, cfg=(6.9, 1.5, 1.02), arch=(1280, 32, 16, 5120),
+         aliases=("RAR 955M",)),
+    _rar(size="XXL", params=1_498_520_704, fid=1.48, cfg=(8.0, 1.2, 1.02), arch=(1408, 40, 16, 6144),
+         aliases=("RAR 1.5B",)),
+    _robusttok(size="B", params=265_645_312, fid_main=1.83, fid_post=1.60, cfg=(6.0, 1.15, 1.02),
+               arch=(768, 24, 16, 3072)),
+    _robusttok(size="L", params=467_962_880, fid_main=1.60, fid_post=1.36, cfg=(6.75, 1.01, 1.04),
+               arch=(1024, 24, 16, 4096)),
 )

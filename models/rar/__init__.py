@@ -1,6 +1,8 @@
 """RAR family: RAR generators on the MaskGIT-VQGAN tokenizer, and on RobusTok's ViT tokenizer (spec: shared/specs/rar.md)."""
 
-from .config import ConfigError, MaskGITConfig, ParsedConfig, RARConfig, RobusTokConfig, parse_config
+from visbpp.core.errors import ConfigError
+
+from .config import MaskGITConfig, ParsedConfig, RARConfig, RobusTokConfig, typed_config
 from .family import FAMILY, RARFamily
 from .generator import RAR
 from .maskgit_vqgan import MaskGITTokenizer
@@ -17,5 +19,5 @@ __all__ = [
     "RARFamily",
     "RobusTokConfig",
     "RobusTokTokenizer",
-    "parse_config",
+    "typed_config",
 ]

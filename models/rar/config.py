@@ -1,4 +1,5 @@
-"""RAR configs: one parser for both tokenizer variants, unknown keys an error.
+"""RAR configs: one parser for both tokenizer variants; keys and types are checked against the
+variant's schema (``schema.py``, ``core/config_schema.check_config``), then the sizes for consistency.
 
 A config is a mapping in the conformance ``config.json`` schema (upstream argument names).
 Its ``family`` field names the variant:
@@ -17,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from visbpp.core.config_schema import check_config
+from visbpp.core.errors import ConfigError
+
+from .schema import SCHEMAS
+
 VARIANTS = {"rar": "maskgit", "rar-robusttok": "robusttok"}
-
-
-class ConfigError(ValueError):
-    """A RAR config that cannot describe a supported model; names the file and the key."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class RARConfig:
     image_seq_len: int = 256
     condition_num_classes: int = 1000
     codebook_size: int = 1024
+    class_label_dropout: float = 0.1  # > 0: trained with label dropout, the null row is the CFG class
 
     @property
     def head_dim(self) -> int:
@@ -98,61 +101,36 @@ class ParsedConfig:
 
 # ViT sizes of the timm names the RobusTok tokenizer is built from
 _VIT_NAMES = {"vit_base_patch14_dinov2.lvd142m": dict(embed_dim=768, depth=12, num_heads=12)}
-# keys that only describe a config (provenance, statistics): accepted and not used
-_DESCRIPTIVE = {"set", "upstream", "labels", "seed", "derived", "file_format", "images_source", "notes", "weights",
-                "fixture_stats", "input_normalisation", "model_id", "dtype", "tokenizer_container",
-                "transformer_container"}
-_TOP = {"family", "tokenizer", "tokenizer_quantizer", "transformer", "image_size", "num_classes", "downsample",
-        "token_grid", "seq_len", "patch_size"} | _DESCRIPTIVE
-_MASKGIT_TOK = {"channel_mult", "num_resolutions", "dropout", "hidden_channels", "num_channels", "num_res_blocks",
-                "resolution", "z_channels"}
-_MASKGIT_QUANT = {"num_embeddings", "embedding_dim", "commitment_cost"}
-_ROBUSTTOK_TOK = {"ModelArgs", "hard_coded_in_VQModel_real", "fixture_vit_override", "vit_registry_name"}
-_MODEL_ARGS = {"codebook_size", "codebook_embed_dim", "codebook_l2_norm", "dropout_p", "v_patch_nums", "enc_type",
-               "dec_type", "semantic_guide", "detail_guide", "num_latent_tokens", "encoder_model", "decoder_model",
-               "abs_pos_embed", "product_quant", "codebook_drop", "half_sem", "guide_type_1", "guide_type_2", "lfq"}
-_VIT_ARGS = {"img_size", "patch_size", "drop_path_rate", "pretrained", "embed_dim", "depth", "num_heads"}
-_TRANSFORMER = {"model.generator", "model.vq_model.codebook_size"}
-_GENERATOR = {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "dropout", "attn_drop",
-              "class_label_dropout", "image_seq_len", "condition_num_classes", "use_checkpoint"}
-
-
-def _check_keys(section: Mapping[str, Any], known: set[str], where: str, path: str) -> None:
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{path}: RAR config {where} must be a JSON object, got {type(section).__name__}")
-    unknown = sorted(k for k in section if k not in known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} in RAR config {where} "
-                          f"(known: {', '.join(sorted(known))})")
 
 
 def _get(section: Mapping[str, Any], key: str, where: str, path: str) -> Any:
     if key not in section:
-        raise ConfigError(f"{path}: RAR config {where} lacks {key!r}")
+        field = f"{where}.{key}" if where else key
+        raise ConfigError(f"{path}: RAR config lacks {field!r}")
     return section[key]
 
 
 def _maskgit(config: Mapping[str, Any], image_size: int, path: str) -> MaskGITConfig:
     tok = _get(config, "tokenizer", "", path)
-    _check_keys(tok, _MASKGIT_TOK, "section 'tokenizer'", path)
     quant = _get(config, "tokenizer_quantizer", "", path)
-    _check_keys(quant, _MASKGIT_QUANT, "section 'tokenizer_quantizer'", path)
-    mult = tuple(int(m) for m in _get(tok, "channel_mult", "section 'tokenizer'", path))
+    mult = tuple(_get(tok, "channel_mult", "tokenizer", path))
     cfg = MaskGITConfig(
-        hidden_channels=int(_get(tok, "hidden_channels", "section 'tokenizer'", path)),
+        hidden_channels=_get(tok, "hidden_channels", "tokenizer", path),
         channel_mult=mult,
-        num_res_blocks=int(_get(tok, "num_res_blocks", "section 'tokenizer'", path)),
-        z_channels=int(_get(tok, "z_channels", "section 'tokenizer'", path)),
-        num_channels=int(tok.get("num_channels", 3)),
-        codebook_size=int(_get(quant, "num_embeddings", "section 'tokenizer_quantizer'", path)),
+        num_res_blocks=_get(tok, "num_res_blocks", "tokenizer", path),
+        z_channels=_get(tok, "z_channels", "tokenizer", path),
+        num_channels=tok.get("num_channels", 3),
+        codebook_size=_get(quant, "num_embeddings", "tokenizer_quantizer", path),
         image_size=image_size,
     )
-    if "num_resolutions" in tok and int(tok["num_resolutions"]) != len(mult):
-        raise ConfigError(f"{path}: tokenizer num_resolutions {tok['num_resolutions']} != len(channel_mult) {len(mult)}")
-    if int(quant.get("embedding_dim", cfg.z_channels)) != cfg.z_channels:
-        raise ConfigError(f"{path}: tokenizer_quantizer embedding_dim {quant['embedding_dim']} != z_channels {cfg.z_channels}")
-    if float(tok.get("dropout", 0.0)) != 0.0:
-        raise ConfigError(f"{path}: tokenizer dropout must be 0 (scoring is deterministic), got {tok['dropout']}")
+    if "num_resolutions" in tok and tok["num_resolutions"] != len(mult):
+        raise ConfigError(f"{path}: tokenizer.num_resolutions {tok['num_resolutions']} != len(tokenizer.channel_mult) "
+                          f"{len(mult)}")
+    if quant.get("embedding_dim", cfg.z_channels) != cfg.z_channels:
+        raise ConfigError(f"{path}: tokenizer_quantizer.embedding_dim {quant['embedding_dim']} != tokenizer.z_channels "
+                          f"{cfg.z_channels}")
+    if tok.get("dropout", 0.0) != 0.0:
+        raise ConfigError(f"{path}: tokenizer.dropout must be 0 (scoring is deterministic), got {tok['dropout']}")
     if image_size % cfg.downsample:
         raise ConfigError(f"{path}: image_size {image_size} is not a multiple of the downsampling {cfg.downsample}")
     return cfg
@@ -160,9 +138,7 @@ def _maskgit(config: Mapping[str, Any], image_size: int, path: str) -> MaskGITCo
 
 def _robusttok(config: Mapping[str, Any], image_size: int, path: str) -> RobusTokConfig:
     tok = _get(config, "tokenizer", "", path)
-    _check_keys(tok, _ROBUSTTOK_TOK, "section 'tokenizer'", path)
-    args = _get(tok, "ModelArgs", "section 'tokenizer'", path)
-    _check_keys(args, _MODEL_ARGS, "section 'tokenizer.ModelArgs'", path)
+    args = _get(tok, "ModelArgs", "tokenizer", path)
     for key, want in (("enc_type", "dinov2"), ("dec_type", "dinov2"), ("codebook_l2_norm", True), ("product_quant", 1),
                       ("lfq", False), ("abs_pos_embed", True)):
         if key in args and args[key] != want:
@@ -175,23 +151,24 @@ def _robusttok(config: Mapping[str, Any], image_size: int, path: str) -> RobusTo
         vit.update(_VIT_NAMES[name])
     for key in ("hard_coded_in_VQModel_real", "fixture_vit_override"):  # later entries win
         if key in tok:
-            _check_keys(tok[key], _VIT_ARGS, f"section 'tokenizer.{key}'", path)
             vit.update({k: v for k, v in tok[key].items() if k not in ("drop_path_rate", "pretrained")})
     cfg = RobusTokConfig(
-        codebook_size=int(_get(args, "codebook_size", "section 'tokenizer.ModelArgs'", path)),
-        codebook_embed_dim=int(_get(args, "codebook_embed_dim", "section 'tokenizer.ModelArgs'", path)),
-        num_latent_tokens=int(_get(args, "num_latent_tokens", "section 'tokenizer.ModelArgs'", path)),
-        img_size=int(vit.get("img_size", 256)),
-        patch_size=int(vit.get("patch_size", 16)),
-        embed_dim=int(vit["embed_dim"]),
-        depth=int(vit["depth"]),
-        num_heads=int(vit["num_heads"]),
+        codebook_size=_get(args, "codebook_size", "tokenizer.ModelArgs", path),
+        codebook_embed_dim=_get(args, "codebook_embed_dim", "tokenizer.ModelArgs", path),
+        num_latent_tokens=_get(args, "num_latent_tokens", "tokenizer.ModelArgs", path),
+        img_size=vit.get("img_size", 256),
+        patch_size=vit.get("patch_size", 16),
+        embed_dim=vit["embed_dim"],
+        depth=vit["depth"],
+        num_heads=vit["num_heads"],
     )
     if cfg.grid ** 2 != cfg.num_latent_tokens or cfg.num_latent_tokens != cfg.num_patches:
-        raise ConfigError(f"{path}: num_latent_tokens {cfg.num_latent_tokens} must be a square equal to the patch count "
-                          f"(img_size {cfg.img_size} / patch_size {cfg.patch_size})^2 = {cfg.num_patches}")
+        raise ConfigError(f"{path}: tokenizer.ModelArgs.num_latent_tokens {cfg.num_latent_tokens} must be a square equal "
+                          f"to the patch count (img_size {cfg.img_size} / patch_size {cfg.patch_size})^2 = "
+                          f"{cfg.num_patches}")
     if "v_patch_nums" in args and list(args["v_patch_nums"]) != [cfg.grid]:
-        raise ConfigError(f"{path}: tokenizer.ModelArgs.v_patch_nums {args['v_patch_nums']} must be [{cfg.grid}] (single scale)")
+        raise ConfigError(f"{path}: tokenizer.ModelArgs.v_patch_nums {args['v_patch_nums']} must be [{cfg.grid}] "
+                          f"(single scale)")
     if cfg.img_size != image_size:
         raise ConfigError(f"{path}: image_size {image_size} != the tokenizer's img_size {cfg.img_size}")
     if cfg.embed_dim % cfg.num_heads:
@@ -201,45 +178,50 @@ def _robusttok(config: Mapping[str, Any], image_size: int, path: str) -> RobusTo
 
 def _generator(config: Mapping[str, Any], path: str) -> RARConfig:
     tr = _get(config, "transformer", "", path)
-    _check_keys(tr, _TRANSFORMER, "section 'transformer'", path)
-    gen = _get(tr, "model.generator", "section 'transformer'", path)
-    _check_keys(gen, _GENERATOR, "section 'transformer.model.generator'", path)
-    where = "section 'transformer.model.generator'"
+    gen = _get(tr, "model.generator", "transformer", path)
+    where = "transformer.model.generator"
     cfg = RARConfig(
-        hidden_size=int(_get(gen, "hidden_size", where, path)),
-        num_hidden_layers=int(_get(gen, "num_hidden_layers", where, path)),
-        num_attention_heads=int(_get(gen, "num_attention_heads", where, path)),
-        intermediate_size=int(_get(gen, "intermediate_size", where, path)),
-        image_seq_len=int(_get(gen, "image_seq_len", where, path)),
-        condition_num_classes=int(_get(gen, "condition_num_classes", where, path)),
-        codebook_size=int(_get(tr, "model.vq_model.codebook_size", "section 'transformer'", path)),
+        hidden_size=_get(gen, "hidden_size", where, path),
+        num_hidden_layers=_get(gen, "num_hidden_layers", where, path),
+        num_attention_heads=_get(gen, "num_attention_heads", where, path),
+        intermediate_size=_get(gen, "intermediate_size", where, path),
+        image_seq_len=_get(gen, "image_seq_len", where, path),
+        condition_num_classes=_get(gen, "condition_num_classes", where, path),
+        class_label_dropout=float(gen.get("class_label_dropout", 0.1)),
+        codebook_size=_get(tr, "model.vq_model.codebook_size", "transformer", path),
     )
     if cfg.hidden_size % cfg.num_attention_heads:
-        raise ConfigError(f"{path}: hidden_size {cfg.hidden_size} is not divisible by num_attention_heads "
+        raise ConfigError(f"{path}: {where}.hidden_size {cfg.hidden_size} is not divisible by num_attention_heads "
                           f"{cfg.num_attention_heads}")
     return cfg
 
 
-def parse_config(config: Mapping[str, Any], path: str = "<config>") -> ParsedConfig:
-    """Validate a RAR config (either variant) and return the typed sizes; unknown keys are errors."""
-    _check_keys(config, _TOP, "(top level)", path)
+def typed_config(config: Mapping[str, Any], path: str = "RAR config") -> ParsedConfig:
+    """Check a RAR config (either variant) against its schema and return the typed sizes.
+
+    Unknown keys, wrong types, missing fields and inconsistent sizes are :class:`ConfigError`s
+    naming ``path`` and the dotted field.
+    """
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{path}: a RAR config must be a JSON object, got {type(config).__name__}")
     family = config.get("family")
-    if family not in VARIANTS:
+    if family not in SCHEMAS:
         raise ConfigError(f"{path}: RAR config needs 'family': 'rar' (MaskGIT-VQGAN tokenizer) or 'rar-robusttok' "
                           f"(RobusTok tokenizer), got {family!r}")
+    check_config(config, SCHEMAS[family], path)
     variant = VARIANTS[family]
-    image_size = int(_get(config, "image_size", "", path))
+    image_size = _get(config, "image_size", "", path)
     tok = _maskgit(config, image_size, path) if variant == "maskgit" else _robusttok(config, image_size, path)
     gen = _generator(config, path)
     if gen.codebook_size != tok.codebook_size:
-        raise ConfigError(f"{path}: transformer codebook_size {gen.codebook_size} != tokenizer codebook size "
-                          f"{tok.codebook_size}")
+        raise ConfigError(f"{path}: transformer.model.vq_model.codebook_size {gen.codebook_size} != tokenizer codebook "
+                          f"size {tok.codebook_size}")
     if tok.grid ** 2 != gen.image_seq_len:
-        raise ConfigError(f"{path}: image_seq_len {gen.image_seq_len} does not match the tokenizer grid "
-                          f"{tok.grid}x{tok.grid} at image_size {image_size}")
-    if "seq_len" in config and int(config["seq_len"]) != gen.image_seq_len:
+        raise ConfigError(f"{path}: transformer.model.generator.image_seq_len {gen.image_seq_len} does not match the "
+                          f"tokenizer grid {tok.grid}x{tok.grid} at image_size {image_size}")
+    if "seq_len" in config and config["seq_len"] != gen.image_seq_len:
         raise ConfigError(f"{path}: seq_len {config['seq_len']} != image_seq_len {gen.image_seq_len}")
-    if "num_classes" in config and int(config["num_classes"]) != gen.condition_num_classes:
+    if "num_classes" in config and config["num_classes"] != gen.condition_num_classes:
         raise ConfigError(f"{path}: num_classes {config['num_classes']} != condition_num_classes "
                           f"{gen.condition_num_classes}")
     return ParsedConfig(variant, tok, gen, image_size)

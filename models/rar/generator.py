@@ -11,10 +11,15 @@ predict t_0..t_{L-1}. Attribute names equal the keys of ``rar_{b,l,xl,xxl}.bin``
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.errors import DataError
+from visbpp.core.interfaces import TokenLayout
+from visbpp.core.labels import check_label_range
 from visbpp.core.nll import auto_chunked_nll, chunked_nll
 
 from .config import RARConfig
@@ -104,23 +109,26 @@ class RAR(nn.Module):
         self.tokens_per_image = L
         self.vocab_size = cfg.codebook_size
         self.num_classes = cfg.condition_num_classes
+        # the row after the classes (id C + K + 1) is the null class of label dropout / CFG
+        self.null_class = cfg.condition_num_classes if cfg.class_label_dropout > 0 else None
+        g = math.isqrt(L)
+        self.token_layout = TokenLayout("raster", (g, g) if g * g == L else (1, L))
 
     def condition_ids(self, labels: torch.Tensor) -> torch.Tensor:
         """Class labels 0..C-1 -> embedding rows label + K + 1 (K codes, then the mask token)."""
         if labels.dim() != 1:
-            raise ValueError(f"labels must be a 1-D tensor of class indices, got shape {tuple(labels.shape)}")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(f"class labels must lie in [0, {self.num_classes}) (the null/CFG class is not scored), "
-                             f"got min {int(labels.min())} max {int(labels.max())}")
+            raise DataError(f"labels must be a 1-D tensor of class indices, got shape {tuple(labels.shape)}")
+        check_label_range(labels, self.num_classes, self.null_class)
         return labels.long() + self.cfg.codebook_size + 1
 
     def hidden(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """tokens (B, L), labels (B,) -> head inputs (B, L, D); row j predicts tokens[:, j]."""
         B, L = tokens.shape
         if L != self.tokens_per_image:
-            raise ValueError(f"expected {self.tokens_per_image} tokens per image, got {L}")
+            raise DataError(f"expected {self.tokens_per_image} tokens per image, got {L}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"tokens must lie in [0, {self.vocab_size})")
+            raise DataError(f"tokens must lie in [0, {self.vocab_size}), got min {int(tokens.min())} max "
+                            f"{int(tokens.max())}")
         cond = self.condition_ids(labels.to(tokens.device))
         ce = self.embeddings(cond).unsqueeze(1)  # (B, 1, D)
         x = torch.cat([self.cls_token.expand(B, -1, -1), ce, self.embeddings(tokens)], 1)  # (B, L+2, D)

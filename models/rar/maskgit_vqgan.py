@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.errors import DataError
+
 from .config import MaskGITConfig
 from .preprocess import eval_preprocess, eval_preprocess_id
 
@@ -151,7 +153,7 @@ class MaskGITTokenizer(nn.Module):
         B, L = tokens.shape
         g = self.cfg.grid
         if L != g * g:
-            raise ValueError(f"expected {g * g} tokens per image, got {L}")
+            raise DataError(f"expected {g * g} tokens per image, got {L}")
         z = self.quantize.embedding.weight[tokens].view(B, g, g, -1).permute(0, 3, 1, 2).contiguous()
         with torch.autocast(device_type=tokens.device.type, enabled=False):
             return self.decoder(z.float())

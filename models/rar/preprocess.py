@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from visbpp.core.errors import DataError
 from visbpp.models.llamagen.preprocess import center_crop_arr, to_model_input
 
 
@@ -43,7 +44,7 @@ def center_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
 def to_unit(arr: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float32 (3, H, W) in [0, 1]."""
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected a uint8 (H, W, 3) RGB array, got {arr.dtype} {arr.shape}")
+        raise DataError(f"expected a uint8 (H, W, 3) RGB array, got {arr.dtype} {arr.shape}")
     return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float().div(255)
 
 
@@ -54,7 +55,7 @@ def eval_preprocess(image: Image.Image, size: int) -> torch.Tensor:
     img = image.convert("RGB")
     w, h = img.size
     if min(w, h) < 1:
-        raise ValueError(f"cannot preprocess an empty image of size {w}x{h}")
+        raise DataError(f"cannot preprocess an empty image of size {w}x{h}")
     nw, nh = resized_size(w, h, size)
     if (nw, nh) != (w, h):
         img = img.resize((nw, nh), Image.BICUBIC)

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.errors import DataError
+
 from .config import RobusTokConfig
 from .preprocess import robusttok_preprocess, robusttok_preprocess_id
 
@@ -205,7 +207,7 @@ class RobusTokTokenizer(nn.Module):
         B, L = tokens.shape
         g = self.cfg.grid
         if L != g * g:
-            raise ValueError(f"expected {g * g} tokens per image, got {L}")
+            raise DataError(f"expected {g * g} tokens per image, got {L}")
         with torch.autocast(device_type=tokens.device.type, enabled=False):
             q = self.quantize.normalised_codebook()[tokens].view(B, g, g, -1).permute(0, 3, 1, 2)  # (B, E, g, g)
             lat = self.post_quant_conv(q.contiguous()).flatten(2).transpose(1, 2)  # (B, M, D)
