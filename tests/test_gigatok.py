@@ -20,7 +20,7 @@ from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
 from visbpp.core.registry import fit_group, get_tokenizer_card, model_cards, tokenizer_cards
 from visbpp.models import get_family
-from visbpp.models.gigatok import ConfigError, parse_config
+from visbpp.models.gigatok import ConfigError, gigatok_config
 from visbpp.models.gigatok.tokenizer import ENCODE_PREFIXES, multi_level_queries
 from visbpp.models.llamagen import center_crop_arr
 from visbpp.models.llamagen.preprocess import to_model_input
@@ -267,23 +267,38 @@ def test_containers_args_and_stray_keys(tmp_path):
 
 def test_config_parser_rejects_unknown_and_unsupported():
     cfg = FAM.config_for("gigatok-b-bl")
-    assert parse_config(cfg).transformer.block_size == 256
+    assert FAM.parse_config(cfg, "C.json") is cfg and gigatok_config(cfg).transformer.block_size == 256
     for section, key, value, match in [
-        (None, "tokenizer_sise_overrides", {}, "unknown top-level key 'tokenizer_sise_overrides'"),
-        ("tokenizer", "use_lfqq", False, r"unknown key tokenizer\.'use_lfqq'"),
-        ("transformer", "rope_base", 10000, r"unknown key transformer\.'rope_base'"),
-        ("transformer", "rope", True, r"transformer\.rope = True is not supported"),
-        ("tokenizer", "use_qk_norm", True, r"tokenizer\.use_qk_norm = True is not supported"),
-        ("transformer", "block_size", 255, "block_size 255 != tokenizer num_latent_tokens 256"),
+        (None, "tokenizer_sise_overrides", {}, r"C\.json: unknown key 'tokenizer_sise_overrides'"),
+        ("tokenizer", "use_lfqq", False, r"C\.json: unknown key 'tokenizer\.use_lfqq'"),
+        ("transformer", "rope_base", 10000, r"C\.json: unknown key 'transformer\.rope_base'"),
+        ("transformer", "n_layer", 12.5, r"C\.json: transformer\.n_layer must be an integer"),
+        ("tokenizer", "use_rope", "false", r"C\.json: tokenizer\.use_rope must be true or false"),
+        ("transformer", "rope", True, r"C\.json: transformer\.rope = True is not supported"),
+        ("tokenizer", "use_qk_norm", True, r"C\.json: tokenizer\.use_qk_norm = True is not supported"),
+        ("transformer", "block_size", 255, r"C\.json: transformer\.block_size 255 != tokenizer\.num_latent_tokens 256"),
+        ("tokenizer", "num_latent_tokens", 96, r"C\.json: tokenizer\.num_latent_tokens 96 is not a power of two"),
     ]:
         bad = json.loads(json.dumps(cfg))
         (bad if section is None else bad[section])[key] = value
         with pytest.raises(ConfigError, match=match):
-            parse_config(bad)
+            FAM.parse_config(bad, "C.json")
     bad = json.loads(json.dumps(cfg))
     bad["tokenizer_size_overrides"]["s2to1encoder"]["depth"] = 3
-    with pytest.raises(ConfigError, match=r"s2to1encoder\.'depth'"):
-        parse_config(bad)
+    with pytest.raises(ConfigError, match=r"unknown key 'tokenizer_size_overrides\.s2to1encoder\.depth'"):
+        FAM.parse_config(bad, "C.json")
+    del bad["tokenizer_size_overrides"]["s2to1encoder"]
+    bad["tokenizer"]["encoder_size"] = "huge"
+    with pytest.raises(ConfigError, match=r"tokenizer\.encoder_size = 'huge' is not a ViT size"):
+        FAM.build_tokenizer(bad)
+
+
+def test_fixture_configs_parse():
+    for p in fixture_sets("gigatok"):
+        folder = require(p.values[0])
+        cfg = json.loads((folder / "config.json").read_text())
+        parsed = gigatok_config(FAM.parse_config(cfg, str(folder / "config.json")))
+        assert parsed.tokenizer.num_latent_tokens == parsed.transformer.block_size == cfg["num_tokens"]
 
 
 def test_multi_level_queries_by_hand():

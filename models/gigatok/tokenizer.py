@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from visbpp.core.errors import ConfigError
+
 from ..common import ResnetBlock, group_norm
 from ..llamagen.preprocess import preprocess as _preprocess
 from ..llamagen.preprocess import preprocess_id as _preprocess_id
@@ -284,7 +286,7 @@ class GigaTokTokenizer(nn.Module):
     def __init__(self, cfg: TokenizerConfig, with_decoder: bool = True):
         super().__init__()
         if cfg.image_size % cfg.downsample:
-            raise ValueError(f"image_size {cfg.image_size} is not a multiple of the downsampling factor {cfg.downsample}")
+            raise ConfigError(f"image_size {cfg.image_size} is not a multiple of the downsampling factor {cfg.downsample}")
         self.cfg = cfg
         self.image_size = cfg.image_size
         self.tokens_per_image = cfg.num_latent_tokens
