@@ -3,15 +3,20 @@ breakdowns of the stored NLL, core's checkpoint reader (plain extras read, code 
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, fixture_sets, require
+from test_run_cli import _imagefolder, _own_args
 from visbpp.core import breakdown as BD
+from visbpp.core import recon as RC
+from visbpp.core import results as R
 from visbpp.core import token_store as TS
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.errors import DataError
@@ -20,6 +25,7 @@ from visbpp.core.labels import scoring_null_class
 from visbpp.models import get_family
 from visbpp.models.gigatok.tokenizer import ENCODE_PREFIXES
 from visbpp.models.llama import Attention, Block
+from visbpp.tui.cli import app
 
 FAM = get_family("gigatok")
 
@@ -109,3 +115,39 @@ def test_tokenizer_with_part_of_the_decoder_is_refused(tmp_path):
         FAM.load_tokenizer(str(f), fs.config, with_decoder=True)
     loaded = FAM.load_tokenizer(str(fs.tokenizer_path), fs.config, with_decoder=True)
     assert not loaded.training and all(p.dtype == torch.float32 and not p.requires_grad for p in loaded.parameters())
+
+
+def test_cli_unconditional_and_recon_end_to_end(tmp_path, monkeypatch):
+    """`visbpp run --unconditional --recon` on the fixture: stored per-token NLL (label and null class)
+    and the reconstruction PSNR of the official decoder output."""
+    monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
+    fs = _fixture()
+    names = _imagefolder(fs, tmp_path / "data", fs.config["num_classes"])
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["run", *_own_args(fs, "gigatok"), "--data", str(tmp_path / "data"), "--out", str(out),
+                                 "--device", "cpu", "--batch-size", "3", "--quiet", "--unconditional", "--recon"])
+    assert r.exit_code == 0, r.output
+    rows = R.read_rows(str(out))
+    order = [names.index(row["image"]) for row in rows]
+    (model_id,) = {row["model_id"] for row in rows}
+    stored, entry = TS.load(str(out), model_id)
+    assert entry["layout"]["kind"] == "raster" and list(entry["layout"]["grid"]) == [1, fs.config["num_tokens"]]
+    want = fs.expected["token_nll"][order].numpy()
+    np.testing.assert_allclose(BD.position_nll(np.asarray(stored)), want, atol=1e-5, rtol=0)
+    null, _ = TS.load(str(out), model_id, null=True)
+    ar = FAM.load_transformer(str(fs.transformer_path), fs.config)
+    tokens = fs.expected["tokens"][order]
+    with scoring_null_class():
+        direct = torch.cat([ar.token_nll(tokens[i:i + 3], torch.full((len(tokens[i:i + 3]),), ar.null_class))
+                            for i in range(0, len(tokens), 3)]).numpy()
+    np.testing.assert_allclose(BD.position_nll(np.asarray(null)), direct, atol=1e-6, rtol=0)
+    recon = _read_recon(out / "recon.csv")
+    x, ref = fs.expected["x"], fs.expected["recon"]
+    want_psnr = RC.psnr(RC._to_255(x), RC._to_255(ref)).numpy()
+    for i, name in enumerate(names):
+        assert recon[name] == pytest.approx(float(want_psnr[i]), abs=1e-3)
+
+
+def _read_recon(path) -> dict[str, float]:
+    with open(path, newline="") as f:
+        return {row["image"]: float(row["psnr"]) for row in csv.DictReader(f)}

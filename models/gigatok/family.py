@@ -12,6 +12,7 @@ such as an argparse ``args`` entry are read as plain data by core's reader, neve
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Mapping
 
 from torch import nn
@@ -136,12 +137,16 @@ class GigaTokFamily:
         return GPT(cfg)
 
     def load_tokenizer(self, path: str, config: Mapping[str, Any], with_decoder: bool = False) -> GigaTokTokenizer:
-        """Strict load; ``with_decoder=False`` keeps only the encode path in memory (all scoring needs)."""
+        """Strict load; ``with_decoder=False`` keeps only the encode path in memory (all scoring needs) and
+        loads the decoder side from the same file on the first ``decode`` (``visbpp run --recon``)."""
         cfg = gigatok_config(config).tokenizer
         if cfg is None:
             raise ConfigError("GigaTok config: the 'tokenizer' section is missing")
-        return build_and_load(path, lambda: GigaTokTokenizer(cfg, with_decoder=with_decoder),
-                              containers=TOKENIZER_CONTAINERS, select=_tokenizer_select(cfg, with_decoder))
+        tok = build_and_load(path, lambda: GigaTokTokenizer(cfg, with_decoder=with_decoder),
+                             containers=TOKENIZER_CONTAINERS, select=_tokenizer_select(cfg, with_decoder))
+        if not with_decoder:
+            tok.decoder_source = functools.partial(self.load_tokenizer, path, config, True)
+        return tok
 
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: GigaTokTokenizer | None = None) -> GPT:
         return build_and_load(path, lambda: self.build_transformer(config, tokenizer),
