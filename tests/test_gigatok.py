@@ -185,8 +185,12 @@ def test_cards_groups_and_comparison():
     for c in cards:
         groups.setdefault(fit_group(c), []).append(c.id)
         assert c.fid is not None and "guidance" in c.fid.protocol and "README" in c.fid.source
+        assert (c.fid.guidance, c.fid.origin, c.fid.eval_resolution) == ("cfg (scale not stated)", "readme", 256)
+        assert (c.rfid.guidance, c.rfid.origin, c.rfid.eval_resolution) == ("none", "readme", 256)
+        assert type(c.arch) is dict and set(c.arch) == {"n_layer", "n_head", "dim"}
+        assert FAM.config_for(c.id)["transformer"]["dim"] == c.arch["dim"]
         tc = get_tokenizer_card(c.tokenizer_id)
-        assert c.rfid.value == tc.rfid[0][1].value and tc.lpips is not None
+        assert c.rfid.value == tc.rfid[0][1].value and tc.lpips is not None and type(tc.arch) is dict
         assert c.files[0].source_kind == "gdrive" and tc.file.source_kind == "gdrive"
     assert sorted(groups["GigaTok B-L"]) == ["gigatok-b-bl", "gigatok-xl-bl", "gigatok-xxl-bl"]
     assert len(groups) == 5
