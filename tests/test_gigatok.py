@@ -20,7 +20,7 @@ from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
 from visbpp.core.registry import fit_group, get_tokenizer_card, model_cards, tokenizer_cards
 from visbpp.models import get_family
-from visbpp.models.gigatok import ConfigError, parse_config
+from visbpp.models.gigatok import ConfigError, gigatok_config
 from visbpp.models.gigatok.tokenizer import ENCODE_PREFIXES, multi_level_queries
 from visbpp.models.llamagen import center_crop_arr
 from visbpp.models.llamagen.preprocess import to_model_input
@@ -104,15 +104,22 @@ def test_encode_only_load_gives_same_tokens(folder, tmp_path):
     assert not tok.has_decoder and not hasattr(tok, "decoder") and not hasattr(tok, "s1to2decoder")
     assert all(k.startswith(ENCODE_PREFIXES) for k in tok.state_dict())
     assert torch.equal(tok.encode(x), fs.expected["tokens"])
-    with pytest.raises(RuntimeError, match="encoding only"):
-        tok.decode(fs.expected["tokens"])
+    # the first decode loads the decoder side from the same file (visbpp run --recon)
+    torch.testing.assert_close(tok.decode(fs.expected["tokens"]), fs.expected["recon"], atol=1e-4, rtol=0)
+    assert tok.has_decoder and hasattr(tok, "s1to2decoder")
     # a trimmed file that holds exactly the encode path loads for encoding, not for decoding
     sd = torch.load(fs.tokenizer_path, weights_only=True)["model"]
     trimmed = tmp_path / "encode_only.pt"
     torch.save({"model": {k: v for k, v in sd.items() if k.startswith(ENCODE_PREFIXES)}}, trimmed)
-    assert torch.equal(FAM.load_tokenizer(str(trimmed), fs.config).encode(x), fs.expected["tokens"])
+    enc = FAM.load_tokenizer(str(trimmed), fs.config)
+    assert torch.equal(enc.encode(x), fs.expected["tokens"])
     with pytest.raises(CheckpointError, match="only the encode path"):
         FAM.load_tokenizer(str(trimmed), fs.config, with_decoder=True)
+    with pytest.raises(CheckpointError, match="only the encode path"):
+        enc.decode(fs.expected["tokens"])
+    enc.decoder_source = None  # built without a loader: decoding is refused, not attempted
+    with pytest.raises(RuntimeError, match="encoding only"):
+        enc.decode(fs.expected["tokens"])
 
 
 # --------------------------------------------------------------------------- real-size manifests
@@ -178,8 +185,12 @@ def test_cards_groups_and_comparison():
     for c in cards:
         groups.setdefault(fit_group(c), []).append(c.id)
         assert c.fid is not None and "guidance" in c.fid.protocol and "README" in c.fid.source
+        assert (c.fid.guidance, c.fid.origin, c.fid.eval_resolution) == ("cfg (scale not stated)", "readme", 256)
+        assert (c.rfid.guidance, c.rfid.origin, c.rfid.eval_resolution) == ("none", "readme", 256)
+        assert type(c.arch) is dict and set(c.arch) == {"n_layer", "n_head", "dim"}
+        assert FAM.config_for(c.id)["transformer"]["dim"] == c.arch["dim"]
         tc = get_tokenizer_card(c.tokenizer_id)
-        assert c.rfid.value == tc.rfid[0][1].value and tc.lpips is not None
+        assert c.rfid.value == tc.rfid[0][1].value and tc.lpips is not None and type(tc.arch) is dict
         assert c.files[0].source_kind == "gdrive" and tc.file.source_kind == "gdrive"
     assert sorted(groups["GigaTok B-L"]) == ["gigatok-b-bl", "gigatok-xl-bl", "gigatok-xxl-bl"]
     assert len(groups) == 5
@@ -267,23 +278,38 @@ def test_containers_args_and_stray_keys(tmp_path):
 
 def test_config_parser_rejects_unknown_and_unsupported():
     cfg = FAM.config_for("gigatok-b-bl")
-    assert parse_config(cfg).transformer.block_size == 256
+    assert FAM.parse_config(cfg, "C.json") is cfg and gigatok_config(cfg).transformer.block_size == 256
     for section, key, value, match in [
-        (None, "tokenizer_sise_overrides", {}, "unknown top-level key 'tokenizer_sise_overrides'"),
-        ("tokenizer", "use_lfqq", False, r"unknown key tokenizer\.'use_lfqq'"),
-        ("transformer", "rope_base", 10000, r"unknown key transformer\.'rope_base'"),
-        ("transformer", "rope", True, r"transformer\.rope = True is not supported"),
-        ("tokenizer", "use_qk_norm", True, r"tokenizer\.use_qk_norm = True is not supported"),
-        ("transformer", "block_size", 255, "block_size 255 != tokenizer num_latent_tokens 256"),
+        (None, "tokenizer_sise_overrides", {}, r"C\.json: unknown key 'tokenizer_sise_overrides'"),
+        ("tokenizer", "use_lfqq", False, r"C\.json: unknown key 'tokenizer\.use_lfqq'"),
+        ("transformer", "rope_base", 10000, r"C\.json: unknown key 'transformer\.rope_base'"),
+        ("transformer", "n_layer", 12.5, r"C\.json: transformer\.n_layer must be an integer"),
+        ("tokenizer", "use_rope", "false", r"C\.json: tokenizer\.use_rope must be true or false"),
+        ("transformer", "rope", True, r"C\.json: transformer\.rope = True is not supported"),
+        ("tokenizer", "use_qk_norm", True, r"C\.json: tokenizer\.use_qk_norm = True is not supported"),
+        ("transformer", "block_size", 255, r"C\.json: transformer\.block_size 255 != tokenizer\.num_latent_tokens 256"),
+        ("tokenizer", "num_latent_tokens", 96, r"C\.json: tokenizer\.num_latent_tokens 96 is not a power of two"),
     ]:
         bad = json.loads(json.dumps(cfg))
         (bad if section is None else bad[section])[key] = value
         with pytest.raises(ConfigError, match=match):
-            parse_config(bad)
+            FAM.parse_config(bad, "C.json")
     bad = json.loads(json.dumps(cfg))
     bad["tokenizer_size_overrides"]["s2to1encoder"]["depth"] = 3
-    with pytest.raises(ConfigError, match=r"s2to1encoder\.'depth'"):
-        parse_config(bad)
+    with pytest.raises(ConfigError, match=r"unknown key 'tokenizer_size_overrides\.s2to1encoder\.depth'"):
+        FAM.parse_config(bad, "C.json")
+    del bad["tokenizer_size_overrides"]["s2to1encoder"]
+    bad["tokenizer"]["encoder_size"] = "huge"
+    with pytest.raises(ConfigError, match=r"tokenizer\.encoder_size = 'huge' is not a ViT size"):
+        FAM.build_tokenizer(bad)
+
+
+def test_fixture_configs_parse():
+    for p in fixture_sets("gigatok"):
+        folder = require(p.values[0])
+        cfg = json.loads((folder / "config.json").read_text())
+        parsed = gigatok_config(FAM.parse_config(cfg, str(folder / "config.json")))
+        assert parsed.tokenizer.num_latent_tokens == parsed.transformer.block_size == cfg["num_tokens"]
 
 
 def test_multi_level_queries_by_hand():

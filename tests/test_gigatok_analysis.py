@@ -23,13 +23,20 @@ MEASURED = {
     "gigatok-b-ss": 0.01280, "gigatok-b-sb": 0.01262, "gigatok-b-bl": 0.01231, "gigatok-b-bl-dino": 0.01236,
     "gigatok-b-xlxxl": 0.01249, "gigatok-xl-bl": 0.01190, "gigatok-xxl-bl": 0.01175, "gigatok-xxl-xlxxl": 0.01201,
 }
+# measured like the published table's BPPs (paper preprocessing, the whole ImageNet val set), so
+# `analyze` may fit them together with the table's rows
+_PROTOCOL = {"preprocess": "paper", "subset": {"n_classes": 1000, "n_selected": 50000}, "n_images": 50000}
+
+
+def _measured(ids=MEASURED) -> list[dict]:
+    return [{"model_id": k, "bpp": MEASURED[k], **_PROTOCOL} for k in ids]
 
 
 @pytest.fixture
 def fake_results(monkeypatch, tmp_path):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
     mod = types.ModuleType("visbpp.core.results")
-    mod.measured_results = lambda cache_dir=None: [{"model_id": k, "bpp": v, "n_images": 50000} for k, v in MEASURED.items()]
+    mod.measured_results = lambda cache_dir=None, preprocess=None: _measured()
     monkeypatch.setitem(sys.modules, "visbpp.core.results", mod)
 
 
@@ -43,7 +50,7 @@ def _gpt_b_points() -> pd.DataFrame:
 
 
 def test_gpt_b_comparison_equals_statsmodels():
-    df, _ = fit_rows(merged_table([{"model_id": k, "bpp": v} for k, v in MEASURED.items()], "all"))
+    df, _ = fit_rows(merged_table(_measured(), "all"))
     r = analyze(df)
     (cp,) = r.comparisons
     assert cp.name == "GigaTok GPT-B" and cp.n == 5
@@ -66,10 +73,10 @@ def test_gpt_b_comparison_equals_statsmodels():
 
 
 def test_comparison_with_fewer_points_is_reported_not_fitted():
-    few = {k: v for k, v in MEASURED.items() if k in ("gigatok-b-ss", "gigatok-b-sb")}
-    df, _ = fit_rows(merged_table([{"model_id": k, "bpp": v} for k, v in few.items()], "published"))
+    few = ("gigatok-b-ss", "gigatok-b-sb")
+    df, _ = fit_rows(merged_table(_measured(few), "published"))
     assert "compare" in df.columns and not analyze(df).comparisons  # published rows carry no comparison
-    df, _ = fit_rows(merged_table([{"model_id": k, "bpp": v} for k, v in few.items()], "all"))
+    df, _ = fit_rows(merged_table(_measured(few), "all"))
     (cp,) = analyze(df).comparisons
     assert cp.n == 2 and not cp.fid_vs_bpp.fitted and cp.models_fit is None and "n = 2" in cp.note
 

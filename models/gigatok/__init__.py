@@ -1,7 +1,7 @@
 """GigaTok family: 1-D VQ tokenizers + class-conditional GPT with a learned position table (spec: shared/specs/gigatok.md)."""
 
-from .config import ConfigError, GigaTokConfig, parse_config
-from .family import FAMILY, GigaTokFamily
+from .config import GigaTokConfig, gigatok_config
+from .family import FAMILY, ConfigError, GigaTokFamily
 from .gpt import GPT, GPTConfig
 from .tokenizer import GigaTokTokenizer, TokenizerConfig, ViTSize
 
@@ -15,5 +15,5 @@ __all__ = [
     "GigaTokTokenizer",
     "TokenizerConfig",
     "ViTSize",
-    "parse_config",
+    "gigatok_config",
 ]

@@ -1,28 +1,29 @@
 """The GigaTok Family: config of a registered model (base config + its cards' architecture data),
-building, and strict loading of the official containers.
+building, and strict loading of the official containers through ``core/build.build_and_load``.
 
 Tokenizer files: the state dict under ``ema``, else ``model``, else ``state_dict`` (else a bare
 state dict); it must hold exactly the official keys, or exactly the encode-path keys (then the
 tokenizer encodes but cannot decode). GPT files: ``model``, ``module``, ``state_dict`` (else
 bare); exactly the official keys (a stray top-level ``freqs_cis`` is dropped). A LlamaGen GPT
-(2-D RoPE, no ``positional_embedding``) is refused with a message saying so. Files that carry
-an argparse ``args`` entry are read without running any code (inert stand-ins).
+(2-D RoPE, no ``positional_embedding``) is refused with a message saying so. Training extras
+such as an argparse ``args`` entry are read as plain data by core's reader, never executed.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Mapping
 
-import torch
+from torch import nn
 
-from visbpp.core.checkpoint_io import CheckpointError, strict_load, unwrap
+from visbpp.core.build import build_and_load, build_on_meta
+from visbpp.core.errors import CheckpointError, ConfigError
 from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
 
-from ..taming.ckpt import read_lightning_checkpoint as read_with_inert_extras
-from .config import ConfigError, parse_config
+from .config import gigatok_config
 from .gpt import GPT
-from .tokenizer import ENCODE_PREFIXES, GigaTokTokenizer
+from .tokenizer import ENCODE_PREFIXES, GigaTokTokenizer, TokenizerConfig
 
 # Shared init_args of the five released tokenizer yamls (sizes come from each tokenizer card).
 TOKENIZER_BASE = {
@@ -45,17 +46,40 @@ TRANSFORMER_CONTAINERS = ("model", "module", "state_dict", None)
 _SWITCH_KEYS = ("q_norm", "k_norm", "adaLN", "ada_gss")
 
 
-def _finish(module: torch.nn.Module) -> torch.nn.Module:
-    module.eval()
-    module.requires_grad_(False)
-    return module
+def _tokenizer_select(cfg: TokenizerConfig, with_decoder: bool):
+    """Select hook: a full file or one with exactly the encode path; for encoding only, the decoder-side
+    entries of a full file are left out (never loaded into memory)."""
+
+    def select(sd: dict, module: nn.Module, path: str) -> dict:
+        full = set(build_on_meta(lambda: GigaTokTokenizer(cfg, with_decoder=True)).state_dict())
+        encode = {k for k in full if k.startswith(ENCODE_PREFIXES)}
+        decode_side = full - encode  # post_quant_conv, s1to2decoder (+ distillation head), decoder, codebook_used
+        keys = set(sd)
+        if keys == encode and with_decoder:
+            raise CheckpointError(f"{path}: holds only the encode path of the tokenizer; decoding needs the full file")
+        if with_decoder or not keys & decode_side:
+            return sd  # strict loading names any other mismatch
+        if not decode_side <= keys:
+            missing = sorted(decode_side - keys)
+            raise CheckpointError(f"{path}: holds only part of the tokenizer's decoder ({len(missing)} decoder key(s) "
+                                  f"missing, first: {', '.join(missing[:5])}); give the full official file")
+        return {k: v for k, v in sd.items() if k not in decode_side}
+
+    return select
 
 
-def _read(path: str, containers: tuple) -> dict:
-    sd = unwrap(read_with_inert_extras(path), containers, str(path))
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{path}: state dict entries that are not tensors: {', '.join(map(str, bad[:5]))}")
+def _refuse_rope_gpt(sd: dict, module: nn.Module, path: str) -> dict:
+    """Refuse, never drop: a GPT without the position table (LlamaGen, 2-D RoPE) or with keys of upstream
+    switches that no released model uses is a different model."""
+    if "positional_embedding" not in sd and "tok_embeddings.weight" in sd:
+        raise CheckpointError(
+            f"{path}: has no 'positional_embedding': this is not a GigaTok 1-D GPT (a LlamaGen GPT with 2-D RoPE?). "
+            f"Score it with --family llamagen, or give the GigaTok GPT file.")
+    switches = [k for k in sd if any(f".{s}" in f".{k}" for s in _SWITCH_KEYS)]
+    if switches:
+        raise CheckpointError(
+            f"{path}: keys of a GPT trained with qk-norm/adaLN switches that the released models do not use "
+            f"(first: {', '.join(switches[:3])}); this implementation does not support them.")
     return sd
 
 
@@ -65,14 +89,14 @@ class GigaTokFamily:
     name = "gigatok"
 
     def size_ids(self) -> tuple[str, ...]:
-        return tuple(c.id for c in model_cards("gigatok"))
+        return tuple(c.id for c in model_cards(self.name))
 
     def config_for(self, model_id: str) -> dict[str, Any]:
         card = get_card(model_id)
-        if card.family != "gigatok":
+        if card.family != self.name:
             raise KeyError(f"{model_id!r} is not a GigaTok model; GigaTok ids: {', '.join(self.size_ids())}")
         tcard = get_tokenizer_card(card.tokenizer_id)
-        ta, ga = dict(tcard.arch), dict(card.arch)
+        ta = dict(tcard.arch)
         return {
             "family": "gigatok",
             "model_id": card.id,
@@ -85,65 +109,49 @@ class GigaTokFamily:
                 "s1to2decoder": {"width": ta["decoder_width"], "num_layers": ta["decoder_layers"],
                                  "num_heads": ta["decoder_heads"]},
             },
-            "transformer": {**TRANSFORMER_BASE, "dim": ga["dim"], "n_layer": ga["n_layer"], "n_head": ga["n_head"]},
+            "transformer": {**TRANSFORMER_BASE, **dict(card.arch)},  # n_layer, n_head, dim
             "image_size": card.resolution,
             "tokenizer_container": tcard.file.container,
             "transformer_container": card.files[0].container,
             "dtype": "float32",
         }
 
+    def parse_config(self, config: Mapping[str, Any], where: str = "GigaTok config") -> Mapping[str, Any]:
+        """Check ``config`` (schema, released switch values, tokenizer/GPT agreement); errors name ``where``."""
+        gigatok_config(config, where)
+        return config
+
     def build_tokenizer(self, config: Mapping[str, Any], with_decoder: bool = True) -> GigaTokTokenizer:
-        cfg = parse_config(config).tokenizer
+        cfg = gigatok_config(config).tokenizer
         if cfg is None:
-            raise ConfigError("GigaTok config lacks the 'tokenizer' section")
+            raise ConfigError("GigaTok config: the 'tokenizer' section is missing")
         return GigaTokTokenizer(cfg, with_decoder=with_decoder)
 
     def build_transformer(self, config: Mapping[str, Any], tokenizer: GigaTokTokenizer | None = None) -> GPT:
-        cfg = parse_config(config).transformer
+        cfg = gigatok_config(config).transformer
         if cfg is None:
-            raise ConfigError("GigaTok config lacks the 'transformer' section")
+            raise ConfigError("GigaTok config: the 'transformer' section is missing")
         if tokenizer is not None and tokenizer.tokens_per_image != cfg.block_size:
             raise ConfigError(
                 f"tokenizer gives {tokenizer.tokens_per_image} tokens per image but the transformer's block_size is {cfg.block_size}")
         return GPT(cfg)
 
     def load_tokenizer(self, path: str, config: Mapping[str, Any], with_decoder: bool = False) -> GigaTokTokenizer:
-        """Strict load; ``with_decoder=False`` keeps only the encode path in memory (all scoring needs)."""
-        sd = _read(path, TOKENIZER_CONTAINERS)
-        with torch.device("meta"):
-            full = self.build_tokenizer(config, with_decoder=True)
-        enc_keys = {k for k in full.state_dict() if k.startswith(ENCODE_PREFIXES)}
-        if set(sd) == enc_keys:  # a trimmed file with the encode path only
-            if with_decoder:
-                raise CheckpointError(f"{path}: holds only the encode path of the tokenizer; decoding needs the full file")
-            with torch.device("meta"):
-                module = self.build_tokenizer(config, with_decoder=False)
-            strict_load(module, sd, str(path))
-            return _finish(module)
-        strict_load(full, sd, str(path))
+        """Strict load; ``with_decoder=False`` keeps only the encode path in memory (all scoring needs) and
+        loads the decoder side from the same file on the first ``decode`` (``visbpp run --recon``)."""
+        cfg = gigatok_config(config).tokenizer
+        if cfg is None:
+            raise ConfigError("GigaTok config: the 'tokenizer' section is missing")
+        tok = build_and_load(path, lambda: GigaTokTokenizer(cfg, with_decoder=with_decoder),
+                             containers=TOKENIZER_CONTAINERS, select=_tokenizer_select(cfg, with_decoder))
         if not with_decoder:
-            for name in ("post_quant_conv", "s1to2decoder", "decoder"):
-                delattr(full, name)
-            del full.quantize.codebook_used
-            full.has_decoder = False
-        return _finish(full)
+            tok.decoder_source = functools.partial(self.load_tokenizer, path, config, True)
+        return tok
 
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: GigaTokTokenizer | None = None) -> GPT:
-        sd = _read(path, TRANSFORMER_CONTAINERS)
-        sd.pop("freqs_cis", None)  # a RoPE table some samplers leave in; the model has none
-        if "positional_embedding" not in sd and "tok_embeddings.weight" in sd:
-            raise CheckpointError(
-                f"{path}: has no 'positional_embedding': this is not a GigaTok 1-D GPT (a LlamaGen GPT with 2-D RoPE?). "
-                f"Score it with --family llamagen, or give the GigaTok GPT file.")
-        switches = [k for k in sd if any(f".{s}" in f".{k}" for s in _SWITCH_KEYS)]
-        if switches:
-            raise CheckpointError(
-                f"{path}: keys of a GPT trained with qk-norm/adaLN switches that the released models do not use "
-                f"(first: {', '.join(switches[:3])}); this implementation does not support them.")
-        with torch.device("meta"):
-            module = self.build_transformer(config, tokenizer)
-        strict_load(module, sd, str(path))
-        return _finish(module)
+        return build_and_load(path, lambda: self.build_transformer(config, tokenizer),
+                              containers=TRANSFORMER_CONTAINERS, select=_refuse_rope_gpt,
+                              drop=("freqs_cis",))  # a RoPE table some samplers leave in; the model has none
 
 
 FAMILY = GigaTokFamily()

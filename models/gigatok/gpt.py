@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.interfaces import TokenLayout
+from visbpp.core.labels import check_label_range
 from visbpp.core.nll import chunked_nll, default_chunk
 
-from ..common import FeedForward, RMSNorm, swiglu_hidden
-from ..llamagen.gpt import GPT as _LlamaGenGPT
-from ..llamagen.gpt import Attention as _RopeAttention
+from ..common import RMSNorm, swiglu_hidden
+from ..llama import Block
 from ..llamagen.gpt import LabelEmbedder
 
 
@@ -55,36 +55,10 @@ class GPTConfig:
             raise ValueError(f"class-conditional models use cls_token_num 1, got {self.cls_token_num}")
 
 
-class Attention(_RopeAttention):
-    """LlamaGen's attention (fused ``wqkv``, causal SDPA, ``wo``) without the rotary embedding."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        B, S, _ = x.shape
-        q_size, kv_size = self.n_head * self.head_dim, self.n_kv * self.head_dim
-        q, k, v = self.wqkv(x).split([q_size, kv_size, kv_size], dim=-1)
-        q = q.view(B, S, self.n_head, self.head_dim).transpose(1, 2)
-        k = k.view(B, S, self.n_kv, self.head_dim).transpose(1, 2)
-        v = v.view(B, S, self.n_kv, self.head_dim).transpose(1, 2)
-        if self.n_kv != self.n_head:
-            k = k.repeat_interleave(self.n_head // self.n_kv, dim=1)
-            v = v.repeat_interleave(self.n_head // self.n_kv, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, n_head, S, head_dim)
-        return self.wo(y.transpose(1, 2).reshape(B, S, q_size))
-
-
-class TransformerBlock(nn.Module):
-    """Pre-norm block: x + attention(attention_norm(x)), then h + feed_forward(ffn_norm(h))."""
-
-    def __init__(self, cfg: GPTConfig):
-        super().__init__()
-        self.attention = Attention(cfg)  # type: ignore[arg-type]
-        self.feed_forward = FeedForward(cfg.dim, swiglu_hidden(cfg.dim, cfg.multiple_of, cfg.ffn_dim_multiplier))
-        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x + self.attention(self.attention_norm(x))
-        return h + self.feed_forward(self.ffn_norm(h))
+def TransformerBlock(cfg: GPTConfig) -> Block:
+    """LlamaGen's pre-norm block (the shared :class:`~visbpp.models.llama.Block`), called without RoPE."""
+    hidden = swiglu_hidden(cfg.dim, cfg.multiple_of, cfg.ffn_dim_multiplier)
+    return Block(cfg.dim, cfg.n_head, hidden, cfg.norm_eps, n_kv_head=cfg.kv_heads)
 
 
 class GPT(nn.Module):
@@ -105,8 +79,20 @@ class GPT(nn.Module):
         self.layers = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.token_layout = TokenLayout("raster", (1, cfg.block_size))  # one row of 1-D latent tokens
+        self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None  # the null row exists
 
-    _check = _LlamaGenGPT._check  # same argument checks (token range, labels, length <= block_size)
+    def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:
+        if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}")
+        B, L = tokens.shape
+        if not 1 <= L <= self.cfg.block_size:
+            raise ValueError(f"token sequence length {L} outside 1..{self.cfg.block_size} (this model's block_size)")
+        if labels.shape != (B,):
+            raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
+            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
+        check_label_range(labels, self.num_classes, self.null_class)
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row j predicts tokens[:, j]."""
@@ -114,7 +100,7 @@ class GPT(nn.Module):
         x = torch.cat([self.cls_embedding(labels), self.tok_embeddings(tokens[:, : L - 1])], dim=1)  # (B, L, dim)
         x = x + self.positional_embedding[:L].to(x.dtype)
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, None)  # attention is position-free: no rotary table
         return self.norm(x)
 
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

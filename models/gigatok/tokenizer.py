@@ -11,11 +11,14 @@ needed to encode; the decoder side serves ``decode`` (reconstructions) only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+
+from visbpp.core.errors import ConfigError
 
 from ..common import ResnetBlock, group_norm
 from ..llamagen.preprocess import preprocess as _preprocess
@@ -276,7 +279,8 @@ ENCODE_PREFIXES = ("encoder.", "s2to1encoder.", "quant_conv.", "quantize.embeddi
 class GigaTokTokenizer(nn.Module):
     """GigaTok 1-D tokenizer (implements ``visbpp.core.interfaces.ImageTokenizer``).
 
-    ``with_decoder=False`` builds only the encode path (encoder, s2to1encoder, quant_conv, codebook).
+    ``with_decoder=False`` builds only the encode path (encoder, s2to1encoder, quant_conv, codebook);
+    ``decoder_source`` (set by the loader) then fetches the decoder side on the first ``decode``.
     """
 
     family = "gigatok"
@@ -284,13 +288,14 @@ class GigaTokTokenizer(nn.Module):
     def __init__(self, cfg: TokenizerConfig, with_decoder: bool = True):
         super().__init__()
         if cfg.image_size % cfg.downsample:
-            raise ValueError(f"image_size {cfg.image_size} is not a multiple of the downsampling factor {cfg.downsample}")
+            raise ConfigError(f"image_size {cfg.image_size} is not a multiple of the downsampling factor {cfg.downsample}")
         self.cfg = cfg
         self.image_size = cfg.image_size
         self.tokens_per_image = cfg.num_latent_tokens
         self.vocab_size = cfg.codebook_size
         self.preprocess_id = "gigatok:" + _preprocess_id(cfg.image_size)
         self.has_decoder = with_decoder
+        self.decoder_source: Callable[[], GigaTokTokenizer] | None = None  # a full tokenizer, loaded on demand
         g, n, c = cfg.grid, cfg.num_latent_tokens, cfg.z_channels
         self.encoder = Encoder(cfg.ch, cfg.encoder_ch_mult, cfg.num_res_blocks, c)
         self.s2to1encoder = ViTEncoder(cfg.encoder_vit, g, n, c)
@@ -318,10 +323,19 @@ class GigaTokTokenizer(nn.Module):
             z = self.latent(x.float())
         return self.quantize.indices(z)  # (B, N), latent-query order
 
+    def _attach_decoder(self) -> None:
+        if self.decoder_source is None:
+            raise RuntimeError("this tokenizer was loaded for encoding only (no decoder); load it with the decoder to decode")
+        full = self.decoder_source()
+        device = self.quant_conv.weight.device
+        for name in ("post_quant_conv", "s1to2decoder", "decoder"):
+            setattr(self, name, getattr(full, name).to(device))
+        self.has_decoder, self.decoder_source = True, None
+
     @torch.inference_mode()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         if not self.has_decoder:
-            raise RuntimeError("this tokenizer was loaded for encoding only (no decoder); load it with the decoder to decode")
+            self._attach_decoder()
         if tokens.ndim != 2 or tokens.shape[1] != self.tokens_per_image:
             raise ValueError(f"decode expects (B, {self.tokens_per_image}) tokens, got {tuple(tokens.shape)}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
