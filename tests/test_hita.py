@@ -226,16 +226,50 @@ def test_mismatched_tokenizer_is_refused():
 def test_config_parser_rejects_unknown_keys():
     cfg = FAM.config_for("hita-v-b-50e")
     cfg["transformer"]["n_layers"] = 12
-    with pytest.raises(ConfigError, match=r"transformer\.n_layers"):
+    with pytest.raises(ConfigError, match=r"Hita config: unknown key 'transformer\.n_layers'"):
         FAM.build_transformer(cfg)
     cfg = FAM.config_for("hita-v-b-50e")
     cfg["tokenizer"]["backbone"]["interpolate_offset"] = 0.1
-    with pytest.raises(ConfigError, match="interpolate_offset"):
+    with pytest.raises(ConfigError, match=r"tokenizer\.backbone\.interpolate_offset = 0\.1 is not supported"):
         FAM.build_tokenizer(cfg)
     cfg = FAM.config_for("hita-v-b-50e")
     cfg["bogus"] = 1
     with pytest.raises(ConfigError, match="'bogus'"):
         FAM.build_tokenizer(cfg)
+
+
+def test_fixture_config_parses_and_errors_name_the_file_and_field(tmp_path):
+    from visbpp.models.jobs import job_from_config
+
+    fs = FixtureSet(_fixture_folder())
+    assert FAM.parse_config(fs.config, "config.json") is fs.config
+    for cid in ("hita-v-2b-50e", "hita-u-b-250e"):
+        FAM.parse_config(FAM.config_for(cid), cid)
+
+    def bad(edit):
+        cfg = json.loads(json.dumps(fs.config))
+        edit(cfg)
+        return cfg
+
+    enc = lambda c: c["tokenizer"]["transformer_config"]["encoder_config"]["params"]  # noqa: E731
+    cases = [
+        (lambda c: enc(c).update(n_carriers=8), r"unknown key 'tokenizer\.transformer_config\.encoder_config\.params\.n_carriers'"),
+        (lambda c: c["transformer"].update(n_layer=2.5), r"transformer\.n_layer must be an integer"),
+        (lambda c: c["tokenizer"]["backbone"].update(qkv_bias="true"), r"tokenizer\.backbone\.qkv_bias must be true or false"),
+        (lambda c: c["transformer"].update(model_type="t2i"), r"transformer\.model_type = 't2i' is not supported"),
+        (lambda c: c["transformer"].update(num_slots=9), r"transformer\.num_slots 9 != tokenizer n_carrier 8"),
+        (lambda c: enc(c).update(in_channels=64), r"in_channels 64 != tokenizer\.backbone\.embed_dim 48"),
+        (lambda c: c["tokenizer"].pop("backbone"), r"lacks the section tokenizer\.'backbone'"),
+    ]
+    for edit, msg in cases:
+        with pytest.raises(ConfigError, match=r"^my\.json: .*" + msg):
+            FAM.parse_config(bad(edit), "my.json")
+    # `visbpp run --config`: refused before any work, naming the file and the field
+    path = tmp_path / "typo.json"
+    path.write_text(json.dumps(bad(cases[0][0])))
+    with pytest.raises(ConfigError, match=rf"{path}: unknown key .*n_carriers"):
+        job_from_config("hita", str(path), str(fs.tokenizer_path), str(fs.transformer_path),
+                        extras={"backbone": str(fs.folder / "backbone.pt")})
 
 
 def test_interfaces():
@@ -329,3 +363,103 @@ def test_trainer_files_with_args_namespace_load_without_running_code(tmp_path):
     again = FAM.load_transformer(str(f), fs.config)
     tokens = fs.expected["tokens"]
     assert torch.equal(again.token_nll(tokens, labels), gpt.token_nll(tokens, labels))
+
+
+def test_trainer_file_that_calls_code_is_refused(tmp_path):
+    import os
+
+    fs, _, _, _, _ = _loaded(_fixture_folder())
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    ck = torch.load(fs.transformer_path, weights_only=True)
+    f = tmp_path / "GPT-B-50e.pt"
+    torch.save({"ema": ck["ema"], "args": Payload()}, f)
+    with pytest.raises(CheckpointError, match=r"GPT-B-50e\.pt.*refused to load"):
+        FAM.load_transformer(str(f), fs.config)
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- seam: positions, layout, null class, cards
+
+
+def test_patch_positions_use_the_shared_rope_and_attention():
+    from visbpp.models import llama
+    from visbpp.models.hita.gpt import SlotAttention
+
+    fs, _, gpt, _, _ = _loaded(_fixture_folder())
+    c = gpt.cfg
+    assert isinstance(gpt.rope, llama.Rope2D) and gpt.rope.n_cls == 1
+    assert torch.equal(gpt.freqs_cis(), llama.rope_2d_table(c.grid, c.head_dim, c.rope_base, 1))
+    assert all(isinstance(b, llama.Block) and isinstance(b.attention, llama.Attention) for b in gpt.layers)
+    # with zero slot positions, the slot attention is the shared attention with identity rotations on
+    # the slot positions and the shared table after them
+    torch.manual_seed(0)
+    n, T = 5, 5 + c.block_size + 1
+    ours = SlotAttention(c.dim, c.n_head, c.kv_heads)
+    shared = llama.Attention(c.dim, c.n_head, c.kv_heads)
+    shared.load_state_dict(ours.state_dict())
+    x = torch.randn(2, T, c.dim)
+    rope = gpt.rope("cpu")
+    ident = torch.ones(n, rope.shape[1], dtype=rope.dtype)
+    with torch.inference_mode():
+        a = ours(x, (torch.zeros(n, c.dim), rope))
+        b = shared(x, torch.cat([ident, rope]))
+    assert torch.equal(a, b)
+
+
+def test_layout_null_class_and_breakdown():
+    import numpy as np
+
+    from visbpp.core import breakdown as BD
+    from visbpp.core import token_store as TS
+    from visbpp.core.interfaces import TokenLayout
+    from visbpp.core.labels import scoring_null_class
+
+    fs, tok, gpt, _, labels = _loaded(_fixture_folder())
+    L = tok.tokens_per_image
+    assert gpt.token_layout == TokenLayout("raster", (1, L)) and gpt.token_layout.length == L
+    # trained with label dropout: the null row is index num_classes (the fixture's class_embedding_rows - 1)
+    assert gpt.null_class == gpt.num_classes == fs.config["derived"]["null_class_index"]
+    assert gpt.cls_embedding.embedding_table.num_embeddings == fs.config["derived"]["class_embedding_rows"]
+    tokens = fs.expected["tokens"]
+    nll, parts, null = TS.score_batch(gpt, tokens, labels, unconditional=True)
+    bits = (nll.double().sum(-1) / math.log(2)).numpy()
+    np.testing.assert_allclose(bits, fs.expected["nll_bits"].numpy(), atol=4e-5, rtol=0)
+    bd = BD.fold(parts, gpt.token_layout)
+    np.testing.assert_allclose(bd.bits, bits, rtol=1e-12)
+    assert bd.spatial.shape == (len(bits), 1, L)
+    nulls = torch.full_like(labels, gpt.num_classes)
+    with pytest.raises(ValueError, match="null"):
+        gpt.token_nll(tokens, nulls)
+    with scoring_null_class():
+        direct = gpt.token_nll(tokens, nulls)
+        with pytest.raises(ValueError, match="class labels"):
+            gpt.token_nll(tokens, nulls + 1)
+    np.testing.assert_array_equal(null, direct.numpy())
+    assert not np.array_equal(null, parts)
+
+
+def test_cards_arch_and_typed_fid_provenance():
+    from visbpp.core.table import choose_fid
+
+    for t in ("hita-v", "hita-u"):
+        tc = get_tokenizer_card(t)
+        assert type(tc.arch) is dict and set(tc.arch) == {"enable_vfm_recon"}
+        (res, r), = tc.rfid
+        assert res == 336 and r.guidance == "none" and r.eval_resolution == 256 and r.origin == "readme"
+    for c in model_cards("hita"):
+        assert type(c.arch) is dict and set(c.arch) == {"n_layer", "n_head", "dim"}
+        assert c.fid.metric == "FID" and c.fid.guidance == "cfg (scale not stated)"
+        assert c.fid.eval_resolution == 256 and c.fid.origin == "readme" and choose_fid(c, "readme") is c.fid
+        assert c.rfid.guidance == "none" and c.rfid.eval_resolution == 256
+        free = choose_fid(c, "noguidance")
+        if c.tokenizer_id == "hita-v":  # the README's CFG-free table has Hita-U rows only
+            assert free is None and not c.alt_fid
+        else:
+            assert free is c.alt_fid[0] and free.eval_resolution == 256 and free.origin == "readme"
+    assert choose_fid(get_card("hita-u-l-250e"), "noguidance").value == 2.46
+    assert get_card("hita-v-2b-50e").arch == {"n_layer": 48, "n_head": 32, "dim": 1920}

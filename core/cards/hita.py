@@ -23,6 +23,13 @@ _PROTO_FREE = ("without guidance (README 'CFG-free' table); 50k samples generate
 _RFID_PROTO = ("ImageNet val 50k, center crop at 336, reconstruction and original resized to 256 (PIL bicubic), "
                "ADM evaluator")
 
+_CFG = "cfg (scale not stated)"  # README: no scale given for any FID (the sampler's default is 1.5)
+
+
+def _rfid(*, value: float, source: str) -> Published:
+    return Published(value, source, _RFID_PROTO, guidance="none", eval_resolution=256, origin="readme")
+
+
 BACKBONE = CheckpointFile("backbone", "dinov2_vitl14_reg4_pretrain.pth", _DINO_URL, None,
                           repo="https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/", direct_url=_DINO_URL)
 
@@ -36,9 +43,9 @@ TOKENIZERS = (
         downsample=16,
         file=CheckpointFile("tokenizer", "vanilla/tokenizer/hita-tok.pt", _URL + "vanilla/tokenizer/hita-tok.pt", "ema",
                             repo=_HF),
-        rfid=((336, Published(1.03, "Hita README, tokenizer table, Hita-V rFID (rIS 198.5)", _RFID_PROTO)),),
+        rfid=((336, _rfid(value=1.03, source="Hita README, tokenizer table, Hita-V rFID (rIS 198.5)")),),
         extra_files=(BACKBONE,),
-        arch=(("enable_vfm_recon", False),),
+        arch={"enable_vfm_recon": False},
         notes=("README link text 'hita-vanilla.pt'; the file is vanilla/tokenizer/hita-tok.pt. params = the file "
                "(encode + decode paths; 50,836,276 make tokens) without the DINOv2 ViT-L/14-reg4 backbone "
                "(304,372,736 params, extra file). 128 holistic (12-d codebook) + 21x21 patch (8-d codebook) tokens."),
@@ -52,49 +59,52 @@ TOKENIZERS = (
         downsample=16,
         file=CheckpointFile("tokenizer", "ultra/tokenizer/hita-ultra.pt", _URL + "ultra/tokenizer/hita-ultra.pt", "ema",
                             repo=_HF),
-        rfid=((336, Published(0.57, "Hita README, tokenizer table, Hita-U rFID (rIS 221.8)", _RFID_PROTO)),),
+        rfid=((336, _rfid(value=0.57, source="Hita README, tokenizer table, Hita-U rFID (rIS 221.8)")),),
         extra_files=(BACKBONE,),
-        arch=(("enable_vfm_recon", True),),
+        arch={"enable_vfm_recon": True},
         notes=("Hita-V plus a VFM-reconstruction head in the decoder (unused for tokens and images). params = the "
                "file without the DINOv2 ViT-L/14-reg4 backbone (304,372,736 params, extra file)."),
     ),
 )
 
-# GPT size -> (exact params, n_layer, n_head, dim); head_dim 64 except 60 for 2B
-_SIZES = {
-    "B": (136_152_576, 12, 12, 768),
-    "L": (376_596_480, 24, 16, 1024),
-    "XL": (816_806_400, 36, 20, 1280),
-    "XXL": (1_461_500_928, 48, 24, 1536),
-    "2B": (2_251_549_440, 48, 32, 1920),
+# GPT sizes as plain data (upstream GPT arguments; head_dim 64 except 60 for 2B) and their exact params
+_GPT = {
+    "B": {"n_layer": 12, "n_head": 12, "dim": 768},
+    "L": {"n_layer": 24, "n_head": 16, "dim": 1024},
+    "XL": {"n_layer": 36, "n_head": 20, "dim": 1280},
+    "XXL": {"n_layer": 48, "n_head": 24, "dim": 1536},
+    "2B": {"n_layer": 48, "n_head": 32, "dim": 1920},
 }
+_PARAMS = {"B": 136_152_576, "L": 376_596_480, "XL": 816_806_400, "XXL": 1_461_500_928, "2B": 2_251_549_440}
 
 
-def _card(tok: str, size: str, epochs: int, fid: float, is_: float, free: tuple[float, float] | None = None, note: str = ""):
+def _card(*, tok: str, size: str, epochs: int, fid: float, is_: float, free: tuple[float, float] | None = None,
+          note: str = ""):
     d = "vanilla" if tok == "V" else "ultra"
     path = f"{d}/GPT-{size}/GPT-{size}-{epochs}e.pt"
-    params, n_layer, n_head, dim = _SIZES[size]
     alt = ()
     if free is not None:
-        alt = (Published(free[0], f"{_README_FREE}, Hita-U GPT-{size} {epochs} epochs (IS {free[1]})", _PROTO_FREE),)
+        alt = (Published(free[0], f"{_README_FREE}, Hita-U GPT-{size} {epochs} epochs (IS {free[1]})", _PROTO_FREE,
+                         guidance="none", eval_resolution=256, origin="readme"),)
     rfid = 1.03 if tok == "V" else 0.57
     return ModelCard(
         id=f"hita-{tok.lower()}-{size.lower()}-{epochs}e",
         family="hita",
         family_label="Hita",
         size=f"GPT-{size} {epochs}e",
-        params=params,
+        params=_PARAMS[size],
         resolution=336,
         tokenizer_id=f"hita-{tok.lower()}",
         codebook_size=16384,
         tokens_per_image=569,
         files=(CheckpointFile("transformer", path, _URL + path, "ema", repo=_HF),),
-        fid=Published(fid, f"{_README_CFG[tok]}, GPT-{size} {epochs} epochs (IS {is_})", _PROTO_CFG),
-        rfid=Published(rfid, f"Hita README, tokenizer table, Hita-{tok} rFID", _RFID_PROTO),
+        fid=Published(fid, f"{_README_CFG[tok]}, GPT-{size} {epochs} epochs (IS {is_})", _PROTO_CFG, guidance=_CFG,
+                      eval_resolution=256, origin="readme"),
+        rfid=_rfid(value=rfid, source=f"Hita README, tokenizer table, Hita-{tok} rFID"),
         alt_fid=alt,
         aliases=(f"Hita{tok}-{size}-{epochs}e", f"Hita-{tok} GPT-{size} {epochs}e"),
         group=f"Hita-{tok}-{epochs}e",
-        arch=(("n_layer", n_layer), ("n_head", n_head), ("dim", dim)),
+        arch=dict(_GPT[size]),
         notes=("BPP = bits / (3*336*336), the tokenizer's input side; 569 tokens = 128 holistic + 441 patch; "
                f"pairs with the Hita-{tok} tokenizer only (same file names exist for the other tokenizer)." + note),
     )
@@ -104,21 +114,21 @@ _TYPO_V300 = " README link text says '{}-50e.pt' but the URL is this 300-epoch f
 _TYPO_U2B = " README epochs column says 50 for this row but the link is GPT-2B-100e.pt (listed as 100)."
 
 CARDS = (
-    _card("V", "B", 50, 5.85, 212.3),
-    _card("V", "B", 300, 4.33, 238.9, note=_TYPO_V300.format("HitaV-B")),
-    _card("V", "L", 50, 3.75, 262.1),
-    _card("V", "L", 300, 2.86, 267.3, note=_TYPO_V300.format("HitaV-L")),
-    _card("V", "XL", 50, 2.98, 253.4),
-    _card("V", "XXL", 50, 2.70, 274.8),
-    _card("V", "2B", 50, 2.59, 281.9),
-    _card("U", "B", 50, 4.21, 229.0, (8.32, 108.5)),
-    _card("U", "B", 250, 3.49, 237.5, (5.19, 138.9)),
-    _card("U", "L", 50, 2.97, 273.3, (3.96, 151.8)),
-    _card("U", "L", 250, 2.44, 274.6, (2.46, 188.9)),
-    _card("U", "XL", 50, 2.40, 276.3, (2.66, 178.9)),
-    _card("U", "XL", 100, 2.16, 275.3, (2.21, 195.8)),
-    _card("U", "XXL", 50, 2.07, 273.8, (2.21, 196.0)),
-    _card("U", "XXL", 100, 2.01, 276.4, (1.84, 217.2)),
-    _card("U", "2B", 50, 1.93, 286.0, (1.97, 208.6)),
-    _card("U", "2B", 100, 1.82, 282.9, (1.69, 233.0), note=_TYPO_U2B),
+    _card(tok="V", size="B", epochs=50, fid=5.85, is_=212.3),
+    _card(tok="V", size="B", epochs=300, fid=4.33, is_=238.9, note=_TYPO_V300.format("HitaV-B")),
+    _card(tok="V", size="L", epochs=50, fid=3.75, is_=262.1),
+    _card(tok="V", size="L", epochs=300, fid=2.86, is_=267.3, note=_TYPO_V300.format("HitaV-L")),
+    _card(tok="V", size="XL", epochs=50, fid=2.98, is_=253.4),
+    _card(tok="V", size="XXL", epochs=50, fid=2.70, is_=274.8),
+    _card(tok="V", size="2B", epochs=50, fid=2.59, is_=281.9),
+    _card(tok="U", size="B", epochs=50, fid=4.21, is_=229.0, free=(8.32, 108.5)),
+    _card(tok="U", size="B", epochs=250, fid=3.49, is_=237.5, free=(5.19, 138.9)),
+    _card(tok="U", size="L", epochs=50, fid=2.97, is_=273.3, free=(3.96, 151.8)),
+    _card(tok="U", size="L", epochs=250, fid=2.44, is_=274.6, free=(2.46, 188.9)),
+    _card(tok="U", size="XL", epochs=50, fid=2.40, is_=276.3, free=(2.66, 178.9)),
+    _card(tok="U", size="XL", epochs=100, fid=2.16, is_=275.3, free=(2.21, 195.8)),
+    _card(tok="U", size="XXL", epochs=50, fid=2.07, is_=273.8, free=(2.21, 196.0)),
+    _card(tok="U", size="XXL", epochs=100, fid=2.01, is_=276.4, free=(1.84, 217.2)),
+    _card(tok="U", size="2B", epochs=50, fid=1.93, is_=286.0, free=(1.97, 208.6)),
+    _card(tok="U", size="2B", epochs=100, fid=1.82, is_=282.9, free=(1.69, 233.0), note=_TYPO_U2B),
 )

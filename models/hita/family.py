@@ -1,21 +1,23 @@
 """The Hita Family: configs of registered ids (base config + the cards' architecture data),
-building, and strict loading (``ema`` weights; the DINOv2 backbone from its own file)."""
+building, and loading through ``core/build.build_and_load`` (``ema`` weights; the DINOv2 backbone
+from its own file)."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any, Mapping
 
-import torch
-
-from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, strict_load, unwrap
+from visbpp.core.build import build_and_load
 from visbpp.core.checkpoints import MissingCheckpointError
+from visbpp.core.config_schema import check_config
+from visbpp.core.errors import CheckpointError, ConfigError
 from visbpp.core.registry import get_card, get_tokenizer_card
 
-from ..taming.ckpt import read_lightning_checkpoint as read_with_extras
-from .config import ConfigError, parse_config
+from .config import model_configs
 from .gpt import HitaGPT
+from .schema import SCHEMA
 from .tokenizer import BACKBONE_PREFIX, HitaTokenizer
+from .vit import DinoViT
 
 # The released tokenizer (configs/hita_vqgan*.yaml + VQ_16(z_channels=512, slots dim 12)); the
 # decoder's enable_vfm_recon comes from the tokenizer card.
@@ -45,12 +47,6 @@ EXTRA_FILES = {"backbone": ("the DINOv2 ViT-L/14 with 4 registers the tokenizer'
 _CONTAINERS = ("ema", None)  # the EMA weights (the GPTs were trained on EMA-tokenizer tokens); never "model"
 
 
-def _finish(module: torch.nn.Module) -> torch.nn.Module:
-    module.eval()
-    module.requires_grad_(False)
-    return module
-
-
 class HitaFamily:
     """Builds and loads Hita tokenizers and GPTs (``visbpp.core.interfaces.Family``)."""
 
@@ -58,8 +54,9 @@ class HitaFamily:
     extra_files = EXTRA_FILES
 
     def config_for(self, model_id: str) -> dict[str, Any]:
+        """The base config + the cards' architecture (GPT: ``card.arch``; tokenizer decoder: ``tcard.arch``)."""
         card = get_card(model_id)
-        if card.family != "hita":
+        if card.family != self.name:
             raise KeyError(f"{model_id!r} is not a Hita model")
         tcard = get_tokenizer_card(card.tokenizer_id)
         tok = copy.deepcopy(BASE_TOKENIZER)
@@ -68,11 +65,18 @@ class HitaFamily:
                 "transformer": {**BASE_TRANSFORMER, **dict(card.arch)}, "image_size": card.resolution,
                 "tokenizer_container": tcard.file.container, "transformer_container": card.files[0].container}
 
+    def parse_config(self, config: Mapping[str, Any], where: str = "Hita config") -> Mapping[str, Any]:
+        """Check ``config`` against the family schema and read it (unknown keys, wrong types, unsupported
+        values and tokenizer/GPT disagreements are :class:`ConfigError` naming ``where`` and the field)."""
+        check_config(config, SCHEMA, where)
+        model_configs(config, where, need_transformer=False)
+        return config
+
     def build_tokenizer(self, config: Mapping[str, Any]) -> HitaTokenizer:
-        return HitaTokenizer(parse_config(config, need_transformer=False)[0])
+        return HitaTokenizer(model_configs(self.parse_config(config), need_transformer=False)[0])
 
     def build_transformer(self, config: Mapping[str, Any], tokenizer: HitaTokenizer | None = None) -> HitaGPT:
-        vq, gpt = parse_config(config)
+        vq, gpt = model_configs(self.parse_config(config))
         if tokenizer is not None and getattr(tokenizer, "cfg", None) != vq:
             have = getattr(getattr(tokenizer, "cfg", None), "variant", type(tokenizer).__name__)
             raise ConfigError(
@@ -81,31 +85,33 @@ class HitaFamily:
                 f"(vanilla/ with hita-tok.pt, ultra/ with hita-ultra.pt)")
         return HitaGPT(gpt)
 
-    def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> HitaTokenizer:
-        backbone = (config.get("extra_files") or {}).get("backbone")
-        if not backbone:
+    def load_backbone(self, config: Mapping[str, Any]) -> DinoViT:
+        """The frozen DINOv2 ViT from the ``backbone`` extra file (a bare state dict, loaded strictly)."""
+        path = (config.get("extra_files") or {}).get("backbone")
+        if not path:
             raise MissingCheckpointError(
                 f"the Hita tokenizer needs the extra file 'backbone': {EXTRA_FILES['backbone']}; "
                 f"pass --extra backbone=PATH")
-        with torch.device("meta"):
-            module = self.build_tokenizer(config)
-        sd = unwrap(read_with_extras(path), _CONTAINERS, str(path))  # trainer files also carry "args" (a Namespace)
-        bb_keys = [k for k in module.state_dict() if k.startswith(BACKBONE_PREFIX)]
-        # the released files carry no backbone keys; any there are ignored for the backbone file's
-        strict_load(module, sd, str(path), drop_prefixes=(BACKBONE_PREFIX,), optional=bb_keys)
-        bb = unwrap(read_checkpoint(backbone), (None,), str(backbone))
+        vit = model_configs(self.parse_config(config), need_transformer=False)[0].vit
         try:
-            strict_load(module.backbone, bb, str(backbone))
+            return build_and_load(path, lambda: DinoViT(vit), containers=(None,))
         except CheckpointError as e:
             raise CheckpointError(f"{e} (expected the DINOv2 ViT with registers of this config as a bare state dict)") from None
-        return _finish(module)
+
+    def load_tokenizer(self, path: str, config: Mapping[str, Any]) -> HitaTokenizer:
+        backbone = self.load_backbone(config)
+
+        def with_backbone(sd: dict, module: HitaTokenizer, path: str) -> dict:
+            # the released files carry no backbone keys (the trainer strips them); any there give way to the backbone file's
+            sd = {k: v for k, v in sd.items() if not k.startswith(BACKBONE_PREFIX)}
+            sd.update({BACKBONE_PREFIX + k: v for k, v in backbone.state_dict().items()})
+            return sd
+
+        return build_and_load(path, lambda: self.build_tokenizer(config), containers=_CONTAINERS, select=with_backbone)
 
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: HitaTokenizer | None = None) -> HitaGPT:
-        with torch.device("meta"):
-            module = self.build_transformer(config, tokenizer)
-        sd = unwrap(read_with_extras(path), _CONTAINERS, str(path))
-        strict_load(module, sd, str(path), drop=("freqs_cis", "causal_mask"))
-        return _finish(module)
+        return build_and_load(path, lambda: self.build_transformer(config, tokenizer), containers=_CONTAINERS,
+                              drop=("freqs_cis", "causal_mask"))  # buffers some trainer files carry
 
 
 FAMILY = HitaFamily()

@@ -7,7 +7,8 @@ embedding, position p >= 1 the embedding of t_{p-1}; the output at position p pr
   ``position < Nc`` picks both table and head), behind every published FID. The training forward
   embeds q_{Nc-1} at position Nc with ``slot_embeddings`` instead (``trainpath=True``).
 - Positions 0..Nc-1: row p of the learned ``slot_pos`` (viewed per head) is added to q and k,
-  no RoPE. Positions p >= Nc: 2-D RoPE row p - Nc of LlamaGen's table (row 0 = zero rotation).
+  no RoPE. Positions p >= Nc: row p - Nc of the shared 2-D RoPE table (``models/llama.py``,
+  :class:`Rope2D` with one class row: row 0 = zero rotation), applied by the shared ``apply_rope``.
 - ``output`` is one Linear dim -> 2V: columns 0..V-1 predict holistic codes (positions < Nc),
   columns V..2V-1 patch codes.
 """
@@ -20,10 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.errors import ConfigError
+from visbpp.core.interfaces import TokenLayout
+from visbpp.core.labels import check_label_range
 from visbpp.core.nll import chunked_nll, default_chunk
 
-from ..common import FeedForward, RMSNorm, swiglu_hidden
-from ..llamagen.gpt import GPTConfig, LabelEmbedder, apply_rotary_emb, precompute_freqs_cis_2d
+from ..common import RMSNorm, swiglu_hidden
+from ..llama import Attention, Block, Rope2D, apply_rope
+from ..llamagen.gpt import GPTConfig, LabelEmbedder
 
 
 @dataclass(frozen=True)
@@ -31,17 +36,13 @@ class HitaGPTConfig(GPTConfig):
     num_slots: int = 128   # holistic tokens Nc; block_size = number of patch tokens
 
 
-class Attention(nn.Module):
-    """Fused ``wqkv`` (q | k | v), slot positions / RoPE on q and k, causal SDPA, ``wo``. No biases."""
+class SlotAttention(Attention):
+    """The shared Llama attention (``wqkv``, ``wo``, causal SDPA) with Hita's split positions: the
+    learned ``slot_pos`` rows added to q and k on positions 0..n-1, the shared 2-D RoPE after."""
 
-    def __init__(self, cfg: HitaGPTConfig):
-        super().__init__()
-        self.n_head, self.n_kv, self.head_dim = cfg.n_head, cfg.kv_heads, cfg.head_dim
-        self.wqkv = nn.Linear(cfg.dim, (cfg.n_head + 2 * cfg.kv_heads) * cfg.head_dim, bias=False)
-        self.wo = nn.Linear(cfg.n_head * cfg.head_dim, cfg.dim, bias=False)
-
-    def forward(self, x: torch.Tensor, slot_pos: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-        """x (B, S, dim); slot_pos (n, dim) for positions 0..n-1; freqs (S - n, hd/2, 2) for the rest."""
+    def forward(self, x: torch.Tensor, positions: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """x (B, S, dim); positions = (slot_pos (n, dim) for positions 0..n-1, rope (S - n, hd/2) complex)."""
+        slot_pos, rope = positions
         B, S, _ = x.shape
         n = slot_pos.shape[0]
         q_size, kv_size = self.n_head * self.head_dim, self.n_kv * self.head_dim
@@ -51,8 +52,8 @@ class Attention(nn.Module):
         pos = slot_pos.view(1, n, -1, self.head_dim).to(q.dtype)  # head h gets features h*hd .. h*hd+hd-1
         q_parts, k_parts = [q[:, :n] + pos[:, :, : self.n_head]], [k[:, :n] + pos[:, :, : self.n_kv]]
         if S > n:
-            q_parts.append(apply_rotary_emb(q[:, n:], freqs))
-            k_parts.append(apply_rotary_emb(k[:, n:], freqs))
+            q_parts.append(apply_rope(q[:, n:], rope))
+            k_parts.append(apply_rope(k[:, n:], rope))
         q, k = torch.cat(q_parts, dim=1), torch.cat(k_parts, dim=1)
         v = v.view(B, S, self.n_kv, self.head_dim)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, heads, S, hd)
@@ -63,17 +64,13 @@ class Attention(nn.Module):
         return self.wo(y.transpose(1, 2).reshape(B, S, q_size))
 
 
-class TransformerBlock(nn.Module):
-    def __init__(self, cfg: HitaGPTConfig):
-        super().__init__()
-        self.attention = Attention(cfg)
-        self.feed_forward = FeedForward(cfg.dim, swiglu_hidden(cfg.dim, cfg.multiple_of, cfg.ffn_dim_multiplier))
-        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+class TransformerBlock(Block):
+    """The shared pre-norm Llama block with :class:`SlotAttention`; ``forward(x, (slot_pos, rope))``."""
 
-    def forward(self, x: torch.Tensor, slot_pos: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-        h = x + self.attention(self.attention_norm(x), slot_pos, freqs)
-        return h + self.feed_forward(self.ffn_norm(h))
+    def __init__(self, cfg: HitaGPTConfig):
+        super().__init__(cfg.dim, cfg.n_head, swiglu_hidden(cfg.dim, cfg.multiple_of, cfg.ffn_dim_multiplier),
+                         cfg.norm_eps, n_kv_head=cfg.kv_heads)
+        self.attention = SlotAttention(cfg.dim, cfg.n_head, cfg.kv_heads)
 
 
 class HitaGPT(nn.Module):
@@ -85,7 +82,7 @@ class HitaGPT(nn.Module):
         super().__init__()
         cfg.validate()
         if cfg.n_head % cfg.kv_heads or cfg.dim != cfg.n_head * cfg.head_dim:
-            raise ValueError(f"dim {cfg.dim} must equal n_head {cfg.n_head} x head_dim")
+            raise ConfigError(f"dim {cfg.dim} must equal n_head {cfg.n_head} x head_dim")
         self.cfg = cfg
         self.num_slots = cfg.num_slots
         self.tokens_per_image = cfg.num_slots + cfg.block_size
@@ -98,15 +95,14 @@ class HitaGPT(nn.Module):
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = nn.Linear(cfg.dim, 2 * cfg.vocab_size, bias=False)
         self.slot_pos = nn.Embedding(cfg.num_slots, cfg.dim)
-        self._rope: dict[torch.device, torch.Tensor] = {}
+        self.rope = Rope2D(cfg.grid, cfg.head_dim, cfg.rope_base, 1)  # patch positions, cached per device/dtype
+        # 128 holistic codes, then the patch raster: one flat sequence (a 1-row raster)
+        self.token_layout = TokenLayout("raster", (1, self.tokens_per_image))
+        self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None  # the null row exists
 
     def freqs_cis(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """(1 + block_size, hd/2, 2) RoPE table (row 0 = zeros) on ``device``, cached."""
-        device = torch.device(device)
-        if device not in self._rope:
-            c = self.cfg
-            self._rope[device] = precompute_freqs_cis_2d(c.grid, c.head_dim, c.rope_base, 1).to(device)
-        return self._rope[device]
+        """The (1 + block_size, hd/2, 2) (cos, sin) RoPE table (row 0 = zeros) on ``device`` (cached)."""
+        return torch.view_as_real(self.rope(device))
 
     def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:
         if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
@@ -119,9 +115,7 @@ class HitaGPT(nn.Module):
             raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
         if int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size:
             raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise ValueError(f"class labels must lie in [0, {self.num_classes}) (the null/CFG class is never scored); "
-                             f"got {int(labels.min())}..{int(labels.max())}")
+        check_label_range(labels, self.num_classes, self.null_class)
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor, trainpath: bool = False) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row p predicts tokens[:, p]."""
@@ -133,9 +127,9 @@ class HitaGPT(nn.Module):
                        self.tok_embeddings(prev[:, n_slot_inputs:])], dim=1)  # (B, L, dim)
         n = min(L, nc)
         slot_pos = self.slot_pos.weight[:n]
-        freqs = self.freqs_cis(x.device)[: max(0, L - nc)]
+        positions = (slot_pos, self.rope(x.device)[: max(0, L - nc)])
         for layer in self.layers:
-            x = layer(x, slot_pos, freqs)
+            x = layer(x, positions)
         return self.norm(x)
 
     def _head(self, half: int):

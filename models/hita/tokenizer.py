@@ -17,6 +17,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from visbpp.core.errors import ConfigError
+
 from ..llamagen.preprocess import preprocess as llamagen_preprocess
 from ..llamagen.preprocess import preprocess_id as llamagen_preprocess_id
 from ..llamagen.tokenizer import Decoder, Encoder, VectorQuantizer
@@ -67,14 +69,14 @@ class HitaTokenizer(nn.Module):
     def __init__(self, cfg: HitaVQConfig):
         super().__init__()
         if cfg.image_size % cfg.downsample:
-            raise ValueError(f"image_size {cfg.image_size} is not a multiple of the downsampling factor {cfg.downsample}")
+            raise ConfigError(f"image_size {cfg.image_size} is not a multiple of the downsampling factor {cfg.downsample}")
         if cfg.grid**2 != cfg.encoder.num_patches or cfg.grid**2 != cfg.decoder.num_patches:
-            raise ValueError(f"the {cfg.grid}x{cfg.grid} CNN grid does not match the transformers' "
+            raise ConfigError(f"the {cfg.grid}x{cfg.grid} CNN grid does not match the transformers' "
                              f"{cfg.encoder.num_patches}/{cfg.decoder.num_patches} patch positions")
         if cfg.encoder.n_carrier != cfg.decoder.n_carrier:
-            raise ValueError("encoder and decoder must have the same number of holistic tokens (n_carrier)")
+            raise ConfigError("encoder and decoder must have the same number of holistic tokens (n_carrier)")
         if cfg.encoder.dim != cfg.z_channels or cfg.decoder.dim != cfg.z_channels:
-            raise ValueError(f"transformer dim must equal z_channels {cfg.z_channels}")
+            raise ConfigError(f"transformer dim must equal z_channels {cfg.z_channels}")
         self.cfg = cfg
         self.image_size = cfg.image_size
         self.grid = cfg.grid
