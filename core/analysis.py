@@ -23,7 +23,7 @@ from .paper_analysis import paper_analysis
 from .table import TableError, bpp_basis, validate
 
 __all__ = [
-    "AnalysisResult", "AncovaResult", "GlobalResult", "GroupFit", "ModelFit", "Prediction",
+    "AnalysisResult", "AncovaResult", "ComparisonResult", "GlobalResult", "GroupFit", "ModelFit", "Prediction",
     "ProvenanceWarning", "TableError", "analyze", "MIN_GROUP_N",
 ]
 
@@ -178,6 +178,26 @@ class GlobalResult:
 
 
 @dataclass(frozen=True)
+class ComparisonResult:
+    """A named set of models that share one AR recipe across tokenizers (the table's ``compare``
+    column): FID ~ bpp and FID ~ rfid over its rows, and both global models on them alone, which
+    tests the rFID term at a fixed AR model."""
+
+    name: str
+    n: int
+    models: tuple[str, ...]
+    fid_vs_bpp: GroupFit
+    fid_vs_rfid: GroupFit
+    models_fit: GlobalResult | None = None   # linear, bilinear and the rFID F test on these rows
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "n": self.n, "models": list(self.models),
+                "fid_vs_bpp": self.fid_vs_bpp.to_dict(), "fid_vs_rfid": self.fid_vs_rfid.to_dict(),
+                "models_fit": self.models_fit.to_dict() if self.models_fit else None, "note": self.note}
+
+
+@dataclass(frozen=True)
 class ProvenanceWarning:
     """A fit that mixes FID protocols, evaluation resolutions or BPP sources."""
 
@@ -211,6 +231,7 @@ class AnalysisResult:
     table: pd.DataFrame = field(repr=False, compare=False)   # the validated rows, with label/group
     notes: tuple[str, ...] = ()
     paper: dict = field(default_factory=dict, compare=False)  # core/paper_analysis.py: the paper's own analyses
+    comparisons: tuple[ComparisonResult, ...] = ()
     fid_source: str | None = None             # which published FID set was fitted (None: a user table)
     finetunes: tuple[FinetunePair, ...] = ()  # base model vs fine-tune per size, where both rows are fitted
 
@@ -240,6 +261,7 @@ class AnalysisResult:
             "notes": list(self.notes),
             "paper": self.paper,
             "bpp_basis": _bases(self.table),
+            "comparisons": [c.to_dict() for c in self.comparisons],
             "fid_source": self.fid_source,
             "finetunes": [p.to_dict() for p in self.finetunes],
         }
@@ -254,20 +276,42 @@ def _ols(formula: str, data: pd.DataFrame):
         return smf.ols(formula, data=data).fit()
 
 
-def _fit_group(name: str, g: pd.DataFrame) -> GroupFit:
+def _fit_group(name: str, g: pd.DataFrame, x: str = "bpp") -> GroupFit:
     n, models = len(g), tuple(g["label"])
     if n < MIN_GROUP_N:
         return GroupFit(name, n, models, note=f"n = {n} < {MIN_GROUP_N}")
-    if g["bpp"].nunique() < 2:
-        return GroupFit(name, n, models, note="all models have the same bpp: no slope")
-    fit = _ols(LINEAR, g)
+    if g[x].nunique() < 2:
+        return GroupFit(name, n, models, note=f"all models have the same {x}: no slope")
+    fit = _ols(f"fid ~ {x}", g)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r = stats.pearsonr(g["bpp"], g["fid"]).statistic
-    lo, hi = fit.conf_int(alpha=0.05).loc["bpp"]
-    return GroupFit(name, n, models, slope=float(fit.params["bpp"]), intercept=float(fit.params["Intercept"]),
-                    r2=float(fit.rsquared), pearson_r=float(r), p_value=float(fit.pvalues["bpp"]),
+        r = stats.pearsonr(g[x], g["fid"]).statistic
+    lo, hi = fit.conf_int(alpha=0.05).loc[x]
+    return GroupFit(name, n, models, slope=float(fit.params[x]), intercept=float(fit.params["Intercept"]),
+                    r2=float(fit.rsquared), pearson_r=float(r), p_value=float(fit.pvalues[x]),
                     slope_ci=(float(lo), float(hi)))
+
+
+def _comparisons(df: pd.DataFrame) -> tuple[ComparisonResult, ...]:
+    """One result per name in the optional ``compare`` column ("; "-separated names per row)."""
+    if "compare" not in df.columns:
+        return ()
+    names: dict[str, list[int]] = {}
+    for i, v in enumerate(df["compare"]):
+        for name in (str(v).split(";") if isinstance(v, str) else ()):
+            if name.strip():
+                names.setdefault(name.strip(), []).append(i)
+    out = []
+    for name, rows in names.items():
+        sub = df.iloc[rows].reset_index(drop=True)
+        n, models = len(sub), tuple(sub["label"])
+        by_bpp, by_rfid = _fit_group(name, sub, "bpp"), _fit_group(name, sub, "rfid")
+        if n < MIN_GROUP_N:
+            out.append(ComparisonResult(name, n, models, by_bpp, by_rfid, note=f"n = {n} < {MIN_GROUP_N}"))
+            continue
+        glob = _global(sub)
+        out.append(ComparisonResult(name, n, models, by_bpp, by_rfid, glob, glob.note))
+    return tuple(out)
 
 
 def _ancova(df: pd.DataFrame, fitted: list[str]) -> AncovaResult:
@@ -438,5 +482,5 @@ def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = (), allow_mix
     ancova = _ancova(data, fitted)
     glob = _global(data)
     warns = provenance_warnings(data, ["global"] + fitted)
-    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes), paper_analysis(data), fid_source,
-                          tuple(finetune_pairs(data)))
+    return AnalysisResult(groups, ancova, glob, tuple(warns), data, tuple(notes), paper_analysis(data),
+                          _comparisons(data), fid_source, tuple(finetune_pairs(data)))

@@ -48,7 +48,8 @@ def files_for(card: ModelCard) -> list[CheckpointFile]:
     """Every file a model needs: its transformer file(s) and its tokenizer file (unless a file carries it)."""
     files = list(card.files)
     if not any(f.contains_tokenizer for f in files):
-        files.append(get_tokenizer_card(card.tokenizer_id).file)
+        tcard = get_tokenizer_card(card.tokenizer_id)
+        files += [tcard.file, *tcard.extra_files]
     return files
 
 

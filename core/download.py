@@ -1,4 +1,5 @@
-"""Getting checkpoint files onto disk: the Hugging Face hub, plain HTTPS with resume, and archives.
+"""Getting checkpoint files onto disk: the Hugging Face hub, plain HTTPS with resume, archives, and
+Google Drive files (through the optional ``gdown`` package: ``pip install visbpp[gdrive]``).
 
 Every download goes to ``<target>.part`` first (resumed with an HTTP Range request when a partial
 file exists), is verified, and only then renamed into place; a checksum mismatch leaves no file.
@@ -213,6 +214,67 @@ def _check_hub_blob(f: CheckpointFile, path: Path, where: str) -> None:
                         f"`visbpp fetch` again.")
 
 
+GDRIVE_URL_ENV = "VISBPP_GDRIVE_URL"  # download URL template with {id} (default: Google Drive's own)
+GDRIVE_URL = "https://drive.google.com/uc?id={id}"
+
+
+def _gdrive_by_hand(f: CheckpointFile, why: str, model_id: str = "") -> ck.MissingCheckpointError:
+    fid = f.repo[len("gdrive:"):]
+    return ck.MissingCheckpointError(
+        f"{why}: {f.filename} ({model_id or f.role}) is a Google Drive file: {f.url} (file id {fid}). "
+        f"Download it by hand (a browser, or `gdown {fid}`) and put it at {ck.cached_path(f)}, "
+        f"or pass --checkpoint-dir DIR containing {f.filename}."
+    )
+
+
+def _gdrive_download(f: CheckpointFile, progress: ck.ProgressFn | None, model_id: str) -> Path:
+    """Download a Drive file with gdown into a staging folder (gdown keeps its partial file there and
+    resumes it on the next call), check it is not an HTML page, then move it into the cache."""
+    try:
+        import gdown
+    except ImportError:
+        raise _gdrive_by_hand(
+            f, "the optional Google Drive downloader is not installed (pip install 'visbpp[gdrive]')", model_id
+        ) from None
+    import inspect
+
+    dest = ck.cached_path(f)
+    fid = f.repo[len("gdrive:"):]
+    stage = cache_root() / "downloads" / "gdrive" / fid
+    stage.mkdir(parents=True, exist_ok=True)
+    staged = stage / f.filename
+    url = os.environ.get(GDRIVE_URL_ENV, GDRIVE_URL).format(id=fid)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(dest) + ".lock"):
+        if dest.is_file():
+            return dest
+        if not staged.is_file():
+            kwargs: dict = {"quiet": progress is not None, "resume": True}
+            if progress is not None and "progress" in inspect.signature(gdown.download).parameters:
+                kwargs["progress"] = lambda done, total: progress(f.filename, done, total)
+            try:
+                got = gdown.download(url=url, output=str(staged), **kwargs)
+            except Exception as e:  # noqa: BLE001 - gdown/requests raise many types; name the file
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise _gdrive_by_hand(f, f"download from {url} failed ({msg}); rerun `visbpp fetch` to resume",
+                                      model_id) from None
+            if got is None or not staged.is_file():
+                raise _gdrive_by_hand(f, f"download from {url} returned no file", model_id)
+        with open(staged, "rb") as fh:
+            head = fh.read(512).lstrip().lower()
+        if not head or head.startswith((b"<!doctype", b"<html")):
+            staged.unlink()
+            raise _gdrive_by_hand(f, f"{url} returned a web page, not the checkpoint (quota or access limit?)", model_id)
+        try:
+            digest = ck.verify(f, staged)  # registry sha256, else the one recorded on the first download
+        except ck.FetchError:
+            staged.unlink()
+            raise
+        os.replace(staged, dest)
+        ck._record(dest.resolve(), digest)  # same bytes: remember the checksum under the final path
+    return dest
+
+
 def fetch_file(f: CheckpointFile, progress: ck.ProgressFn | None = None, model_id: str = "") -> Path:
     """Make sure ``f`` is on disk and verified; returns its path."""
     have = ck.locate(f)
@@ -229,6 +291,8 @@ def fetch_file(f: CheckpointFile, progress: ck.ProgressFn | None = None, model_i
             f"{f.filename} ({model_id or f.role}) has no direct download link: get the folder from {f.url} "
             f"and put {f.archive_member or f.filename} at {ck.cached_path(f)} (or pass --checkpoint-dir)."
         )
+    if f.source_kind == "gdrive" and offline():
+        raise _gdrive_by_hand(f, "offline mode (VISBPP_OFFLINE/HF_HUB_OFFLINE)", model_id)
     if offline():
         src = (f"{hub_endpoint()}/{f.repo[3:]}/resolve/{f.revision or 'main'}/{f.filename}"
                if f.source_kind == "hub" else mirrored(f.direct_url or f.url))
@@ -238,6 +302,8 @@ def fetch_file(f: CheckpointFile, progress: ck.ProgressFn | None = None, model_i
         )
     if f.source_kind == "hub":
         path = _hub_download(f, progress)
+    elif f.source_kind == "gdrive":
+        path = _gdrive_download(f, progress, model_id)
     elif f.source_kind == "http":
         path = http_download(mirrored(f.direct_url or f.url), ck.cached_path(f), progress, expected_sha256=f.sha256)
     else:  # archive: download once, unpack every member next to each other, drop the archive

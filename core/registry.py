@@ -67,10 +67,13 @@ class CheckpointFile:
 
     @property
     def source_kind(self) -> str:
-        """How `visbpp fetch` gets it: "hub", "archive", "http", "manual" (no direct link) or
-        "bundled" (shipped inside the visbpp package: ``repo`` = "bundled:<folder under core/assets>")."""
+        """How `visbpp fetch` gets it: "hub", "archive", "http", "gdrive" (a Google Drive file id:
+        ``repo`` = "gdrive:<id>"), "manual" (no direct link) or "bundled" (shipped inside the visbpp
+        package: ``repo`` = "bundled:<folder under core/assets>")."""
         if self.repo.startswith("bundled:"):
             return "bundled"
+        if self.repo.startswith("gdrive:"):
+            return "gdrive"
         if self.repo.startswith("hf:"):
             return "hub"
         if self.url.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
@@ -86,6 +89,8 @@ class CheckpointFile:
             slug = "hf/" + self.repo[3:].replace("/", "--")
         elif self.repo.startswith("bundled:"):
             slug = "bundled/" + self.repo[len("bundled:"):]
+        elif self.repo.startswith("gdrive:"):
+            slug = "drive.google.com/" + self.repo[len("gdrive:"):]
         else:
             m = re.match(r"^[a-z]+://([^/]+)/(?:.*/)?([^/?#]*)", self.repo or self.url)
             host, base = (m.group(1), m.group(2)) if m else ("local", "")
@@ -107,6 +112,10 @@ class TokenizerCard:
     file: CheckpointFile      # the checkpoint file
     rfid: tuple[tuple[int, Published], ...] = ()  # (resolution, rFID with source)
     notes: str = ""
+    # Architecture numbers as plain data (the family's own argument names); read with dict(card.arch).
+    arch: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    lpips: Published | None = None            # reconstruction LPIPS where published
+    extra_files: tuple[CheckpointFile, ...] = ()  # further files the tokenizer needs (``role`` names each)
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,7 @@ class ModelCard:
     # The architecture of this size as plain data (the family's own argument names, e.g. {"n_layer": 12,
     # "n_head": 12, "dim": 768}); ``Family.config_for(id)`` = the family's base config + this. Never mutate.
     arch: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    compare: tuple[str, ...] = ()        # named comparison sets the model belongs to (e.g. one AR model across tokenizers)
 
     @property
     def params_label(self) -> str:

@@ -43,8 +43,8 @@ TABLE_COLUMNS = (
     "reference_bpp", "measured_bpp", "measured_bpp_ci_low", "measured_bpp_ci_high", "measured_n_images",
     "measured_run_id", "params", "tokens_per_image", "tokenizer_id", "fid_source", "fid_protocol",
     "fid_provenance", "fid_eval_resolution", "rfid_source", "in_published_table",
-    "bpp_preprocess", "bpp_image_set", "bpp_n_images", "measured_preprocess", "fid_choice", "fid_guidance",
-    "bpp_provenance", "base_model",
+    "bpp_preprocess", "bpp_image_set", "bpp_n_images", "measured_preprocess", "compare", "fid_choice",
+    "fid_guidance", "bpp_provenance", "base_model",
 )
 
 # Which published FID a row carries (``analyze --fid``): the card's primary FID (the published table's
@@ -244,6 +244,7 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
             "in_published_table": c.in_published_table,
             "bpp_preprocess": basis[0], "bpp_image_set": basis[1], "bpp_n_images": basis[2],
             "measured_preprocess": (m.get("preprocess") or "official") if m else "",
+            "compare": "; ".join(c.compare),
             "fid_choice": "paper" if model_set == MICRO_FAMILY else fid_source,
             "fid_guidance": fid.guidance if fid else "",
             "bpp_provenance": prov.note if prov else "",

@@ -22,6 +22,9 @@ FAMILY_MODULES = {
     "taming": "taming",
     "openmagvit2": "openmagvit2",
     "ibq": "ibq",
+    "rar": "rar",
+    "gigatok": "gigatok",
+    "hita": "hita",
     "micro": "micro",
 }
 

@@ -47,7 +47,7 @@ def resolve_checkpoint(f: CheckpointFile, checkpoint_dir: str | None = None, mod
     return str(path)
 
 
-def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any]) -> str:
+def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], extras: Mapping[str, str] | None = None) -> str:
     """Identity of the tokenizer for the token cache: family, sha256 of the file and a hash of the
     config's ``tokenizer`` section (the same file can hold several weight sets, e.g. EMA copies).
 
@@ -56,7 +56,10 @@ def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any]) -
     """
     section = config.get("tokenizer", config)
     h = hashlib.sha256(json.dumps(section, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"{family}:{file_sha256(tokenizer_path)}:{h}"
+    key = f"{family}:{file_sha256(tokenizer_path)}:{h}"
+    for name, p in sorted((extras or {}).items()):  # extra files the tokenizer runs on (e.g. a frozen backbone)
+        key += f":{name}={file_sha256(p)[:16]}"
+    return key
 
 
 def _loaders(family: str, config: Mapping[str, Any], tok_path: str, tr_path: str, source: str = ""):
@@ -95,15 +98,18 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
         tok_path = tr_path
     else:
         tok_path = resolve_checkpoint(get_tokenizer_card(card.tokenizer_id).file, checkpoint_dir, card.id)
+    extras = {f.role: resolve_checkpoint(f, checkpoint_dir, card.id) for f in get_tokenizer_card(card.tokenizer_id).extra_files}
+    if extras:
+        config["extra_files"] = extras
     load_tokenizer, load_model = _loaders(card.family, config, tok_path, tr_path)
     # The token cache key includes the resolution through the tokenizer's preprocess_id/image_size.
     return ScoringJob(
         model_id=card.id,
         family=card.family,
-        tokenizer_key=tokenizer_key(card.family, tok_path, config),
+        tokenizer_key=tokenizer_key(card.family, tok_path, config, extras),
         load_tokenizer=load_tokenizer,
         load_model=load_model,
-        checkpoints={"tokenizer": tok_path, "transformer": tr_path},
+        checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
         reference_bpp=card.reference_bpp,
     )
 
@@ -126,14 +132,32 @@ def read_config(config_path: str) -> dict:
     return cfg
 
 
+def _extras(fam: Any, extras: Mapping[str, str] | None) -> dict[str, str]:
+    """--extra NAME=PATH files checked against the family's ``extra_files`` (name -> description)."""
+    wanted = getattr(fam, "extra_files", {}) or {}
+    extras = dict(extras or {})
+    for name in extras:
+        if name not in wanted:
+            known = ", ".join(wanted) or "none"
+            raise ConfigFileError(f"--extra {name}=...: family {fam.name} takes no extra file {name!r} (it takes: {known})")
+    for name, desc in wanted.items():
+        if name not in extras:
+            raise MissingCheckpointError(f"family {fam.name} needs the extra file {name!r}: {desc}; pass --extra {name}=PATH")
+        if not os.path.isfile(extras[name]):
+            raise CheckpointError(f"{extras[name]}: extra file {name!r} not found (--extra {name}=PATH)")
+    return {k: os.path.abspath(v) for k, v in extras.items()}
+
+
 def job_from_config(family: str, config_path: str, tokenizer_path: str, transformer_path: str,
-                    model_id: str | None = None) -> ScoringJob:
-    """A user's own checkpoints of a supported architecture, built from ``config_path``."""
+                    model_id: str | None = None, extras: Mapping[str, str] | None = None) -> ScoringJob:
+    """A user's own checkpoints of a supported architecture, built from ``config_path``; ``extras``
+    are the further files the family needs (``--extra NAME=PATH``)."""
     fam = get_family(family)
     name = fam.name
     cfg = read_config(config_path)
     declared = cfg.get("family")
-    if isinstance(declared, str) and declared not in (name, family):
+    # a config's family may name a variant, "<family>-<variant>" (e.g. "rar-robusttok"), as fixture folders do
+    if isinstance(declared, str) and declared not in (name, family) and not declared.startswith(name + "-"):
         raise ConfigFileError(f"{config_path}: this config is for family {declared!r}, but --family is {family!r}; "
                               f"pass --family {declared} (or the config of a {name} model)")
     parse = getattr(fam, "parse_config", None)
@@ -143,6 +167,9 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
         if not os.path.isfile(p):
             raise CheckpointError(f"{p}: {role} checkpoint file not found (--{role})")
     tok_path, tr_path = os.path.abspath(tokenizer_path), os.path.abspath(transformer_path)
+    extra_paths = _extras(fam, extras)
+    if extra_paths:
+        cfg["extra_files"] = extra_paths
     if model_id is None:
         # the id names the weights and the config: two configs of one file are two models
         cfg_hash = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
@@ -151,10 +178,10 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     return ScoringJob(
         model_id=model_id,
         family=name,
-        tokenizer_key=tokenizer_key(name, tok_path, cfg),
+        tokenizer_key=tokenizer_key(name, tok_path, cfg, extra_paths),
         load_tokenizer=load_tokenizer,
         load_model=load_model,
-        checkpoints={"tokenizer": tok_path, "transformer": tr_path, "config": os.path.abspath(config_path)},
+        checkpoints={"tokenizer": tok_path, "transformer": tr_path, "config": os.path.abspath(config_path), **extra_paths},
     )
 
 

@@ -75,7 +75,11 @@ class Rope2D:
 
 
 class Attention(nn.Module):
-    """Fused ``wqkv`` (q | k | v), 2-D RoPE on q and k, causal SDPA, ``wo``. No biases."""
+    """Fused ``wqkv`` (q | k | v), 2-D RoPE on q and k, causal SDPA, ``wo``. No biases.
+
+    ``rope=None``: no rotation at all (position-free attention, for models that add a learned
+    absolute position table to the input instead).
+    """
 
     def __init__(self, dim: int, n_head: int, n_kv_head: int | None = None):
         super().__init__()
@@ -83,13 +87,15 @@ class Attention(nn.Module):
         self.wqkv = nn.Linear(dim, (self.n_head + 2 * self.n_kv) * self.head_dim, bias=False)
         self.wo = nn.Linear(self.n_head * self.head_dim, dim, bias=False)
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = x.shape
         q_size, kv_size = self.n_head * self.head_dim, self.n_kv * self.head_dim
         q, k, v = self.wqkv(x).split([q_size, kv_size, kv_size], dim=-1)
-        q = apply_rope(q.view(B, T, self.n_head, self.head_dim), rope)  # (B, T, H, Dh)
-        k = apply_rope(k.view(B, T, self.n_kv, self.head_dim), rope)
+        q = q.view(B, T, self.n_head, self.head_dim)  # (B, T, H, Dh)
+        k = k.view(B, T, self.n_kv, self.head_dim)
         v = v.view(B, T, self.n_kv, self.head_dim)
+        if rope is not None:
+            q, k = apply_rope(q, rope), apply_rope(k, rope)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, heads, T, Dh)
         if self.n_kv != self.n_head:
             k = k.repeat_interleave(self.n_head // self.n_kv, dim=1)
@@ -116,7 +122,7 @@ class Block(nn.Module):
         if adaln:
             self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, cond: torch.Tensor | None = None) -> torch.Tensor:
         if cond is None:
             h = x + self.attention(self.attention_norm(x), rope)
             return h + self.feed_forward(self.ffn_norm(h))

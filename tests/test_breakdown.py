@@ -13,8 +13,9 @@ from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import scoring_null_class
 from visbpp.models import get_family
 
-FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq")
-NULL = {"llamagen": True, "var": True, "openmagvit2": True, "ibq": True, "taming": False, "rqtransformer": False}
+FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq", "rar")
+NULL = {"llamagen": True, "var": True, "openmagvit2": True, "ibq": True, "taming": False, "rqtransformer": False,
+        "rar": True}
 
 
 def _load(family):

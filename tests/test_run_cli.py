@@ -16,7 +16,7 @@ from conformance_utils import FixtureSet, fixture_sets, require
 from visbpp.core import results as R
 from visbpp.tui.cli import app
 
-FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq")
+FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq", "gigatok")
 runner = CliRunner()
 
 
@@ -217,3 +217,31 @@ def test_data_required_for_families_without_shipped_data(llamagen):
     assert r.exit_code == 2 and "--data DIR is required" in r.output
     r = runner.invoke(app, ["run", "--data", "x"])
     assert r.exit_code == 2 and "--model ID" in r.output
+
+
+def test_hita_end_to_end_with_extra_backbone(tmp_path):
+    fx = FixtureSet(require(fixture_sets("hita")[0].values[0]))
+    names = _imagefolder(fx, tmp_path / "data", int(fx.config.get("num_classes", 10)))
+    base = ["run", *_own_args(fx, "hita"), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+            "--device", "cpu", "--batch-size", "3", "--quiet"]
+    r = runner.invoke(app, base)  # without the backbone: refused before any work, naming the file and the option
+    assert r.exit_code == 2
+    assert "backbone" in r.output and "dinov2_vitl14_reg4_pretrain.pth" in r.output and "--extra backbone=PATH" in r.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "home" / "tokens").exists()
+    r = runner.invoke(app, [*base, "--extra", "dino=x.pt"])
+    assert r.exit_code == 2 and "no extra file 'dino'" in r.output
+    r = runner.invoke(app, [*base, "--extra", f"backbone={fx.folder / 'backbone.pt'}"])
+    assert r.exit_code == 0, r.output
+    rows = _rows(tmp_path / "out")
+    want = fx.expected["nll_bits"].double().tolist()
+    for i, rel in enumerate(names):
+        assert rows[rel]["label"] == int(fx.labels[i])
+        assert abs(rows[rel]["bits"] - want[i]) <= 4e-5, (rel, rows[rel]["bits"], want[i])
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    ckpts = doc["metadata"]["checkpoints"][doc["models"][0]["model_id"]]
+    assert doc["complete"] and ckpts["backbone"]["sha256"]
+
+
+def test_extra_needs_own_checkpoints(llamagen, tmp_path):
+    r = runner.invoke(app, ["run", "--model", "llamagen-b-256", "--data", str(tmp_path / "data"), "--extra", "a=b"])
+    assert r.exit_code == 2 and "--extra is for your own checkpoints" in r.output

@@ -93,7 +93,7 @@ def test_finished_run_copies_the_token_file(tmp_path):
     assert entry["layout"] is None and entry["null_file"] is None  # the fake describes no layout
 
 
-@pytest.mark.parametrize("family", ["llamagen", "var", "openmagvit2", "taming"])
+@pytest.mark.parametrize("family", ["llamagen", "var", "openmagvit2", "taming", "rar"])
 def test_cli_stores_the_models_token_nll_and_null_scores(family, tmp_path, monkeypatch):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
     fx = FixtureSet(require(fixture_sets(family)[0].values[0]))

@@ -115,6 +115,7 @@ def render(console: Console, r: AnalysisResult, source: str, prediction: Predict
     if g.rfid_f is not None:
         console.print(f"Adding rFID: F({g.rfid_df_num:g}, {g.rfid_df_den:g}) = {g.rfid_f:.4g}, "
                       f"p = {_p(g.rfid_f_p_value)}")
+    _render_comparisons(console, r, metric_name(r))
     if prediction is not None:
         pr = prediction
         lvl = f"{(1 - pr.alpha) * 100:g}%"
@@ -165,6 +166,29 @@ def render_paper(console: Console, p: dict) -> None:
     sv = p["slope_vs_rfid"]
     console.print(f"Slope vs mean rFID across the {sv['n']} groups with n >= {sv['min_n']}: "
                   f"Pearson r = {_f(sv['pearson_r'], '.4f')}")
+def _render_comparisons(console: Console, r: AnalysisResult, m: str) -> None:
+    """Models sharing one AR recipe across tokenizers: the rFID term at a fixed AR model."""
+    for cp in r.comparisons:
+        t = _table(f"Fixed AR model, tokenizers compared: {cp.name} (n = {cp.n}: {', '.join(cp.models)})")
+        t.add_column("fit", no_wrap=True)
+        for col in ("slope", "slope 95% CI", "R²", "r", "p"):
+            t.add_column(col, justify="right", no_wrap=True)
+        for label, g in ((f"{m} ~ bpp", cp.fid_vs_bpp), (f"{m} ~ rfid", cp.fid_vs_rfid)):
+            if g.fitted:
+                t.add_row(label, _g(g.slope, 6), f"[{_g(g.slope_ci[0])}, {_g(g.slope_ci[1])}]", _f(g.r2, ".3f"),
+                          _f(g.pearson_r, ".3f"), _p(g.p_value))
+            else:
+                t.add_row(label, *(["–"] * 5), style="dim")
+        console.print(t)
+        gf = cp.models_fit
+        if gf is not None and gf.bilinear is not None:
+            b = gf.bilinear
+            console.print(f"{m} ~ bpp + rfid on {cp.name}: R² {b.r2:.3f} (linear {gf.linear.r2:.3f}); "
+                          + ", ".join(f"{k} {b.coef[k]:.5g} (p = {_p(b.pvalues[k])})" for k in ("bpp", "rfid"))
+                          + (f"; adding rFID: F({gf.rfid_df_num:g}, {gf.rfid_df_den:g}) = {gf.rfid_f:.4g}, "
+                             f"p = {_p(gf.rfid_f_p_value)}" if gf.rfid_f is not None else ""))
+        elif cp.note:
+            console.print(f"{cp.name}: {cp.note}", style="dim")
 def render_finetunes(console: Console, r: AnalysisResult) -> None:
     """Base model vs fine-tune per size: ΔBPP against ΔFID (same architecture and tokenizer)."""
     t = _table("Base vs fine-tune (Δ = fine-tune − base; *: BPP sources or FID guidance differ)")

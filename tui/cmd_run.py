@@ -42,7 +42,17 @@ def _batch_size(v: str):
     return n
 
 
-def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir):
+def _extra_files(items) -> dict:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            _fail(f"--extra {item!r}: expected NAME=PATH (e.g. --extra backbone=dinov2_vitl14_reg4_pretrain.pth)")
+        out[name] = path
+    return out
+
+
+def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, extra=()):
     from visbpp.models import jobs as J
 
     own = [o for o in (config, tokenizer, transformer) if o]
@@ -51,7 +61,10 @@ def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir):
             _fail("a user checkpoint needs all of --family F --config C.json --tokenizer T.pt --transformer M.pt")
         if models:
             _fail("--model cannot be combined with --config/--tokenizer/--transformer; run them separately")
-        return [J.job_from_config(family, config, tokenizer, transformer, name)]
+        return [J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra))]
+    if extra:
+        _fail("--extra is for your own checkpoints (--family F --config C.json ...); registered models find "
+              "their extra files like any checkpoint (`visbpp fetch ID`, --checkpoint-dir)")
     out = [J.job_for_card(m, checkpoint_dir) for m in models]
     if family:
         have = {j.model_id for j in out}
@@ -98,6 +111,8 @@ def register(app: typer.Typer) -> None:
         tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Own model: tokenizer checkpoint file."),
         transformer: Optional[str] = typer.Option(None, "--transformer", help="Own model: AR transformer checkpoint file."),
         name: Optional[str] = typer.Option(None, "--name", help="Own model: id used in the results."),
+        extra: List[str] = typer.Option([], "--extra", help="Own model: a further file the family needs, NAME=PATH "
+                                        "(repeatable; e.g. Hita: --extra backbone=dinov2_vitl14_reg4_pretrain.pth)."),
         data: Optional[str] = typer.Option(None, "--data", help="ImageFolder root, or the flat val folder with "
                                            "--labels-csv (default only for families that ship data, e.g. micro)."),
         labels_csv: Optional[str] = typer.Option(None, "--labels-csv", help="Kaggle LOC_val_solution.csv (flat layout)."),
@@ -138,7 +153,7 @@ def register(app: typer.Typer) -> None:
             from visbpp.core.results import usable_dirs
 
             usable_dirs(out)  # --out and the cache dir (VISBPP_HOME) are checked before any work
-            jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir)
+            jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
             data = data or _default_data(jobs)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
                                    batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=workers,

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from visbpp.core.build import build_and_load
 from visbpp.core.config_schema import check_config
-from visbpp.core.errors import ConfigError
+from visbpp.core.errors import CheckpointError, ConfigError
 from visbpp.core.registry import get_card, model_cards
 
 from .gpt import GPT, GPTConfig
@@ -202,7 +202,16 @@ class LlamaGenFamily:
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: VQTokenizer | None = None) -> GPT:
         return build_and_load(path, lambda: self.build_transformer(config, tokenizer),
                               containers=_containers(config.get("transformer_container", "model")),
+                              select=_refuse_learned_positions,
                               drop=("freqs_cis",))  # a stray RoPE table some files carry
+
+
+def _refuse_learned_positions(sd: dict, module: Any, path: str) -> dict:
+    """Refuse, never drop: a learned position table is a different model (GigaTok's 1-D GPT)."""
+    if "positional_embedding" in sd:
+        raise CheckpointError(f"{path}: unexpected key positional_embedding: a GigaTok 1-D GPT (learned absolute "
+                              f"positions), not a LlamaGen GPT (2-D RoPE); score it with --family gigatok")
+    return sd
 
 
 FAMILY = LlamaGenFamily()

@@ -1,0 +1,64 @@
+"""The Hita ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``).
+
+``tokenizer`` = VQModel ModelArgs + ``transformer_config`` (the structure of the upstream yaml
+files) + ``cnn_encoder_decoder_args`` + ``backbone`` (DINOv2 ViT args); ``transformer`` = GPT
+ModelArgs. Training-only arguments are accepted (and not read); :data:`FIXED` names the keys
+whose only supported value is the released one.
+"""
+
+_HOLO = {
+    "target": "str", "layer_type": "str", "image_size": "int>0", "patch_size": "int>0", "dim": "int>0",
+    "depth": "int>0", "num_head": "int>0", "mlp_dim": "int>0", "dim_head": "int>0", "dropout": "float>=0",
+    "n_carrier": "int>0",
+}
+_VISUAL_ENCODER = {
+    "target": "str", "is_trainable": "bool",
+    "params": {"pretrained_enc_arch": "str", "pretrained_enc_path": "str", "pretrained_enc_withproj": "bool",
+               "proj_dim": "int>0"},
+}
+
+SCHEMA = {
+    "image_size": "int>0", "num_classes": "int>0", "downsample": "int>0", "patch_grid": "ints>0",
+    "token_grid": "ints>0", "num_holistic_tokens": "int>0", "seq_len": "int>0", "labels": "any",
+    "tokenizer_container": "str?", "transformer_container": "str?", "tokenizer_id": "str",
+    "extra_files": "free",  # name -> path, filled in by the job (``--extra`` or the tokenizer card)
+    "token_order": "any", "tokenizer_file_excludes": "any", "backbone_file": "any", "dino_preprocess": "any",
+    "primary_nll": "any",
+    "tokenizer": {
+        "codebook_size": "int>0", "codebook_embed_dim": "int>0", "codebook_slots_embed_dim": "int>0",
+        "codebook_l2_norm": "bool", "codebook_show_usage": "bool", "commit_loss_beta": "float",
+        "entropy_loss_ratio": "float", "encoder_ch_mult": "ints>0", "decoder_ch_mult": "ints>0",
+        "z_channels": "int>0", "dropout_p": "float>=0",
+        "transformer_config": {
+            "encoder_config": {"target": "str", "params": {
+                **_HOLO, "in_channels": "int>0", "visual_encoder_config": _VISUAL_ENCODER}},
+            "decoder_config": {"target": "str", "params": {
+                **_HOLO, "enable_vfm_recon": "bool", "shift_k": "int>0"}},
+        },
+        "cnn_encoder_decoder_args": {
+            "ch": "int>0", "num_res_blocks": "int>0", "norm_type": "str", "resamp_with_conv": "bool",
+            "in_channels": "int>0", "out_channels": "int>0",
+        },
+        "backbone": {
+            "embed_dim": "int>0", "depth": "int>0", "num_heads": "int>0", "img_size": "int>0", "patch_size": "int>0",
+            "mlp_ratio": "float>0", "num_register_tokens": "int>=0", "in_chans": "int>0", "ffn_layer": "str",
+            "interpolate_antialias": "bool", "interpolate_offset": "float", "qkv_bias": "bool", "proj_bias": "bool",
+            "ffn_bias": "bool", "init_values": "float?", "block_chunks": "int>=0", "class": "str", "block_fn": "str",
+            "real_counterpart": "str",
+        },
+    },
+    "transformer": {
+        "dim": "int>0", "n_layer": "int>0", "n_head": "int>0", "n_kv_head": "int>0?", "multiple_of": "int>0",
+        "ffn_dim_multiplier": "float>0?", "rope_base": "float>0", "norm_eps": "float>0",
+        "initializer_range": "float>=0", "token_dropout_p": "float>=0", "attn_dropout_p": "float>=0",
+        "resid_dropout_p": "float>=0", "ffn_dropout_p": "float>=0", "drop_path_rate": "float>=0",
+        "num_classes": "int>0", "caption_dim": "int>0", "class_dropout_prob": "float>=0", "model_type": "str",
+        "vocab_size": "int>0", "cls_token_num": "int>0", "block_size": "int>0", "max_batch_size": "int>0",
+        "max_seq_len": "int>0", "num_slots": "int>0",
+    },
+}
+
+# key (in any section of ``tokenizer``/``transformer``) -> the only supported value
+FIXED = {"model_type": "c2i", "cls_token_num": 1, "layer_type": "normal", "norm_type": "group", "resamp_with_conv": True,
+         "ffn_layer": "mlp", "interpolate_antialias": True, "interpolate_offset": 0.0, "qkv_bias": True,
+         "proj_bias": True, "ffn_bias": True, "pretrained_enc_withproj": False, "codebook_l2_norm": True}

@@ -1,0 +1,158 @@
+"""The RAR :class:`~visbpp.core.interfaces.Family`: configs per card, building and strict loading.
+
+``config_for(id)`` = the base config of the card's tokenizer variant (``BASES``, the schema of
+the conformance ``config.json``; the tokenizer card's ``arch["variant"]``) with the card's
+generator sizes (``card.arch``) filled in. Every load is one ``core.build.build_and_load``:
+the MaskGIT-VQGAN tokenizer and every generator are bare state dicts; the RobusTok tokenizer is
+a training checkpoint (read by core's reader: its ``argparse.Namespace`` becomes plain data)
+whose ``ema`` weights are the tokenizer (its raw ``model`` weights are checked for layout only,
+as the official loader loads them strictly before the EMA weights).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+import torch
+
+from visbpp.core.build import build_and_load
+from visbpp.core.checkpoint_io import read_checkpoint, unwrap
+from visbpp.core.errors import CheckpointError, ConfigError
+from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
+
+from .config import typed_config
+from .generator import RAR
+from .maskgit_vqgan import MaskGITTokenizer
+from .robusttok import RobusTokTokenizer, level_index
+
+_GENERATOR_COMMON = {"dropout": 0.1, "attn_drop": 0.1, "class_label_dropout": 0.1, "image_seq_len": 256,
+                     "condition_num_classes": 1000, "use_checkpoint": False}
+# base config per tokenizer variant (a tokenizer card's ``arch["variant"]``): everything but the generator sizes
+BASES: dict[str, dict[str, Any]] = {
+    "rar": {
+        "family": "rar",
+        "tokenizer": {"channel_mult": [1, 1, 2, 2, 4], "num_resolutions": 5, "dropout": 0.0, "hidden_channels": 128,
+                      "num_channels": 3, "num_res_blocks": 2, "resolution": 256, "z_channels": 256},
+        "tokenizer_quantizer": {"num_embeddings": 1024, "embedding_dim": 256, "commitment_cost": 0.25},
+        "transformer": {"model.generator": dict(_GENERATOR_COMMON), "model.vq_model.codebook_size": 1024},
+        "image_size": 256, "num_classes": 1000, "downsample": 16, "token_grid": [16, 16], "seq_len": 256,
+        "tokenizer_container": None, "transformer_container": None,
+    },
+    "rar-robusttok": {
+        "family": "rar-robusttok",
+        "tokenizer": {
+            "ModelArgs": {"codebook_size": 4096, "codebook_embed_dim": 64, "codebook_l2_norm": True, "dropout_p": 0.0,
+                          "v_patch_nums": [16], "enc_type": "dinov2", "dec_type": "dinov2", "semantic_guide": "dinov2",
+                          "detail_guide": "none", "num_latent_tokens": 256,
+                          "encoder_model": "vit_base_patch14_dinov2.lvd142m",
+                          "decoder_model": "vit_base_patch14_dinov2.lvd142m", "abs_pos_embed": True, "product_quant": 1,
+                          "codebook_drop": 0.1, "half_sem": False, "guide_type_1": "class", "guide_type_2": "class",
+                          "lfq": False},
+            "hard_coded_in_VQModel_real": {"img_size": 256, "patch_size": 16, "drop_path_rate": 0.1, "pretrained": True},
+        },
+        "transformer": {"model.generator": dict(_GENERATOR_COMMON), "model.vq_model.codebook_size": 4096},
+        "image_size": 256, "patch_size": 16, "num_classes": 1000, "downsample": 16, "token_grid": [16, 16],
+        "seq_len": 256, "tokenizer_container": "model+ema", "transformer_container": None,
+    },
+}
+# keys of a RobusTok training checkpoint that inference does not use
+ROBUSTTOK_DROP_PREFIXES = ("semantic_model.",)
+ROBUSTTOK_DROP = ("quantize.ema_vocab_hit_SV",)
+
+
+def _refuse_generator_file(sd: dict, module: Any, path: str) -> dict:
+    if "embeddings.weight" in sd and "encoder.conv_in.weight" not in sd:
+        raise CheckpointError(f"{path}: this is a RAR generator file (rar_*.bin), not the MaskGIT-VQGAN "
+                              f"tokenizer (maskgit-vqgan-imagenet-f16-256.bin)")
+    return sd
+
+
+def _refuse_tokenizer_file(sd: dict, module: Any, path: str) -> dict:
+    if "encoder.conv_in.weight" in sd and "embeddings.weight" not in sd:
+        raise CheckpointError(f"{path}: this is the MaskGIT-VQGAN tokenizer file, not a RAR generator (rar_*.bin)")
+    return sd
+
+
+def _robusttok_parts(obj: Mapping[str, Any], path: str) -> tuple[dict, dict]:
+    """The ``ema`` (the tokenizer) and raw ``model`` state dicts of a RobusTok training checkpoint."""
+    if not isinstance(obj.get("ema"), Mapping) or not isinstance(obj.get("model"), Mapping):
+        top = ", ".join(sorted(map(str, obj))[:8])
+        raise CheckpointError(f"{path}: expected a RobusTok training checkpoint with 'model' and 'ema' weights "
+                              f"(main-train.pt / post-train.pt); top-level keys are [{top}]")
+    return unwrap(obj, ("ema",), path), dict(obj["model"])
+
+
+def _robusttok_check(cfg, raw: Mapping[str, Any]) -> Any:
+    """After loading the EMA weights: the raw ``model`` weights have the module's layout (the official
+    loader loads them strictly first), and the level-index buffers are the ones the config implies."""
+    def check(module: Any, path: str) -> None:
+        want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in raw.items()
+               if k not in ROBUSTTOK_DROP and not k.startswith(ROBUSTTOK_DROP_PREFIXES) and hasattr(v, "shape")}
+        if got != want:
+            diff = sorted({k for k, _ in set(got.items()) ^ set(want.items())})
+            raise CheckpointError(f"{path}: its raw 'model' weights do not have the layout of its 'ema' weights "
+                                  f"(first differing keys: {', '.join(diff[:5])}); not a RobusTok training checkpoint")
+        for name, lvl in (("encoder", level_index(cfg.num_patches + 1, cfg.num_latent_tokens)),
+                          ("decoder", level_index(cfg.num_patches + 1, cfg.num_latent_tokens + 1))):
+            if not torch.equal(getattr(module, name).lvl1LC, lvl):
+                raise CheckpointError(f"{path}: buffer {name}.lvl1LC is not {cfg.num_patches + 1} zeros then ones; "
+                                      f"wrong image/patch size in the config?")
+    return check
+
+
+class RARFamily:
+    """Builds and loads RAR generators and their two tokenizers (MaskGIT-VQGAN, RobusTok)."""
+
+    name = "rar"
+
+    def size_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in model_cards(self.name))
+
+    def parse_config(self, config: Mapping[str, Any], where: str = "RAR config") -> Mapping[str, Any]:
+        """Check ``config`` (either variant) against its schema and for consistent sizes; errors name ``where``."""
+        typed_config(config, where)
+        return config
+
+    def config_for(self, model_id: str) -> dict[str, Any]:
+        """The base config of the card's tokenizer variant + the card's generator sizes (``card.arch``)."""
+        card = get_card(model_id)
+        if card.family != self.name:
+            raise KeyError(f"{model_id!r} is not a RAR model; RAR ids: {', '.join(self.size_ids())}")
+        variant = dict(get_tokenizer_card(card.tokenizer_id).arch)["variant"]
+        cfg = copy.deepcopy(BASES[variant])
+        cfg["model_id"] = card.id
+        cfg["transformer"]["model.generator"].update(copy.deepcopy(dict(card.arch)))
+        return cfg
+
+    def build_tokenizer(self, config: Mapping[str, Any]):
+        p = typed_config(config)
+        return MaskGITTokenizer(p.tokenizer) if p.variant == "maskgit" else RobusTokTokenizer(p.tokenizer)
+
+    def build_transformer(self, config: Mapping[str, Any], tokenizer=None) -> RAR:
+        p = typed_config(config)
+        if tokenizer is not None and (tokenizer.tokens_per_image, tokenizer.vocab_size) != (
+                p.generator.image_seq_len, p.generator.codebook_size):
+            raise ConfigError(f"tokenizer gives {tokenizer.tokens_per_image} tokens of {tokenizer.vocab_size} codes, the "
+                              f"generator expects {p.generator.image_seq_len} of {p.generator.codebook_size}")
+        return RAR(p.generator)
+
+    def load_tokenizer(self, path: str, config: Mapping[str, Any]):
+        """MaskGIT-VQGAN: a bare state dict. RobusTok: a training checkpoint whose ``ema`` weights are the tokenizer."""
+        p = typed_config(config)
+        if p.variant == "maskgit":
+            return build_and_load(path, lambda: MaskGITTokenizer(p.tokenizer), containers=(None,),
+                                  select=_refuse_generator_file)
+        ema, raw = _robusttok_parts(read_checkpoint(path), str(path))
+        return build_and_load(path, lambda: RobusTokTokenizer(p.tokenizer), state_dict=ema,
+                              drop=ROBUSTTOK_DROP, drop_prefixes=ROBUSTTOK_DROP_PREFIXES,
+                              check=_robusttok_check(p.tokenizer, raw))
+
+    def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer=None) -> RAR:
+        """Every generator file (``rar_*.bin``, both releases) is a bare state dict."""
+        return build_and_load(path, lambda: self.build_transformer(config, tokenizer), containers=(None,),
+                              select=_refuse_tokenizer_file)
+
+
+FAMILY = RARFamily()

@@ -1,0 +1,214 @@
+"""RobusTok tokenizer: ViT encoder with latent tokens, l2-normalised VQ, ViT decoder.
+
+Attribute names equal the inference keys of RobusTok's ``main-train.pt`` / ``post-train.pt``
+(``encoder.*``, ``quant_conv.*``, ``quantize.embedding.weight``, ``post_quant_conv.*``,
+``decoder.*``); the training-only ``semantic_model.*`` and ``quantize.ema_vocab_hit_SV`` are
+dropped by the loader. Input in [-1, 1]; decoder output unclamped.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visbpp.core.errors import DataError
+
+from .config import RobusTokConfig
+from .preprocess import robusttok_preprocess, robusttok_preprocess_id
+
+
+class Attention(nn.Module):
+    """Bidirectional multi-head attention, fused ``qkv`` (q | k | v) with bias, ``proj``."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, h, T, hd)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(y.transpose(1, 2).reshape(B, T, D))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Block(nn.Module):
+    """Pre-norm ViT block with LayerScale on both branches."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.ls1 = LayerScale(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.ls2 = LayerScale(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, patch: int, dim: int):
+        super().__init__()
+        self.proj = nn.Conv2d(3, dim, patch, stride=patch)
+
+
+class ViT(nn.Module):
+    """``cls_token``, ``pos_embed`` (1, 1 + N, D), [``patch_embed``], ``blocks``, ``norm``."""
+
+    def __init__(self, cfg: RobusTokConfig, patch_embed: bool):
+        super().__init__()
+        D = cfg.embed_dim
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.num_patches, D))
+        if patch_embed:
+            self.patch_embed = PatchEmbed(cfg.patch_size, D)
+        self.blocks = nn.ModuleList([Block(D, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.depth)])
+        self.norm = nn.LayerNorm(D, eps=1e-6)
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+
+def level_index(first: int, second: int) -> torch.Tensor:
+    """(1, first + second) int64: 0 for the image-side tokens, 1 for the latent side (``lvl1LC``)."""
+    return torch.cat([torch.zeros(first, dtype=torch.long), torch.ones(second, dtype=torch.long)]).view(1, -1)
+
+
+class ViTEncoder(nn.Module):
+    """[cls, N patches, M latents] with level embeddings -> ViT -> the M latent outputs."""
+
+    def __init__(self, cfg: RobusTokConfig):
+        super().__init__()
+        D, N, M = cfg.embed_dim, cfg.num_patches, cfg.num_latent_tokens
+        self.model = ViT(cfg, patch_embed=True)
+        self.latent_tokens = nn.Parameter(torch.zeros(1, M, D))
+        self.lvl_embed = nn.Embedding(2, D)
+        self.register_buffer("lvl1LC", level_index(N + 1, M))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B = x.shape[0]
+        m = self.model
+        patches = m.patch_embed.proj(x).flatten(2).transpose(1, 2)  # (B, N, D) row-major
+        pos = m.pos_embed  # (1, 1 + N, D)
+        img = torch.cat([m.cls_token.expand(B, -1, -1), patches], 1) + pos  # (B, 1 + N, D)
+        M = self.latent_tokens.shape[1]
+        lat = (self.latent_tokens + pos[:, 1:1 + M]).expand(B, -1, -1)  # (B, M, D)
+        h = torch.cat([img, lat], 1) + self.lvl_embed(self.lvl1LC)  # (B, 1 + N + M, D)
+        return m.run(h)[:, -M:]  # (B, M, D)
+
+
+class ViTDecoder(nn.Module):
+    """[cls, N mask tokens, cls, M latents] with level embeddings -> ViT -> N patch outputs -> pixels."""
+
+    def __init__(self, cfg: RobusTokConfig):
+        super().__init__()
+        D, N, M = cfg.embed_dim, cfg.num_patches, cfg.num_latent_tokens
+        self.patch = cfg.patch_size
+        self.model = ViT(cfg, patch_embed=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, D))
+        self.lvl_embed = nn.Embedding(2, D)
+        self.register_buffer("lvl1LC", level_index(N + 1, M + 1))
+        self.to_pixel = nn.Module()
+        self.to_pixel.model = nn.Linear(D, 3 * self.patch * self.patch)
+
+    def forward(self, lat: torch.Tensor) -> torch.Tensor:
+        B, M, D = lat.shape
+        m = self.model
+        pos = m.pos_embed  # (1, 1 + N, D)
+        N = pos.shape[1] - 1
+        cls = (m.cls_token + pos[:, :1]).expand(B, -1, -1)
+        masks = (self.mask_token + pos[:, 1:]).expand(B, -1, -1)  # (B, N, D)
+        h = torch.cat([cls, masks, cls, lat + pos[:, 1:1 + M]], 1) + self.lvl_embed(self.lvl1LC)  # (B, N + M + 2, D)
+        h = m.run(h)[:, 1:1 + N]  # (B, N, D)
+        p, g = self.patch, int(round(N ** 0.5))
+        pix = self.to_pixel.model(h).view(B, g, g, p, p, 3)  # (row, col, row in patch, col in patch, channel)
+        return pix.permute(0, 5, 1, 3, 2, 4).reshape(B, 3, g * p, g * p)
+
+
+class Quantizer(nn.Module):
+    """Codebook ``embedding`` (K, E); codes by squared distance of l2-normalised vectors."""
+
+    def __init__(self, num_embeddings: int, dim: int):
+        super().__init__()
+        self.embedding = nn.Embedding(num_embeddings, dim)
+
+    def normalised_codebook(self) -> torch.Tensor:
+        return F.normalize(self.embedding.weight.float(), dim=-1)
+
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        B, E, H, W = z.shape
+        zf = F.normalize(z.permute(0, 2, 3, 1).reshape(-1, E).float(), dim=-1)  # (BHW, E)
+        e = self.normalised_codebook()  # (K, E)
+        d = torch.addmm(zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1), zf, e.t(), alpha=-2.0)
+        return d.argmin(1).view(B, H * W)
+
+
+class RobusTokTokenizer(nn.Module):
+    """:class:`~visbpp.core.interfaces.ImageTokenizer` for RobusTok-RAR: [-1, 1] input, raster latent codes."""
+
+    family = "rar"
+
+    def __init__(self, cfg: RobusTokConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ViTEncoder(cfg)
+        self.quant_conv = nn.Conv2d(cfg.embed_dim, cfg.codebook_embed_dim, 1)
+        self.quantize = Quantizer(cfg.codebook_size, cfg.codebook_embed_dim)
+        self.post_quant_conv = nn.Conv2d(cfg.codebook_embed_dim, cfg.embed_dim, 1)
+        self.decoder = ViTDecoder(cfg)
+        self.image_size = cfg.img_size
+        self.tokens_per_image = cfg.num_latent_tokens
+        self.vocab_size = cfg.codebook_size
+        self.preprocess_id = robusttok_preprocess_id(cfg.img_size)
+
+    def preprocess(self, image) -> torch.Tensor:
+        return robusttok_preprocess(image, self.image_size)
+
+    def latent(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) in [-1, 1] -> z (B, E, g, g) before quantisation, fp32."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            h = self.encoder(x.float())  # (B, M, D)
+            B, M, D = h.shape
+            g = self.cfg.grid
+            return self.quant_conv(h.transpose(1, 2).reshape(B, D, g, g))
+
+    @torch.inference_mode()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.quantize.codes(self.latent(x))
+
+    @torch.inference_mode()
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        B, L = tokens.shape
+        g = self.cfg.grid
+        if L != g * g:
+            raise DataError(f"expected {g * g} tokens per image, got {L}")
+        with torch.autocast(device_type=tokens.device.type, enabled=False):
+            q = self.quantize.normalised_codebook()[tokens].view(B, g, g, -1).permute(0, 3, 1, 2)  # (B, E, g, g)
+            lat = self.post_quant_conv(q.contiguous()).flatten(2).transpose(1, 2)  # (B, M, D)
+            return self.decoder(lat)
