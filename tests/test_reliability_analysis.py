@@ -91,7 +91,8 @@ def test_every_damaged_store_entry_is_skipped_with_one_warning_naming_it(tmp_pat
     }
     for name, doc in damaged.items():
         _entry(store, name, doc)
-    r = CliRunner().invoke(app, ["analyze", "--set", "all", "--json", "--allow-mixed"]  # the good entry (100 images) meets table BPPs)
+    # the good entry (100 images) meets the table's BPPs: fitted together on request
+    r = CliRunner().invoke(app, ["analyze", "--set", "all", "--json", "--allow-mixed"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert "groups" in d
