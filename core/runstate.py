@@ -139,8 +139,13 @@ class RowAppender:
         self.f = open(path, "ab")
 
     def append(self, rows: list[dict], keys: list[str] | None = None) -> None:
+        self.append_many([(rows, keys)])
+
+    def append_many(self, batches: list[tuple[list[dict], list[str] | None]]) -> None:
+        """One line per batch, then one fsync for all of them."""
         try:
-            self.f.write((json.dumps({"rows": rows, "keys": keys}, allow_nan=False) + "\n").encode())
+            self.f.write(b"".join((json.dumps({"rows": rows, "keys": keys}, allow_nan=False) + "\n").encode()
+                                  for rows, keys in batches))
             self.f.flush()
             os.fsync(self.f.fileno())
         except OSError as e:

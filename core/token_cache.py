@@ -156,5 +156,22 @@ class TokenCache:
             self.tokens[k] = t.long()
         self.bad.update(bad)
 
+    def add(self, keys, tokens: torch.Tensor | None, bad: dict[str, str] | None = None) -> None:
+        """Keep tokens of images ``keys`` (and bad images) in memory only; :meth:`write_many` makes them durable."""
+        for k, t in zip(keys, [t.detach().cpu() for t in tokens] if tokens is not None else []):
+            self.tokens[k] = t.long()
+        self.bad.update(bad or {})
+
+    def write_many(self, items) -> None:
+        """Write ``[(keys, tokens | None, bad)]`` (as given to :meth:`add`) as one shard, atomically."""
+        keys, toks, bad = [], [], {}
+        for k, t, b in items:
+            if t is not None:
+                keys += list(k)
+                toks += [x.detach().cpu() for x in t]
+            bad.update(b or {})
+        with self._lock():
+            self._loaded.add(self._write(keys, toks, list(bad), list(bad.values())))
+
     def has(self, key: str) -> bool:
         return key in self.tokens or key in self.bad
