@@ -2,7 +2,8 @@
 
 A :class:`Flusher` collects what a run has computed (token-cache entries, run-state rows,
 per-token chunks) and makes it durable at most once per ``FLUSH_SECONDS`` or ``FLUSH_IMAGES``
-images, and at the end, on cancel and on error (``close``). The writes themselves (atomic
+images, and at the end, on cancel and on error (``close``); the first item is written at
+once, so that a write that cannot succeed (a full or read-only disk) fails before hours of work. The writes themselves (atomic
 shard files, JSON lines + one fsync) run on one background thread, in the order they were
 submitted, so scoring never waits on fsync; a failed write is raised on the scoring thread at
 the next ``add`` or at ``close``. The queue is bounded (``MAX_PENDING`` flushes), so a slow
@@ -81,12 +82,14 @@ class Flusher:
         self.items: list = []
         self.n = 0
         self.last = time.monotonic()
+        self.first = True   # the first item is written at once: a write that fails, fails early
 
     def add(self, item, n_images: int = 1) -> None:
         self.writer.check()
         self.items.append(item)
         self.n += n_images
-        if self.n >= self.images or time.monotonic() - self.last >= self.seconds:
+        if self.first or self.n >= self.images or time.monotonic() - self.last >= self.seconds:
+            self.first = False
             self.flush()
 
     def flush(self) -> None:

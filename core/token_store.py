@@ -96,7 +96,7 @@ class ChunkWriter:
         atomic_write_text(os.path.join(self.dir, "meta.json"), json.dumps(meta))
 
     def put(self, images: list[str], nll: np.ndarray, null: np.ndarray | None = None) -> None:
-        name = hashlib.sha256("\n".join(images).encode()).hexdigest()[:24] + ".npz"
+        name = hashlib.sha256("\n".join(images).encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".npz"
         arrays = {"images": np.array(images), "nll": np.ascontiguousarray(nll, dtype=np.float32)}
         if null is not None:
             arrays["null"] = np.ascontiguousarray(null, dtype=np.float32)

@@ -104,10 +104,10 @@ def test_flusher_batches_writes_in_order_and_reports_errors():
     for i in range(12):
         f.add(i, 1)
     f.writer.close(raise_errors=True)  # wait for the background writes so far
-    assert written == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert written == [[0], [1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]  # the first at once, then every 5
     f.writer = P.BackgroundWriter()
     f.close()
-    assert written[-1] == [10, 11]
+    assert written[-1] == [11]
 
     def boom(items):
         raise OSError(28, "No space left on device")
