@@ -2,25 +2,32 @@
 
 Flow of :func:`run`:
 
-1. List the data (``visbpp.core.data``) and select the subset; the run id is a hash of the
-   jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the data, the subset, the
-   preprocessing protocol, the dtype, TF32, the device type and the batch-size setting: rerunning the same command on
-   the same machine resumes (or finds the finished run); changing any of these starts anew.
+1. List the data (``visbpp.core.data``) and select the subset; the run id
+   (``visbpp.core.run_identity``) is a hash of the jobs, the data, the subset and the settings
+   that change bits: rerunning the same command on the same machine resumes (or finds the
+   finished run); changing any of these starts anew.
 2. A run whose complete results are already in the results store does no work (it only
    copies them to ``out_dir``) and says so.
-3. Jobs are grouped by ``tokenizer_key``. Per group the tokenizer is loaded once and every
-   image not yet in the token cache is encoded (fp32, always: tokens are data, shared by
-   every model and by bf16 and fp32 runs); bad images are recorded in the cache with the
-   reason. Then each AR model of the group scores the cached tokens in fixed batches.
-4. Each finished batch is appended to the run state (``visbpp.core.runstate``) so that a
-   rerun after Ctrl-C or kill -9 continues with the same batches — hence bits identical to
-   an uninterrupted run. Batches are fixed over the subset, so a torchrun with N ranks (batch
+3. Jobs are grouped by ``tokenizer_key``; every group with work left loads its tokenizer (the
+   first group also its first AR model, so a bad file fails before any write). The encode pass
+   (``visbpp.core.encode_pass``) decodes each image not yet in some group's token cache once,
+   in DataLoader workers (``--workers auto``), and applies each group's preprocessing to it;
+   tokens are fp32, always (tokens are data, shared by every model and by bf16 and fp32
+   runs); bad images are recorded in the cache with the reason.
+4. Per group, each AR model scores the cached tokens in fixed batches
+   (``visbpp.core.score_loop``); finished batches go to the run state
+   (``visbpp.core.runstate``) through a background writer, flushed at most every
+   ``persist.FLUSH_SECONDS`` (and at the end, on cancel and on error), so that a rerun after
+   Ctrl-C or kill -9 continues with the same batches — hence bits identical to an
+   uninterrupted run. Batches are fixed over the subset, so a torchrun with N ranks (batch
    k of the pending ones goes to rank k mod N) scores the same batches as one process.
 5. Rank 0 gathers the rows, reduces sums in float64, writes ``out_dir`` and the results
    store (``visbpp.core.results``).
 
 Numerics: fp32 by default, optional bf16 autocast of the AR forward (the families keep the
-log-softmax in fp32), bits summed in float64 on the host. TF32 stays off unless asked, and
+log-softmax in fp32), bits summed in float64 on the device, per batch. ``--compile`` wraps
+the AR forward in torch.compile; on CUDA the flash / memory-efficient SDPA kernels are allowed
+(both recorded in ``results.json``). TF32 stays off unless asked, and
 then applies to the AR forward only: encoding always runs with TF32 off.
 
 Errors before any work: an ``out_dir`` or cache dir that cannot be written (``OutputError``),

@@ -2,12 +2,12 @@
 
 A :class:`Flusher` collects what a run has computed (token-cache entries, run-state rows,
 per-token chunks) and makes it durable at most once per ``FLUSH_SECONDS`` or ``FLUSH_IMAGES``
-images, and at the end, on cancel and on error (``close``); the first item is written at
-once, so that a write that cannot succeed (a full or read-only disk) fails before hours of work. The writes themselves (atomic
-shard files, JSON lines + one fsync) run on one background thread, in the order they were
-submitted, so scoring never waits on fsync; a failed write is raised on the scoring thread at
-the next ``add`` or at ``close``. The queue is bounded (``MAX_PENDING`` flushes), so a slow
-disk slows scoring down instead of growing memory.
+images, and at the end, on cancel and on error (``close``); the first item is written at once,
+so that a write that cannot succeed (a full or read-only disk) fails before hours of work. The
+writes themselves (atomic shard files, JSON lines + one fsync) run on one background thread,
+in the order they were submitted, so scoring never waits on fsync; a failed write is raised
+on the scoring thread at the next ``add`` or at ``close``. The queue is bounded
+(``MAX_PENDING`` flushes), so a slow disk slows scoring down instead of growing memory.
 
 The kill -9 guarantee is the writers' own: each flush writes complete files / complete lines
 (a token shard is renamed into place, the per-token chunks of a batch are written before its

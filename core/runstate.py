@@ -1,6 +1,7 @@
 """Resumable run state: what a run has already scored, kept under ``<cache_dir>/runs/<run_id>/``.
 
-Each rank appends one JSON line per finished batch to ``<model>/rank<r>.jsonl`` and fsyncs it;
+Each rank appends one JSON line per finished batch to ``<model>/rank<r>.jsonl`` (the lines of
+a flush, ``visbpp.core.persist``, then one fsync);
 a line is the unit of progress. A line holds the rows and each image's identity (path, size,
 mtime, as in the token cache): a row whose image has since changed, a row without finite bits
 and a malformed line are not taken as done (the image is scored again). After a kill the last line may be cut short: it is dropped

@@ -148,8 +148,13 @@ def is_oom(e: BaseException) -> bool:
 
 
 def free_memory(device: torch.device) -> None:
+    """Give cached accelerator memory back (after a full gc pass, so that cyclic garbage holding device
+    tensors goes too). On the CPU a tensor is freed with its last reference: nothing to do there
+    (a full gc pass of a process holding models costs up to a second)."""
     import gc
 
+    if device.type == "cpu":
+        return
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()

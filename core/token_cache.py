@@ -10,7 +10,8 @@ too, with the reason, so a resumed run does not decode them again.
 
 Storage: ``<cache_dir>/tokens/<folder key>/shard-*.pt`` files, each a dict
 ``{"keys": [str], "tokens": LongTensor (N, ...), "bad_keys": [str], "bad_reasons": [str]}``
-written to a temporary name and renamed (atomic). A :class:`filelock.FileLock` on the
+written to a temporary name and renamed (atomic); the engine writes one shard per flush
+(:meth:`TokenCache.add` in memory, :meth:`TokenCache.write_many` on the background writer). A :class:`filelock.FileLock` on the
 folder serialises writers and the occasional merge of many shards into one, so several
 processes (torchrun ranks, two terminals) can fill the same cache safely.
 """
