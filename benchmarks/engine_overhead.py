@@ -85,6 +85,32 @@ def engine(tok, ar, root, bs, workers) -> float:
     return len(res.per_image) / dt
 
 
+def scoring_overhead(tok, ar, root, files, bs, rounds) -> tuple[float, float]:
+    """Host seconds per image that the engine's scoring loop adds to the bare ``token_nll`` loop
+    (tokens cached; median over rounds; wall and process CPU time, per-run fixed costs included): what
+    a GPU run pays per image and model beyond the forward."""
+    with tempfile.TemporaryDirectory() as cache:
+        s = RunSettings(data=root, batch_size=bs, device="cpu", cache_dir=cache, workers=0)
+        res = run([ScoringJob("warm", "llamagen", "bench-tok", lambda: tok, lambda t: ar)], s)
+        n = len(res.per_image)
+        x = torch.stack([tok.preprocess(D.load_image(p)) for p, _ in files])
+        with torch.inference_mode():
+            toks = tok.encode(x)
+        labels = torch.tensor([c for _, c in files])
+        wall, cpu = [], []
+        for r in range(rounds):
+            t0, c0 = time.perf_counter(), time.process_time()
+            with torch.inference_mode():
+                for i in range(0, n, bs):
+                    float((ar.token_nll(toks[i:i + bs], labels[i:i + bs]).double().sum(-1) / LN2).sum())
+            t_bare, c_bare = time.perf_counter() - t0, time.process_time() - c0
+            t0, c0 = time.perf_counter(), time.process_time()
+            run([ScoringJob(f"score-{r}", "llamagen", "bench-tok", lambda: tok, lambda t: ar)], s)
+            wall.append((time.perf_counter() - t0 - t_bare) / n)
+            cpu.append((time.process_time() - c0 - c_bare) / n)
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def decode_rate(tok, files) -> float:
     t0 = time.perf_counter()
     for p, _ in files:
@@ -113,6 +139,9 @@ def case(name: str, rounds: int, workers: list[int], flops: bool) -> dict:
                **{f"{k}_ips": statistics.median(v) for k, v in res.items()}, "all": res}
         for w in workers:
             out[f"ratio_w{w}"] = out[f"engine_w{w}_ips"] / out["bare_ips"]
+        if name == "tiny":
+            w, c = scoring_overhead(tok, ar, root, files, spec["bs"], rounds)
+            out["scoring_overhead_s_per_image"], out["scoring_overhead_cpu_s_per_image"] = w, c
         if flops:
             x = torch.stack([tok.preprocess(D.load_image(files[0][0]))])
             with torch.inference_mode():
@@ -128,12 +157,15 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workers", default="0,1")
+    p.add_argument("--images", type=int, help="images per round (default: the case's)")
     p.add_argument("--flops", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     workers = [int(w) for w in a.workers.split(",")]
     rows = []
     for name in (["tiny", "b256"] if a.case == "both" else [a.case]):
+        if a.images:
+            CASES[name]["n"] = a.images
         r = case(name, a.rounds, workers, a.flops)
         rows.append(r)
         print(json.dumps(r), flush=True)
