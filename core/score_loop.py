@@ -3,8 +3,9 @@
 Batches are fixed over the good images (``good``) so that a resumed run or a torchrun with N
 ranks (batch k of the pending ones goes to rank k mod N) scores the same batches as one
 process, hence identical bits. The next batch's tokens are staged (pinned, non-blocking copy
-on CUDA) while the current forward runs; bits are summed on the device in float64 per batch
-and moved to the host once. A non-finite NLL stops the run (nothing of that batch is kept).
+on CUDA) and, on CUDA, the next forward is queued before the host reads the current batch's
+results, so the host's bookkeeping overlaps the device's work; bits are summed on the device in
+float64 per batch and moved to the host once. A non-finite NLL stops the run (nothing of that batch is kept).
 Rows and per-token chunks are made durable by a background writer (``visbpp.core.persist``):
 chunks of a batch before its row line, at most once per flush interval and at the end, on
 cancel or on error.
@@ -25,6 +26,7 @@ from .runtime import find_batch_size
 
 LN2 = 0.6931471805599453
 COMPILE_BACKEND = "inductor"   # torch.compile backend of --compile
+OVERLAP = {"cuda": 1}           # per device type: batches queued on the device before the host reads one
 
 
 def chunks(seq, n):
@@ -118,25 +120,36 @@ def score(ctx, j, model, tok, cache, good, done, out_rows) -> bool:
     flusher = P.Flusher(write)
     rate = RT.Rate(total)
     pixels = int(tok.image_size) ** 2
+
+    def settle(b, nll, bits, parts, null):  # host side of a batch: read its bits, check, keep
+        bits = bits.cpu().tolist()
+        images = [s.image for s in b]
+        if not all(math.isfinite(v) for v in bits):
+            check_finite(nll.double().cpu(), j.model_id, images, ctx.s.dtype)  # nothing non-finite is kept
+        ntok = int(nll.shape[1])
+        rows = [{"model_id": j.model_id, "image": s.image, "label": s.label, "bits": v, "tokens": ntok,
+                 "pixels": pixels, "bpp": v / (3 * pixels)} for s, v in zip(b, bits)]
+        flusher.add((images, parts.cpu().numpy(), None if null is None else null.cpu().numpy(), rows,
+                     [ctx.keys[s.image] for s in b]), len(b))
+        out_rows.extend(rows)
+        ips, eta = rate.add(len(b))
+        ctx.emit(Progress(j.model_id, "scoring", rate.done, total, ips, eta, RT.memory_stats(ctx.device)))
+
+    lag = OVERLAP.get(ctx.device.type, 0)  # batches in flight before the host reads their results
+    inflight: list = []
     ok = False
     try:
         for b, toks, labels in _staged(ctx, cache, mine):
             if ctx.cancelled():
                 ok = True
-                return True
+                return True   # a batch still in flight is not kept: the rerun scores it
             with torch.inference_mode(), RT.autocast(ctx.device, ctx.s.dtype), RT.tf32_mode(ctx.s.tf32):
                 nll, parts, null = TS.score_batch(model, toks, labels, ctx.s.unconditional)
-            bits = (nll.double().sum(-1) / LN2).cpu().tolist()  # float64 on the device, one move
-            images = [s.image for s in b]
-            if not all(math.isfinite(v) for v in bits):
-                check_finite(nll.double().cpu(), j.model_id, images, ctx.s.dtype)  # nothing non-finite is kept
-            ntok = int(nll.shape[1])
-            rows = [{"model_id": j.model_id, "image": s.image, "label": s.label, "bits": v, "tokens": ntok,
-                     "pixels": pixels, "bpp": v / (3 * pixels)} for s, v in zip(b, bits)]
-            flusher.add((images, parts, null, rows, [ctx.keys[s.image] for s in b]), len(b))
-            out_rows.extend(rows)
-            ips, eta = rate.add(len(b))
-            ctx.emit(Progress(j.model_id, "scoring", rate.done, total, ips, eta, RT.memory_stats(ctx.device)))
+                inflight.append((b, nll, nll.double().sum(-1) / LN2, parts, null))  # bits: float64, on the device
+            while len(inflight) > lag:
+                settle(*inflight.pop(0))
+        while inflight:
+            settle(*inflight.pop(0))
         ok = True
         return False
     finally:

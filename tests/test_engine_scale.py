@@ -175,3 +175,12 @@ def test_compile_gives_the_same_bits_and_is_recorded(tmp_path, monkeypatch):
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
     assert doc["metadata"]["compile"] is True and a.metadata["compile"] is False
     assert doc["metadata"]["sdpa"].startswith("cpu") and a.run_id != b.run_id
+
+
+def test_results_read_one_batch_late_are_the_same(tmp_path, monkeypatch):
+    """The CUDA path (next forward queued before the host reads a batch), run on the CPU."""
+    make_jpegs(tmp_path / "data")
+    a = run([fake_job(), fake_job("fake-b", 1)], _settings(tmp_path, cache_dir=str(tmp_path / "c0")))
+    monkeypatch.setattr(SL, "OVERLAP", {"cpu": 1})
+    b = run([fake_job(), fake_job("fake-b", 1)], _settings(tmp_path, cache_dir=str(tmp_path / "c1"), unconditional=True))
+    assert [(r["image"], r["bits"]) for r in a.per_image] == [(r["image"], r["bits"]) for r in b.per_image]
