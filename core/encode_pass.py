@@ -97,8 +97,9 @@ def _encode(ctx, plans: list[GroupPlan]) -> bool:
                 toks = _encode_batch(ctx, p.tok, x) if x is not None else None
                 keys = [image_key(todo[i].path) for i in pos]
                 bad = {image_key(todo[i].path): r for i, r in badl}
-                p.cache.add(keys, toks, bad)
-                fl.add((keys, toks, bad), len(keys) + len(bad))
+                if keys or bad:  # this group may need none of the batch's images
+                    p.cache.add(keys, toks, bad)
+                    fl.add((keys, toks, bad), len(keys) + len(bad))
                 seen.update(pos, (i for i, _ in badl))
             ips, eta = rate.add(len(seen))
             ctx.emit(Progress(label, "encoding", rate.done, total, ips, eta, RT.memory_stats(ctx.device)))
