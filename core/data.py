@@ -272,3 +272,47 @@ def collate(items):
     bad = [(i, r) for i, x, r in items if r is not None]
     x = torch.stack([x for _, x in good]) if good else None
     return [i for i, _ in good], x, bad
+
+
+class MultiImageDataset:
+    """Decode once, preprocess for several tokenizers: index -> (position, [tensor | None], [reason | None]).
+
+    ``transforms[g]`` is tokenizer group g's preprocessing; ``wanted[i]`` the groups that need
+    sample i (the others get ``None`` and no work). A file that cannot be decoded is bad for
+    every group that wanted it, with the same reason.
+    """
+
+    def __init__(self, samples: Sequence[Sample], decode: Callable, transforms: Sequence[Callable],
+                 wanted: Sequence[Sequence[int]]):
+        self.samples, self.decode, self.transforms, self.wanted = list(samples), decode, list(transforms), list(wanted)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        n = len(self.transforms)
+        xs, reasons = [None] * n, [None] * n
+        try:
+            img = self.decode(self.samples[i].path)
+        except BadImage as e:
+            for g in self.wanted[i]:
+                reasons[g] = str(e)
+            return i, xs, reasons
+        for g in self.wanted[i]:
+            try:
+                xs[g] = self.transforms[g](img)
+            except Exception as e:  # noqa: BLE001 - an image a family cannot preprocess is skipped by it
+                reasons[g] = f"preprocessing failed ({type(e).__name__}: {e})"
+        return i, xs, reasons
+
+
+def collate_multi(items):
+    """-> per group g: (positions of its good images, stacked tensor or None, [(position, reason)])."""
+    import torch
+
+    out = []
+    for g in range(len(items[0][1]) if items else 0):
+        good = [(i, xs[g]) for i, xs, _ in items if xs[g] is not None]
+        bad = [(i, rs[g]) for i, _, rs in items if rs[g] is not None]
+        out.append(([i for i, _ in good], torch.stack([x for _, x in good]) if good else None, bad))
+    return out

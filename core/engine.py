@@ -2,26 +2,32 @@
 
 Flow of :func:`run`:
 
-1. List the data (``visbpp.core.data``) and select the subset; the run id is a hash of the
-   jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the data, the subset, the
-   preprocessing protocol (``visbpp.core.preprocessing``), the dtype, TF32, the device type
-   and the batch-size setting: rerunning the same command on the same machine resumes (or
-   finds the finished run); changing any of these starts anew.
+1. List the data (``visbpp.core.data``) and select the subset; the run id
+   (``visbpp.core.run_identity``) is a hash of the jobs, the data, the subset and the settings
+   that change bits: rerunning the same command on the same machine resumes (or finds the
+   finished run); changing any of these starts anew.
 2. A run whose complete results are already in the results store does no work (it only
    copies them to ``out_dir``) and says so.
-3. Jobs are grouped by ``tokenizer_key``. Per group the tokenizer is loaded once and every
-   image not yet in the token cache is encoded (fp32, always: tokens are data, shared by
-   every model and by bf16 and fp32 runs); bad images are recorded in the cache with the
-   reason. Then each AR model of the group scores the cached tokens in fixed batches.
-4. Each finished batch is appended to the run state (``visbpp.core.runstate``) so that a
-   rerun after Ctrl-C or kill -9 continues with the same batches — hence bits identical to
-   an uninterrupted run. Batches are fixed over the subset, so a torchrun with N ranks (batch
+3. Jobs are grouped by ``tokenizer_key``; every group with work left loads its tokenizer (the
+   first group also its first AR model, so a bad file fails before any write). The encode pass
+   (``visbpp.core.encode_pass``) decodes each image not yet in some group's token cache once,
+   in DataLoader workers (``--workers auto``), and applies each group's preprocessing to it;
+   tokens are fp32, always (tokens are data, shared by every model and by bf16 and fp32
+   runs); bad images are recorded in the cache with the reason.
+4. Per group, each AR model scores the cached tokens in fixed batches
+   (``visbpp.core.score_loop``); finished batches go to the run state
+   (``visbpp.core.runstate``) through a background writer, flushed at most every
+   ``persist.FLUSH_SECONDS`` (and at the end, on cancel and on error), so that a rerun after
+   Ctrl-C or kill -9 continues with the same batches — hence bits identical to an
+   uninterrupted run. Batches are fixed over the subset, so a torchrun with N ranks (batch
    k of the pending ones goes to rank k mod N) scores the same batches as one process.
 5. Rank 0 gathers the rows, reduces sums in float64, writes ``out_dir`` and the results
    store (``visbpp.core.results``).
 
 Numerics: fp32 by default, optional bf16 autocast of the AR forward (the families keep the
-log-softmax in fp32), bits summed in float64 on the host. TF32 stays off unless asked, and
+log-softmax in fp32), bits summed in float64 on the device, per batch. ``--compile`` wraps
+the AR forward in torch.compile; on CUDA the flash / memory-efficient SDPA kernels are allowed
+(both recorded in ``results.json``). TF32 stays off unless asked, and
 then applies to the AR forward only: encoding always runs with TF32 off.
 
 Errors before any work: an ``out_dir`` or cache dir that cannot be written (``OutputError``),
@@ -35,8 +41,6 @@ more classes than a model's ``num_classes`` is an error; with fewer, a warning e
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import threading
 import time
@@ -46,16 +50,19 @@ from typing import Callable, Literal, Mapping, Sequence
 import torch
 
 from . import data as D
+from . import encode_pass as EP
 from . import preprocessing as PP
 from . import recon as RC
 from . import results as R
+from . import run_identity as RI
 from . import runtime as RT
+from . import score_loop as SL
 from . import token_store as TS
 from .cards import PUBLISHED_TABLE
 from .errors import ConfigError
-from .events import Event, ImageSkipped, ModelFinished, Progress, RunFinished, RunStarted, StageChanged
+from .events import Event, ImageSkipped, ModelFinished, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
-from .nll import NonFiniteNLLError, check_finite  # noqa: F401 - NonFiniteNLLError re-exported (engine API)
+from .nll import NonFiniteNLLError  # noqa: F401 - re-exported (engine API)
 from .runstate import RunInProgressError, RunState, run_lock  # noqa: F401 - re-exported
 from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
 from .token_cache import TokenCache, image_key
@@ -90,11 +97,12 @@ class RunSettings:
     device: str = "auto"
     dtype: Literal["fp32", "bf16"] = "fp32"
     tf32: bool = False
-    workers: int = 0
+    workers: int | Literal["auto"] = "auto"  # decode worker processes; auto: CPU count based (encode_pass)
     cache_dir: str | None = None
     preprocess: str = PP.DEFAULT_PREPROCESSING   # "official" (the family's own) | "paper" (core/preprocessing.py)
     unconditional: bool = False  # also score every image with the model's null class (where it has one)
     recon: bool = False          # also decode the tokens: PSNR/SSIM per image and tokenizer (core/recon.py)
+    compile: bool = False        # torch.compile the AR forward (score_loop.compiled)
 
 
 @dataclass
@@ -119,33 +127,8 @@ class _Emitter:
             self.cb(ev)
 
 
-def _identity(jobs, settings, samples, ds, device_type: str) -> dict:
-    def stat(p):
-        try:
-            st = os.stat(p)
-            return [os.path.abspath(p), st.st_size, st.st_mtime_ns]
-        except OSError:
-            return [p]
-
-    return {
-        "jobs": [[j.model_id, j.family, j.tokenizer_key, {k: stat(v) for k, v in sorted(j.checkpoints.items())}]
-                 for j in jobs],
-        "data": ds.root, "layout": ds.layout,
-        "labels_csv": os.path.abspath(settings.labels_csv) if settings.labels_csv else None,
-        "limit": settings.limit, "per_class": settings.per_class, "n_images": len(samples),
-        "first_last": [samples[0].image, samples[-1].image] if samples else [],
-        "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
-        "preprocess": settings.preprocess,
-        **{k: True for k in ("unconditional", "recon") if getattr(settings, k)},
-    }
-
-
 def _to_device(m, device):
     return m.to(device) if isinstance(m, torch.nn.Module) else m
-
-
-def _chunks(seq, n):
-    return [seq[i:i + n] for i in range(0, len(seq), n)]
 
 
 def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[Event], None] | None = None,
@@ -156,13 +139,14 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     ids = [j.model_id for j in jobs]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"model ids must be unique in a run: {ids}")
-    if settings.workers < 0:
-        raise ConfigError(f"--workers {settings.workers}: expected 0 (decode in the main process) or more")
+    if settings.workers != "auto" and (not isinstance(settings.workers, int) or settings.workers < 0):
+        raise ConfigError(f"--workers {settings.workers}: expected auto, 0 (decode in the main process) or more")
     cache_dir = R.usable_dirs(settings.out_dir, settings.cache_dir)
     dist = RT.dist_from_env()
     device = RT.resolve_device(settings.device, dist.local_rank)
     RT.init_dist(dist, device)
     RT.autocast(device, settings.dtype)  # validates the dtype name
+    RT.efficient_attention(device)
     PP.check(settings.preprocess)
     emit = _Emitter(on_event, dist.rank)
 
@@ -170,8 +154,8 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     samples = D.select(ds.samples, settings.limit, settings.per_class)
     if not samples:
         raise D.DataError(f"{ds.root}: no images selected")
-    identity = _identity(jobs, settings, samples, ds, device.type)
-    run_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    identity = RI.identity(jobs, settings, samples, ds, device.type)
+    run_id = RI.run_id(identity)
     store = R.store_dir(run_id, cache_dir)
 
     done = R.finished_run(store, dist.rank == 0)  # complete and its per_image.csv intact
@@ -204,11 +188,23 @@ def _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, sampl
     new_rows: dict[str, list[dict]] = {j.model_id: [] for j in jobs}
     bad: dict[str, dict[str, str]] = {}   # tokenizer_key -> {image: reason}
     resolution: dict[str, int] = {}
-    cancelled = False
+    plans: list[EP.GroupPlan] = []
     for key, group in groups.items():
-        cancelled = ctx.score_group(group, new_rows, bad.setdefault(key, {}), resolution)
+        plan = ctx.plan(group, bad.setdefault(key, {}), resolution, load_model=not plans)
+        if plan is not None:
+            plans.append(plan)
+    cancelled = False
+    if plans:
+        ctx.barrier()  # every rank has read the same cache state before any rank writes to it
+        cancelled = EP.encode_all(ctx, plans)  # one decode per image for every tokenizer
+        if not cancelled:
+            ctx.barrier()
+    for plan in plans:
         if cancelled:
             break
+        cancelled = ctx.score_group(plan, new_rows, bad[plan.group[0].tokenizer_key], resolution)
+        plan.tok = plan.model = None
+        RT.free_memory(device)
     return ctx.finish(jobs, run_id, identity, new_rows, bad, resolution, cancelled, started)
 
 
@@ -237,6 +233,7 @@ class _Ctx:
         self.token_cache_keys: dict[str, str] = {}
         self.keys = {s.image: image_key(s.path) for s in samples}  # identity of each image, as the token cache
         self.preprocess_ids: dict[str, str] = {}
+        self.workers: int | None = None   # decode workers of the encode pass (resolved from --workers)
 
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -260,166 +257,65 @@ class _Ctx:
         self.emit(StageChanged(j.model_id, "warning", f"the data has {have} classes but the model has "
                                f"num_classes={ncls}: labels are the data's class indices 0..{have - 1}"))
 
-    def score_group(self, group, new_rows, bad, resolution) -> bool:
+    def plan(self, group, bad, resolution, load_model: bool) -> EP.GroupPlan | None:
+        """Load a group's tokenizer (and, for the first group, its first model: a bad file fails
+        before any write) and open its token cache; None when the group was scored earlier."""
         done = {j.model_id: self.state.done_rows(j.model_id, self.keys) for j in group}
         pending = [j for j in group if any(s.image not in done[j.model_id] for s in self.samples)]
         if not pending:  # scored in an earlier session: bad images and resolution are in the run state
             bad.update(self.state.meta.get("bad", {}).get(group[0].tokenizer_key, {}))
             for j in group:
                 resolution[j.model_id] = self.state.meta.get("resolution", {}).get(j.model_id)
-            return False
+            return None
         first = pending[0]
         self.emit(StageChanged(first.model_id, "loading", "tokenizer"))
         tok = _to_device(first.load_tokenizer(), self.device)
         if hasattr(tok, "eval"):
             tok.eval()
-        self.emit(StageChanged(first.model_id, "loading", "transformer"))
-        model = _to_device(first.load_model(tok), self.device)  # a bad file fails here, before any write
-        self.check_classes(first, model)
+        model = None
+        if load_model:
+            self.emit(StageChanged(first.model_id, "loading", "transformer"))
+            model = _to_device(first.load_model(tok), self.device)
+            self.check_classes(first, model)
         pp = PP.for_tokenizer(self.s.preprocess, tok)
         cache = TokenCache(self.cache_dir, first.tokenizer_key, pp.id, tok.image_size,
                            getattr(tok, "tokens_per_image", None), getattr(tok, "vocab_size", None))
         self.token_cache_keys[first.tokenizer_key] = cache.folder_key
         self.preprocess_ids[first.tokenizer_key] = pp.id
         need = [s for s in self.samples if any(s.image not in done[j.model_id] for j in pending)]
-        self.barrier()  # every rank has read the same cache state before any rank writes to it
-        if self._encode(tok, pp, cache, need, first.model_id):
-            return True
-        self.barrier()
+        return EP.GroupPlan(group, pending, done, tok, pp, cache, model, need)
+
+    def score_group(self, plan: EP.GroupPlan, new_rows, bad, resolution) -> bool:
+        """Score every pending model of an encoded group; True when cancelled."""
+        tok, cache, model, first = plan.tok, plan.cache, plan.model, plan.pending[0]
         cache.reload()
         for msg in cache.set_aside:
             self.emit(StageChanged(first.model_id, "warning", msg))
         for s in self.samples:
-            reason = cache.bad.get(image_key(s.path))
+            reason = cache.bad.get(self.keys[s.image])
             if reason is not None and s.image not in bad:
                 bad[s.image] = reason
                 self.emit(ImageSkipped(s.image, reason))
         good = [s for s in self.samples if s.image not in bad]
         self.state.meta.setdefault("bad", {})[first.tokenizer_key] = dict(bad)
-        for j in group:
+        for j in plan.group:
             resolution[j.model_id] = int(tok.image_size)
             self.state.meta.setdefault("resolution", {})[j.model_id] = int(tok.image_size)
         self.state.save_meta()
         if self.s.recon and RC.reconstruct(self, tok, cache, good, first.tokenizer_key, first.model_id):
             return True
-        for j in pending:
+        for j in plan.pending:
             if model is None:
                 self.emit(StageChanged(j.model_id, "loading", "transformer"))
                 model = _to_device(j.load_model(tok), self.device)
             if hasattr(model, "eval"):
                 model.eval()
-            if self._score(j, model, tok, cache, good, done[j.model_id], new_rows[j.model_id]):
+            if self.s.compile:
+                model = SL.compiled(model)
+            if SL.score(self, j, model, tok, cache, good, plan.done[j.model_id], new_rows[j.model_id]):
                 return True
-            model = None
+            model = plan.model = None
             RT.free_memory(self.device)
-        del tok
-        RT.free_memory(self.device)
-        return False
-
-    def _encode(self, tok, pp, cache, need, label) -> bool:
-        todo = [s for s in need if not cache.has(image_key(s.path))]
-        bs = self.s.batch_size if isinstance(self.s.batch_size, int) else (
-            CPU_AUTO_BATCH if self.device.type == "cpu" else 64)
-        batches = _chunks(list(range(len(todo))), bs)[self.dist.rank::self.dist.world]
-        total = sum(len(b) for b in batches)
-        if not total:
-            return False
-        self.emit(StageChanged(label, "encoding", f"{total} images"))
-        loader = torch.utils.data.DataLoader(
-            D.ImageDataset(todo, pp.transform, pp.decode), batch_sampler=batches, num_workers=self.s.workers,
-            collate_fn=D.collate, pin_memory=self.device.type == "cuda")
-        rate = RT.Rate(total)
-        for pos, x, badl in loader:
-            if self.cancelled():
-                return True
-            toks = self._encode_batch(tok, x) if x is not None else None
-            cache.put([image_key(todo[i].path) for i in pos], toks,
-                      {image_key(todo[i].path): r for i, r in badl})
-            ips, eta = rate.add(len(pos) + len(badl))
-            self.emit(Progress(label, "encoding", rate.done, total, ips, eta, RT.memory_stats(self.device)))
-        return False
-
-    def _encode_batch(self, tok, x):
-        x = x.to(self.device, non_blocking=True)
-        try:
-            with torch.inference_mode(), RT.tf32_mode(False):  # tokens are data: never TF32
-                return tok.encode(x).cpu()
-        except Exception as e:  # noqa: BLE001
-            if not RT.is_oom(e) or len(x) == 1:
-                raise
-        RT.free_memory(self.device)
-        h = len(x) // 2
-        return torch.cat([self._encode_batch(tok, x[:h]), self._encode_batch(tok, x[h:])])
-
-    # ------------------------------------------------------------------ per model
-    def _batch_size(self, j, model, cache, good) -> int:
-        bs = self.state.batch_size(j.model_id)
-        if bs is None:
-            if isinstance(self.s.batch_size, int):
-                bs = self.s.batch_size
-            elif self.device.type == "cpu":
-                bs = CPU_AUTO_BATCH
-            else:
-                bs = self._probe_batch(model, cache, good)
-            if self.dist.active:  # every rank uses rank 0's choice
-                import torch.distributed as td
-
-                t = torch.tensor([bs], dtype=torch.long)
-                td.broadcast(t, 0)
-                bs = int(t)
-            self.state.set_batch_size(j.model_id, bs)
-        self.batch_sizes[j.model_id] = bs
-        return bs
-
-    def _probe_batch(self, model, cache, good) -> int:
-        """Largest batch (halving from GPU_AUTO_START) whose forward fits, backing off on OOM."""
-        ex = next((cache.tokens[image_key(s.path)] for s in good if image_key(s.path) in cache.tokens), None)
-        if ex is None:
-            return CPU_AUTO_BATCH
-
-        def attempt(bs):
-            toks = ex.unsqueeze(0).expand(bs, *ex.shape).contiguous().to(self.device)
-            labels = torch.zeros(bs, dtype=torch.long, device=self.device)
-            with torch.inference_mode(), RT.autocast(self.device, self.s.dtype), RT.tf32_mode(self.s.tf32):
-                model.token_nll(toks, labels)
-            RT.synchronize(self.device)
-
-        return find_batch_size(attempt, min(GPU_AUTO_START, max(1, len(good))), self.device)
-
-    def _score(self, j, model, tok, cache, good, done, out_rows) -> bool:
-        self.check_classes(j, model)
-        bs = self._batch_size(j, model, cache, good)
-        batches = [b for b in _chunks(good, bs) if any(s.image not in done for s in b)]
-        mine = batches[self.dist.rank::self.dist.world]
-        total = sum(len(b) for b in mine)
-        self.emit(StageChanged(j.model_id, "scoring", f"{total} images, batch size {bs}"))
-        RT.reset_peak(self.device)
-        appender = self.state.appender(j.model_id)
-        chunks = TS.ChunkWriter(self.state.folder, j.model_id, model, self.s.unconditional)
-        rate = RT.Rate(total)
-        pixels = int(tok.image_size) ** 2
-        try:
-            for b in mine:
-                if self.cancelled():
-                    return True
-                keys = [image_key(s.path) for s in b]
-                toks = torch.stack([cache.tokens[k] for k in keys]).to(self.device)
-                labels = torch.tensor([s.label for s in b], dtype=torch.long, device=self.device)
-                with torch.inference_mode(), RT.autocast(self.device, self.s.dtype), RT.tf32_mode(self.s.tf32):
-                    nll, parts, null = TS.score_batch(model, toks, labels, self.s.unconditional)
-                nll = nll.double()
-                check_finite(nll, j.model_id, [s.image for s in b], self.s.dtype)  # nothing non-finite is kept
-                bits = (nll.sum(-1) / LN2).tolist()
-                ntok = int(nll.shape[1])
-                rows = [{"model_id": j.model_id, "image": s.image, "label": s.label, "bits": v, "tokens": ntok,
-                         "pixels": pixels, "bpp": v / (3 * pixels)} for s, v in zip(b, bits)]
-                chunks.put([s.image for s in b], parts, null)  # before the rows: every row has its chunk
-                appender.append(rows, keys)
-                out_rows.extend(rows)
-                ips, eta = rate.add(len(b))
-                self.emit(Progress(j.model_id, "scoring", rate.done, total, ips, eta, RT.memory_stats(self.device)))
-        finally:
-            appender.close()
         return False
 
     # ------------------------------------------------------------------ results
@@ -508,6 +404,7 @@ class _Ctx:
             "dtype": self.s.dtype, "tf32": self.s.tf32, "batch_size": self.batch_sizes or
             {j.model_id: self.state.batch_size(j.model_id) for j in jobs},
             "batch_size_setting": self.s.batch_size, "world_size": self.dist.world, "workers": self.s.workers,
+            "decode_workers": self.workers, "compile": self.s.compile, "sdpa": RT.sdpa_backends(self.device),
             "subset": {"data": self.ds.root, "layout": self.ds.layout, "labels_csv": identity["labels_csv"],
                        "limit": self.s.limit, "per_class": self.s.per_class, "n_selected": len(self.samples),
                        "n_classes": len(self.ds.classes)},

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from . import data as D
 from . import runtime as RT
+from .encode_pass import resolve_workers
 from .events import Progress, StageChanged
 from .runstate import RowAppender, _read_lines
 from .token_cache import atomic_write_text, image_key
@@ -91,7 +92,8 @@ def reconstruct(ctx, tok, cache, good, tokenizer_key: str, label: str) -> bool:
     if total:
         ctx.emit(StageChanged(label, "reconstructing", f"{total} images"))
         loader = torch.utils.data.DataLoader(D.ImageDataset(todo, tok.preprocess), batch_sampler=batches,
-                                             num_workers=ctx.s.workers, collate_fn=D.collate)
+                                             num_workers=resolve_workers(ctx.s.workers, ctx.device, total),
+                                             collate_fn=D.collate)
         app = RowAppender(os.path.join(cache.folder, f"recon-{os.getpid()}-rank{ctx.dist.rank}.jsonl"))
         rate = RT.Rate(total)
         try:

@@ -1,6 +1,7 @@
 """Resumable run state: what a run has already scored, kept under ``<cache_dir>/runs/<run_id>/``.
 
-Each rank appends one JSON line per finished batch to ``<model>/rank<r>.jsonl`` and fsyncs it;
+Each rank appends one JSON line per finished batch to ``<model>/rank<r>.jsonl`` (the lines of
+a flush, ``visbpp.core.persist``, then one fsync);
 a line is the unit of progress. A line holds the rows and each image's identity (path, size,
 mtime, as in the token cache): a row whose image has since changed, a row without finite bits
 and a malformed line are not taken as done (the image is scored again). After a kill the last line may be cut short: it is dropped
@@ -137,8 +138,13 @@ class RowAppender:
         self.f = open(path, "ab")
 
     def append(self, rows: list[dict], keys: list[str] | None = None) -> None:
+        self.append_many([(rows, keys)])
+
+    def append_many(self, batches: list[tuple[list[dict], list[str] | None]]) -> None:
+        """One line per batch, then one fsync for all of them."""
         try:
-            self.f.write((json.dumps({"rows": rows, "keys": keys}, allow_nan=False) + "\n").encode())
+            self.f.write(b"".join((json.dumps({"rows": rows, "keys": keys}, allow_nan=False) + "\n").encode()
+                                  for rows, keys in batches))
             self.f.flush()
             os.fsync(self.f.fileno())
         except OSError as e:

@@ -112,6 +112,21 @@ def autocast(device: torch.device, dtype: str):
     return contextlib.nullcontext()
 
 
+def efficient_attention(device: torch.device) -> None:
+    """On CUDA, let scaled_dot_product_attention use its flash and memory-efficient kernels (bf16/fp16)."""
+    if device.type == "cuda":
+        torch.backends.cuda.enable_flash_sdp(True)
+        torch.backends.cuda.enable_mem_efficient_sdp(True)
+
+
+def sdpa_backends(device: torch.device) -> dict | str:
+    """Which SDPA kernels the run allowed (recorded in results.json)."""
+    if device.type != "cuda":
+        return f"{device.type} (torch's own choice)"
+    b = torch.backends.cuda
+    return {"flash": b.flash_sdp_enabled(), "mem_efficient": b.mem_efficient_sdp_enabled(), "math": b.math_sdp_enabled()}
+
+
 def host_rss() -> int | None:
     try:
         with open("/proc/self/statm") as f:
@@ -148,8 +163,13 @@ def is_oom(e: BaseException) -> bool:
 
 
 def free_memory(device: torch.device) -> None:
+    """Give cached accelerator memory back (after a full gc pass, so that cyclic garbage holding device
+    tensors goes too). On the CPU a tensor is freed with its last reference: nothing to do there
+    (a full gc pass of a process holding models costs up to a second)."""
     import gc
 
+    if device.type == "cpu":
+        return
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()

@@ -10,7 +10,8 @@ too, with the reason, so a resumed run does not decode them again.
 
 Storage: ``<cache_dir>/tokens/<folder key>/shard-*.pt`` files, each a dict
 ``{"keys": [str], "tokens": LongTensor (N, ...), "bad_keys": [str], "bad_reasons": [str]}``
-written to a temporary name and renamed (atomic). A :class:`filelock.FileLock` on the
+written to a temporary name and renamed (atomic); the engine writes one shard per flush
+(:meth:`TokenCache.add` in memory, :meth:`TokenCache.write_many` on the background writer). A :class:`filelock.FileLock` on the
 folder serialises writers and the occasional merge of many shards into one, so several
 processes (torchrun ranks, two terminals) can fill the same cache safely.
 """
@@ -155,6 +156,23 @@ class TokenCache:
         for k, t in zip(keys, toks):
             self.tokens[k] = t.long()
         self.bad.update(bad)
+
+    def add(self, keys, tokens: torch.Tensor | None, bad: dict[str, str] | None = None) -> None:
+        """Keep tokens of images ``keys`` (and bad images) in memory only; :meth:`write_many` makes them durable."""
+        for k, t in zip(keys, [t.detach().cpu() for t in tokens] if tokens is not None else []):
+            self.tokens[k] = t.long()
+        self.bad.update(bad or {})
+
+    def write_many(self, items) -> None:
+        """Write ``[(keys, tokens | None, bad)]`` (as given to :meth:`add`) as one shard, atomically."""
+        keys, toks, bad = [], [], {}
+        for k, t, b in items:
+            if t is not None:
+                keys += list(k)
+                toks += [x.detach().cpu() for x in t]
+            bad.update(b or {})
+        with self._lock():
+            self._loaded.add(self._write(keys, toks, list(bad), list(bad.values())))
 
     def has(self, key: str) -> bool:
         return key in self.tokens or key in self.bad

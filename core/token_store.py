@@ -43,7 +43,7 @@ PAPER_DROP_RATE = 0.1   # label dropout of the VAR training/evaluation code (con
 
 
 def score_batch(model, tokens, labels, unconditional: bool = False):
-    """One batch -> (nll (B, L) float32 tensor on the host, stored parts (numpy), null parts or None).
+    """One batch -> (nll (B, L) float32, parts to store, null parts or None), tensors on the model's device.
 
     For layouts with sub-tokens the model's ``subtoken_nll`` is used and ``nll`` is its fp32 sum
     over sub-tokens, i.e. exactly the model's ``token_nll``.
@@ -66,8 +66,8 @@ def score_batch(model, tokens, labels, unconditional: bool = False):
         from .labels import scoring_null_class
 
         with scoring_null_class():  # the one place a null label is scored, on request
-            null = one(torch.full_like(labels, int(nc)))[1].cpu().numpy()
-    return nll.cpu(), parts.cpu().numpy(), null
+            null = one(torch.full_like(labels, int(nc)))[1]
+    return nll, parts, null
 
 
 def paper_expected_bpp(bpp, bpp_null):
@@ -96,7 +96,7 @@ class ChunkWriter:
         atomic_write_text(os.path.join(self.dir, "meta.json"), json.dumps(meta))
 
     def put(self, images: list[str], nll: np.ndarray, null: np.ndarray | None = None) -> None:
-        name = hashlib.sha256("\n".join(images).encode()).hexdigest()[:24] + ".npz"
+        name = hashlib.sha256("\n".join(images).encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".npz"
         arrays = {"images": np.array(images), "nll": np.ascontiguousarray(nll, dtype=np.float32)}
         if null is not None:
             arrays["null"] = np.ascontiguousarray(null, dtype=np.float32)

@@ -124,7 +124,9 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto|cuda|mps|cpu"),
         dtype: str = typer.Option("fp32", "--dtype", help="fp32 (reference) or bf16 (autocast, fp32 log-softmax; slow on CPUs without native bf16)."),
         tf32: bool = typer.Option(False, "--tf32/--no-tf32", help="Allow TF32 matmuls on CUDA (off by default)."),
-        workers: int = typer.Option(0, "--workers", help="DataLoader worker processes decoding images."),
+        workers: str = typer.Option("auto", "--workers", help="Decode worker processes: auto (CPU count based, "
+                                    "capped), 0 (decode in the main process) or a number."),
+        compile_: bool = typer.Option(False, "--compile", help="torch.compile the AR forward (recorded in results.json)."),
         preprocess: str = typer.Option("official", "--preprocess", help="official (each family's own eval "
                                        "transform) or paper (the published table's: whole-image PIL bicubic "
                                        "resize to S x S, (x/255-0.5)/0.5, for every family)."),
@@ -145,9 +147,10 @@ def register(app: typer.Typer) -> None:
         if preprocess not in PREPROCESSINGS:
             _fail(f"--preprocess {preprocess!r}: expected one of {', '.join(PREPROCESSINGS)}")
         bs = _batch_size(batch_size)
-        if workers < 0:
-            _fail(f"--workers {workers}: expected 0 (decode images in the main process) or a positive number "
+        if workers != "auto" and not (workers.isdigit()):
+            _fail(f"--workers {workers}: expected auto, 0 (decode images in the main process) or a positive number "
                   f"of DataLoader worker processes")
+        nworkers = workers if workers == "auto" else int(workers)
         known = _known_errors()
         try:
             from visbpp.core.results import usable_dirs
@@ -156,8 +159,9 @@ def register(app: typer.Typer) -> None:
             jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
             data = data or _default_data(jobs)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
-                                   batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=workers,
-                                   preprocess=preprocess, unconditional=unconditional, recon=recon)
+                                   batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=nworkers,
+                                   preprocess=preprocess, unconditional=unconditional, recon=recon,
+                                   compile=compile_)
         except known as e:
             _fail(str(e))
         show = _rank0() and not quiet

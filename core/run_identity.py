@@ -1,0 +1,40 @@
+"""The identity of a run: what makes a rerun of the same command resume instead of starting anew.
+
+The run id is a hash of the jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the
+data, the subset, the preprocessing protocol, the dtype, TF32, ``--compile``, the device type
+and the batch-size setting. Settings that were added later enter the identity only when set,
+so the ids of earlier runs stay the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+OPTIONAL_FLAGS = ("unconditional", "recon", "compile")
+
+
+def identity(jobs, settings, samples, ds, device_type: str) -> dict:
+    def stat(p):
+        try:
+            st = os.stat(p)
+            return [os.path.abspath(p), st.st_size, st.st_mtime_ns]
+        except OSError:
+            return [p]
+
+    return {
+        "jobs": [[j.model_id, j.family, j.tokenizer_key, {k: stat(v) for k, v in sorted(j.checkpoints.items())}]
+                 for j in jobs],
+        "data": ds.root, "layout": ds.layout,
+        "labels_csv": os.path.abspath(settings.labels_csv) if settings.labels_csv else None,
+        "limit": settings.limit, "per_class": settings.per_class, "n_images": len(samples),
+        "first_last": [samples[0].image, samples[-1].image] if samples else [],
+        "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
+        "preprocess": settings.preprocess,
+        **{k: True for k in OPTIONAL_FLAGS if getattr(settings, k, False)},
+    }
+
+
+def run_id(ident: dict) -> str:
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
