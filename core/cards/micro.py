@@ -21,6 +21,15 @@ PROTOCOL = ("micro-FID: Fréchet distance of DigitClassifier features, {n} class
             "(no guidance) vs the 360 held-out digits, 16x16")
 RPROTOCOL = "micro-FID of tokenizer reconstructions of the 360 held-out digits vs the originals, 16x16"
 
+# The architecture of each micro size (the one place it is written): what `visbpp zoo train` trains and
+# what each card's ``arch`` carries; about 10x in parameters from the smallest to the largest.
+SIZES = {
+    "micro-s": {"dim": 32, "n_layer": 1, "n_head": 2},
+    "micro-m": {"dim": 48, "n_layer": 2, "n_head": 2},
+    "micro-l": {"dim": 64, "n_layer": 3, "n_head": 4},
+    "micro-xl": {"dim": 96, "n_layer": 3, "n_head": 4},
+}
+
 
 def _file(role: str, name: str, sha: dict) -> CheckpointFile:
     return CheckpointFile(role, name, f"bundled:micro/{name}", None, repo=REPO, sha256=sha.get(name))
@@ -52,6 +61,7 @@ def _load() -> tuple[tuple[TokenizerCard, ...], tuple[ModelCard, ...]]:
             aliases=(f"Micro {mid.split('-', 1)[1].upper()}",),
             group=GROUP,
             notes="held-out BPP measured by the training script on the float16 weights as shipped",
+            arch=dict(SIZES[mid]),
         ))
     return toks, tuple(cards)
 

@@ -7,7 +7,7 @@ micro models load through exactly the same code as the real LlamaGen checkpoints
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Mapping
 
 from .data import IMAGE_SIZE, NUM_CLASSES
 
@@ -29,20 +29,10 @@ TOKENIZER = {
 ENCODER_DECODER = {"ch": 32, "num_res_blocks": 1, "norm_type": "group", "resamp_with_conv": True,
                    "in_channels": 3, "out_channels": 3}
 
-# size id -> (dim, n_layer, n_head): about 10x in parameters from the smallest to the largest
-SIZES = {
-    "micro-s": (32, 1, 2),
-    "micro-m": (48, 2, 2),
-    "micro-l": (64, 3, 4),
-    "micro-xl": (96, 3, 4),
-}
-
-
-def config(model_id: str) -> dict[str, Any]:
-    """Full LlamaGen-schema config of a micro size."""
-    if model_id not in SIZES:
-        raise KeyError(f"unknown micro model {model_id!r}; sizes: {', '.join(SIZES)}")
-    dim, n_layer, n_head = SIZES[model_id]
+def config(model_id: str, arch: Mapping[str, Any]) -> dict[str, Any]:
+    """Full LlamaGen-schema config of a micro size: the zoo's base config with the size's ``arch``
+    (``dim``, ``n_layer``, ``n_head``; the cards' ``arch``, from ``visbpp.core.cards.micro.SIZES``)."""
+    dim, n_layer, n_head = int(arch["dim"]), int(arch["n_layer"]), int(arch["n_head"])
     return {
         "family": "micro",
         "model_id": model_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from visbpp.core.cards.micro import SIZES
 from visbpp.core.registry import get_card
 
 from ..llamagen.family import LlamaGenFamily
@@ -16,10 +17,11 @@ class MicroFamily(LlamaGenFamily):
     name = "micro"
 
     def size_ids(self) -> tuple[str, ...]:
-        return tuple(zc.SIZES)
+        return tuple(SIZES)
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        return zc.config(get_card(model_id).id)
+        card = get_card(model_id)
+        return zc.config(card.id, card.arch)
 
 
 FAMILY = MicroFamily()

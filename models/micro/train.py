@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from visbpp.core.cards.micro import SIZES
 from visbpp.core.nll import LN2
 from visbpp.core.store import atomic_write_text, umask
 
@@ -58,7 +59,7 @@ def train_tokenizer(x: torch.Tensor, s: TrainSettings, log: LogFn) -> VQTokenize
     """VQ training: MSE reconstruction + codebook + 0.25 commitment loss, straight-through, dead-code restarts."""
     torch.manual_seed(s.seed)
     g = torch.Generator().manual_seed(s.seed)
-    tok = LLAMAGEN.build_tokenizer(zc.config("micro-s"))
+    tok = LLAMAGEN.build_tokenizer(zc.config("micro-s", SIZES["micro-s"]))
     opt = torch.optim.Adam(tok.parameters(), lr=2e-3)
     used = torch.zeros(zc.CODEBOOK_SIZE)
     xs = _shifts(x)
@@ -92,7 +93,7 @@ def train_gpt(model_id: str, tokens: torch.Tensor, labels: torch.Tensor, s: Trai
     """Cross-entropy on teacher-forced tokens; AdamW with warm-up and cosine decay."""
     torch.manual_seed(s.seed)
     g = torch.Generator().manual_seed(s.seed + 1)
-    gpt = LLAMAGEN.build_transformer(zc.config(model_id))
+    gpt = LLAMAGEN.build_transformer(zc.config(model_id, SIZES[model_id]))
     opt = torch.optim.AdamW(gpt.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.05)
     warm = 100
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -175,7 +176,7 @@ def _train_zoo(out_dir: str | Path, s: TrainSettings, log: LogFn) -> dict:
     models = {}
     gen = torch.Generator().manual_seed(s.seed + 2)
     sample_labels = torch.arange(NUM_CLASSES).repeat_interleave(s.samples_per_class)
-    for mid in zc.SIZES:
+    for mid in SIZES:
         gpt = train_gpt(mid, tokens_tr, labels_tr, s, log)
         _roundtrip(gpt)
         bits = heldout_bits(tok, gpt, x_ho, y_ho)
