@@ -56,6 +56,25 @@ def test_one_rope_and_one_strict_load_in_the_code():
     assert sorted(loaders) == ["build.py", "checkpoint_io.py"]
 
 
+def test_no_id_keyed_size_table_in_models():
+    """A size id's architecture is written once, on its card (``arch``): no module of visbpp.models
+    names a registered model id, and every registered config is the family's base + ``card.arch``."""
+    from visbpp.core.registry import model_cards
+    from visbpp.models import get_family
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "models"
+    ids = [c.id for c in model_cards()]
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        named = [i for i in ids if f'"{i}"' in text or f"'{i}'" in text]
+        assert not named, f"{path} names model ids {named}: put the size on its card's arch"
+    for c in model_cards():
+        assert c.arch, f"{c.id}: card without arch"
+        fam = get_family(c.family)
+        cfg = fam.config_for(c.id)
+        assert cfg == fam.config_for(c.id)  # plain data, rebuilt each call
+
+
 def test_meta_build_runs_no_initialiser_and_imports_no_dynamo():
     code = (
         "import sys, torch\n"

@@ -59,7 +59,8 @@ def train_tokenizer(x: torch.Tensor, s: TrainSettings, log: LogFn) -> VQTokenize
     """VQ training: MSE reconstruction + codebook + 0.25 commitment loss, straight-through, dead-code restarts."""
     torch.manual_seed(s.seed)
     g = torch.Generator().manual_seed(s.seed)
-    tok = LLAMAGEN.build_tokenizer(zc.config("micro-s", SIZES["micro-s"]))
+    first = next(iter(SIZES))  # the tokenizer section is the same in every size's config
+    tok = LLAMAGEN.build_tokenizer(zc.config(first, SIZES[first]))
     opt = torch.optim.Adam(tok.parameters(), lr=2e-3)
     used = torch.zeros(zc.CODEBOOK_SIZE)
     xs = _shifts(x)
