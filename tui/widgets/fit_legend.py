@@ -1,4 +1,4 @@
-"""Legend of the fit plot: each group's marker colour with its R² and Pearson ρ (or "no fit")."""
+"""Legend of the fit plot: each group's marker colour with its R² and Pearson r (or "no fit")."""
 
 from __future__ import annotations
 
@@ -22,5 +22,5 @@ class FitLegend(Static):
                 t.append("  ")
             color = COLORS[i % len(COLORS)]
             t.append(MARKER_GLYPHS[i % len(MARKER_GLYPHS)] + " ", style=RICH.get(color, color))
-            t.append(s.label, style="" if s.line else "dim")
+            t.append(s.label.replace(" ", "\u00a0"), style="" if s.line else "dim")  # an entry never breaks
         self.update(t)

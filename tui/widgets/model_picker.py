@@ -19,8 +19,8 @@ ON, OFF, SOME = "☑", "☐", "◧"
 class ModelPicker(DataTable):
     BINDINGS = [
         Binding("space", "toggle", "Toggle", show=True),
-        Binding("a", "select_all", "All"),
-        Binding("n", "select_none", "None"),
+        Binding("a", "select_all", "All", show=False),
+        Binding("n", "select_none", "None", show=False),
         Binding("home", "first", "First", show=False),
         Binding("end", "last", "Last", show=False),
     ]

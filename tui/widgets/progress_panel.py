@@ -43,8 +43,14 @@ class ProgressPanel(VerticalScroll):
         self.border_title = "Progress"
 
     def compose(self) -> ComposeResult:
-        yield Static(IDLE, id="run-status",
-                     markup=False)
+        yield Static(IDLE, id="run-status", markup=False)
+        yield Static("", id="fetch-status", markup=False)
+
+    def fetch_line(self, text: str) -> None:
+        """The download line (bytes, rate, ETA) while checkpoints are fetched; empty hides it."""
+        line = self.query_one("#fetch-status", Static)
+        line.update(text)
+        line.display = bool(text)
 
     def status_text(self, view: RunView) -> str:
         if view.running:
