@@ -13,12 +13,16 @@ from .widgets.model_picker import ModelPicker
 
 
 class ViewsMixin:
-    def _cursor_model(self) -> str | None:
+    def _cursor_model(self, fallback: bool = False) -> str | None:
+        """The model on the picker's cursor row; with ``fallback``, on a family row the first selected model."""
         picker = self.query_one(ModelPicker)
         if not picker.rows_data:
             return None
         r = picker.rows_data[min(picker.cursor_row, len(picker.rows_data) - 1)]
-        return None if r.is_family else r.key
+        if not r.is_family:
+            return r.key
+        sel = picker.ordered_selection()
+        return sel[0] if fallback and sel else None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "picker":
@@ -39,7 +43,7 @@ class ViewsMixin:
             detail.show(card_detail(get_card(mid), self.statuses.get(mid), measured, self.ui_settings.checkpoint_dir))
 
     def _load_bits(self) -> None:
-        mid, home = self._cursor_model(), str(self.home)
+        mid, home = self._cursor_model(fallback=True), str(self.home)
         self.run_worker(lambda: self.post_message(BitsLoaded(load_report(mid, home))), name="bits", group="bits",
                         thread=True, exclusive=True, exit_on_error=False)
 

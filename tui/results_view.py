@@ -35,7 +35,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 MICRO_FID = "micro-FID"
-NARROW_DROP = ("group", "resolution")   # columns left out below 110 terminal columns (the model id names both)
+NARROW_DROP = ("group", "resolution")   # columns left out below 135 terminal columns (the model id names both)
 MICRO_MARK = " µFID"   # suffix of micro-FID cells in the FID / rFID columns
 
 

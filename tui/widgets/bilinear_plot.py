@@ -34,7 +34,9 @@ class BilinearPlot(PlotextPlot):
             plt.title("bilinear model: no analysis yet")
             self.refresh()
             return
-        plt.title(v.title if self.size.width >= len(v.title) + 4 else v.short_title)
+        w = self.size.width
+        plt.title(v.title if w >= len(v.title) + 4 else v.short_title if w >= len(v.short_title) + 4
+                  else f"bilinear R² {v.r2_bilinear:.3f}" if v.r2_bilinear is not None else "bilinear")
         lo, hi = min(v.observed + v.predicted), max(v.observed + v.predicted)
         plt.plot([lo, hi], [lo, hi], color="gray")   # y = x; no in-plot legend over the points
         plt.scatter(list(v.observed), list(v.predicted), color="cyan", marker="dot")

@@ -6,6 +6,7 @@ R², Pearson r) is the ``FitLegend`` below the plot, outside the data."""
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from textual_plotext import PlotextPlot
@@ -53,7 +54,11 @@ class FitPlot(PlotextPlot):
         plt.title(title if len(title) < self.size.width - 4 or not self.size.width else title.split(" (")[0])
         plt.xlabel("BPP")
         plt.ylabel(self.ylabel)
-        labels = self.size.width >= 50
+        labels = self.size.width >= 30
+        shown = [s for s in self.series if self.zoom is None or s.group == self.zoom]
+        xs = [x for s in shown for x in s.bpp]
+        if xs and self.size.width:
+            set_ticks(plt, min(xs), max(xs), max(2, self.size.width // 14))
         for i, s in enumerate(self.series, start=self.color_offset):
             if self.zoom is not None and s.group != self.zoom:
                 continue
@@ -69,3 +74,13 @@ class FitPlot(PlotextPlot):
                 for x, y, name in zip(s.bpp, s.fid, s.names):
                     plt.text(name, x, y, color=color, alignment="left")
         self.refresh()
+
+
+def set_ticks(plt, lo: float, hi: float, n: int) -> None:
+    """``n`` evenly spaced x ticks with labels short enough not to collide."""
+    if hi <= lo:
+        return
+    step = (hi - lo) / (n - 1)
+    digits = max(0, -int(math.floor(math.log10(step))) + 1)
+    ticks = [lo + i * step for i in range(n)]
+    plt.xticks(ticks, [f"{t:.{digits}f}" for t in ticks])

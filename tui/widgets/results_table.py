@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 
 from ..results_view import COLUMNS, NARROW_DROP, ResultRow, sort_rows
 
-NARROW_BELOW = 110   # terminal columns: below this the table drops Group and Res and shows the CI as ±
+NARROW_BELOW = 135   # terminal columns: below this the table drops Group and Res and shows the CI as ±
 
 
 class ResultsTable(DataTable):
