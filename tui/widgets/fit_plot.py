@@ -58,7 +58,7 @@ class FitPlot(PlotextPlot):
         shown = [s for s in self.series if self.zoom is None or s.group == self.zoom]
         xs = [x for s in shown for x in s.bpp]
         if xs and self.size.width:
-            set_ticks(plt, min(xs), max(xs), max(2, self.size.width // 14))
+            set_ticks(plt, min(xs), max(xs), max(2, self.size.width // 10))
         for i, s in enumerate(self.series, start=self.color_offset):
             if self.zoom is not None and s.group != self.zoom:
                 continue
