@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.css.query import NoMatches
 from textual.widgets import DataTable
 
 from .bits_view import load_report
@@ -26,7 +27,10 @@ class ViewsMixin:
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "picker":
-            self.show_detail()
+            try:
+                self.show_detail()
+            except NoMatches:   # the app is shutting down and its widgets are gone
+                pass
 
     def show_detail(self) -> None:
         mid = self._cursor_model()
@@ -48,4 +52,7 @@ class ViewsMixin:
                         thread=True, exclusive=True, exit_on_error=False)
 
     def on_bits_loaded(self, message: BitsLoaded) -> None:
-        self.query_one(BitsPanel).show(message.report)
+        try:
+            self.query_one(BitsPanel).show(message.report)
+        except NoMatches:
+            pass
