@@ -201,6 +201,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
     def _fill_picker(self) -> None:
         self.query_one(ModelPicker).set_rows(picker_rows(model_cards(), self.statuses, self.custom_models,
                                                          self.custom_infos))
+        self.show_detail()
 
     def _update_summary(self, selected: Sequence[str]) -> None:
         micro = bool(selected) and self.default_data is not None   # the selection's family ships its data

@@ -37,7 +37,8 @@ class ViewsMixin:
         detail = self.query_one(ModelDetail)
         custom = {m.label: m for m in self.custom_models}
         if mid is None:
-            detail.show("A family row: space selects all its sizes.")
+            detail.show("A family row: space selects all its sizes; move down to a size for its card, "
+                        "published figures with their sources, checkpoint files and measured runs.")
         elif mid in custom:
             detail.show(custom_detail(custom[mid]))
         else:

@@ -37,8 +37,9 @@ class ModelPicker(DataTable):
 
     def on_mount(self) -> None:
         for key, label in (("check", " "), ("model", "Model"), ("params", "Params"), ("res", "Res"),
-                           ("fid", "FID"), ("rfid", "rFID"), ("ckpt", "Ckpt")):
+                           ("fid", "FID"), ("rfid", "rFID")):
             self.add_column(label, key=key)
+        self.add_column("Ckpt", key="ckpt", width=8)   # fixed: statuses arrive after the first fill
 
     # ------------------------------------------------------------ data
     def set_rows(self, rows: Sequence[PickerRow]) -> None:

@@ -19,6 +19,7 @@ class ModelProgressRow(Vertical):
     def __init__(self, model_id: str, progress: ModelProgress | None = None, **kw) -> None:
         super().__init__(classes="model-progress", **kw)
         self.model_id, self.progress = model_id, progress
+        self._composed = False
 
     def compose(self) -> ComposeResult:
         yield Static(self.model_id, classes="mp-title", markup=False)
@@ -26,12 +27,13 @@ class ModelProgressRow(Vertical):
         yield Static("", classes="mp-stats", markup=False)
 
     def on_mount(self) -> None:
+        self._composed = True
         if self.progress is not None:
             self.show(self.progress)
 
     def show(self, p: ModelProgress) -> None:
         self.progress = p
-        if not self.is_mounted or not self.children:   # drawn by on_mount once composed
+        if not self._composed:   # drawn by on_mount once its children exist
             return
         style = STAGE_STYLE.get(p.stage, "dim")
         title = Text.assemble((p.model_id, "bold"), "  ", (p.stage, style))
