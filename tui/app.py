@@ -119,6 +119,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
         self._fetch_cancel = threading.Event()
         self._run_worker: Worker | None = None
         self._quit_after_run = False
+        self._quit_clean = False   # set by quit_now: only read-only workers were left
         self.custom_infos: dict[str, tuple[str, str]] = {}
         self._fetch_seen: dict[str, tuple[float, int]] = {}   # description -> (start time, start bytes)
         self.default_data: str | None = None    # data dir used when the field is empty (micro digits)
@@ -228,6 +229,16 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
         """Nothing ran (a validation or missing-checkpoint popup): no queued rows left behind."""
         self.run_view = RunView()
         self.query_one(ProgressPanel).reset(self.run_view)
+
+    def abandon_workers_on_exit(self) -> bool:
+        """True when, at the moment q quit, no worker that writes (run, fetch, the bundled data on first use)
+        was still going."""
+        return self._quit_clean
+
+    def quit_now(self) -> None:
+        self._quit_clean = not any(w.name in ("run", "fetch", "defaults") and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+                       for w in self.workers)
+        self.exit()
 
     @property
     def fetching(self) -> bool:
@@ -372,7 +383,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
 
     def _maybe_quit(self) -> None:
         if self._quit_after_run:
-            self.exit()
+            self.quit_now()
 
     def _apply_bundle(self, bundle: Bundle) -> None:
         self.bundle = bundle

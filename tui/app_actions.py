@@ -104,7 +104,7 @@ class ActionsMixin:
         """Quit at once when idle; during a run ask first, then cancel it and quit when it has stopped."""
         if not self.running:
             self._fetch_cancel.set()
-            self.exit()
+            self.quit_now()
             return
 
         def answer(yes: bool | None) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -50,7 +52,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit("visbpp-tui: a custom model needs all of --family, --config, --tokenizer, --transformer")
         name = args.name or Path(args.transformer).stem
         custom.append(CustomModel(name, args.family, args.config, args.tokenizer, args.transformer))
-    VisbppApp(custom_models=custom).run()
+    app = VisbppApp(custom_models=custom)
+    app.run()
+    if app.abandon_workers_on_exit():
+        # Only read-only workers are left (imports, table loads, checkpoint status): end the process now
+        # instead of waiting for them (a torch import alone can take seconds), so q quits at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(app.return_code or 0)
 
 
 if __name__ == "__main__":
