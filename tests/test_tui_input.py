@@ -217,3 +217,64 @@ def test_bit_heatmap_scale_is_in_bits():
            "by_group": {"scale 1": 1.0, "scale 2": 3.0}, "per_class": [{"label": 3, "n": 2, "bpp": 0.25}]}
     txt = text_of(render(BitsReport("m", rep)))
     assert "scale 2" in txt and "75.0%" in txt and "0.25000" in txt
+
+
+async def test_download_shows_bytes_rate_eta_and_c_cancels(home, tmp_path, monkeypatch):
+    """The fetch from the missing-checkpoint popup reports its bytes on the Run tab and stops on c."""
+    import threading
+    import time as _time
+
+    from visbpp.tui import app as app_mod
+    from visbpp.tui.widgets.missing_modal import MissingCheckpointsModal
+
+    stopped = threading.Event()
+
+    def fake_fetch(cards, progress=None):
+        total, done = 1000 << 20, 0
+        try:
+            while True:                     # a slow download: 1 MiB per 20 ms until the callback stops it
+                done = min(total, done + (1 << 20))
+                progress("c2i_L_256.pt", done, total)
+                _time.sleep(0.02)
+        finally:
+            stopped.set()
+
+    monkeypatch.setattr(app_mod, "fetch_function", lambda: fake_fetch)
+    data = make_imagefolder(tmp_path / "data")
+    write_settings(home, data_dir=str(data))
+    app = make_app(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one(ModelPicker).set_selected({"llamagen-l-256"})
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, MissingCheckpointsModal), 60, "missing modal")
+        await pilot.press("f")
+        line = app.query_one("#fetch-status")
+        await wait_for(pilot, lambda: "/s" in str(line.render()) and "ETA" in str(line.render()), 30, "rate and ETA")
+        text = str(line.render())
+        assert "c2i_L_256.pt" in text and "1000.0 MiB" in text and "c cancels" in text
+        await pilot.press("c")
+        await wait_for(pilot, stopped.is_set, 30, "the download to stop")
+        await wait_for(pilot, lambda: not app.fetching, 30, "the worker to end")
+        await pilot.pause(0.1)
+        assert not line.display
+        assert not isinstance(app.screen, ErrorModal)          # a cancel is no error
+        assert any("cancelled" in n.message for n in app._notifications)
+
+
+async def test_bit_views_read_the_stored_per_token_nll(home, tmp_path):
+    """After a run, the Bits tab shows the model's stored report: a uniform 8-symbol model gives
+    3 bits per token, 16 tokens -> 48 bits per image."""
+    data = make_imagefolder(tmp_path / "data")
+    write_settings(home, data_dir=str(data), batch_size="2")
+    job = slow_job(0.0)
+    app = make_app(home, custom_models=[job])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.run_view.finished, 60, "the run")
+        await pilot.press("1", "down", "6")      # cursor on the custom model, then the Bits tab
+        panel = app.query_one("#bits-panel")
+        await wait_for(pilot, lambda: panel.report is not None and panel.report.report is not None, 30, "the report")
+        rep = panel.report.report
+        assert rep["model_id"] == job.label and rep["n_images"] == 4
+        assert rep["bits_mean"] == pytest.approx(48.0, rel=1e-6)
+        assert sum(rep["by_group"].values()) == pytest.approx(48.0, rel=1e-6)

@@ -393,7 +393,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
         micro = self.query_one("#micro-plot", FitPlot)
         micro.show(bundle.micro_series, color_offset=len(bundle.series))
         micro.display = bool(bundle.micro_series)
-        self.query_one(FitLegend).show(list(bundle.series) + list(bundle.micro_series))
+        self.query_one(FitLegend).show(list(bundle.series) + list(bundle.micro_series), sorted(flagged))
         self.query_one(BilinearPlot).show(bundle.bilinear)
         self.query_one(StatsPanel).show(bundle.analysis, self.fid_source)
         n_meas = sum(r.measured_bpp is not None for r in bundle.rows)

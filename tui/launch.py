@@ -35,8 +35,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", help="config JSON with the official constructor argument names")
     p.add_argument("--tokenizer", help="tokenizer checkpoint of the custom model")
     p.add_argument("--transformer", help="AR transformer checkpoint of the custom model")
-    p.add_argument("--name", "--label", dest="name",
-                   help="name of the custom model in the tables (default: the transformer file name)")
+    p.add_argument("--name", help="name of the custom model in the tables (default: the transformer file name);"
+                   " the same flag as `visbpp run --name`")
+    p.add_argument("--label", dest="name", help=argparse.SUPPRESS)   # the earlier name of --name
     return p.parse_args(argv)
 
 

@@ -15,7 +15,7 @@ RICH = {"orange": "dark_orange", "gray": "grey50"}
 
 
 class FitLegend(Static):
-    def show(self, series: Sequence[GroupSeries]) -> None:
+    def show(self, series: Sequence[GroupSeries], outliers: Sequence[str] = ()) -> None:
         t = Text()
         for i, s in enumerate(series):
             if i:
@@ -23,4 +23,7 @@ class FitLegend(Static):
             color = COLORS[i % len(COLORS)]
             t.append(MARKER_GLYPHS[i % len(MARKER_GLYPHS)] + " ", style=RICH.get(color, color))
             t.append(s.label.replace(" ", "\u00a0"), style="" if s.line else "dim")  # an entry never breaks
+        if outliers:
+            t.append("  o", style="red")
+            t.append(f"\u00a0Cook's-distance outlier: {', '.join(sorted(outliers))}")
         self.update(t)

@@ -19,7 +19,7 @@ MARKER_GLYPHS = ("•", "x", "+", "o", "*", "#", "@", "$")  # how each marker lo
 
 
 class FitPlot(PlotextPlot):
-    def __init__(self, title: str = "FID vs BPP (per group fit)", ylabel: str = "FID", **kw) -> None:
+    def __init__(self, title: str = "FID vs BPP per group (g zooms)", ylabel: str = "FID", **kw) -> None:
         super().__init__(**kw)
         self.series: list[GroupSeries] = []
         self.title, self.ylabel, self.color_offset = title, ylabel, 0
