@@ -109,7 +109,7 @@ def test_rows_join_measured_sort_and_fit_lines():
     (x0, y0), (x1, y1) = ser[0].line
     assert (x0, x1) == (0.01, 0.03) and y0 == pytest.approx(icpt + slope * 0.01) and y1 == pytest.approx(
         icpt + slope * 0.03)
-    assert "R²=0.990" in ser[0].label and "ρ=0.995" in ser[0].label
+    assert "R²=0.990" in ser[0].label and "r=0.995" in ser[0].label and "ρ" not in ser[0].label
 
 
 def test_export_csv_refuses_folder(tmp_path):
@@ -135,7 +135,7 @@ async def test_opens_on_published_table_with_fits(home):
         labels = {s.group: s for s in app.bundle.series}
         assert labels["LlamaGen-384"].line is not None and "R²=0.979" in labels["LlamaGen-384"].label
         assert labels["LlamaGen-256"].line is None  # 2 models: listed, not fitted
-        assert app.bundle.bilinear.short_title == "R² lin 0.446 · bilin 0.746"
+        assert app.bundle.bilinear.short_title == "bilinear R² 0.746 (lin 0.446)"
 
 
 async def test_select_with_keys_and_bad_settings_show_modal(home):
@@ -159,7 +159,7 @@ async def test_select_with_keys_and_bad_settings_show_modal(home):
         await pilot.press("down", "space", "r")
         await pilot.pause()
         assert isinstance(app.screen, ErrorModal)
-        assert "data dir" in str(app.screen.message) and "not a folder" in str(app.screen.message)
+        assert "Data dir" in str(app.screen.message) and "not a folder" in str(app.screen.message)
         await pilot.press("escape")
         assert not isinstance(app.screen, ErrorModal)
 
@@ -190,9 +190,10 @@ async def test_real_scoring_run_progress_new_row_and_csv_export(home, tmp_path):
         await _loaded(pilot, app)
         await pilot.press("1")
         picker = app.query_one(ModelPicker)
-        picker.move_cursor(row=[r.key for r in picker.rows_data].index(custom.label))
-        await pilot.press("space")
+        assert [r.key for r in picker.rows_data][:2] == ["family:custom", custom.label]  # first, and selected
         assert picker.ordered_selection() == (custom.label,)
+        await wait_for(pilot, lambda: picker.rows_data[1].resolution == "64", 60, "params and resolution")
+        assert picker.rows_data[1].params not in ("", "0")
         loads = app.analysis_loads
         await pilot.press("r")
         await wait_for(pilot, lambda: app.run_view.finished, 180, "the run to finish")
@@ -312,15 +313,23 @@ async def test_results_of_a_headless_run_appear_without_restart(home, tmp_path):
                                           for r in app.query_one(ResultsTable).result_rows), 60, "the new row")
 
 
-async def test_plots_toggle_gives_table_full_height(home):
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_results_table_shows_every_column_and_row(home, size):
+    """At each size every column of the table fits the width and the 14 published rows the height;
+    the plots have their own tab (p or 4)."""
     app = make_app(home)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await _loaded(pilot, app)
+        await pilot.press("3")
+        await pilot.pause()
         table = app.query_one(ResultsTable)
-        before = table.size.height
+        widths = sum(c.get_render_width(table) for c in table.columns.values())
+        assert widths <= table.size.width, (widths, table.size.width)
+        assert len(table.columns) == (8 if size[0] < 135 else 10)
+        assert table.size.height >= table.row_count + 1
         await pilot.press("p")
         await pilot.pause()
-        assert not app.query_one("#plots-col").display and table.size.height > before
+        assert app.query_one("#tabs").active == "plots" and app.query_one("#fit-plot").size.height >= 10
 
 
 async def test_export_analysis_json_matches_statsmodels(home, tmp_path):
@@ -374,7 +383,8 @@ async def test_engine_error_shows_modal_and_app_stays_usable(home, tmp_path):
         app.query_one(ModelPicker).set_selected({job.label})
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), 60, "the error modal")
-        assert "DataError" in app.screen.message and str(empty) in app.screen.message
+        assert "DataError" not in app.screen.message and str(empty) in app.screen.message  # one readable sentence
+        assert app.screen.message.endswith("no images selected.")
         assert not app.running
         await pilot.press("escape", "3")
         assert app.query_one("TabbedContent").active == "results"

@@ -96,3 +96,52 @@ def test_results_with_measured_micro_group(app, snap_compare):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
+# ------------------------------------------------------------------ every view at the three sizes
+SIZES = [(80, 24), (120, 40), (200, 60)]
+
+
+def fake_run_events(app) -> None:
+    """A run in progress, from fixed engine events (no timing on screen)."""
+    from visbpp.core import events as ev
+
+    ids = ["micro-s", "micro-m"]
+    app.run_view.start(ids)
+    app.query_one("#progress").reset(app.run_view)
+    for e in (ev.RunStarted("20260101-000000-abcd", tuple(ids), 360),
+              ev.StageChanged("micro-s", "scoring", "batch 16"),
+              ev.Progress("micro-s", "scoring", 120, 360, 85.0, 2.8)):
+        app.on_engine_event(type("M", (), {"event": e})())
+
+
+FIXED_BITS = {"model_id": "micro-s", "n_images": 360, "bpp": 0.0421, "bits_mean": 32.3,
+              "spatial": [[(r * 4 + c) % 7 + 0.5 for c in range(4)] for r in range(4)],
+              "by_group": {"rows 0-1": 18.1, "rows 2-3": 14.2},
+              "per_class": [{"label": i, "n": 36, "bpp": 0.04 + i / 1000} for i in range(10)]}
+
+
+def view(name: str):
+    async def run_before(pilot) -> None:
+        await ready()(pilot)
+        a = pilot.app
+        if name == "run":
+            await pilot.press("2")
+            fake_run_events(a)
+            a.query_one("#progress").focus()
+        elif name == "bits":
+            from visbpp.tui.bits_view import BitsReport
+
+            await pilot.press("6")
+            await pilot.pause(0.3)
+            a.query_one("#bits-panel").show(BitsReport("micro-s", FIXED_BITS))
+        else:
+            await pilot.press({"models": "1", "results": "3", "plots": "4", "stats": "5"}[name])
+        await pilot.pause(0.3)
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", ["models", "run", "results", "plots", "stats", "bits"])
+def test_view_at_size(app, snap_compare, name, size):
+    assert snap_compare(app, terminal_size=size, run_before=view(name))

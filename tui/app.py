@@ -9,75 +9,83 @@ handler routes their results and errors.
 
 from __future__ import annotations
 
-import argparse
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from rich.text import Text
 from textual import on
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from visbpp.core import events as ev
 from visbpp.core.registry import model_cards
 
 from . import settings as st
+from .app_actions import TABS, ActionsMixin
+from .app_views import ViewsMixin
+from .launch import heavy_imports
 from .memory import probe_memory
 from .messages import EngineEvent, FetchProgress
-from .results_view import Bundle, analysis_warnings, export_csv, export_json, load_bundle
+from .results_view import Bundle, analysis_warnings, load_bundle
 from .run_worker import score_selection
 from .state import (
     CustomModel,
     JobPlan,
     RunView,
     checkpoint_status,
+    custom_info,
     default_selection,
     fetch_function,
+    fmt_bytes,
+    fmt_eta,
     picker_rows,
+    readable_error,
     shipped_data_dir,
 )
+from .stats_view import outliers
 from .widgets.bilinear_plot import BilinearPlot
+from .widgets.bits_panel import BitsPanel
 from .widgets.error_modal import ErrorModal
 from .widgets.fit_legend import FitLegend
 from .widgets.fit_plot import FitPlot
 from .widgets.memory_panel import MemoryPanel
 from .widgets.missing_modal import MissingCheckpointsModal
+from .widgets.model_detail import ModelDetail
 from .widgets.model_picker import ModelPicker
-from .widgets.path_prompt import PathPrompt
 from .widgets.progress_panel import ProgressPanel
 from .widgets.results_table import ResultsTable
 from .widgets.run_settings import RunSettingsPanel
+from .widgets.stats_panel import StatsPanel
 
-TABS = ("models", "run", "results")
+__all__ = ["TABS", "VisbppApp", "heavy_imports", "main"]
 
 
-class VisbppApp(App):
+class VisbppApp(ActionsMixin, ViewsMixin, App):
     """The TUI. Every external dependency is a constructor argument so tests can pin them."""
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere keep it
     TITLE = "visbpp"
     SUB_TITLE = "bits per pixel vs FID"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
+        Binding("escape", "leave_field", "Esc leaves field", show=True),
         Binding("q", "quit", "Quit"),
         Binding("r", "run", "Run"),
         Binding("c", "cancel", "Cancel"),
         Binding("e", "export_csv", "CSV"),
         Binding("j", "export_json", "JSON"),
-        Binding("m", "toggle_model_set", "Fit set"),
-        Binding("f", "toggle_fid_source", "FID set"),
-        Binding("p", "toggle_plots", "Plots"),
-        Binding("escape", "leave_field", "Leave field", show=False),
-        Binding("1", "tab('models')", "Models", show=False),
-        Binding("2", "tab('run')", "Run", show=False),
-        Binding("3", "tab('results')", "Results", show=False),
+        Binding("m", "toggle_model_set", "BPP set"),
+        Binding("f", "toggle_fid_source", "FID"),
+        Binding("g", "zoom_group", "Zoom"),
+        Binding("p", "toggle_plots", "Plots", show=False),
+        *(Binding(str(i), f"tab('{t}')", t.title(), show=False) for i, t in enumerate(TABS, start=1)),
     ]
 
     def __init__(
@@ -95,6 +103,7 @@ class VisbppApp(App):
         self.home = Path(home) if home else st.visbpp_home()
         self.settings_file = st.settings_path(self.home)
         self.ui_settings, self._settings_warning = st.load_settings(self.settings_file)
+        self._saved = self.ui_settings   # the last valid settings written (or read)
         self.custom_models = list(custom_models)
         self.memory_probe, self.memory_interval = memory_probe, memory_interval
         self.runner = runner
@@ -107,40 +116,56 @@ class VisbppApp(App):
         self.statuses: dict = {}
         self.analysis_loads = 0                 # completed table/analysis refreshes (tests wait on it)
         self._cancel = threading.Event()
+        self._fetch_cancel = threading.Event()
         self._run_worker: Worker | None = None
+        self._quit_after_run = False
+        self._quit_clean = False   # set by quit_now: only read-only workers were left
+        self.custom_infos: dict[str, tuple[str, str]] = {}
+        self._fetch_seen: dict[str, tuple[float, int]] = {}   # description -> (start time, start bytes)
         self.default_data: str | None = None    # data dir used when the field is empty (micro digits)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≋")
         with TabbedContent(initial="models", id="tabs"):
-            with TabPane("Models [1]", id="models"):
-                yield ModelPicker(id="picker")
+            with TabPane("1 Models", id="models"):
+                with Horizontal(id="models-body"):
+                    yield ModelPicker(id="picker")
+                    yield ModelDetail(id="detail")
                 yield Static("", id="selection-summary", markup=False)
-            with TabPane("Run [2]", id="run"):
+            with TabPane("2 Run", id="run"):
                 with Horizontal(id="run-body"):
                     yield RunSettingsPanel(self.ui_settings, id="settings")
                     with Vertical(id="run-side"):
                         yield ProgressPanel(id="progress")
                         yield MemoryPanel(self.memory_probe, self.memory_interval, id="memory")
-            with TabPane("Results [3]", id="results"):
+            with TabPane("3 Results", id="results"):
                 with Vertical(id="results-body"):
                     yield ResultsTable(id="results-table")
-                    with Vertical(id="plots-col"):
-                        with Horizontal(id="plots"):
-                            yield FitPlot(id="fit-plot")
-                            yield BilinearPlot(id="bilinear-plot")
-                            yield FitPlot(title="micro-FID vs BPP (micro zoo)", ylabel="micro-FID",
-                                          id="micro-plot")
-                        yield FitLegend(id="fit-legend")
-                yield Static("loading the published table…", id="analysis-status")
-        yield Footer()
+            with TabPane("4 Plots", id="plots"):
+                with Vertical(id="plots-col"):
+                    with Horizontal(id="plots-row"):
+                        yield FitPlot(id="fit-plot")
+                        yield BilinearPlot(id="bilinear-plot")
+                        yield FitPlot(title="micro-FID vs BPP (micro zoo)", ylabel="micro-FID", id="micro-plot")
+                    yield FitLegend(id="fit-legend")
+            with TabPane("5 Stats", id="stats"):
+                yield StatsPanel(id="stats-panel")
+            with TabPane("6 Bits", id="bits"):
+                yield BitsPanel(id="bits-panel")
+        yield Static("loading the published table…", id="analysis-status")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._fill_picker()
         saved = self.ui_settings.selected_ids
         picker = self.query_one(ModelPicker)
-        picker.set_selected(default_selection(model_cards()) if saved is None else saved, quiet=True)
+        if self.custom_models:   # your own checkpoints: selected, at the top
+            picker.set_selected([m.label for m in self.custom_models], quiet=True)
+            self.run_worker(lambda: {m.label: custom_info(m) for m in self.custom_models}, name="custom-info",
+                            group="custom-info", thread=True, exit_on_error=False)
+        else:
+            picker.set_selected(default_selection(model_cards()) if saved is None else saved, quiet=True)
         self._update_summary(picker.ordered_selection())
         self._resolve_default_data(picker.ordered_selection())
         self.refresh_analysis()
@@ -175,7 +200,9 @@ class VisbppApp(App):
             self.refresh_analysis()
 
     def _fill_picker(self) -> None:
-        self.query_one(ModelPicker).set_rows(picker_rows(model_cards(), self.statuses, self.custom_models))
+        self.query_one(ModelPicker).set_rows(picker_rows(model_cards(), self.statuses, self.custom_models,
+                                                         self.custom_infos))
+        self.show_detail()
 
     def _update_summary(self, selected: Sequence[str]) -> None:
         micro = bool(selected) and self.default_data is not None   # the selection's family ships its data
@@ -184,27 +211,38 @@ class VisbppApp(App):
             " · r scores them, no set-up" if micro else "  ·  space toggles, r runs")
         self.query_one("#selection-summary", Static).update(txt)
 
-    # ------------------------------------------------------------------ palette
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Run selected models", "Score the selection in the background", self.action_run)
-        yield SystemCommand("Cancel run", "Stop the run between batches", self.action_cancel)
-        yield SystemCommand("Export table to CSV", "Merged results table as CSV", self.action_export_csv)
-        yield SystemCommand("Export analysis to JSON", "Fits, ANCOVA, global models", self.action_export_json)
-        yield SystemCommand("Toggle fit set", "Fit published BPP or measured BPP", self.action_toggle_model_set)
-        yield SystemCommand("Reload results", "Re-read the results store", self.refresh_analysis)
-        yield SystemCommand("Toggle plots", "Give the results table the whole height", self.action_toggle_plots)
-        for tab in TABS:
-            yield SystemCommand(f"Show {tab}", f"Switch to the {tab} tab", lambda t=tab: self.action_tab(t))
+    # ------------------------------------------------------------------ run
+    def _settings_error(self, message: str) -> None:
+        """Show a settings error; closing it puts the focus in the field it names."""
+        self.action_tab("run")
+        field = st.field_of(message)
 
-    # ------------------------------------------------------------------ actions
-    def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        def focus(_=None) -> None:
+            try:
+                self.query_one(f"#set-{field}").focus()
+            except NoMatches:
+                pass
 
-    def action_leave_field(self) -> None:
-        """Escape from a text field so the single-key bindings (r, c, q, 1-3) work again."""
-        if self.query_one(TabbedContent).active == "run":
-            self.query_one(ProgressPanel).focus()
+        self.push_screen(ErrorModal("Run settings", readable_error(message)), focus if field else None)
+
+    def _clear_progress(self) -> None:
+        """Nothing ran (a validation or missing-checkpoint popup): no queued rows left behind."""
+        self.run_view = RunView()
+        self.query_one(ProgressPanel).reset(self.run_view)
+
+    def abandon_workers_on_exit(self) -> bool:
+        """True when, at the moment q quit, no worker that writes (run, fetch, the bundled data on first use)
+        was still going."""
+        return self._quit_clean
+
+    def quit_now(self) -> None:
+        self._quit_clean = not any(w.name in ("run", "fetch", "defaults") and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+                       for w in self.workers)
+        self.exit()
+
+    @property
+    def fetching(self) -> bool:
+        return any(w.name == "fetch" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
 
     @property
     def running(self) -> bool:
@@ -223,8 +261,7 @@ class VisbppApp(App):
             try:
                 st.to_run_settings(self.ui_settings, cache_dir=str(self.home))
             except st.SettingsError as e:
-                self.push_screen(ErrorModal("Run settings", str(e)))
-                self.action_tab("run")
+                self._settings_error(str(e))
                 return
         self._cancel = threading.Event()
         self.run_view.start(selected)
@@ -234,55 +271,6 @@ class VisbppApp(App):
                 lambda e: self.post_message(EngineEvent(e)), self._cancel, self.runner)
         self._run_worker = self.run_worker(lambda: (heavy_imports(), score_selection(*args))[1], name="run",
                                            group="run", thread=True, exit_on_error=False)
-
-    def action_cancel(self) -> None:
-        if not self.running:
-            self.notify("No run in progress.")
-            return
-        self._cancel.set()
-        self.notify("Cancelling after the current batch…")
-
-    def action_toggle_plots(self) -> None:
-        """Hide/show the plots so the table gets the whole height (handy at 80x24)."""
-        self.query_one("#results-body").toggle_class("-table-only")
-        self.action_tab("results")
-
-    def action_toggle_model_set(self) -> None:
-        self.model_set = "all" if self.model_set == "published" else "published"
-        self.notify(f"Fitting {'measured BPP where available' if self.model_set == 'all' else 'published BPP'}.")
-        self.refresh_analysis()
-
-    def action_toggle_fid_source(self) -> None:
-        order = ("paper", "readme", "noguidance")
-        self.fid_source = order[(order.index(self.fid_source) + 1) % len(order)]
-        self.notify(f"Fitting the {self.fid_source} FIDs (models without one are left out).")
-        self.refresh_analysis()
-
-    def action_export_csv(self) -> None:
-        default = str(Path.cwd() / "visbpp_results.csv")
-
-        def done(path: str | None) -> None:
-            if path:
-                self._export(lambda: export_csv(self.query_one(ResultsTable).displayed(), path), "table")
-
-        self.push_screen(PathPrompt("Export the results table to CSV", default), done)
-
-    def action_export_json(self) -> None:
-        default = str(Path.cwd() / "visbpp_analysis.json")
-
-        def done(path: str | None) -> None:
-            if path:
-                self._export(lambda: export_json(self.bundle.analysis if self.bundle else None, path), "analysis")
-
-        self.push_screen(PathPrompt("Export the analysis to JSON", default), done)
-
-    def _export(self, fn: Callable[[], Path], what: str) -> None:
-        try:
-            p = fn()
-        except (OSError, ValueError) as e:
-            self.push_screen(ErrorModal(f"Export of the {what} failed", str(e)))
-            return
-        self.notify(f"Wrote the {what} to {p}")
 
     # ------------------------------------------------------------------ background work
     def refresh_analysis(self) -> None:
@@ -302,11 +290,19 @@ class VisbppApp(App):
         from visbpp.core.registry import get_card
 
         cards = [get_card(m) for m in model_ids]
+        self._fetch_cancel = cancel = threading.Event()
+        self._fetch_seen = {}
+
+        def progress(d, n, t):
+            if cancel.is_set():
+                raise InterruptedError("download cancelled; fetch again to resume it")
+            self.post_message(FetchProgress(d, n, t))
 
         def job():
-            return fetch(cards, progress=lambda d, n, t: self.post_message(FetchProgress(d, n, t)))
+            return fetch(cards, progress=progress)
 
-        self.notify(f"Fetching checkpoints of {len(cards)} models…")
+        self.notify(f"Fetching checkpoints of {len(cards)} models… (c cancels)")
+        self.action_tab("run")
         self.run_worker(job, name="fetch", group="fetch", thread=True, exclusive=True, exit_on_error=False)
 
     @on(Worker.StateChanged)
@@ -319,14 +315,26 @@ class VisbppApp(App):
             if w.name == "defaults":
                 self.notify(f"no built-in data for the selection: {err}", severity="warning")
                 return
+            if w.name == "fetch":
+                self.query_one(ProgressPanel).fetch_line("")
             if isinstance(err, st.SettingsError):
-                self.push_screen(ErrorModal("Run settings", str(err)))
+                self._settings_error(str(err))
+            elif isinstance(err, InterruptedError):
+                self.notify(readable_error(err))
             else:
-                self.push_screen(ErrorModal(f"{w.name} failed", f"{type(err).__name__}: {err}"))
+                title = {"fetch": "Download failed", "run": "Run failed"}.get(w.name or "", f"{w.name} failed")
+                self.push_screen(ErrorModal(title, readable_error(err)))
             if w.name == "run":
-                self.run_view.running = False
-                self.query_one(ProgressPanel).show(self.run_view, None)
+                started = any(p.stage != "queued" for p in self.run_view.models.values())
+                if started:
+                    self.run_view.running = False
+                    self.query_one(ProgressPanel).show(self.run_view, None)
+                else:
+                    self._clear_progress()
+                self._maybe_quit()
             return
+        if state == WorkerState.CANCELLED and w.name == "run":
+            self._maybe_quit()
         if state != WorkerState.SUCCESS:
             return
         try:
@@ -340,7 +348,11 @@ class VisbppApp(App):
         elif w.name == "statuses":
             self.statuses = w.result
             self._fill_picker()
+        elif w.name == "custom-info":
+            self.custom_infos = w.result
+            self._fill_picker()
         elif w.name == "fetch":
+            self.query_one(ProgressPanel).fetch_line("")
             self.notify("Checkpoints fetched.")
             self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
         elif w.name == "run":
@@ -352,10 +364,10 @@ class VisbppApp(App):
 
     def _run_done(self, result) -> None:
         if isinstance(result, JobPlan):
-            self.run_view.running = False
-            self.query_one(ProgressPanel).show(self.run_view, None)
+            self._clear_progress()
+            self._maybe_quit()
             if result.errors:
-                msg = "\n".join(f"{m}: {e}" for m, e in result.errors)
+                msg = "\n".join(f"{m}: {readable_error(e)}" for m, e in result.errors)
                 self.push_screen(ErrorModal("Could not prepare the run", msg))
             if result.missing:
                 ids = [m for m, _ in result.missing]
@@ -367,25 +379,32 @@ class VisbppApp(App):
             self.run_view.cancelled = bool(getattr(result, "cancelled", False))
         self.query_one(ProgressPanel).show(self.run_view, None)
         self.refresh_analysis()
+        self._maybe_quit()
+
+    def _maybe_quit(self) -> None:
+        if self._quit_after_run:
+            self.quit_now()
 
     def _apply_bundle(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.query_one(ResultsTable).set_rows(bundle.rows)
-        self.query_one("#fit-plot", FitPlot).show(bundle.series)
+        flagged = outliers(bundle.analysis)
+        self.query_one("#fit-plot", FitPlot).show(bundle.series, outliers=flagged)
         micro = self.query_one("#micro-plot", FitPlot)
         micro.show(bundle.micro_series, color_offset=len(bundle.series))
         micro.display = bool(bundle.micro_series)
-        self.query_one(FitLegend).show(list(bundle.series) + list(bundle.micro_series))
+        self.query_one(FitLegend).show(list(bundle.series) + list(bundle.micro_series), sorted(flagged))
         self.query_one(BilinearPlot).show(bundle.bilinear)
+        self.query_one(StatsPanel).show(bundle.analysis, self.fid_source)
         n_meas = sum(r.measured_bpp is not None for r in bundle.rows)
         fit = "published BPP" if self.model_set == "published" else "measured BPP where available"
         micro = " · µFID = micro-FID (digits), not FID" if any(r.micro for r in bundle.rows) else ""
         text = (f"{len(bundle.rows)} models, {n_meas} measured · fits on {fit}, FID {self.fid_source}{micro} · "
-                f"s sorts, e CSV, j JSON, m fit set, f FID set")
+                f"4 plots, 5 stats, s sorts")
         warns = analysis_warnings(bundle)
         status = Text(bundle.error, style="red") if bundle.error else Text(text)
         if warns and not bundle.error:
-            status = Text(f"⚠ {len(warns)} warning(s): {warns[0]}  ", style="yellow") + status
+            status = Text(f"⚠ {len(warns)} fit warning(s) (5 Stats) · ", style="yellow") + status
             for w in analysis_warnings(bundle, skip_kinds=("bpp_provenance",)):  # mixes pop up; standing notes do not
                 self.notify(w, title="fit warning", severity="warning", timeout=12)
         self.query_one("#analysis-status", Static).update(status)
@@ -404,6 +423,14 @@ class VisbppApp(App):
             self.notify("Run cancelled.")
 
     def on_fetch_progress(self, message: FetchProgress) -> None:
+        now = time.monotonic()
+        t0, b0 = self._fetch_seen.setdefault(message.description, (now, message.done))
+        rate = (message.done - b0) / (now - t0) if now - t0 > 0.5 else 0.0
+        total = f" / {fmt_bytes(message.total)}" if message.total else ""
+        eta = fmt_eta((message.total - message.done) / rate) if rate and message.total else "-"
+        line = (f"download {message.description}: {fmt_bytes(message.done)}{total}"
+                f" · {fmt_bytes(int(rate)) + '/s' if rate else '- /s'} · ETA {eta} · c cancels")
+        self.query_one(ProgressPanel).fetch_line(line)
         if message.total and message.done >= message.total:
             self.notify(f"fetched {message.description}")
 
@@ -412,9 +439,12 @@ class VisbppApp(App):
         # the data dir field only when a run needs it typed (it swallows the single-key bindings)
         ready = self.run_view.running or self.ui_settings.data_dir or self.default_data
         run_target = "#progress" if ready else "#set-data_dir"
-        target = {"models": "#picker", "run": run_target, "results": "#results-table"}.get(event.pane.id or "")
+        target = {"models": "#picker", "run": run_target, "results": "#results-table",
+                  "stats": "#stats-panel", "bits": "#bits-panel"}.get(event.pane.id or "")
         if target:
             self.query_one(target).focus()
+        if event.pane.id == "bits":
+            self._load_bits()
 
     # ------------------------------------------------------------------ picker / settings
     @on(ModelPicker.SelectionChanged)
@@ -432,66 +462,26 @@ class VisbppApp(App):
         self.run_worker(lambda: shipped_data_dir(sel, custom) if sel else None, name="defaults", group="defaults",
                         thread=True, exclusive=True, exit_on_error=False)
 
-    def _save_settings(self) -> None:
+    def _save_settings(self, settings: st.UISettings | None = None) -> None:
+        """Write the settings; only valid values reach the file (``savable``)."""
+        settings = st.savable(settings or self.ui_settings, self._saved)
+        self._saved = settings
         try:
-            st.save_settings(self.ui_settings, self.settings_file)
+            st.save_settings(settings, self.settings_file)
         except OSError as e:
             self.notify(f"could not save settings to {self.settings_file}: {e}", severity="warning")
 
     @on(RunSettingsPanel.Changed)
     def _settings_changed(self, message: RunSettingsPanel.Changed) -> None:
-        old_ck = self.ui_settings.checkpoint_dir
+        old_ck, last_good = self.ui_settings.checkpoint_dir, self._saved
         self.ui_settings = message.settings.updated(selection=self.ui_settings.selection)
-        self._save_settings()
+        bad = st.field_errors(self.ui_settings)
+        for name in st.VALIDATED:
+            self.query_one(f"#set-{name}", Input).set_class(name in bad, "-invalid")
+        self._save_settings(st.savable(self.ui_settings, last_good))
         if self.check_checkpoints and message.settings.checkpoint_dir != old_ck:
             self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
 
-    async def action_quit(self) -> None:
-        self._cancel.set()
-        self.exit()
 
 
-_IMPORT_LOCK = threading.Lock()
-
-
-def heavy_imports() -> None:
-    """Import torch, pandas and statsmodels off the UI thread, one thread at a time.
-
-    Every worker calls this first: first-time imports of these libraries from several threads at
-    once can end in the import system's deadlock error (seen at start-up: analysis, checkpoint
-    status and the torch warm-up all start together). After the first call it costs nothing.
-    """
-    with _IMPORT_LOCK:
-        import pandas  # noqa: F401
-        import statsmodels.formula.api  # noqa: F401
-        import torch  # noqa: F401
-
-        import visbpp.core.analysis  # noqa: F401
-        import visbpp.core.checkpoints  # noqa: F401
-        import visbpp.core.engine  # noqa: F401
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="visbpp-tui", description="Interactive visbpp: pick models, score, compare.")
-    p.add_argument("--family", help="family of a custom checkpoint (with --config/--tokenizer/--transformer)")
-    p.add_argument("--config", help="config JSON with the official constructor argument names")
-    p.add_argument("--tokenizer", help="tokenizer checkpoint of the custom model")
-    p.add_argument("--transformer", help="AR transformer checkpoint of the custom model")
-    p.add_argument("--label", help="name of the custom model in the tables (default: the transformer file name)")
-    return p.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    custom: list[CustomModel] = []
-    given = [args.family, args.config, args.tokenizer, args.transformer]
-    if any(given):
-        if not all(given):
-            raise SystemExit("visbpp-tui: a custom model needs all of --family, --config, --tokenizer, --transformer")
-        label = args.label or Path(args.transformer).stem
-        custom.append(CustomModel(label, args.family, args.config, args.tokenizer, args.transformer))
-    VisbppApp(custom_models=custom).run()
-
-
-if __name__ == "__main__":
-    main()
+from .launch import main, parse_args  # noqa: E402,F401 - the entry point lives there

@@ -22,3 +22,10 @@ class FetchProgress(Message):
     description: str
     done: int
     total: int | None
+
+
+@dataclass(eq=False)
+class BitsLoaded(Message):
+    """The inspection report of one model's stored run (``bits_view.BitsReport``), posted from the bits worker."""
+
+    report: object

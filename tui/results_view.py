@@ -35,6 +35,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 MICRO_FID = "micro-FID"
+NARROW_DROP = ("group", "resolution")   # columns left out below 135 terminal columns (the model id names both)
 MICRO_MARK = " µFID"   # suffix of micro-FID cells in the FID / rFID columns
 
 
@@ -72,7 +73,19 @@ class ResultRow:
             return "-"
         return f"{self.ci_low:.6f}-{self.ci_high:.6f}"
 
-    def cells(self) -> tuple[str, ...]:
+    @property
+    def ci_short(self) -> str:
+        """The CI as ± its half-width (two significant digits): the narrow table's form."""
+        if self.ci_low is None or self.ci_high is None:
+            return "-"
+        return f"±{(self.ci_high - self.ci_low) / 2:.1e}"
+
+    def cells(self, narrow: bool = False) -> tuple[str, ...]:
+        if narrow:
+            mark = lambda v: fmt_float(v) + ("µ" if self.micro and v is not None else "")  # noqa: E731
+            return (self.model_id, mark(self.fid), mark(self.rfid), fmt_bpp(self.reference_bpp, 6),
+                    fmt_bpp(self.measured_bpp, 6), self.ci_short, fmt_float(self.bits_per_token, 3),
+                    str(self.n_images) if self.n_images is not None else "-")
         return (
             self.model_id, self.group or "-", str(self.resolution or "-"), self._fid_cell(self.fid),
             self._fid_cell(self.rfid),
@@ -250,17 +263,28 @@ class GroupSeries:
     bpp: tuple[float, ...]
     fid: tuple[float, ...]
     line: tuple[tuple[float, float], tuple[float, float]] | None   # fitted line over the group's BPP range
-    label: str                                                     # "LlamaGen-384 R²=0.979 ρ=0.989"
+    label: str                                                     # "LlamaGen-384 R²=0.979 r=0.989"
+    names: tuple[str, ...] = ()                                    # short size label of each point ("B", "d16")
+    ids: tuple[str, ...] = ()                                      # label of each point as the analysis names it
+
+
+def short_size(size: str) -> str:
+    """A point label from the table's size: the letter in parentheses ("111M_256 (B)" -> "B"), else the size."""
+    s = str(size or "")
+    if "(" in s and s.endswith(")"):
+        return s[s.rindex("(") + 1:-1]
+    return s.split("_")[0][:6]
 
 
 def fit_series(records: Sequence[dict], analysis: dict | None, metric: str = "FID") -> list[GroupSeries]:
     fits = {g.get("group"): g for g in (analysis or {}).get("groups", [])}
-    groups: dict[str, list[tuple[float, float]]] = {}
+    groups: dict[str, list[tuple[float, float, str, str]]] = {}
     for r in records:
         x, y = _num(r.get("bpp")), _num(r.get("fid"))
         if x is None or y is None:
             continue
-        groups.setdefault(str(r.get("group") or r.get("family")), []).append((x, y))
+        groups.setdefault(str(r.get("group") or r.get("family")), []).append(
+            (x, y, short_size(r.get("size") or r.get("model_id") or ""), str(r.get("label") or r.get("model_id") or "")))
     out = []
     for g, pts in groups.items():
         pts.sort()
@@ -272,13 +296,15 @@ def fit_series(records: Sequence[dict], analysis: dict | None, metric: str = "FI
         label = f"{name} (n={len(pts)}, no fit)"
         if slope is not None and icpt is not None:
             line = ((xs[0], icpt + slope * xs[0]), (xs[-1], icpt + slope * xs[-1]))
-            label = f"{name} R²={fmt_float(_num(f.get('r2')), 3)} ρ={fmt_float(_num(f.get('pearson_r')), 3)}"
-        out.append(GroupSeries(g, xs, ys, line, label))
+            label = f"{name} R²={fmt_float(_num(f.get('r2')), 3)} r={fmt_float(_num(f.get('pearson_r')), 3)}"
+        out.append(GroupSeries(g, xs, ys, line, label, tuple(p[2] for p in pts), tuple(p[3] for p in pts)))
     return out
 
 
 @dataclass(frozen=True)
 class BilinearView:
+    """Observed FID (x, as in the CLI and PNG figures) against the bilinear model's fitted FID (y)."""
+
     observed: tuple[float, ...]
     predicted: tuple[float, ...]
     r2_linear: float | None
@@ -290,7 +316,7 @@ class BilinearView:
 
     @property
     def short_title(self) -> str:
-        return f"R² lin {fmt_float(self.r2_linear, 3)} · bilin {fmt_float(self.r2_bilinear, 3)}"
+        return f"bilinear R² {fmt_float(self.r2_bilinear, 3)} (lin {fmt_float(self.r2_linear, 3)})"
 
 
 def bilinear_points(records: Sequence[dict], analysis: dict | None, analysis_obj: Any = None) -> BilinearView | None:

@@ -84,7 +84,43 @@ def load_settings(path: str | os.PathLike) -> tuple[UISettings, str | None]:
         s = s.updated(dtype="fp32")
     if s.preprocess not in PREPROCESSINGS:
         s = s.updated(preprocess="official")
+    bad = field_errors(s)
+    if bad:
+        defaults = UISettings()
+        s = s.updated(**{k: getattr(defaults, k) for k in bad})
+        fixed = "; ".join(f"{msg}, reset to {getattr(defaults, k) or 'empty'}" for k, msg in bad.items())
+        return s, f"settings file {p}: {fixed}"
     return s, None
+
+
+VALIDATED = ("limit", "per_class", "batch_size")   # the typed fields checked before they are saved
+
+
+def field_errors(ui: UISettings) -> dict[str, str]:
+    """Field name -> message for every typed number that a run would refuse (checked before saving)."""
+    out = {}
+    for name, check in (("limit", lambda v: _optional_int(v, "limit")),
+                        ("per_class", lambda v: _optional_int(v, "per class")),
+                        ("batch_size", parse_batch_size)):
+        try:
+            check(getattr(ui, name))
+        except SettingsError as e:
+            out[name] = str(e)
+    return out
+
+
+def savable(new: UISettings, last_good: UISettings) -> UISettings:
+    """``new`` with every invalid typed field taken from ``last_good`` (what may be written to disk)."""
+    bad = field_errors(new)
+    return new.updated(**{k: getattr(last_good, k) for k in bad}) if bad else new
+
+
+def field_of(message: str) -> str | None:
+    """The settings field a ``SettingsError`` message names (its ``name:`` prefix), for focusing it."""
+    head = message.split(":", 1)[0].strip().replace(" ", "_")
+    return {"labels_csv": "labels_csv", "data_dir": "data_dir", "per_class": "per_class", "limit": "limit",
+            "batch_size": "batch_size", "device": "device", "dtype": "dtype",
+            "preprocess": "preprocess"}.get(head.lower())
 
 
 def save_settings(settings: UISettings, path: str | os.PathLike) -> None:
@@ -116,6 +152,8 @@ def _optional_int(text: str, name: str) -> int | None:
 
 def parse_batch_size(text: str) -> int | str:
     t = text.strip().lower()
+    if not t:
+        return 16   # the field's placeholder: empty means the default
     if t == "auto":
         return "auto"
     try:

@@ -7,6 +7,7 @@ Everything here is plain data and functions so it is testable without a terminal
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 from visbpp.core import events as ev
@@ -19,8 +20,8 @@ def fmt_float(v: float | None, digits: int = 2) -> str:
     return "-" if v is None or v != v else f"{v:.{digits}f}"
 
 
-def fmt_bpp(v: float | None) -> str:
-    return "-" if v is None or v != v else f"{v:.7f}"
+def fmt_bpp(v: float | None, digits: int = 7) -> str:
+    return "-" if v is None or v != v else f"{v:.{digits}f}"
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -123,10 +124,15 @@ def _is_micro_fid(pub) -> bool:
 
 
 def picker_rows(cards: Sequence[ModelCard], statuses: dict[str, CheckpointStatus],
-                custom: Sequence[CustomModel] = ()) -> list[PickerRow]:
-    """Families as group rows followed by their sizes: the micro zoo first, then registry order;
-    custom models last."""
+                custom: Sequence[CustomModel] = (), custom_infos: dict | None = None) -> list[PickerRow]:
+    """Families as group rows followed by their sizes: custom models first (``custom_infos``: label ->
+    (params, resolution)), then the micro zoo, then registry order."""
     rows: list[PickerRow] = []
+    if custom:   # your own checkpoints first: they are what you came to score
+        rows.append(PickerRow("family:custom", True, "custom", f"Custom ({len(custom)})"))
+        for m in custom:
+            params, res = (custom_infos or {}).get(m.label, ("", ""))
+            rows.append(PickerRow(m.label, False, "custom", m.label, params, res, "-", "-", "ok"))
     by_family: dict[str, list[ModelCard]] = {}
     for c in cards:
         by_family.setdefault(c.family, []).append(c)
@@ -146,10 +152,6 @@ def picker_rows(cards: Sequence[ModelCard], statuses: dict[str, CheckpointStatus
                 fmt_float(c.rfid.value if c.rfid else None) + (mark if c.rfid else ""),
                 st.label if st else "?",
             ))
-    if custom:
-        rows.append(PickerRow("family:custom", True, "custom", f"Custom ({len(custom)})"))
-        for m in custom:
-            rows.append(PickerRow(m.label, False, "custom", m.label, "", "", "-", "-", "ok"))
     return rows
 
 
@@ -322,3 +324,48 @@ class RunView:
         self.run_id, self.skipped, self.memory, self.message = "", [], None, ""
         self.models = {m: ModelProgress(m) for m in model_ids}
         self.running, self.finished, self.cancelled, self.out_dir = True, False, False, None
+
+
+def readable_error(err: BaseException | str) -> str:
+    """One readable sentence: the message without a class-name prefix, whitespace folded, one final period."""
+    text = " ".join(str(err).split()) or (type(err).__name__ if isinstance(err, BaseException) else "unknown error")
+    head, sep, rest = text.partition(": ")
+    if sep and head.isidentifier() and head[:1].isupper() and head.endswith(("Error", "Exception")):
+        text = rest
+    text = text.rstrip(" .")
+    return (text[:1].upper() + text[1:] + ".") if text else "Unknown error."
+
+
+def _find_int(d, keys: tuple[str, ...]) -> int | None:
+    if isinstance(d, dict):
+        for k in keys:
+            if isinstance(d.get(k), int) and not isinstance(d.get(k), bool):
+                return d[k]
+        for v in d.values():
+            r = _find_int(v, keys)
+            if r is not None:
+                return r
+    return None
+
+
+def custom_info(m: CustomModel) -> tuple[str, str]:
+    """(params, resolution) of a custom model: the resolution from its config JSON, the parameter count
+    from the transformer checkpoint's tensors (read as plain tensors, memory-mapped); blanks when unknown."""
+    import json
+
+    res = None
+    try:
+        res = _find_int(json.loads(Path(m.config).read_text(encoding="utf-8")), ("image_size", "resolution", "img_size"))
+    except (OSError, ValueError):
+        pass
+    params = ""
+    try:
+        import torch
+
+        sd = torch.load(m.transformer, map_location="cpu", weights_only=True, mmap=True)
+        sd = sd.get("model", sd) if isinstance(sd, dict) else {}
+        n = sum(v.numel() for v in sd.values() if isinstance(v, torch.Tensor))
+        params = _params(n) if n else ""
+    except Exception:  # noqa: BLE001 - an unreadable or non-torch file: left blank (the run reports it)
+        pass
+    return params, str(res) if res else ""

@@ -1,5 +1,5 @@
-"""The bilinear model FID ~ BPP + rFID: predicted against observed FID, with R² of the linear
-and the bilinear model in the title."""
+"""The bilinear model FID ~ BPP + rFID: observed FID on x (as in the CLI and the PNG figures),
+fitted FID on y, the y = x line; R² of the linear and the bilinear model in the title."""
 
 from __future__ import annotations
 
@@ -28,14 +28,16 @@ class BilinearPlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         v = self.view
-        plt.xlabel("predicted FID")
-        plt.ylabel("observed FID")
+        plt.xlabel("observed FID")
+        plt.ylabel("fitted FID")
         if v is None or not v.observed:
             plt.title("bilinear model: no analysis yet")
             self.refresh()
             return
-        plt.title(v.title if self.size.width >= 56 else v.short_title)
+        w = self.size.width
+        plt.title(v.title if w >= len(v.title) + 4 else v.short_title if w >= len(v.short_title) + 4
+                  else f"bilinear R² {v.r2_bilinear:.3f}" if v.r2_bilinear is not None else "bilinear")
         lo, hi = min(v.observed + v.predicted), max(v.observed + v.predicted)
-        plt.plot([lo, hi], [lo, hi], color="gray", label="y = x")
-        plt.scatter(list(v.predicted), list(v.observed), color="cyan", marker="dot", label="models")
+        plt.plot([lo, hi], [lo, hi], color="gray")   # y = x; no in-plot legend over the points
+        plt.scatter(list(v.observed), list(v.predicted), color="cyan", marker="dot")
         self.refresh()

@@ -19,8 +19,8 @@ ON, OFF, SOME = "☑", "☐", "◧"
 class ModelPicker(DataTable):
     BINDINGS = [
         Binding("space", "toggle", "Toggle", show=True),
-        Binding("a", "select_all", "All"),
-        Binding("n", "select_none", "None"),
+        Binding("a", "select_all", "All", show=False),
+        Binding("n", "select_none", "None", show=False),
         Binding("home", "first", "First", show=False),
         Binding("end", "last", "Last", show=False),
     ]
@@ -37,8 +37,9 @@ class ModelPicker(DataTable):
 
     def on_mount(self) -> None:
         for key, label in (("check", " "), ("model", "Model"), ("params", "Params"), ("res", "Res"),
-                           ("fid", "FID"), ("rfid", "rFID"), ("ckpt", "Ckpt")):
+                           ("fid", "FID"), ("rfid", "rFID")):
             self.add_column(label, key=key)
+        self.add_column("Ckpt", key="ckpt", width=8)   # fixed: statuses arrive after the first fill
 
     # ------------------------------------------------------------ data
     def set_rows(self, rows: Sequence[PickerRow]) -> None:

@@ -10,7 +10,8 @@ from textual.widgets import Button, Input, Label
 
 
 class PathPrompt(ModalScreen[str | None]):
-    """Asks for a file path; enter accepts, escape cancels (returns None)."""
+    """Asks for a file path; the field starts empty with the default as placeholder, so no keystroke
+    replaces anything: enter on the empty field accepts the default, escape cancels (returns None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -21,17 +22,22 @@ class PathPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
             yield Label(self.title_text, classes="modal-title")
-            yield Input(self.default, id="path-input")
+            yield Label(f"Enter saves to {self.default}; type a path to save elsewhere; Escape cancels.",
+                        classes="field-label")
+            yield Input("", placeholder=self.default, id="path-input")
             with Horizontal(classes="modal-buttons"):
                 yield Button("Save", variant="primary", id="ok")
                 yield Button("Cancel", id="cancel")
 
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        self.dismiss(event.value.strip() or self.default)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "ok":
-            self.dismiss(self.query_one(Input).value.strip() or None)
+            self.dismiss(self.query_one(Input).value.strip() or self.default)
         else:
             self.dismiss(None)
 

@@ -16,16 +16,25 @@ STAGE_STYLE = {"loading": "yellow", "encoding": "cyan", "scoring": "magenta", "w
 class ModelProgressRow(Vertical):
     """Label + stage, a bar, and the numbers of one model."""
 
-    def __init__(self, model_id: str, **kw) -> None:
+    def __init__(self, model_id: str, progress: ModelProgress | None = None, **kw) -> None:
         super().__init__(classes="model-progress", **kw)
-        self.model_id = model_id
+        self.model_id, self.progress = model_id, progress
+        self._composed = False
 
     def compose(self) -> ComposeResult:
         yield Static(self.model_id, classes="mp-title", markup=False)
         yield ProgressBar(total=None, show_eta=False, show_percentage=True, classes="mp-bar")
         yield Static("", classes="mp-stats", markup=False)
 
+    def on_mount(self) -> None:
+        self._composed = True
+        if self.progress is not None:
+            self.show(self.progress)
+
     def show(self, p: ModelProgress) -> None:
+        self.progress = p
+        if not self._composed:   # drawn by on_mount once its children exist
+            return
         style = STAGE_STYLE.get(p.stage, "dim")
         title = Text.assemble((p.model_id, "bold"), "  ", (p.stage, style))
         if p.detail and p.stage != "done":
@@ -43,8 +52,14 @@ class ProgressPanel(VerticalScroll):
         self.border_title = "Progress"
 
     def compose(self) -> ComposeResult:
-        yield Static(IDLE, id="run-status",
-                     markup=False)
+        yield Static(IDLE, id="run-status", markup=False)
+        yield Static("", id="fetch-status", markup=False)
+
+    def fetch_line(self, text: str) -> None:
+        """The download line (bytes, rate, ETA) while checkpoints are fetched; empty hides it."""
+        line = self.query_one("#fetch-status", Static)
+        line.update(text)
+        line.display = bool(text)
 
     def status_text(self, view: RunView) -> str:
         if view.running:
@@ -62,9 +77,7 @@ class ProgressPanel(VerticalScroll):
         for row in self.query(ModelProgressRow):
             row.remove()
         for mid, p in view.models.items():
-            row = ModelProgressRow(mid)
-            self.mount(row)
-            self.call_after_refresh(row.show, p)
+            self.mount(ModelProgressRow(mid, p))
         self.query_one("#run-status", Static).update(self.status_text(view))
 
     def show(self, view: RunView, model_id: str | None) -> None:
@@ -79,6 +92,4 @@ class ProgressPanel(VerticalScroll):
             if row.model_id == model_id:
                 row.show(view.models[model_id])
                 return
-        row = ModelProgressRow(model_id)
-        self.mount(row)
-        self.call_after_refresh(row.show, view.models[model_id])
+        self.mount(ModelProgressRow(model_id, view.models[model_id]))

@@ -8,7 +8,9 @@ from typing import Sequence
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from ..results_view import COLUMNS, ResultRow, sort_rows
+from ..results_view import COLUMNS, NARROW_DROP, ResultRow, sort_rows
+
+NARROW_BELOW = 135   # terminal columns: below this the table drops Group and Res and shows the CI as ±
 
 
 class ResultsTable(DataTable):
@@ -22,10 +24,26 @@ class ResultsTable(DataTable):
         self.result_rows: list[ResultRow] = []
         self.sort_key: str | None = None
         self.sort_reverse = False
+        self.narrow = False
+
+    def columns_shown(self) -> list[tuple[str, str]]:
+        if not self.narrow:
+            return list(COLUMNS)
+        return [(k, "±CI" if k == "ci" else lab) for k, lab in COLUMNS if k not in NARROW_DROP]
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
+        self.narrow = self.app.size.width < NARROW_BELOW
+        for key, label in self.columns_shown():
             self.add_column(label, key=key)
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < NARROW_BELOW
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self.clear(columns=True)
+            for key, label in self.columns_shown():
+                self.add_column(label, key=key)
+            self._redraw()
 
     def _header(self, key: str, label: str) -> str:
         if key != self.sort_key:
@@ -40,11 +58,11 @@ class ResultsTable(DataTable):
         return sort_rows(self.result_rows, self.sort_key, self.sort_reverse) if self.sort_key else list(self.result_rows)
 
     def _redraw(self) -> None:
-        for key, label in COLUMNS:
+        for key, label in self.columns_shown():
             self.columns[key].label = self._header(key, label)  # type: ignore[index]
         self.clear()
         for r in self.displayed():
-            self.add_row(*r.cells(), key=r.model_id)
+            self.add_row(*r.cells(self.narrow), key=r.model_id)
         self.refresh()
 
     def sort_by(self, key: str, reverse: bool = False) -> None:
@@ -52,7 +70,7 @@ class ResultsTable(DataTable):
         self._redraw()
 
     def action_next_sort(self) -> None:
-        keys = [k for k, _ in COLUMNS]
+        keys = [k for k, _ in self.columns_shown()]
         nxt = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[0]
         self.sort_by(nxt)
 

@@ -1,0 +1,67 @@
+"""Entry point of ``visbpp-tui``: command-line flags (a custom checkpoint) and the worker import lock."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def heavy_imports() -> None:
+    """Import torch, pandas and statsmodels off the UI thread, one thread at a time.
+
+    Every worker calls this first: first-time imports of these libraries from several threads at
+    once can end in the import system's deadlock error (seen at start-up: analysis, checkpoint
+    status and the torch warm-up all start together). After the first call it costs nothing.
+    """
+    with _IMPORT_LOCK:
+        import pandas  # noqa: F401
+        import statsmodels.formula.api  # noqa: F401
+        import torch  # noqa: F401
+
+        import visbpp.core.analysis  # noqa: F401
+        import visbpp.core.checkpoints  # noqa: F401
+        import visbpp.core.engine  # noqa: F401
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="visbpp-tui", description="Interactive visbpp: pick models, score, compare.")
+    p.add_argument("--family", help="family of a custom checkpoint (with --config/--tokenizer/--transformer)")
+    p.add_argument("--config", help="config JSON with the official constructor argument names")
+    p.add_argument("--tokenizer", help="tokenizer checkpoint of the custom model")
+    p.add_argument("--transformer", help="AR transformer checkpoint of the custom model")
+    p.add_argument("--name", help="name of the custom model in the tables (default: the transformer file name);"
+                   " the same flag as `visbpp run --name`")
+    p.add_argument("--label", dest="name", help=argparse.SUPPRESS)   # the earlier name of --name
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from .app import VisbppApp
+    from .state import CustomModel
+
+    args = parse_args(argv)
+    custom: list[CustomModel] = []
+    given = [args.family, args.config, args.tokenizer, args.transformer]
+    if any(given):
+        if not all(given):
+            raise SystemExit("visbpp-tui: a custom model needs all of --family, --config, --tokenizer, --transformer")
+        name = args.name or Path(args.transformer).stem
+        custom.append(CustomModel(name, args.family, args.config, args.tokenizer, args.transformer))
+    app = VisbppApp(custom_models=custom)
+    app.run()
+    if app.abandon_workers_on_exit():
+        # Only read-only workers are left (imports, table loads, checkpoint status): end the process now
+        # instead of waiting for them (a torch import alone can take seconds), so q quits at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(app.return_code or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Statistics tab: per-group fits, ANCOVA, global linear vs bilinear models, Cook's-distance outliers."""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ..stats_view import statistics
+
+
+class StatsPanel(VerticalScroll):
+    def compose(self):
+        yield Static(statistics(None), id="stats-body")
+
+    def show(self, analysis: dict | None, fid_source: str) -> None:
+        self.query_one("#stats-body", Static).update(statistics(analysis, fid_source))
