@@ -16,8 +16,6 @@ from typing import Sequence
 
 import pandas as pd
 
-from .results import CI_METHOD, UNITS
-
 # Columns added to the merged table (core/table.py TABLE_COLUMNS) in the export.
 EXTRA_COLUMNS = ("measured_bits_per_hw", "measured_bits_per_token", "measured_dtype", "measured_selected_by")
 REFERENCE_BPP_LEGEND = ("reference_bpp (\"ref BPP\"): the registry's reference value, the published table's BPP "
@@ -25,11 +23,36 @@ REFERENCE_BPP_LEGEND = ("reference_bpp (\"ref BPP\"): the registry's reference v
 
 
 def export_frame(measured: Sequence[dict] | None, model_set: str = "all") -> pd.DataFrame:
-    """The exported table: the merged table of ``model_set`` with the measured units and the way
-    each measurement was selected (the same for every front-end)."""
-    from .table import TABLE_COLUMNS, merged_table
+    """The exported table: the merged table of ``model_set``, then the measured models it leaves
+    out (the micro zoo's measured rows with their micro-FID, models outside the registry), with
+    the measured units and the way each measurement was selected (the same for every front-end)."""
+    from . import registry
+    from .table import BPP_MEASURED, TABLE_COLUMNS, merged_table
 
-    df = merged_table(list(measured) if measured is not None else None, model_set)
+    ms = list(measured) if measured is not None else None
+    df = merged_table(ms, model_set)
+    have = set(df["model_id"])
+    extra = []
+    if model_set != "micro":
+        micro = merged_table(ms, "micro")
+        extra.append(micro[micro["measured_bpp"].notna() & ~micro["model_id"].isin(have)])
+    custom = []
+    for m in ms or ():
+        mid = str(m.get("model_id", ""))
+        try:
+            registry.get_card(mid)
+        except registry.UnknownModelError:
+            custom.append({"model_id": mid, "family": m.get("family", ""), "resolution": m.get("resolution"),
+                           "fid_metric": "FID", "bpp": m.get("bpp"), "bpp_source": BPP_MEASURED,
+                           "measured_bpp": m.get("bpp"), "measured_bpp_ci_low": m.get("bpp_ci_low"),
+                           "measured_bpp_ci_high": m.get("bpp_ci_high"), "measured_n_images": m.get("n_images"),
+                           "measured_run_id": m.get("run_id"), "in_published_table": False,
+                           "measured_preprocess": m.get("preprocess", "official")})
+    if custom:
+        extra.append(pd.DataFrame(custom, columns=list(TABLE_COLUMNS)))
+    extra = [e for e in extra if len(e)]
+    if extra:
+        df = pd.concat([df, *extra], ignore_index=True)
     by_id = {m.get("model_id"): m for m in measured or ()}
     for col, key in zip(EXTRA_COLUMNS, ("bits_per_hw", "bits_per_token", "dtype", "selected_by")):
         vals = []
@@ -56,8 +79,10 @@ def measured_runs(table: pd.DataFrame, measured: Sequence[dict] | None) -> dict:
 def analysis_document(result, *, source: str, model_set: str | None, preprocess: str | None,
                       measured: Sequence[dict] | None = None) -> dict:
     """``AnalysisResult.to_dict()`` with what a reader needs to trust it (see the module doc)."""
-    from .results import git_dirty, git_hash, versions
-
+    try:
+        from .results import CI_METHOD, UNITS, git_dirty, git_hash, versions
+    except ImportError:  # an install without the results module: the fits alone
+        CI_METHOD, UNITS, git_dirty, git_hash, versions = None, None, lambda: None, lambda: None, lambda: None
     out = result.to_dict()
     t = result.table
     col = (lambda c: list(t[c]) if c in t.columns else [None] * len(t))

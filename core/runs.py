@@ -250,7 +250,8 @@ def _best(entries: list[dict]) -> dict:
 @dataclass
 class Selection:
     entries: list[dict] = field(default_factory=list)   # one per model, sorted by model id
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)      # all notes (warnings included)
+    warnings: list[str] = field(default_factory=list)   # a mix of image sets, a pin that cannot be used
 
 
 def select_measured(cache_dir: str | None = None, preprocess: str | None = None) -> Selection:
@@ -267,8 +268,8 @@ def select_measured(cache_dir: str | None = None, preprocess: str | None = None)
         if hit:
             chosen[mid] = {**hit[0], "selected_by": "pin"}
         elif mid in by_model:
-            sel.notes.append(f"{mid}: pinned run {pid} is not in the store (or not of this preprocessing); "
-                             f"using the default rule (`visbpp runs unpin {mid}`)")
+            sel.warnings.append(f"{mid}: pinned run {pid} is not in the store (or not of this preprocessing); "
+                                f"using the default rule (`visbpp runs unpin {mid}`)")
     domains: dict[str, list[str]] = {}
     for mid, es in by_model.items():
         if mid not in chosen:
@@ -289,7 +290,7 @@ def select_measured(cache_dir: str | None = None, preprocess: str | None = None)
                 chosen[mid] = {**_best(by_model[mid]), "selected_by": "rule (own best run)"}
         odd = [m for m in sorted(mids) if basis(chosen[m]) != common]
         if odd:
-            sel.notes.append(
+            sel.warnings.append(
                 f"not measured on the common image set ({common[0]} preprocessing, {common[1] or 'unstated images'}, "
                 f"n={common[2]}): " + ", ".join(f"{m} (n={chosen[m]['n_images']}, {basis(chosen[m])[1] or '?'})"
                                                    for m in odd)
@@ -301,4 +302,5 @@ def select_measured(cache_dir: str | None = None, preprocess: str | None = None)
             sel.notes.append(f"{mid}: {n_runs} runs in the store; using run {c['run_id']} (n={c['n_images']}, "
                              f"{c['dtype']}, {c['preprocess']}, by {c['selected_by']})")
     sel.entries = [chosen[m] for m in sorted(chosen)]
+    sel.notes = sel.warnings + sel.notes
     return sel

@@ -422,7 +422,7 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False, float_format="%.10g")
+            df.to_csv(fh, index=False)  # floats at full precision (repr)
         os.replace(tmp, p)
     except BaseException:
         try:

@@ -50,8 +50,8 @@ def test_bits_match_reference_and_outputs(tmp_path):
     out = tmp_path / "out"
     doc = json.loads((out / "results.json").read_text())
     assert doc["complete"] is True and doc["models"][0]["n_images"] == len(items)
-    assert doc["metadata"]["dtype"] == "fp32" and doc["metadata"]["tf32"] is False
-    assert doc["metadata"]["subset"]["n_selected"] == len(items) + 1
+    assert doc["config"]["dtype"] == "fp32" and doc["config"]["tf32"] is False
+    assert doc["config"]["subset"]["n_selected"] == len(items) + 1
     lines = (out / "per_image.csv").read_text().splitlines()
     assert lines[0].startswith("model_id,image,label,bits") and len(lines) == len(items) + 1
     assert "zz_empty.png,empty file" in (out / "skipped.csv").read_text()

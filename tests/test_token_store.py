@@ -110,7 +110,7 @@ def test_cli_stores_the_models_token_nll_and_null_scores(family, tmp_path, monke
     fam = get_family(family)
     tok = fam.load_tokenizer(str(fx.tokenizer_path), fx.config)
     ar = fam.load_transformer(str(fx.transformer_path), fx.config, tok)
-    cache = TokenCache(str(tmp_path / "home"), doc["metadata"]["tokenizer_keys"][m["model_id"]],
+    cache = TokenCache(str(tmp_path / "home"), doc["config"]["tokenizer_keys"][m["model_id"]],
                        tok.preprocess_id, tok.image_size)
     toks = torch.stack([cache.tokens[image_key(str(tmp_path / "data" / r["image"]))] for r in rows])
     labels = torch.tensor([r["label"] for r in rows])

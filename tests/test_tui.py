@@ -16,7 +16,7 @@ from visbpp.core import events as ev
 from visbpp.core.registry import model_cards
 from visbpp.tui import settings as st
 from visbpp.tui.app import VisbppApp
-from visbpp.tui.results_view import ResultRow, build_rows, export_csv, fit_series, sort_rows
+from visbpp.tui.results_view import build_rows, export_table, fit_series, sort_rows
 from visbpp.tui.state import RunView, family_members, picker_rows, toggle_family
 from visbpp.tui.widgets.error_modal import ErrorModal
 from visbpp.tui.widgets.model_picker import ModelPicker
@@ -114,7 +114,7 @@ def test_rows_join_measured_sort_and_fit_lines():
 
 def test_export_csv_refuses_folder(tmp_path):
     with pytest.raises(ValueError, match="is a folder"):
-        export_csv([ResultRow("m")], tmp_path)
+        export_table([], tmp_path)
 
 
 # ------------------------------------------------------------------------------- Pilot

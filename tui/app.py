@@ -31,7 +31,7 @@ from visbpp.core.registry import model_cards
 from . import settings as st
 from .memory import probe_memory
 from .messages import EngineEvent, FetchProgress
-from .results_view import Bundle, analysis_warnings, export_csv, export_json, load_bundle
+from .results_view import Bundle, analysis_warnings, export_json, export_table, load_bundle
 from .run_worker import score_selection
 from .state import (
     CustomModel,
@@ -255,7 +255,7 @@ class VisbppApp(App):
 
         def done(path: str | None) -> None:
             if path:
-                self._export(lambda: export_csv(self.query_one(ResultsTable).displayed(), path), "table")
+                self._export(lambda: export_table(self.bundle.measured if self.bundle else [], path), "table")
 
         self.push_screen(PathPrompt("Export the results table to CSV", default), done)
 
