@@ -58,8 +58,7 @@ def export_frame(measured: Sequence[dict] | None, model_set: str = "all") -> pd.
         vals = []
         for mid, run in zip(df["model_id"], df["measured_run_id"]):
             m = by_id.get(mid)
-            vals.append(m.get(key, m.get("bits_per_pixel") if key == "bits_per_hw" else None)
-                        if m and run is not None and not pd.isna(run) else None)
+            vals.append(m.get(key) if m and run is not None and not pd.isna(run) else None)
         df[col] = vals
     return df[list(TABLE_COLUMNS) + list(EXTRA_COLUMNS)]
 

@@ -407,6 +407,9 @@ def _read_document(path: str) -> tuple[dict | None, str]:
     models = d.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
         return None, f"'models' is not a list of model summaries ({type(models).__name__})"
+    for m in models:  # earlier versions' name of bits / (H*W)
+        if "bits_per_pixel" in m and "bits_per_hw" not in m:
+            m["bits_per_hw"] = m.pop("bits_per_pixel")
     return (d, "") if all(m.get("n_images") for m in models) else (None, "")
 
 
@@ -466,7 +469,7 @@ def read_measurements(cache_dir: str | None = None) -> list[dict]:
             try:
                 entry = {
                     "model_id": m["model_id"], "family": m.get("family", ""), "resolution": m.get("resolution"),
-                    "bpp": float(m["bpp"]), "bits_per_hw": m.get("bits_per_hw", m.get("bits_per_pixel")),
+                    "bpp": float(m["bpp"]), "bits_per_hw": m.get("bits_per_hw"),
                     "bits_per_token": m.get("bits_per_token"), "bpp_ci_low": m.get("bpp_ci_low"),
                     "bpp_ci_high": m.get("bpp_ci_high"), "n_images": int(m["n_images"]),
                     "subset": meta.get("subset", {}), "dtype": str(m.get("dtype", meta.get("dtype"))),

@@ -54,6 +54,7 @@ from .widgets.path_prompt import PathPrompt
 from .widgets.progress_panel import ProgressPanel
 from .widgets.results_table import ResultsTable
 from .widgets.run_settings import RunSettingsPanel
+from .widgets.runs_panel import RunsChanged, RunsPanel
 
 TABS = ("models", "run", "results")
 
@@ -77,6 +78,7 @@ class VisbppApp(App):
         Binding("1", "tab('models')", "Models", show=False),
         Binding("2", "tab('run')", "Run", show=False),
         Binding("3", "tab('results')", "Results", show=False),
+        Binding("4", "tab('runs')", "Runs", show=False),
     ]
 
     def __init__(
@@ -132,6 +134,8 @@ class VisbppApp(App):
                                           id="micro-plot")
                         yield FitLegend(id="fit-legend")
                 yield Static("loading the published table…", id="analysis-status")
+            with TabPane("Runs [4]", id="runs"):
+                yield RunsPanel(str(self.home), id="runs-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -393,6 +397,11 @@ class VisbppApp(App):
             self.refresh_analysis()
         elif isinstance(e, ev.RunFinished) and e.cancelled:
             self.notify("Run cancelled.")
+        if isinstance(e, ev.RunFinished):
+            self.query_one(RunsPanel).reload()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self.refresh_analysis()
 
     def on_fetch_progress(self, message: FetchProgress) -> None:
         if message.total and message.done >= message.total:
@@ -403,7 +412,8 @@ class VisbppApp(App):
         # the data dir field only when a run needs it typed (it swallows the single-key bindings)
         ready = self.run_view.running or self.ui_settings.data_dir or self.default_data
         run_target = "#progress" if ready else "#set-data_dir"
-        target = {"models": "#picker", "run": run_target, "results": "#results-table"}.get(event.pane.id or "")
+        target = {"models": "#picker", "run": run_target, "results": "#results-table",
+                  "runs": "#runs-panel"}.get(event.pane.id or "")
         if target:
             self.query_one(target).focus()
 

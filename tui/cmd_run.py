@@ -333,7 +333,7 @@ def summary_lines(result, elapsed: float) -> list[str]:
         pp = f" ({m['preprocess']} preprocessing)" if m.get("preprocess", "official") != "official" else ""
         ci = (f"[95% CI {_num(m['bpp_ci_low'], '.6f')}, {_num(m['bpp_ci_high'], '.6f')}]"
               if m.get("bpp_ci_low") is not None else f"({m.get('bpp_ci_note') or 'no CI'})")
-        hw = m.get("bits_per_hw", m.get("bits_per_pixel"))
+        hw = m.get("bits_per_hw")
         lines.append(f"{m['model_id']}{pp}: bpp {_num(m['bpp'], '.6f')} {ci}{ref}; bits_per_hw {_num(hw, '.5f')}, "
                      f"bits_per_token {_num(m['bits_per_token'], '.4f')}; "
                      f"{m['n_images']} images, {m['images_skipped']} skipped")

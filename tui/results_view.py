@@ -67,7 +67,9 @@ class ResultRow:
     @property
     def ci(self) -> str:
         if self.ci_low is None or self.ci_high is None:
-            return "-"
+            from visbpp.core.results import MIN_CI_IMAGES
+
+            return f"n<{MIN_CI_IMAGES}" if self.n_images is not None and self.n_images < MIN_CI_IMAGES else "-"
         return f"{self.ci_low:.6f}-{self.ci_high:.6f}"
 
     def cells(self) -> tuple[str, ...]:
