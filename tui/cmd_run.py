@@ -340,8 +340,10 @@ def summary_lines(result, elapsed: float) -> list[str]:
         if m.get("class_info_bits") is not None:
             paper = (f"; paper-protocol expectation (10% label dropout) BPP {m['paper_expected_bpp']:.6f}"
                      if m.get("paper_expected_bpp") is not None else "")
+            cci = (f"[95% CI {_num(m['class_info_ci_low'], '.3f')}, {_num(m['class_info_ci_high'], '.3f')}]"
+                   if m.get("class_info_ci_low") is not None else f"({m.get('class_info_ci_note') or 'no CI'})")
             lines.append(f"  class information: bits(null) - bits(label) = {m['class_info_bits']:.3f} bits/image "
-                         f"[95% CI {_num(m['class_info_ci_low'], '.3f')}, {_num(m['class_info_ci_high'], '.3f')}]; "
+                         f"{cci}; "
                          f"BPP with the null class {m['bpp_null']:.6f}{paper}")
         elif m.get("class_info"):
             lines.append(f"  class information: {m['class_info']}")
