@@ -208,3 +208,28 @@ def test_version():
     r = cli("--version")
     assert r.exit_code == 0 and re.fullmatch(r"visbpp \S+\n", r.stdout)
     assert os.path.basename(R.harness_layout({"models": []})["config"]["command_line"])
+
+
+@pytest.mark.anyio
+async def test_tui_runs_view_pins_and_removes_with_the_core_functions(home):
+    from tui_helpers import wait_for
+    from visbpp.tui.app import VisbppApp
+    from visbpp.tui.widgets.runs_panel import RunsPanel
+
+    app = VisbppApp(home=home, warm_torch=False, check_checkpoints=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.analysis_loads >= 1, 60, "the table")
+        await pilot.press("4")
+        panel = app.query_one(RunsPanel)
+        assert app.focused is panel and [r["run_id"] for r in panel.runs] == ["runB", "runA"]
+        n = app.analysis_loads
+        await pilot.press("p")                       # the cursor is on runB (newest first)
+        assert RU.read_pins() == {"micro-s": "runB"}
+        await wait_for(pilot, lambda: app.analysis_loads > n, 60, "the refit")
+        assert next(m for m in app.bundle.measured if m["model_id"] == "micro-s")["run_id"] == "runB"
+        await pilot.press("x")
+        assert (home / "results" / "runB").exists()  # one x only arms the removal
+        await pilot.press("x")
+        assert not (home / "results" / "runB").exists() and RU.read_pins() == {}
+        assert [r["run_id"] for r in panel.runs] == ["runA"]
+    assert (home / "tokens" / "tok-key" / "shard-0.pt").exists()
