@@ -172,7 +172,7 @@ def test_ci_needs_ten_images_and_states_its_method():
     assert "percentile bootstrap" in readme and "2000 resamples" in readme
 
 
-OLD_NAMES = re.compile(r"bits_per_pixel|bits/pixel|BPP pub|table BPP|BPP meas|bits/tok")
+OLD_NAMES = re.compile(r"bits_per_pixel|bits/pixel|bits per pixel|BPP pub|table BPP|BPP meas|bits/tok", re.I)
 
 
 def test_unit_names_are_the_same_everywhere(home, tmp_path):

@@ -192,7 +192,7 @@ def render_plots(console: Console, r: AnalysisResult) -> None:
         plt.plot(list(gl.x), list(gl.y), marker=".", label=f"global fit (R² {r.global_.linear.r2:.3f})")
 
     m = metric_name(r)
-    console.print(_plotext_canvas(groups, console, f"{m} vs BPP (groups and fits)", "bits per pixel", m))
+    console.print(_plotext_canvas(groups, console, f"{m} vs BPP (groups and fits)", "bpp = bits / (3·H·W)", m))
     bp = plots.bilinear_points(r)
     if bp is None:
         return

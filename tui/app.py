@@ -64,7 +64,7 @@ class VisbppApp(App):
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere keep it
     TITLE = "visbpp"
-    SUB_TITLE = "bits per pixel vs FID"
+    SUB_TITLE = "bpp = bits / (3·H·W) vs FID"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
     BINDINGS = [
         Binding("q", "quit", "Quit"),

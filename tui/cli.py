@@ -9,7 +9,7 @@ import typer
 
 app = typer.Typer(
     name="visbpp",
-    help="Bits per pixel of class-conditional AR image generators, and how it relates to FID.",
+    help="Compression (bpp = bits / (3·H·W)) of class-conditional AR image generators, and how it relates to FID.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -34,7 +34,7 @@ def _root(
     _show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit."),
 ) -> None:
-    """Bits per pixel of class-conditional AR image generators, and how it relates to FID."""
+    """Compression (bpp = bits / (3·H·W)) of class-conditional AR image generators, and how it relates to FID."""
 
 
 # command modules, in help order
