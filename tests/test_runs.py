@@ -233,3 +233,24 @@ async def test_tui_runs_view_pins_and_removes_with_the_core_functions(home):
         assert not (home / "results" / "runB").exists() and RU.read_pins() == {}
         assert [r["run_id"] for r in panel.runs] == ["runA"]
     assert (home / "tokens" / "tok-key" / "shard-0.pt").exists()
+
+
+def test_force_recomputes_a_finished_run_and_a_rerun_says_so_once(tmp_path):
+    from engine_fakes import fake_job, make_imagefolder
+    from visbpp.core.engine import RunSettings, run
+    from visbpp.core.events import StageChanged
+
+    make_imagefolder(tmp_path / "data")
+    s = RunSettings(data=str(tmp_path / "data"), device="cpu", batch_size=2, cache_dir=str(tmp_path / "c"))
+    first = run([fake_job()], s)
+    tokens = sorted(p.name for p in (tmp_path / "c" / "tokens").rglob("*"))
+    events = []
+    again = run([fake_job()], s, events.append)
+    said = [e.detail for e in events if isinstance(e, StageChanged) and "already finished" in e.detail]
+    assert again.already_finished and len(said) == 1 and "--force" in said[0]
+    stamp = (Path(first.store_dir) / "results.json").stat().st_mtime_ns
+    forced = run([fake_job()], RunSettings(**{**s.__dict__, "force": True}))
+    assert not forced.already_finished and forced.run_id == first.run_id
+    assert (Path(forced.store_dir) / "results.json").stat().st_mtime_ns > stamp
+    assert [r["bits"] for r in forced.per_image] == [r["bits"] for r in first.per_image]
+    assert sorted(p.name for p in (tmp_path / "c" / "tokens").rglob("*")) == tokens   # the token cache stays
