@@ -181,7 +181,7 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
         return _finished_noop(*done, store, settings, emit, dist)
     lock = run_lock(cache_dir, run_id, dist.rank)
     try:
-        if settings.force and dist.rank == 0:
+        if settings.force and dist.rank == 0:  # results and run state dropped; the token cache stays
             clear_run(cache_dir, run_id)
         done = None if settings.force else R.finished_run(store, dist.rank == 0)  # finished while we waited
         if done is not None:
@@ -225,8 +225,7 @@ def _finished_noop(doc, rows, store, settings, emit, dist) -> RunResult:
     if dist.rank == 0 and settings.out_dir:
         TS.copy_outputs(store, settings.out_dir)
         R.write_outputs(settings.out_dir, doc, rows)
-    msg = (f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing recomputed "
-           f"(`visbpp run --force` recomputes it)")
+    msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing recomputed (--force recomputes it)"
     emit(StageChanged("", "done", msg))
     emit(RunFinished(doc["run_id"], settings.out_dir, False))
     return RunResult(doc["run_id"], doc["models"], rows, doc.get("skipped", []), R.run_config(doc),
