@@ -254,3 +254,17 @@ def test_force_recomputes_a_finished_run_and_a_rerun_says_so_once(tmp_path):
     assert (Path(forced.store_dir) / "results.json").stat().st_mtime_ns > stamp
     assert [r["bits"] for r in forced.per_image] == [r["bits"] for r in first.per_image]
     assert sorted(p.name for p in (tmp_path / "c" / "tokens").rglob("*")) == tokens   # the token cache stays
+
+
+def test_tui_json_is_the_analyze_json_document(home):
+    from visbpp.tui.results_view import load_bundle
+
+    r = cli("analyze", "--json")
+    assert r.exit_code == 0, r.stderr
+    cli_doc = json.loads(r.stdout)
+    tui_doc = load_bundle(str(home), "published").analysis
+    assert set(tui_doc) - {"micro"} == set(cli_doc)
+    for key in ("source", "fit_set", "fid_sources", "preprocessing", "measured_runs", "groups", "global", "git",
+                "versions", "ci_method", "units"):
+        assert tui_doc[key] == cli_doc[key], key
+    assert tui_doc["micro"]["measured_runs"]["micro-s"]["run_id"] == "runA"

@@ -227,7 +227,10 @@ def _micro(measured: Sequence[dict]) -> tuple[list[dict], dict | None]:
     if sub.empty:
         return [], None
     try:
-        analysis = analyze(sub, allow_mixed=True).to_dict()  # mixed BPP bases: shown as warnings
+        from visbpp.core.report import analysis_document
+
+        analysis = analysis_document(analyze(sub, allow_mixed=True), source="bundled table, --set micro",  # mixed
+                                     model_set="micro", preprocess=None, measured=measured)  # bases: warnings
     except Exception:  # noqa: BLE001 - too few models for the global models: points without a line
         analysis = None
     return _records(sub), analysis
