@@ -63,6 +63,7 @@ from .errors import ConfigError
 from .events import Event, ImageSkipped, ModelFinished, RunFinished, RunStarted, StageChanged
 from .interfaces import ARModel, ImageTokenizer
 from .nll import NonFiniteNLLError  # noqa: F401 - re-exported (engine API)
+from .runs import clear_run
 from .runstate import RunInProgressError, RunState, run_lock  # noqa: F401 - re-exported
 from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
 from .token_cache import TokenCache, image_key
@@ -103,6 +104,7 @@ class RunSettings:
     unconditional: bool = False  # also score every image with the model's null class (where it has one)
     recon: bool = False          # also decode the tokens: PSNR/SSIM per image and tokenizer (core/recon.py)
     compile: bool = False        # torch.compile the AR forward (score_loop.compiled)
+    force: bool = False          # recompute a finished run (its results and run state are dropped; tokens stay cached)
 
 
 @dataclass
@@ -158,12 +160,14 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     run_id = RI.run_id(identity)
     store = R.store_dir(run_id, cache_dir)
 
-    done = R.finished_run(store, dist.rank == 0)  # complete and its per_image.csv intact
+    done = None if settings.force else R.finished_run(store, dist.rank == 0)  # complete, per_image.csv intact
     if done is not None:
         return _finished_noop(*done, store, settings, emit, dist)
     lock = run_lock(cache_dir, run_id, dist.rank)
     try:
-        done = R.finished_run(store, dist.rank == 0)  # finished while we waited to start
+        if settings.force and dist.rank == 0:  # results and run state dropped; the token cache stays
+            clear_run(cache_dir, run_id)
+        done = None if settings.force else R.finished_run(store, dist.rank == 0)  # finished while we waited
         if done is not None:
             return _finished_noop(*done, store, settings, emit, dist)
         return _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, samples, identity, run_id)
@@ -217,10 +221,10 @@ def _finished_noop(doc, rows, store, settings, emit, dist) -> RunResult:
     if dist.rank == 0 and settings.out_dir:
         TS.copy_outputs(store, settings.out_dir)
         R.write_outputs(settings.out_dir, doc, rows)
-    msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing to do"
+    msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing recomputed (--force recomputes it)"
     emit(StageChanged("", "done", msg))
     emit(RunFinished(doc["run_id"], settings.out_dir, False))
-    return RunResult(doc["run_id"], doc["models"], rows, doc.get("skipped", []), doc.get("metadata", {}),
+    return RunResult(doc["run_id"], doc["models"], rows, doc.get("skipped", []), R.run_config(doc),
                      False, settings.out_dir, already_finished=True, store_dir=store)
 
 

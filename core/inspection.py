@@ -119,18 +119,41 @@ def sign_test(d: np.ndarray) -> float:
     return min(1.0, 2 * tail)
 
 
+def paired_bpp_cis(bits: np.ndarray, den: np.ndarray, resamples: int = R.BOOTSTRAP_RESAMPLES,
+                   seed: int = R.BOOTSTRAP_SEED, level: float = 0.95) -> list[tuple[float | None, float | None]]:
+    """Per model (rows of ``bits``, shape (M, n) on the same n images) the percentile bootstrap CI
+    of sum(bits)/sum(den), every model resampled with the *same* image indices (paired);
+    (None, None) each below ``R.MIN_CI_IMAGES`` images."""
+    m, n = bits.shape
+    if n < R.MIN_CI_IMAGES:
+        return [(None, None)] * m
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    stats = bits[:, idx].sum(-1) / den[idx].sum(-1)          # (M, resamples)
+    a = (1 - level) / 2
+    return [tuple(float(v) for v in np.quantile(s, [a, 1 - a])) for s in stats]
+
+
 def paired(a: Source, b: Source, resamples: int = R.BOOTSTRAP_RESAMPLES, seed: int = R.BOOTSTRAP_SEED) -> dict:
-    """Bits of ``a`` minus bits of ``b`` on their common images: mean, paired bootstrap 95% CI, sign test."""
-    ra = {r["image"]: r["bits"] for r in rows_of(a)}
-    rb = {r["image"]: r["bits"] for r in rows_of(b)}
+    """Bits of ``a`` minus bits of ``b`` on their common images: mean, paired bootstrap 95% CI, sign test;
+    and each model's BPP on those images with its paired bootstrap CI (the same resamples for both)."""
+    ra = {r["image"]: r for r in rows_of(a)}
+    rb = {r["image"]: r for r in rows_of(b)}
     common = [im for im in ra if im in rb]
-    d = np.array([ra[im] - rb[im] for im in common], dtype=np.float64)
+    ba = np.array([ra[im]["bits"] for im in common], dtype=np.float64)
+    bb = np.array([rb[im]["bits"] for im in common], dtype=np.float64)
+    d = ba - bb
     out = {"a": a.model_id, "b": b.model_id, "n_common": len(common), "mean_bits_diff": None,
            "ci_low": None, "ci_high": None, "a_fewer_bits": int((d < 0).sum()), "b_fewer_bits": int((d > 0).sum()),
-           "sign_test_p": sign_test(d)}
+           "sign_test_p": sign_test(d), "ci_method": "paired " + R.CI_METHOD, "ci_note": R.ci_note(len(common)),
+           "bpp_common": None}
     if len(common):
         lo, hi = R.bootstrap_ci(d, np.ones_like(d), resamples, seed)
         out.update(mean_bits_diff=float(d.mean()), ci_low=lo, ci_high=hi)
+        den = np.array([3.0 * ra[im]["pixels"] for im in common], dtype=np.float64)
+        cis = paired_bpp_cis(np.stack([ba, bb]), den, resamples, seed)
+        out["bpp_common"] = {mid: {"bpp": float(x.sum() / den.sum()), "ci_low": c[0], "ci_high": c[1]}
+                             for mid, x, c in ((a.model_id, ba, cis[0]), (b.model_id, bb, cis[1]))}
     return out
 
 

@@ -4,9 +4,9 @@ Per-image row: ``model_id, image, label, bits, tokens, pixels, bpp`` where ``pix
 of the scored (preprocessed) image and ``bpp = bits / (3*pixels)``.
 
 Per-model summary: ``n_images``, ``sum_bits`` (float64), ``bpp = sum_bits / sum(3*H*W)``,
-``bits_per_pixel = sum_bits / sum(H*W)``, ``bits_per_token = sum_bits / sum(tokens)``, a
-bootstrap 95% CI of the BPP over images (percentile, 2000 resamples, fixed seed) and the
-number of images skipped.
+``bits_per_hw = sum_bits / sum(H*W)``, ``bits_per_token = sum_bits / sum(tokens)``, a
+bootstrap 95% CI of the BPP over images (:data:`CI_METHOD`; none below :data:`MIN_CI_IMAGES`
+images, ``bpp_ci_note`` says why) and the number of images skipped.
 
 ``--out DIR`` gets ``per_image.csv``, ``summary.csv``, ``skipped.csv`` (when images were
 skipped; a stale one from an earlier run is removed otherwise) and ``results.json`` (summaries, skipped images, metadata; no per-image rows); every
@@ -38,22 +38,30 @@ import numpy as np
 from .token_cache import atomic_write_text, default_cache_dir
 
 ROW_FIELDS = ("model_id", "image", "label", "bits", "tokens", "pixels", "bpp")
-SUMMARY_FIELDS = ("model_id", "family", "resolution", "n_images", "sum_bits", "bpp", "bits_per_pixel",
-                  "bits_per_token", "bpp_ci_low", "bpp_ci_high", "images_skipped", "reference_bpp", "dtype",
-                  "preprocess")
+SUMMARY_FIELDS = ("model_id", "family", "resolution", "n_images", "sum_bits", "bpp", "bits_per_hw",
+                  "bits_per_token", "bpp_ci_low", "bpp_ci_high", "bpp_ci_note", "images_skipped", "reference_bpp",
+                  "dtype", "preprocess")
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
+MIN_CI_IMAGES = 10  # below this many images no interval is given (a bootstrap of so few says nothing)
+CI_METHOD = (f"95% percentile bootstrap over images, {BOOTSTRAP_RESAMPLES} resamples (seed {BOOTSTRAP_SEED}); "
+             f"none for fewer than {MIN_CI_IMAGES} images")
+UNITS = {"bpp": "bits / (3*H*W)", "bits_per_hw": "bits / (H*W)", "bits_per_token": "bits / token",
+         "bits": "bits per image (sum of -log2 p over its tokens)"}
+
+
+def ci_note(n: int) -> str:
+    """Why no interval is given for ``n`` images ("" when one is)."""
+    return "" if n >= MIN_CI_IMAGES else f"no CI: {n} image{'s' if n != 1 else ''} (< {MIN_CI_IMAGES})"
 
 
 def bootstrap_ci(bits: np.ndarray, denom: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
                  seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of sum(bits)/sum(denom), resampling images with replacement."""
+    """Percentile bootstrap CI of sum(bits)/sum(denom), resampling images with replacement;
+    (None, None) below :data:`MIN_CI_IMAGES` images."""
     n = len(bits)
-    if n == 0:
-        return float("nan"), float("nan")
-    if n == 1:
-        v = float(bits[0] / denom[0])
-        return v, v
+    if n < MIN_CI_IMAGES:
+        return None, None
     rng = np.random.default_rng(seed)
     stats = np.empty(resamples, dtype=np.float64)
     step = max(1, 2_000_000 // n)
@@ -73,7 +81,7 @@ def summarize(model_id: str, rows: list[dict], skipped: int, family: str = "", r
     toks = np.array([r["tokens"] for r in rows], dtype=np.float64)
     s = float(bits.sum(dtype=np.float64)) if len(rows) else 0.0
     nan = None  # no images scored: no ratio (null in JSON, empty in CSV)
-    lo, hi = bootstrap_ci(bits, 3.0 * pix) if len(rows) else (None, None)
+    lo, hi = bootstrap_ci(bits, 3.0 * pix)
     return {
         "model_id": model_id,
         "family": family,
@@ -81,10 +89,11 @@ def summarize(model_id: str, rows: list[dict], skipped: int, family: str = "", r
         "n_images": len(rows),
         "sum_bits": s,
         "bpp": s / (3.0 * pix.sum()) if len(rows) else nan,
-        "bits_per_pixel": s / pix.sum() if len(rows) else nan,
+        "bits_per_hw": s / pix.sum() if len(rows) else nan,
         "bits_per_token": s / toks.sum() if len(rows) else nan,
         "bpp_ci_low": lo,
         "bpp_ci_high": hi,
+        "bpp_ci_note": ci_note(len(rows)),
         "images_skipped": skipped,
         "reference_bpp": reference_bpp,
         "dtype": dtype,
@@ -109,6 +118,55 @@ def git_hash() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def git_dirty() -> bool | None:
+    """True when the source tree has uncommitted changes (None outside a git checkout)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
+def host() -> dict:
+    """The machine: CPU (model name where the OS tells it, core count) and GPUs (names, or None)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    except Exception:  # noqa: BLE001 - a broken driver must not stop writing results
+        gpu = None
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpu": gpu}
+
+
+def harness_layout(document: dict) -> dict:
+    """The results.json layout: top-level ``results`` (model id -> summary) and ``config`` (the
+    run's configuration with the command line, git hash + dirty flag and host), plus ``models``
+    (the summaries in run order), ``units`` and ``ci_method``. A document with ``metadata``
+    (the engine's, or an earlier layout) is converted."""
+    if "config" in document and "results" in document:
+        return document
+    doc = dict(document)
+    config = dict(doc.pop("metadata", None) or {})
+    config.setdefault("command_line", " ".join([os.path.basename(sys.argv[0] or "python")] + sys.argv[1:]))
+    config.setdefault("git", {"hash": config.get("git_hash", git_hash()), "dirty": git_dirty()})
+    config.setdefault("host", host())
+    doc["results"] = {m["model_id"]: {k: v for k, v in m.items() if k != "model_id"} for m in doc.get("models", [])}
+    doc["config"] = config
+    doc.setdefault("units", UNITS)
+    doc.setdefault("ci_method", CI_METHOD)
+    return doc
 
 
 def versions() -> dict:
@@ -207,7 +265,7 @@ def write_outputs(out_dir: str, document: dict, rows: list[dict]) -> None:
     with FileLock(os.path.join(out_dir, ".visbpp-write.lock")):
         recover_outputs(out_dir)
         per_image = _csv_text(ROW_FIELDS, rows)
-        document = {**document, "per_image_rows": len(rows),
+        document = {**harness_layout(document), "per_image_rows": len(rows),
                     "per_image_sha256": hashlib.sha256(per_image.encode("utf-8", "surrogateescape")).hexdigest()}
         stage = tempfile.mkdtemp(dir=out_dir, prefix=_STAGE)
         os.chmod(stage, 0o777 & ~umask())
@@ -349,11 +407,10 @@ def _read_document(path: str) -> tuple[dict | None, str]:
     models = d.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
         return None, f"'models' is not a list of model summaries ({type(models).__name__})"
+    for m in models:  # earlier versions' name of bits / (H*W)
+        if "bits_per_pixel" in m and "bits_per_hw" not in m:
+            m["bits_per_hw"] = m.pop("bits_per_pixel")
     return (d, "") if all(m.get("n_images") for m in models) else (None, "")
-
-
-def _preference(entry: dict) -> tuple:
-    return (entry["dtype"] != "bf16", entry["n_images"], entry["finished_at"])
 
 
 MAX_BPP = 64.0  # as the analysis: above this a value is a unit mistake
@@ -371,18 +428,31 @@ def _model_problem(m: dict) -> str | None:
     return None
 
 
-def measured_results(cache_dir: str | None = None, preprocess: str | None = None) -> list[dict]:
-    """The measurement per model_id from the results store that the analysis uses.
+def measured_results(cache_dir: str | None = None, preprocess: str | None = None,
+                     notes: list[str] | None = None) -> list[dict]:
+    """The measurement per model_id from the results store that the analysis uses: the one
+    selection rule of :func:`visbpp.core.runs.select_measured` (pins, then the largest common
+    image set, fp32 over bf16, newest last). Its notes are appended to ``notes`` when given."""
+    from .runs import select_measured
 
-    Only complete runs with at least one scored image count (and, with ``preprocess``, only runs
-    of that preprocessing protocol; runs written before the protocol was recorded are "official"). Per model: fp32 over bf16, then
-    the run with the most images (a full measurement beats a ``--limit`` run), then the latest.
-    A damaged entry is skipped with one warning naming its file; the others are unaffected.
+    sel = select_measured(cache_dir, preprocess)
+    if notes is not None:
+        notes.extend(sel.notes)
+    return sel.entries
+
+
+def read_measurements(cache_dir: str | None = None) -> list[dict]:
+    """Every usable model measurement of every complete run in the results store.
+
+    Only complete runs with at least one scored image count; runs written before the protocol
+    was recorded are "official". A damaged entry is skipped with one warning naming its file;
+    the others are unaffected. Both results.json layouts are read (``results``/``config`` and the
+    earlier ``models``/``metadata``; ``bits_per_pixel`` of earlier versions is ``bits_per_hw``).
     """
     folder = os.path.join(default_cache_dir(cache_dir), "results")
     if not os.path.isdir(folder):
         return []
-    latest: dict[str, dict] = {}
+    out: list[dict] = []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name, "results.json")
         doc, why = _read_document(path)
@@ -390,7 +460,7 @@ def measured_results(cache_dir: str | None = None, preprocess: str | None = None
             if why:
                 warnings.warn(f"{path}: skipped a damaged results-store entry ({why})", stacklevel=2)
             continue
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        meta = run_config(doc)
         for m in doc["models"]:
             problem = _model_problem(m)
             if problem is not None:
@@ -399,7 +469,7 @@ def measured_results(cache_dir: str | None = None, preprocess: str | None = None
             try:
                 entry = {
                     "model_id": m["model_id"], "family": m.get("family", ""), "resolution": m.get("resolution"),
-                    "bpp": float(m["bpp"]), "bits_per_pixel": m.get("bits_per_pixel"),
+                    "bpp": float(m["bpp"]), "bits_per_hw": m.get("bits_per_hw"),
                     "bits_per_token": m.get("bits_per_token"), "bpp_ci_low": m.get("bpp_ci_low"),
                     "bpp_ci_high": m.get("bpp_ci_high"), "n_images": int(m["n_images"]),
                     "subset": meta.get("subset", {}), "dtype": str(m.get("dtype", meta.get("dtype"))),
@@ -410,9 +480,13 @@ def measured_results(cache_dir: str | None = None, preprocess: str | None = None
             except (KeyError, TypeError, ValueError) as e:  # a damaged store entry must not hide the others
                 warnings.warn(f"{path}: skipped a malformed model entry ({type(e).__name__}: {e})", stacklevel=2)
                 continue
-            if preprocess is not None and entry["preprocess"] != preprocess:
-                continue
-            prev = latest.get(entry["model_id"])
-            if prev is None or _preference(entry) >= _preference(prev):
-                latest[entry["model_id"]] = entry
-    return [latest[k] for k in sorted(latest)]
+            out.append(entry)
+    return out
+
+
+def run_config(doc: dict) -> dict:
+    """A results document's run configuration: ``config`` (current layout) or ``metadata`` (earlier)."""
+    for key in ("config", "metadata"):
+        if isinstance(doc.get(key), dict):
+            return doc[key]
+    return {}

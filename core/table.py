@@ -95,9 +95,11 @@ class MeasuredUnavailable(VisbppError, RuntimeError):
 # ---------------------------------------------------------------------------------------------
 # measured results
 
-def load_measured(cache_dir: str | None = None, preprocess: str | None = None) -> list[dict]:
-    """Measured results from the results store (only runs of protocol ``preprocess`` when given);
-    :class:`MeasuredUnavailable` if it is absent."""
+def load_measured(cache_dir: str | None = None, preprocess: str | None = None,
+                  notes: list[str] | None = None) -> list[dict]:
+    """Measured results from the results store as the one selection rule picks them (only runs of
+    protocol ``preprocess`` when given; the rule's notes join ``notes``); :class:`MeasuredUnavailable`
+    if it is absent."""
     try:
         mod = importlib.import_module("visbpp.core.results")
     except ModuleNotFoundError as e:
@@ -107,6 +109,8 @@ def load_measured(cache_dir: str | None = None, preprocess: str | None = None) -
                 "only published values are used"
             ) from None
         raise
+    if notes is not None:
+        return list(mod.measured_results(cache_dir, preprocess=preprocess, notes=notes))
     if preprocess is not None:
         return list(mod.measured_results(cache_dir, preprocess=preprocess))
     return list(mod.measured_results(cache_dir))
@@ -455,7 +459,7 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False, float_format="%.10g")
+            df.to_csv(fh, index=False)  # floats at full precision (repr)
         os.replace(tmp, p)
     except BaseException:
         try:

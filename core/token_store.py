@@ -121,6 +121,12 @@ def _chunk_index(folder: str) -> dict[str, tuple[str, int]]:
     return out
 
 
+def _ci_note(n: int) -> str:
+    from .results import ci_note
+
+    return ci_note(n)
+
+
 def _bootstrap_mean_ci(x: np.ndarray) -> tuple[float | None, float | None]:
     from .results import bootstrap_ci
 
@@ -217,7 +223,7 @@ def _class_info(s: dict, j, mrows: list[dict], bits_null, info_rows: list[dict])
     diff = bits_null - bits
     lo, hi = _bootstrap_mean_ci(diff)
     s.update(class_info="bits(null) - bits(label), mean over images", class_info_bits=float(diff.mean()),
-             class_info_ci_low=lo, class_info_ci_high=hi, bpp_null=float(bits_null.sum() / denom.sum()))
+             class_info_ci_low=lo, class_info_ci_high=hi, class_info_ci_note=_ci_note(len(diff)), bpp_null=float(bits_null.sum() / denom.sum()))
     var = j.family == "var"
     if var:
         s["paper_expected_bpp"] = paper_expected_bpp(s["bpp"], s["bpp_null"])

@@ -149,7 +149,7 @@ def fake_results(monkeypatch):
     """A results store holding what the test puts in ``store``."""
     store: list[dict] = []
     mod = types.ModuleType("visbpp.core.results")
-    mod.measured_results = lambda cache_dir=None: list(store)
+    mod.measured_results = lambda cache_dir=None, **kw: list(store)
     monkeypatch.setitem(sys.modules, "visbpp.core.results", mod)
     return store
 

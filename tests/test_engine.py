@@ -44,14 +44,15 @@ def test_bits_match_reference_and_outputs(tmp_path):
     assert s["n_images"] == len(items) and s["images_skipped"] == 1
     assert s["bpp"] == pytest.approx(bits.sum() / (3 * 64 * len(items)), rel=1e-12)
     assert s["bits_per_token"] == pytest.approx(bits.sum() / (16 * len(items)), rel=1e-12)
-    assert s["bpp_ci_low"] < s["bpp"] < s["bpp_ci_high"]
+    assert len(items) < R.MIN_CI_IMAGES and s["bpp_ci_low"] is None and s["bpp_ci_high"] is None
+    assert s["bpp_ci_note"] == f"no CI: {len(items)} images (< {R.MIN_CI_IMAGES})"
     assert res.skipped == [{"image": "c1/zz_empty.png", "reason": "empty file"}]
     # files
     out = tmp_path / "out"
     doc = json.loads((out / "results.json").read_text())
     assert doc["complete"] is True and doc["models"][0]["n_images"] == len(items)
-    assert doc["metadata"]["dtype"] == "fp32" and doc["metadata"]["tf32"] is False
-    assert doc["metadata"]["subset"]["n_selected"] == len(items) + 1
+    assert doc["config"]["dtype"] == "fp32" and doc["config"]["tf32"] is False
+    assert doc["config"]["subset"]["n_selected"] == len(items) + 1
     lines = (out / "per_image.csv").read_text().splitlines()
     assert lines[0].startswith("model_id,image,label,bits") and len(lines) == len(items) + 1
     assert "zz_empty.png,empty file" in (out / "skipped.csv").read_text()

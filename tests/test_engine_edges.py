@@ -83,9 +83,9 @@ def test_formatters_accept_a_model_without_bpp():
     s = R.summarize("m", [], 3)
     buf = io.StringIO()
     PlainDisplay(stream=buf).on_event(ModelFinished("m", 0, s["bpp"], s["bits_per_token"], s))
-    assert "BPP n/a" in buf.getvalue()
+    assert "bpp n/a" in buf.getvalue()
     lines = summary_lines(RunResult("r", [s], [], [], {}), 1.0)
-    assert lines[0].startswith("m: BPP n/a") and "0 images, 3 skipped" in lines[0]
+    assert lines[0].startswith("m: bpp n/a") and "0 images, 3 skipped" in lines[0]
 
 
 # ------------------------------------------------------------------ unusable --out / cache dir
@@ -327,7 +327,7 @@ def test_bf16_on_a_cpu_without_native_bf16_warns_and_is_noted(tmp_path, monkeypa
     events = []
     res = run([fake_job()], _settings(tmp_path, dtype="bf16", out_dir=str(tmp_path / "out")), events.append)
     warned = [e.detail for e in events if isinstance(e, StageChanged) and e.stage == "warning"]
-    notes = json.loads((tmp_path / "out" / "results.json").read_text())["metadata"]["notes"]
+    notes = json.loads((tmp_path / "out" / "results.json").read_text())["config"]["notes"]
     if native:
         assert not any("bf16" in w for w in warned) and notes == []
     else:

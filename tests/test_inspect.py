@@ -72,7 +72,10 @@ def test_inspect_var_groups_and_paired_with_itself(tmp_path, monkeypatch):
     assert m["class_info_bits"] is None  # not scored with --unconditional
     (p,) = got["paired"]
     assert p["n_common"] == m["n_images"] and p["mean_bits_diff"] == 0.0
-    assert p["ci_low"] == p["ci_high"] == 0.0 and p["sign_test_p"] == 1.0
+    assert p["sign_test_p"] == 1.0
+    # the fixture run has fewer than 10 images: no interval, the reason instead
+    assert p["ci_low"] is None and p["ci_note"] == f"no CI: {p['n_common']} images (< 10)"
+    assert p["bpp_common"][mid]["ci_low"] is None
     text = runner.invoke(app, ["inspect", str(out)])
     assert text.exit_code == 0 and "bits by group" in text.output and "5x5" in text.output
 
@@ -100,3 +103,14 @@ def test_inspect_plots(tmp_path, monkeypatch):
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
     assert any(n.startswith("bitmap_") for n in names) and any(n.startswith("groups_") for n in names)
     assert "per_class_bpp.png" in names and any(n.startswith("position_") for n in names)
+
+
+def test_paired_bpp_cis_use_the_same_resamples_for_both_models():
+    rng = np.random.default_rng(3)
+    den = rng.integers(100, 300, size=30).astype(np.float64)
+    a = rng.uniform(50, 150, size=30)
+    b = a + 0.25 * den      # b's BPP is a's + 0.25 on every resample only when the resamples are shared
+    (alo, ahi), (blo, bhi) = I.paired_bpp_cis(np.stack([a, b]), den)
+    assert blo == pytest.approx(alo + 0.25, abs=1e-12) and bhi == pytest.approx(ahi + 0.25, abs=1e-12)
+    assert alo < a.sum() / den.sum() < ahi
+    assert I.paired_bpp_cis(np.stack([a[:9], b[:9]]), den[:9]) == [(None, None), (None, None)]

@@ -117,7 +117,7 @@ def test_cli_run_equals_engine_api(scored, micro_home, tmp_path, monkeypatch):
     for mid in ("micro-s", "micro-m"):
         assert float(rows[mid]["bpp"]) == pytest.approx(api[mid]["bpp"], rel=1e-9)
     doc = json.loads((out / "results.json").read_text())
-    assert doc["metadata"]["dtype"] == "fp32"
+    assert doc["config"]["dtype"] == "fp32"
 
 
 def test_tokenizer_card_has_micro_rfid():

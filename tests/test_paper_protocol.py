@@ -159,9 +159,9 @@ def test_run_preprocess_paper_equals_paper_recipe(family, tmp_path):
         assert rows[rel]["label"] == lab
         assert abs(rows[rel]["bits"] - w) <= 1e-3, (family, rel, rows[rel]["bits"], w)
     doc = json.loads((out / "results.json").read_text())
-    assert doc["metadata"]["preprocess"] == "paper" and doc["models"][0]["preprocess"] == "paper"
-    assert all(v.startswith("paper:") for v in doc["metadata"]["preprocess_ids"].values())
-    assert "Compression of Visual Tokens" in doc["metadata"]["reference_bpp_source"]
+    assert doc["config"]["preprocess"] == "paper" and doc["models"][0]["preprocess"] == "paper"
+    assert all(v.startswith("paper:") for v in doc["config"]["preprocess_ids"].values())
+    assert "Compression of Visual Tokens" in doc["config"]["reference_bpp_source"]
     with open(out / "summary.csv", newline="") as f:
         assert next(csv.DictReader(f))["preprocess"] == "paper"
 
@@ -178,8 +178,8 @@ def test_protocols_never_share_run_or_tokens(tmp_path):
         docs[pp] = (json.loads((out / "results.json").read_text()), {x["image"]: x for x in R.read_rows(str(out))})
     (do, ro), (dp, rp) = docs["official"], docs["paper"]
     assert do["run_id"] != dp["run_id"]
-    assert set(do["metadata"]["token_cache"].values()).isdisjoint(dp["metadata"]["token_cache"].values())
-    assert do["metadata"]["preprocess"] == "official" and do["models"][0]["preprocess"] == "official"
+    assert set(do["config"]["token_cache"].values()).isdisjoint(dp["config"]["token_cache"].values())
+    assert do["config"]["preprocess"] == "official" and do["models"][0]["preprocess"] == "official"
     assert any(abs(ro[rel]["bits"] - rp[rel]["bits"]) > 1e-3 for rel, _, _ in items)
     # the results store keeps both; each can be asked for by protocol
     home = str(tmp_path / "home")

@@ -79,7 +79,7 @@ def test_end_to_end_bits_equal_fixture(family, tmp_path):
         assert abs(rows[rel]["bits"] - want[i]) <= 2e-3, (rel, rows[rel]["bits"], want[i])
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert doc["complete"] and doc["models"][0]["n_images"] == len(names)
-    assert doc["metadata"]["checkpoints"][doc["models"][0]["model_id"]]["tokenizer"]["sha256"]
+    assert doc["config"]["checkpoints"][doc["models"][0]["model_id"]]["tokenizer"]["sha256"]
 
 
 @pytest.fixture
@@ -115,13 +115,13 @@ def test_flat_layout_same_bits_and_subsets(llamagen, tmp_path):
     order = sorted(names)
     assert list(_rows(tmp_path / "o2")) == order[:2]
     doc = json.loads((tmp_path / "o2" / "results.json").read_text())
-    assert doc["metadata"]["subset"]["limit"] == 2 and doc["models"][0]["n_images"] == 2
+    assert doc["config"]["subset"]["limit"] == 2 and doc["models"][0]["n_images"] == 2
     extra = tmp_path / "data" / "class000" / "zz_extra.png"
     Image.fromarray(fx.images[1]).save(extra)
     r = runner.invoke(app, ["run", *args, "--data", str(tmp_path / "data"), "--per-class", "1", "--out", str(tmp_path / "o3")])
     assert r.exit_code == 0, r.output
     assert sorted(_rows(tmp_path / "o3")) == order  # zz_extra.png is the second of class000: not selected
-    assert json.loads((tmp_path / "o3" / "results.json").read_text())["metadata"]["subset"]["per_class"] == 1
+    assert json.loads((tmp_path / "o3" / "results.json").read_text())["config"]["subset"]["per_class"] == 1
 
 
 def test_bad_images_skipped_and_listed(llamagen, tmp_path):
@@ -202,7 +202,7 @@ def test_bf16_run_recorded_and_close(llamagen, tmp_path):
                             "--dtype", "bf16", "--quiet", "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert doc["metadata"]["dtype"] == "bf16" and doc["models"][0]["dtype"] == "bf16"
+    assert doc["config"]["dtype"] == "bf16" and doc["models"][0]["dtype"] == "bf16"
     rows = _rows(tmp_path / "out")
     want = fx.expected["nll_bits"].double().tolist()
     for i, rel in enumerate(names):

@@ -16,7 +16,7 @@ from visbpp.core import events as ev
 from visbpp.core.registry import model_cards
 from visbpp.tui import settings as st
 from visbpp.tui.app import VisbppApp
-from visbpp.tui.results_view import ResultRow, build_rows, export_csv, fit_series, sort_rows
+from visbpp.tui.results_view import build_rows, export_table, fit_series, sort_rows
 from visbpp.tui.state import RunView, family_members, picker_rows, toggle_family
 from visbpp.tui.widgets.error_modal import ErrorModal
 from visbpp.tui.widgets.model_picker import ModelPicker
@@ -114,7 +114,7 @@ def test_rows_join_measured_sort_and_fit_lines():
 
 def test_export_csv_refuses_folder(tmp_path):
     with pytest.raises(ValueError, match="is a folder"):
-        export_csv([ResultRow("m")], tmp_path)
+        export_table([], tmp_path)
 
 
 # ------------------------------------------------------------------------------- Pilot
@@ -204,7 +204,7 @@ async def test_real_scoring_run_progress_new_row_and_csv_export(home, tmp_path):
         await wait_for(pilot, lambda: app.analysis_loads > loads and not app.running, 60, "the refreshed table")
         row = next(r for r in app.query_one(ResultsTable).result_rows if r.model_id == custom.label)
         assert row.measured_bpp == pytest.approx(p.bpp, rel=1e-12) and row.n_images == 4
-        assert row.ci_low <= row.measured_bpp <= row.ci_high
+        assert row.ci_low is None and row.ci == "n<10"   # no interval below 10 images
         assert row.bits_per_token == pytest.approx(p.bpp * 3 * 64 * 64 / 16, rel=1e-9)
 
         out = tmp_path / "export" / "table.csv"

@@ -232,7 +232,7 @@ def render_plots(console: Console, r: AnalysisResult) -> None:
         plt.plot(list(gl.x), list(gl.y), marker=".", label=f"global fit (R² {r.global_.linear.r2:.3f})")
 
     m = metric_name(r)
-    console.print(_plotext_canvas(groups, console, f"{m} vs BPP (groups and fits)", "bits per pixel", m))
+    console.print(_plotext_canvas(groups, console, f"{m} vs BPP (groups and fits)", "bpp = bits / (3·H·W)", m))
     bp = plots.bilinear_points(r)
     if bp is None:
         return
@@ -320,7 +320,7 @@ def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iter
         t.add_column(col, justify="right", min_width=4)
     for col in ("FID", "rFID"):
         t.add_column(col, min_width=5)
-    t.add_column("table BPP", justify="right", no_wrap=True)
+    t.add_column("ref BPP", justify="right", no_wrap=True)
     if show_status:
         t.add_column("files", min_width=7)
     for c, s in zip(cards, status):
@@ -334,6 +334,9 @@ def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iter
             row.append(s or "")
         t.add_row(*row)
     console.print(t)
+    from visbpp.core.report import REFERENCE_BPP_LEGEND
+
+    console.print(Text(REFERENCE_BPP_LEGEND, style="dim"))
     tt = _table("Tokenizers")
     for col in ("id", "family", "params", "codebook", "downsample", "rFID at resolution"):
         tt.add_column(col, no_wrap=col == "id")

@@ -62,6 +62,7 @@ from .widgets.model_picker import ModelPicker
 from .widgets.progress_panel import ProgressPanel
 from .widgets.results_table import ResultsTable
 from .widgets.run_settings import RunSettingsPanel
+from .widgets.runs_panel import RunsChanged, RunsPanel
 from .widgets.stats_panel import StatsPanel
 
 __all__ = ["TABS", "VisbppApp", "heavy_imports", "main"]
@@ -72,7 +73,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere keep it
     TITLE = "visbpp"
-    SUB_TITLE = "bits per pixel vs FID"
+    SUB_TITLE = "bpp = bits / (3·H·W) vs FID"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("escape", "leave_field", "Esc leaves field", show=True),
@@ -153,6 +154,8 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
                 yield StatsPanel(id="stats-panel")
             with TabPane("6 Bits", id="bits"):
                 yield BitsPanel(id="bits-panel")
+            with TabPane("7 Runs", id="runs"):
+                yield RunsPanel(str(self.home), id="runs-panel")
         yield Static("loading the published table…", id="analysis-status")
         yield Footer(compact=True)
 
@@ -421,6 +424,11 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
             self.refresh_analysis()
         elif isinstance(e, ev.RunFinished) and e.cancelled:
             self.notify("Run cancelled.")
+        if isinstance(e, ev.RunFinished):
+            self.query_one(RunsPanel).reload()
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self.refresh_analysis()
 
     def on_fetch_progress(self, message: FetchProgress) -> None:
         now = time.monotonic()
@@ -440,7 +448,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
         ready = self.run_view.running or self.ui_settings.data_dir or self.default_data
         run_target = "#progress" if ready else "#set-data_dir"
         target = {"models": "#picker", "run": run_target, "results": "#results-table",
-                  "stats": "#stats-panel", "bits": "#bits-panel"}.get(event.pane.id or "")
+                  "stats": "#stats-panel", "bits": "#bits-panel", "runs": "#runs-panel"}.get(event.pane.id or "")
         if target:
             self.query_one(target).focus()
         if event.pane.id == "bits":

@@ -9,14 +9,13 @@ from textual.app import SystemCommand
 from textual.screen import Screen
 from textual.widgets import Input, TabbedContent
 
-from .results_view import export_csv, export_json
+from .results_view import export_json, export_table
 from .widgets.confirm_modal import ConfirmModal
 from .widgets.error_modal import ErrorModal
 from .widgets.fit_plot import FitPlot
 from .widgets.path_prompt import PathPrompt
-from .widgets.results_table import ResultsTable
 
-TABS = ("models", "run", "results", "plots", "stats", "bits")
+TABS = ("models", "run", "results", "plots", "stats", "bits", "runs")
 
 
 class ActionsMixin:
@@ -70,7 +69,8 @@ class ActionsMixin:
     def action_export_csv(self) -> None:
         def done(path: str | None) -> None:
             if path:
-                self._export(lambda: export_csv(self.query_one(ResultsTable).displayed(), path), "table")
+                self._export(lambda: export_table(self.bundle.measured if self.bundle else [], path, self.fid_source),
+                             "table")
 
         self.push_screen(PathPrompt("Export the results table to CSV", str(Path.cwd() / "visbpp_results.csv")), done)
 

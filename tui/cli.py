@@ -9,7 +9,7 @@ import typer
 
 app = typer.Typer(
     name="visbpp",
-    help="Bits per pixel of class-conditional AR image generators, and how it relates to FID.",
+    help="Compression (bpp = bits / (3·H·W)) of class-conditional AR image generators, and how it relates to FID.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -17,13 +17,28 @@ app = typer.Typer(
 
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("visbpp")
+        except PackageNotFoundError:
+            v = "unknown (not installed)"
+        typer.echo(f"visbpp {v}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
-    """Bits per pixel of class-conditional AR image generators, and how it relates to FID."""
+def _root(
+    _show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit."),
+) -> None:
+    """Compression (bpp = bits / (3·H·W)) of class-conditional AR image generators, and how it relates to FID."""
 
 
 # command modules, in help order
-COMMAND_MODULES = ("cmd_analysis", "cmd_run", "cmd_inspect", "cmd_fetch", "cmd_zoo")
+COMMAND_MODULES = ("cmd_analysis", "cmd_run", "cmd_runs", "cmd_inspect", "cmd_fetch", "cmd_zoo")
 
 
 def _register_all() -> None:

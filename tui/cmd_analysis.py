@@ -53,6 +53,7 @@ def _note(msg: str) -> None:
 
 
 def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | None:
+    """The measurements chosen by the one selection rule (visbpp.core.runs); its notes join ``notes``."""
     import warnings
 
     from visbpp.core.table import MeasuredUnavailable, load_measured
@@ -62,7 +63,7 @@ def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | N
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            got = load_measured(preprocess=preprocess)
+            got = load_measured(preprocess=preprocess, notes=notes)
         for w in caught:  # damaged store entries: skipped, each named once
             typer.echo(f"warning: {w.message}", err=True)
         return got
@@ -80,10 +81,14 @@ def _bundled(model_set: ModelSet, notes: list[str], preprocess: str | None = Non
     measured = _measured(notes, preprocess) if model_set is not ModelSet.published else None
     df = merged_table(measured, model_set.value, fid.value)
     if model_set is ModelSet.all and measured is not None and not df["bpp_source"].eq("measured").any():
-        notes.append("no measured BPP in the results store yet: --set all equals the published rows")
+        micro = sorted(m["model_id"] for m in measured if str(m.get("model_id", "")).startswith("micro-"))
+        notes.append(f"the results store holds measured BPP only of the micro zoo ({', '.join(micro)}), whose "
+                     f"quality figure is micro-FID, not FID: fit them with --set micro; --set all equals the "
+                     f"published rows" if micro else
+                     "no measured BPP in the results store yet: --set all equals the published rows")
     rows, left_out = fit_rows(df)
     notes.extend(left_out)
-    return rows
+    return rows, measured
 
 
 def analyze_cmd(
@@ -117,6 +122,8 @@ def analyze_cmd(
     from . import analysis_view as view
 
     notes: list[str] = []
+    measured = None
+    ms = None
     try:
         if csv is not None:
             if model_set is not None:
@@ -129,8 +136,8 @@ def analyze_cmd(
             fs = FidSource.paper if ms is ModelSet.micro or fid is None else fid
             if ms is ModelSet.micro and fid not in (None, FidSource.paper):
                 _fail("--fid applies to the ImageNet model sets; the micro zoo has one micro-FID per model")
-            df, source, fid_source = (_bundled(ms, notes, preprocess, fs),
-                                      f"bundled table, --set {ms.value}, --fid {fs.value}", fs.value)
+            (df, measured), source, fid_source = (_bundled(ms, notes, preprocess, fs),
+                                                  f"bundled table, --set {ms.value}, --fid {fs.value}", fs.value)
         result = analyze(df, notes=notes, allow_mixed=allow_mixed, fid_source=fid_source)
         prediction = result.predict(*predict) if predict else None
     except TableError as e:
@@ -148,8 +155,10 @@ def analyze_cmd(
     if as_json:
         for n in notes:   # the human output prints them with the result
             _note(n)
-        out = result.to_dict()
-        out["source"] = source
+        from visbpp.core.report import analysis_document
+
+        out = analysis_document(result, source=source, model_set=ms.value if ms else None,
+                                preprocess=preprocess, measured=measured)
         if prediction is not None:
             out["prediction"] = prediction.to_dict()
         if plot is not None:
@@ -194,12 +203,13 @@ def export_cmd(
     fid: FidSource = typer.Option(FidSource.paper, "--fid", case_sensitive=False, help=_FID_HELP),
 ) -> None:
     """Write the merged table (published values, and measured ones where present) as CSV."""
-    from visbpp.core.table import TableError, merged_table, write_csv
+    from visbpp.core.report import export_frame
+    from visbpp.core.table import TableError, write_csv
 
     notes: list[str] = []
     measured = _measured(notes, preprocess)
     try:
-        df = merged_table(measured, model_set.value, fid.value)
+        df = export_frame(measured, model_set.value, fid.value)
         path = write_csv(df, out)
     except TableError as e:
         _fail(str(e))

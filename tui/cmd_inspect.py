@@ -87,9 +87,15 @@ def _render_pair(console: Console, p: dict) -> None:
     if not p["n_common"]:
         console.print("no common images")
         return
+    ci = (f"[95% paired bootstrap CI {p['ci_low']:.4f}, {p['ci_high']:.4f}]" if p["ci_low"] is not None
+          else f"({p['ci_note']})")
     console.print(f"{p['n_common']} common images; mean bits difference {p['mean_bits_diff']:.4f} "
-                  f"[95% paired bootstrap CI {p['ci_low']:.4f}, {p['ci_high']:.4f}]; {p['a']} uses fewer bits on "
+                  f"{ci}; {p['a']} uses fewer bits on "
                   f"{p['a_fewer_bits']}, {p['b']} on {p['b_fewer_bits']} images; sign test p = {p['sign_test_p']:.3g}")
+    for mid, v in (p.get("bpp_common") or {}).items():
+        ci = f"[{_f(v['ci_low'], '.6f')}, {_f(v['ci_high'], '.6f')}]" if v["ci_low"] is not None else f"({p['ci_note']})"
+        console.print(f"  {mid}: bpp {v['bpp']:.6f} on the common images, 95% CI {ci}")
+    console.print(f"  CIs: {p['ci_method']}")
 
 
 def inspect_cmd(

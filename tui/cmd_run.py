@@ -136,6 +136,8 @@ def register(app: typer.Typer) -> None:
                                            "(CFG) class: class information = bits(null) - bits(label); doubles the AR work."),
         recon: bool = typer.Option(False, "--recon", help="Also decode the tokens: PSNR and SSIM per image and "
                                    "tokenizer (recon.csv; cached per tokenizer)."),
+        force: bool = typer.Option(False, "--force", help="Recompute a finished run (its results and run state are "
+                                   "replaced; cached tokens are reused)."),
     ) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
         from visbpp.core.engine import RunSettings
@@ -161,7 +163,7 @@ def register(app: typer.Typer) -> None:
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
                                    batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=nworkers,
                                    preprocess=preprocess, unconditional=unconditional, recon=recon,
-                                   compile=compile_)
+                                   compile=compile_, force=force)
         except known as e:
             _fail(str(e))
         show = _rank0() and not quiet
@@ -183,8 +185,9 @@ def register(app: typer.Typer) -> None:
             _fail(f"{e}")
         if not _rank0():
             return
-        if result.already_finished:
-            typer.echo(f"run {result.run_id} already finished: nothing to do (results in {result.store_dir})")
+        if result.already_finished and display is None:  # the display has said so already
+            typer.echo(f"run {result.run_id} already finished: nothing recomputed (results in {result.store_dir}; "
+                       f"--force recomputes it)")
         for line in summary_lines(result, time.perf_counter() - t0):
             typer.echo(line)
         if result.cancelled:
@@ -301,8 +304,8 @@ class PlainDisplay:
         elif isinstance(e, E.ImageSkipped):
             self._print(f"skipped {e.image}: {e.reason}")
         elif isinstance(e, E.ModelFinished):
-            self._print(f"[{e.model_id}] done: {e.n_images} images, BPP {_num(e.bpp, '.6f')}, "
-                        f"{_num(e.bits_per_token, '.4f')} bits/token")
+            self._print(f"[{e.model_id}] done: {e.n_images} images, bpp {_num(e.bpp, '.6f')}, "
+                        f"bits_per_token {_num(e.bits_per_token, '.4f')}")
 
 
 class RichDisplay(PlainDisplay):
@@ -345,25 +348,35 @@ class RichDisplay(PlainDisplay):
 def summary_lines(result, elapsed: float) -> list[str]:
     lines = []
     for m in result.models:
-        ref = f", published {m['reference_bpp']:.6f}" if m.get("reference_bpp") else ""
+        ref = f", reference_bpp {m['reference_bpp']:.6f}" if m.get("reference_bpp") else ""
         pp = f" ({m['preprocess']} preprocessing)" if m.get("preprocess", "official") != "official" else ""
-        lines.append(f"{m['model_id']}{pp}: BPP {_num(m['bpp'], '.6f')} [95% CI {_num(m['bpp_ci_low'], '.6f')}, "
-                     f"{_num(m['bpp_ci_high'], '.6f')}]{ref}; {_num(m['bits_per_pixel'], '.5f')} bits/pixel, "
-                     f"{_num(m['bits_per_token'], '.4f')} bits/token; "
+        ci = (f"[95% CI {_num(m['bpp_ci_low'], '.6f')}, {_num(m['bpp_ci_high'], '.6f')}]"
+              if m.get("bpp_ci_low") is not None else f"({m.get('bpp_ci_note') or 'no CI'})")
+        hw = m.get("bits_per_hw")
+        lines.append(f"{m['model_id']}{pp}: bpp {_num(m['bpp'], '.6f')} {ci}{ref}; bits_per_hw {_num(hw, '.5f')}, "
+                     f"bits_per_token {_num(m['bits_per_token'], '.4f')}; "
                      f"{m['n_images']} images, {m['images_skipped']} skipped")
         if m.get("class_info_bits") is not None:
             paper = (f"; paper-protocol expectation (10% label dropout) BPP {m['paper_expected_bpp']:.6f}"
                      if m.get("paper_expected_bpp") is not None else "")
+            cci = (f"[95% CI {_num(m['class_info_ci_low'], '.3f')}, {_num(m['class_info_ci_high'], '.3f')}]"
+                   if m.get("class_info_ci_low") is not None else f"({m.get('class_info_ci_note') or 'no CI'})")
             lines.append(f"  class information: bits(null) - bits(label) = {m['class_info_bits']:.3f} bits/image "
-                         f"[95% CI {_num(m['class_info_ci_low'], '.3f')}, {_num(m['class_info_ci_high'], '.3f')}]; "
+                         f"{cci}; "
                          f"BPP with the null class {m['bpp_null']:.6f}{paper}")
         elif m.get("class_info"):
             lines.append(f"  class information: {m['class_info']}")
         if m.get("recon_psnr") is not None:
             lines.append(f"  tokenizer reconstruction: PSNR {m['recon_psnr']:.2f} dB, SSIM {m['recon_ssim']:.4f} "
                          f"(mean over {m['recon_n']} images)")
+    if result.models:
+        from visbpp.core.results import CI_METHOD
+
+        lines.append(f"CIs: {CI_METHOD}")
     if result.skipped:
-        lines.append(f"{len(result.skipped)} image(s) skipped (listed in skipped.csv / results.json)")
+        where = result.out_dir or result.store_dir
+        listed = os.path.join(where, "skipped.csv") if where else "results.json of the run"
+        lines.append(f"{len(result.skipped)} image(s) skipped (listed in {listed})")
     if result.cancelled:
         lines.append("run incomplete: run the same command again to resume")
     elif result.out_dir:

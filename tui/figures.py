@@ -63,7 +63,7 @@ def write_figures(result: AnalysisResult, out_dir: str | Path) -> list[Path]:
     ax.plot(line.x, line.y, color="black", lw=1.2, ls="--",
             label=f"FID ~ BPP (R$^2$ = {lin.r2:.3f})")
     ax.locator_params(axis="x", nbins=5)
-    ax.set_xlabel("bits per pixel (BPP)")
+    ax.set_xlabel("bpp = bits / (3·H·W)")
     ax.set_ylabel("FID")
     ax.set_title("FID vs BPP, all models")
     ax.legend(fontsize=7, frameon=False)
@@ -79,7 +79,7 @@ def write_figures(result: AnalysisResult, out_dir: str | Path) -> list[Path]:
     for ln in plots.group_fit_lines(result):
         ax.plot(ln.x, ln.y, color=colors[ln.name], lw=1.2)
     ax.locator_params(axis="x", nbins=5)
-    ax.set_xlabel("bits per pixel (BPP)")
+    ax.set_xlabel("bpp = bits / (3·H·W)")
     ax.set_ylabel("FID")
     ax.set_title("FID vs BPP per tokenizer setting")
     ax.legend(fontsize=7, frameon=False)

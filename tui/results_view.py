@@ -8,7 +8,6 @@ fitted lines it reports.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -26,10 +25,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("resolution", "Res"),
     ("fid", "FID"),
     ("rfid", "rFID"),
-    ("reference_bpp", "BPP pub"),
-    ("measured_bpp", "BPP meas"),
-    ("ci", "95% CI"),
-    ("bits_per_token", "bits/tok"),
+    ("reference_bpp", "ref BPP"),
+    ("measured_bpp", "bpp"),
+    ("ci", "bpp 95% CI"),
+    ("bits_per_token", "bits_per_token"),
     ("n_images", "n"),
 )
 
@@ -70,7 +69,9 @@ class ResultRow:
     @property
     def ci(self) -> str:
         if self.ci_low is None or self.ci_high is None:
-            return "-"
+            from visbpp.core.results import MIN_CI_IMAGES
+
+            return f"n<{MIN_CI_IMAGES}" if self.n_images is not None and self.n_images < MIN_CI_IMAGES else "-"
         return f"{self.ci_low:.6f}-{self.ci_high:.6f}"
 
     @property
@@ -95,14 +96,6 @@ class ResultRow:
 
     def sort_value(self, key: str):
         return self.ci_low if key == "ci" else getattr(self, key)
-
-    def csv_record(self) -> dict[str, Any]:
-        return {
-            "model_id": self.model_id, "group": self.group, "resolution": self.resolution, "fid": self.fid,
-            "rfid": self.rfid, "fid_metric": self.fid_metric, "reference_bpp": self.reference_bpp, "measured_bpp": self.measured_bpp,
-            "bpp_ci_low": self.ci_low, "bpp_ci_high": self.ci_high, "bits_per_token": self.bits_per_token,
-            "n_images": self.n_images, "fid_choice": self.fid_choice,
-        }
 
 
 def _num(v: Any) -> float | None:
@@ -171,12 +164,14 @@ class Bundle:
     micro_analysis: dict | None = None                     # their own analysis: never mixed with FID
     bilinear: Any = None                                   # BilinearView or None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)         # the run selection's notes (core/runs.py)
 
 
 def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[str]:
-    """The analysis' warnings (fits mixing FID protocols, evaluation resolutions or BPP sources; notes on
-    how table BPPs were measured), as text; ``skip_kinds``: warning kinds left out."""
-    out = []
+    """The run selection's warnings and the analysis' (fits mixing FID protocols, evaluation
+    resolutions or BPP sources; notes on how table BPPs were measured), as text; ``skip_kinds``:
+    analysis warning kinds left out."""
+    out = list(bundle.notes)
     for a in (bundle.analysis, bundle.micro_analysis):
         for w in (a or {}).get("warnings", []):
             if isinstance(w, dict) and w.get("kind") in skip_kinds:
@@ -186,10 +181,11 @@ def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[st
 
 
 def merge_measured(stored: Sequence[dict], live: Sequence[dict]) -> list[dict]:
-    """Stored results with ``live`` ones (models finished in the current run) taking precedence."""
+    """The store's selection (``visbpp.core.runs``: the same rule as ``analyze`` and ``export``),
+    plus ``live`` summaries only of models the store does not hold yet."""
     by_id = {m.get("model_id"): m for m in stored}
     for m in live:
-        by_id[m.get("model_id")] = {**by_id.get(m.get("model_id"), {}), **m}
+        by_id.setdefault(m.get("model_id"), m)
     return list(by_id.values())
 
 
@@ -199,12 +195,14 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
     analysis (of the rows with an FID of ``fid_source``) + what the plots draw. Errors are captured in
     ``Bundle.error`` (shown in the UI)."""
     from visbpp.core.analysis import analyze
-    from visbpp.core.results import measured_results
+    from visbpp.core.report import analysis_document
+    from visbpp.core.runs import select_measured
     from visbpp.core.table import fit_rows, merged_table
 
     b = Bundle()
     try:
-        b.measured = merge_measured(measured_results(cache_dir), live)
+        sel = select_measured(cache_dir)
+        b.measured, b.notes = merge_measured(sel.entries, live), list(sel.warnings)
     except Exception as e:  # noqa: BLE001 - a damaged store must not stop the table
         b.measured = list(live)
         b.error = f"results store: {type(e).__name__}: {e}"
@@ -215,7 +213,8 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
         df, left_out = fit_rows(df)
         b.records = _records(df)
         b.analysis_obj = analyze(df, notes=left_out, allow_mixed=True, fid_source=fid_source)  # mixing: warnings
-        b.analysis = b.analysis_obj.to_dict()
+        b.analysis = analysis_document(b.analysis_obj, source=f"bundled table, --set {model_set}, --fid {fid_source}",
+                                       model_set=model_set, preprocess=None, measured=b.measured)
         micro_records, b.micro_analysis = _micro(b.measured)
     except Exception as e:  # noqa: BLE001 - shown in the UI, the app keeps running
         b.error = f"analysis: {type(e).__name__}: {e}"
@@ -248,7 +247,10 @@ def _micro(measured: Sequence[dict]) -> tuple[list[dict], dict | None]:
     if sub.empty:
         return [], None
     try:
-        analysis = analyze(sub, allow_mixed=True).to_dict()  # mixed BPP bases: shown as warnings
+        from visbpp.core.report import analysis_document
+
+        analysis = analysis_document(analyze(sub, allow_mixed=True), source="bundled table, --set micro",  # mixed
+                                     model_set="micro", preprocess=None, measured=measured)  # bases: warnings
     except Exception:  # noqa: BLE001 - too few models for the global models: points without a line
         analysis = None
     return _records(sub), analysis
@@ -361,20 +363,16 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def export_csv(rows: Sequence[ResultRow], path: str | os.PathLike) -> Path:
+def export_table(measured: Sequence[dict], path: str | os.PathLike, fid_source: str = "paper") -> Path:
+    """The table ``visbpp export --fid FID_SOURCE`` writes (``visbpp.core.report.export_frame``, --set all) for ``measured``."""
+    from visbpp.core.report import export_frame
+    from visbpp.core.table import write_csv
+
     p = Path(path).expanduser()
     if p.is_dir():
         raise ValueError(f"{p} is a folder; give a file name such as {p / 'visbpp_results.csv'}")
-    names = list(ResultRow("").csv_record())
-
-    def write(f):
-        w = csv.DictWriter(f, fieldnames=names)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if v is None else v) for k, v in r.csv_record().items()})
-
-    _atomic_write(p, write)
-    return p
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return write_csv(export_frame(list(measured), "all", fid_source), p)
 
 
 def export_json(analysis: dict | None, path: str | os.PathLike) -> Path:

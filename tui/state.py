@@ -249,7 +249,7 @@ class ModelProgress:
     @property
     def stats(self) -> str:
         if self.stage == "done" and self.bpp is not None:
-            return f"BPP {self.bpp:.7f}  bits/token {fmt_float(self.bits_per_token, 3)}  n={self.n_images}"
+            return f"bpp {self.bpp:.7f}  bits_per_token {fmt_float(self.bits_per_token, 3)}  n={self.n_images}"
         if self.stage == "queued":
             return "waits for the models above (one engine run per model)"
         if self.stage == "not run":

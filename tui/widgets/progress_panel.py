@@ -69,7 +69,7 @@ class ProgressPanel(VerticalScroll):
         if view.finished:
             skipped = f", {len(view.skipped)} images skipped" if view.skipped else ""
             where = f" → {view.out_dir}" if view.out_dir else ""
-            note = f" ({view.message})" if "nothing to do" in view.message else ""
+            note = f" ({view.message})" if "already finished" in view.message else ""
             return f"Run finished{skipped}{where}.{note}"
         return IDLE
 

@@ -1,4 +1,4 @@
-"""Results table: published and measured BPP side by side with FID, rFID, bits/token, CI.
+"""Results table: reference and measured BPP side by side with FID, rFID, bits_per_token, CI.
 Sortable: ``s`` cycles the sort column, ``S`` reverses; clicking a header sorts by it."""
 
 from __future__ import annotations
