@@ -34,7 +34,7 @@ def one_json(r) -> dict:
 def fake_results(monkeypatch):
     store: list[dict] = []
     mod = types.ModuleType("visbpp.core.results")
-    mod.measured_results = lambda cache_dir=None, preprocess=None: list(store)
+    mod.measured_results = lambda cache_dir=None, **kw: list(store)
     monkeypatch.setitem(sys.modules, "visbpp.core.results", mod)
     return store
 

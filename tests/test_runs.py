@@ -219,7 +219,7 @@ async def test_tui_runs_view_pins_and_removes_with_the_core_functions(home):
     app = VisbppApp(home=home, warm_torch=False, check_checkpoints=False)
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: app.analysis_loads >= 1, 60, "the table")
-        await pilot.press("4")
+        await pilot.press("7")                       # the Runs tab
         panel = app.query_one(RunsPanel)
         assert app.focused is panel and [r["run_id"] for r in panel.runs] == ["runB", "runA"]
         n = app.analysis_loads

@@ -169,7 +169,7 @@ class Bundle:
 
 def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[str]:
     """The run selection's warnings and the analysis' (fits mixing FID protocols, evaluation
-    resolutions or BPP sources; notes on how table BPPs were measured), as text; ``skip_kinds``:
+    resolutions or BPP sources; notes on how the published BPPs were measured), as text; ``skip_kinds``:
     analysis warning kinds left out."""
     out = list(bundle.notes)
     for a in (bundle.analysis, bundle.micro_analysis):
