@@ -161,9 +161,16 @@ class AdaLNSelfAttn(nn.Module):
             mods = self.ada_lin(cond).view(-1, 1, 6, self.C)  # (B, 1, 6, C)
         gamma1, gamma2, scale1, scale2, shift1, shift2 = mods.unbind(2)  # each (B, 1, C)
         ln = lambda t: F.layer_norm(t, (self.C,), eps=self.eps)  # noqa: E731 - no affine parameters
-        x = x + _gated(self.attn(_modulate(ln(x), scale1, shift1), attn_bias), gamma1)
-        x = x + _gated(self.ffn(_modulate(ln(x), scale2, shift2)), gamma2)
+        x = _residual(x, _gated(self.attn(_modulate(ln(x), scale1, shift1), attn_bias), gamma1))
+        x = _residual(x, _gated(self.ffn(_modulate(ln(x), scale2, shift2)), gamma2))
         return x
+
+
+def _residual(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """x + y; in place on ``x`` outside autograd (the residual stream is owned by ``VAR.hidden``)."""
+    if torch.is_inference_mode_enabled() and x.is_inference() and torch.result_type(x, y) == x.dtype:
+        return x.add_(y)
+    return x + y
 
 
 def _gated(y: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
