@@ -67,8 +67,12 @@ class VARConfig:
 
 
 def scale_of_positions(patch_nums) -> torch.Tensor:
-    """(1, L) int64: index of the scale each position belongs to (the ``lvl_1L`` buffer)."""
-    return torch.cat([torch.full((p * p,), i, dtype=torch.long) for i, p in enumerate(patch_nums)]).view(1, -1)
+    """(1, L) int64: index of the scale each position belongs to (the ``lvl_1L`` buffer).
+
+    Made on the CPU even under a meta default device: a meta ``full`` would import the compiler stack.
+    """
+    sizes = torch.tensor([p * p for p in patch_nums], device="cpu")
+    return torch.repeat_interleave(torch.arange(len(patch_nums), device="cpu"), sizes).view(1, -1)
 
 
 def block_causal_bias(patch_nums) -> torch.Tensor:
@@ -87,7 +91,8 @@ class FFN(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+        h = self.fc1(x)  # (B, L, hidden), fresh: the activation runs in place
+        return self.fc2(torch.ops.aten.gelu_(h, approximate="tanh"))
 
 
 class SelfAttention(nn.Module):
@@ -113,11 +118,14 @@ class SelfAttention(nn.Module):
         B, L, C = x.shape
         qkv_bias = torch.cat((self.q_bias, self.zero_k_bias, self.v_bias))
         qkv = F.linear(x, self.mat_qkv.weight, qkv_bias).view(B, L, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, L, hd)
+        v = qkv[:, :, 2].transpose(1, 2)  # (B, H, L, hd)
         if self.l2_norm:
-            q = F.normalize(q, dim=-1) * self.scale_mul_1H11.clamp_max(MAX_SCALE_MUL).exp()
-            k = F.normalize(k, dim=-1)
-        q, k, v = (t.to(v.dtype) for t in (q, k, v))
+            # q and k normalised in one call (each row on its own: the same values as two calls)
+            qk = F.normalize(qkv[:, :, :2], dim=-1).to(v.dtype)  # (B, L, 2, H, hd)
+            q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, L, hd)
+            q.mul_(self.scale_mul_1H11.clamp_max(MAX_SCALE_MUL).exp())  # in place: rounded once to q's dtype
+        else:
+            q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)
         if attn_bias.dtype != v.dtype:
             attn_bias = attn_bias.to(v.dtype)
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, scale=self.scale)  # (B, H, L, hd)
@@ -125,6 +133,9 @@ class SelfAttention(nn.Module):
 
 
 def _modulate(ln: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """ln * (scale + 1) + shift, in place on the fresh ``ln`` when that keeps its dtype."""
+    if torch.result_type(ln, scale) == ln.dtype and torch.result_type(ln, shift) == ln.dtype:
+        return ln.mul_(scale + 1).add_(shift)
     return ln * (scale + 1) + shift
 
 
@@ -150,9 +161,21 @@ class AdaLNSelfAttn(nn.Module):
             mods = self.ada_lin(cond).view(-1, 1, 6, self.C)  # (B, 1, 6, C)
         gamma1, gamma2, scale1, scale2, shift1, shift2 = mods.unbind(2)  # each (B, 1, C)
         ln = lambda t: F.layer_norm(t, (self.C,), eps=self.eps)  # noqa: E731 - no affine parameters
-        x = x + self.attn(_modulate(ln(x), scale1, shift1), attn_bias) * gamma1
-        x = x + self.ffn(_modulate(ln(x), scale2, shift2)) * gamma2
+        x = _residual(x, _gated(self.attn(_modulate(ln(x), scale1, shift1), attn_bias), gamma1))
+        x = _residual(x, _gated(self.ffn(_modulate(ln(x), scale2, shift2)), gamma2))
         return x
+
+
+def _residual(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """x + y; in place on ``x`` outside autograd (the residual stream is owned by ``VAR.hidden``)."""
+    if torch.is_inference_mode_enabled() and x.is_inference() and torch.result_type(x, y) == x.dtype:
+        return x.add_(y)
+    return x + y
+
+
+def _gated(y: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """y * gamma, in place on the fresh ``y`` when that keeps its dtype."""
+    return y.mul_(gamma) if torch.result_type(y, gamma) == y.dtype else y * gamma
 
 
 class AdaLNBeforeHead(nn.Module):
