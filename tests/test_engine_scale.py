@@ -173,8 +173,8 @@ def test_compile_gives_the_same_bits_and_is_recorded(tmp_path, monkeypatch):
     b = run([fake_job()], _settings(tmp_path, cache_dir=str(tmp_path / "c1"), compile=True, out_dir=str(tmp_path / "o")))
     assert [(r["image"], r["bits"]) for r in a.per_image] == [(r["image"], r["bits"]) for r in b.per_image]
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
-    assert doc["metadata"]["compile"] is True and a.metadata["compile"] is False
-    assert doc["metadata"]["sdpa"].startswith("cpu") and a.run_id != b.run_id
+    assert doc["config"]["compile"] is True and a.metadata["compile"] is False
+    assert doc["config"]["sdpa"].startswith("cpu") and a.run_id != b.run_id
 
 
 def test_results_read_one_batch_late_are_the_same(tmp_path, monkeypatch):

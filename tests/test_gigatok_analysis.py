@@ -36,7 +36,7 @@ def _measured(ids=MEASURED) -> list[dict]:
 def fake_results(monkeypatch, tmp_path):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
     mod = types.ModuleType("visbpp.core.results")
-    mod.measured_results = lambda cache_dir=None, preprocess=None: _measured()
+    mod.measured_results = lambda cache_dir=None, **kw: _measured()
     monkeypatch.setitem(sys.modules, "visbpp.core.results", mod)
 
 

@@ -238,7 +238,7 @@ def test_hita_end_to_end_with_extra_backbone(tmp_path):
         assert rows[rel]["label"] == int(fx.labels[i])
         assert abs(rows[rel]["bits"] - want[i]) <= 4e-5, (rel, rows[rel]["bits"], want[i])
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
-    ckpts = doc["metadata"]["checkpoints"][doc["models"][0]["model_id"]]
+    ckpts = doc["config"]["checkpoints"][doc["models"][0]["model_id"]]
     assert doc["complete"] and ckpts["backbone"]["sha256"]
 
 
