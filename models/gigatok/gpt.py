@@ -15,12 +15,10 @@ import torch
 from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
-from visbpp.core.labels import check_label_range
-from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
 from ..llama import Block
-from ..llamagen.gpt import LabelEmbedder
+from ..llamagen.gpt import C2IScorer, LabelEmbedder
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def TransformerBlock(cfg: GPTConfig) -> Block:
     return Block(cfg.dim, cfg.n_head, hidden, cfg.norm_eps, n_kv_head=cfg.kv_heads)
 
 
-class GPT(nn.Module):
+class GPT(C2IScorer):
     """GigaTok c2i transformer (implements ``visbpp.core.interfaces.ARModel``)."""
 
     family = "gigatok"
@@ -82,18 +80,6 @@ class GPT(nn.Module):
         self.token_layout = TokenLayout("raster", (1, cfg.block_size))  # one row of 1-D latent tokens
         self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None  # the null row exists
 
-    def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:
-        if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}")
-        B, L = tokens.shape
-        if not 1 <= L <= self.cfg.block_size:
-            raise ValueError(f"token sequence length {L} outside 1..{self.cfg.block_size} (this model's block_size)")
-        if labels.shape != (B,):
-            raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
-        check_label_range(labels, self.num_classes, self.null_class)
-
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row j predicts tokens[:, j]."""
         L = tokens.shape[1]
@@ -102,16 +88,3 @@ class GPT(nn.Module):
         for layer in self.layers:
             x = layer(x, None)  # attention is position-free: no rotary table
         return self.norm(x)
-
-    def forward(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced float32 logits (B, L, vocab); row j is the distribution of tokens[:, j]."""
-        self._check(tokens, labels)
-        return self.output(self.hidden_states(tokens, labels)).float()
-
-    @torch.inference_mode()
-    def token_nll(self, tokens: torch.Tensor, labels: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """(B, L) tokens, (B,) labels -> (B, L) float32 nats, one forward, chunked fp32 log-softmax."""
-        self._check(tokens, labels)
-        tokens, labels = tokens.long(), labels.long()
-        h = self.hidden_states(tokens, labels)
-        return chunked_nll(h, self.output, tokens, chunk or default_chunk(tokens.shape[0], self.vocab_size))

@@ -23,12 +23,11 @@ from torch import nn
 
 from visbpp.core.errors import ConfigError
 from visbpp.core.interfaces import TokenLayout
-from visbpp.core.labels import check_label_range
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
 from ..llama import Attention, Block, Rope2D, apply_rope
-from ..llamagen.gpt import GPTConfig, LabelEmbedder
+from ..llamagen.gpt import C2IScorer, GPTConfig, LabelEmbedder
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class TransformerBlock(Block):
         self.attention = SlotAttention(cfg.dim, cfg.n_head, cfg.kv_heads)
 
 
-class HitaGPT(nn.Module):
+class HitaGPT(C2IScorer):
     """Implements ``visbpp.core.interfaces.ARModel`` (``token_nll`` = the sampler's convention)."""
 
     family = "hita"
@@ -104,18 +103,9 @@ class HitaGPT(nn.Module):
         """The (1 + block_size, hd/2, 2) (cos, sin) RoPE table (row 0 = zeros) on ``device`` (cached)."""
         return torch.view_as_real(self.rope(device))
 
-    def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:
-        if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}")
-        B, L = tokens.shape
-        if not 1 <= L <= self.tokens_per_image:
-            raise ValueError(f"token sequence length {L} outside 1..{self.tokens_per_image} "
-                             f"({self.num_slots} holistic + {self.cfg.block_size} patch tokens)")
-        if labels.shape != (B,):
-            raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
-        if int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size:
-            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
-        check_label_range(labels, self.num_classes, self.null_class)
+    @property
+    def length_note(self) -> str:
+        return f"{self.num_slots} holistic + {self.cfg.block_size} patch tokens"
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor, trainpath: bool = False) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row p predicts tokens[:, p]."""

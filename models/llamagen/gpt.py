@@ -85,10 +85,49 @@ class LabelEmbedder(nn.Module):
         return self.embedding_table(labels).unsqueeze(1)  # (B, 1, dim)
 
 
+# --------------------------------------------------------------------------- scoring
+
+
+class C2IScorer(nn.Module):
+    """Input checks, logits and ``token_nll`` of a class-conditional GPT whose ``hidden_states``
+    row j predicts ``tokens[:, j]`` through ``output``; shared by LlamaGen, GigaTok and Hita.
+
+    Subclasses set ``tokens_per_image``, ``vocab_size``, ``num_classes``, ``null_class`` and
+    ``output``; ``length_note`` says what bounds the sequence length in the error message.
+    """
+
+    length_note = "this model's block_size"
+
+    def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:
+        if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}")
+        B, L = tokens.shape
+        if not 1 <= L <= self.tokens_per_image:
+            raise ValueError(f"token sequence length {L} outside 1..{self.tokens_per_image} ({self.length_note})")
+        if labels.shape != (B,):
+            raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
+            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
+        check_label_range(labels, self.num_classes, self.null_class)
+
+    def forward(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced float32 logits (B, L, vocab); row j is the distribution of tokens[:, j]."""
+        self._check(tokens, labels)
+        return self.output(self.hidden_states(tokens, labels)).float()
+
+    @torch.inference_mode()
+    def token_nll(self, tokens: torch.Tensor, labels: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """(B, L) tokens, (B,) labels -> (B, L) float32 nats, one forward, chunked fp32 log-softmax."""
+        self._check(tokens, labels)
+        tokens, labels = tokens.long(), labels.long()
+        h = self.hidden_states(tokens, labels)
+        return chunked_nll(h, self.output, tokens, chunk or default_chunk(tokens.shape[0], self.vocab_size))
+
+
 # --------------------------------------------------------------------------- model
 
 
-class GPT(nn.Module):
+class GPT(C2IScorer):
     """LlamaGen c2i transformer (implements ``visbpp.core.interfaces.ARModel``)."""
 
     family = "llamagen"
@@ -112,18 +151,6 @@ class GPT(nn.Module):
     def freqs_cis(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """The (cls_token_num + block_size, head_dim/2, 2) (cos, sin) RoPE table on ``device`` (cached)."""
         return torch.view_as_real(self.rope(device))
-
-    def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:
-        if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}")
-        B, L = tokens.shape
-        if not 1 <= L <= self.cfg.block_size:
-            raise ValueError(f"token sequence length {L} outside 1..{self.cfg.block_size} (this model's block_size)")
-        if labels.shape != (B,):
-            raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
-        check_label_range(labels, self.num_classes, self.null_class)
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row j predicts tokens[:, j]."""
