@@ -16,9 +16,9 @@ from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
 
-from ..common import RMSNorm, swiglu_hidden
+from ..common import swiglu_hidden
 from ..llama import Block
-from ..llamagen.gpt import C2IScorer, LabelEmbedder
+from ..llamagen.gpt import C2IScorer
 
 
 @dataclass(frozen=True)
@@ -67,18 +67,9 @@ class GPT(C2IScorer):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         cfg.validate()
-        self.cfg = cfg
-        self.tokens_per_image = cfg.block_size
-        self.vocab_size = cfg.vocab_size
-        self.num_classes = cfg.num_classes
         self.positional_embedding = nn.Parameter(torch.zeros(cfg.cls_token_num + cfg.block_size, cfg.dim))
-        self.cls_embedding = LabelEmbedder(cfg.num_classes, cfg.dim, cfg.class_dropout_prob > 0)
-        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
-        self.layers = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layer))
-        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self._init_trunk(cfg, lambda: TransformerBlock(cfg))  # LlamaGen's trunk, the same keys
         self.token_layout = TokenLayout("raster", (1, cfg.block_size))  # one row of 1-D latent tokens
-        self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None  # the null row exists
 
     def hidden_states(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens, (B,) labels -> (B, L, dim) final-normed states; row j predicts tokens[:, j]."""

@@ -10,6 +10,7 @@ The module has no buffers: the RoPE table is computed per device on first use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -98,6 +99,21 @@ class C2IScorer(nn.Module):
 
     length_note = "this model's block_size"
 
+    def _init_trunk(self, cfg: GPTConfig, block: Callable[[], nn.Module]) -> None:
+        """The class-conditional Llama trunk of ``cfg``, in order: ``cls_embedding``, ``tok_embeddings``,
+        ``layers`` (``n_layer`` x ``block()``), ``norm``, ``output``; the null row exists when
+        ``class_dropout_prob > 0``. One image is ``block_size`` tokens."""
+        self.cfg = cfg
+        self.tokens_per_image = cfg.block_size
+        self.vocab_size = cfg.vocab_size
+        self.num_classes = cfg.num_classes
+        self.cls_embedding = LabelEmbedder(cfg.num_classes, cfg.dim, cfg.class_dropout_prob > 0)
+        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(block() for _ in range(cfg.n_layer))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None
+
     def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:
         if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"tokens must be an integer (B, L) tensor, got {tokens.dtype} {tuple(tokens.shape)}")
@@ -135,18 +151,9 @@ class GPT(C2IScorer):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         cfg.validate()
-        self.cfg = cfg
-        self.tokens_per_image = cfg.block_size
-        self.vocab_size = cfg.vocab_size
-        self.num_classes = cfg.num_classes
-        self.cls_embedding = LabelEmbedder(cfg.num_classes, cfg.dim, cfg.class_dropout_prob > 0)
-        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
-        self.layers = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layer))
-        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self._init_trunk(cfg, lambda: TransformerBlock(cfg))
         self.rope = Rope2D(cfg.grid, cfg.head_dim, cfg.rope_base, cfg.cls_token_num)  # cached per device/dtype
         self.token_layout = TokenLayout("raster", (cfg.grid, cfg.grid))
-        self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None  # the null row exists
 
     def freqs_cis(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """The (cls_token_num + block_size, head_dim/2, 2) (cos, sin) RoPE table on ``device`` (cached)."""
@@ -160,16 +167,3 @@ class GPT(C2IScorer):
         for layer in self.layers:
             x = layer(x, freqs)
         return self.norm(x)
-
-    def forward(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced float32 logits (B, L, vocab); row j is the distribution of tokens[:, j]."""
-        self._check(tokens, labels)
-        return self.output(self.hidden_states(tokens, labels)).float()
-
-    @torch.inference_mode()
-    def token_nll(self, tokens: torch.Tensor, labels: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """(B, L) tokens, (B,) labels -> (B, L) float32 nats, one forward, chunked fp32 log-softmax."""
-        self._check(tokens, labels)
-        tokens, labels = tokens.long(), labels.long()
-        h = self.hidden_states(tokens, labels)
-        return chunked_nll(h, self.output, tokens, chunk or default_chunk(tokens.shape[0], self.vocab_size))
