@@ -23,7 +23,7 @@ from visbpp.core.errors import ConfigError
 from ..common import ResnetBlock, group_norm
 from ..llamagen.preprocess import preprocess as _preprocess
 from ..llamagen.preprocess import preprocess_id as _preprocess_id
-from ..llamagen.tokenizer import VectorQuantizer, _Level
+from ..llamagen.tokenizer import Encoder, GridGeometry, VectorQuantizer, check_token_values
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class ViTSize:
 
 
 @dataclass(frozen=True)
-class TokenizerConfig:
+class TokenizerConfig(GridGeometry):
     codebook_size: int = 16384
     codebook_embed_dim: int = 8
     codebook_l2_norm: bool = True
@@ -51,42 +51,8 @@ class TokenizerConfig:
     out_inner_dim: int = 768      # width of the distillation target (training only)
     image_size: int = 256
 
-    @property
-    def downsample(self) -> int:
-        return 2 ** (len(self.encoder_ch_mult) - 1)
-
-    @property
-    def grid(self) -> int:
-        return self.image_size // self.downsample
-
 
 # --------------------------------------------------------------------------- CNN encoder / decoder
-
-
-class Encoder(nn.Module):
-    """``conv_in``, ``conv_blocks.i`` (ResnetBlocks + downsample, no attention), ``mid.0/1``, ``norm_out``, ``conv_out``."""
-
-    def __init__(self, ch: int, ch_mult: tuple[int, ...], num_res_blocks: int, z_channels: int):
-        super().__init__()
-        n = len(ch_mult)
-        in_mult = (1,) + tuple(ch_mult)
-        self.conv_in = nn.Conv2d(3, ch, 3, padding=1)
-        self.conv_blocks = nn.ModuleList(
-            _Level(ch * in_mult[i], ch * ch_mult[i], num_res_blocks, False, "downsample" if i != n - 1 else None)
-            for i in range(n)
-        )
-        c = ch * ch_mult[-1]
-        self.mid = nn.ModuleList([ResnetBlock(c, c), ResnetBlock(c, c)])
-        self.norm_out = group_norm(c)
-        self.conv_out = nn.Conv2d(c, z_channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv_in(x)
-        for level in self.conv_blocks:
-            h = level(h)
-        for block in self.mid:
-            h = block(h)
-        return self.conv_out(F.silu(self.norm_out(h)))  # (B, z_channels, G, G)
 
 
 class D2SUpsampler(nn.Module):
@@ -297,7 +263,7 @@ class GigaTokTokenizer(nn.Module):
         self.has_decoder = with_decoder
         self.decoder_source: Callable[[], GigaTokTokenizer] | None = None  # a full tokenizer, loaded on demand
         g, n, c = cfg.grid, cfg.num_latent_tokens, cfg.z_channels
-        self.encoder = Encoder(cfg.ch, cfg.encoder_ch_mult, cfg.num_res_blocks, c)
+        self.encoder = Encoder(cfg.ch, cfg.encoder_ch_mult, cfg.num_res_blocks, 3, c, attn=False)  # LlamaGen's, no attention
         self.s2to1encoder = ViTEncoder(cfg.encoder_vit, g, n, c)
         self.quantize = VectorQuantizer(cfg.codebook_size, cfg.codebook_embed_dim, cfg.codebook_l2_norm,
                                         cfg.codebook_show_usage and with_decoder)
@@ -338,7 +304,6 @@ class GigaTokTokenizer(nn.Module):
             self._attach_decoder()
         if tokens.ndim != 2 or tokens.shape[1] != self.tokens_per_image:
             raise ValueError(f"decode expects (B, {self.tokens_per_image}) tokens, got {tuple(tokens.shape)}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
+        check_token_values(tokens, self.vocab_size)
         q = self.quantize.lookup(tokens, (1, self.tokens_per_image))  # (B, 8, 1, N)
         return self.decoder(self.s1to2decoder(self.post_quant_conv(q)))

@@ -21,7 +21,7 @@ from visbpp.core.errors import ConfigError
 
 from ..llamagen.preprocess import preprocess as llamagen_preprocess
 from ..llamagen.preprocess import preprocess_id as llamagen_preprocess_id
-from ..llamagen.tokenizer import Decoder, Encoder, VectorQuantizer
+from ..llamagen.tokenizer import Decoder, Encoder, GridGeometry, VectorQuantizer, check_token_values
 from .holistic import HoloConfig, HoloDecoder, HoloEncoder
 from .vit import ViTConfig, dino_input
 
@@ -29,7 +29,7 @@ BACKBONE_PREFIX = "encode_transformer.backbone.pretrained_encoder."
 
 
 @dataclass(frozen=True)
-class HitaVQConfig:
+class HitaVQConfig(GridGeometry):
     codebook_size: int = 16384
     codebook_embed_dim: int = 8
     codebook_slots_embed_dim: int = 12
@@ -46,14 +46,6 @@ class HitaVQConfig:
     encoder: HoloConfig = field(default_factory=HoloConfig)
     decoder: HoloConfig = field(default_factory=HoloConfig)
     vit: ViTConfig = field(default_factory=ViTConfig)
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** (len(self.encoder_ch_mult) - 1)
-
-    @property
-    def grid(self) -> int:
-        return self.image_size // self.downsample
 
     @property
     def variant(self) -> str:
@@ -130,8 +122,7 @@ class HitaTokenizer(nn.Module):
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         if tokens.ndim != 2 or tokens.shape[1] != self.tokens_per_image:
             raise ValueError(f"decode expects (B, {self.tokens_per_image}) tokens, got {tuple(tokens.shape)}")
-        if int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size:
-            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
+        check_token_values(tokens, self.vocab_size)
         nc = self.num_holistic
         z = self.quantize.lookup(tokens[:, nc:], (self.grid, self.grid))
         slots = self.slot_quantize.codebook()[tokens[:, :nc]]  # (B, Nc, slots_dim)

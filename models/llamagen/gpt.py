@@ -21,6 +21,7 @@ from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
 from ..llama import Block, Rope2D, rope_2d_table
+from .tokenizer import check_token_values
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,7 @@ class C2IScorer(nn.Module):
             raise ValueError(f"token sequence length {L} outside 1..{self.tokens_per_image} ({self.length_note})")
         if labels.shape != (B,):
             raise ValueError(f"labels must have shape ({B},), got {tuple(labels.shape)}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
+        check_token_values(tokens, self.vocab_size)
         check_label_range(labels, self.num_classes, self.null_class)
 
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,29 @@ from . import preprocess as pp
 USAGE_BUFFER = 65536  # length of the (inference-irrelevant) ``quantize.codebook_used`` buffer
 
 
+class GridGeometry:
+    """``downsample`` and ``grid`` of a tokenizer config with ``encoder_ch_mult`` and ``image_size``."""
+
+    encoder_ch_mult: tuple[int, ...]
+    image_size: int
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** (len(self.encoder_ch_mult) - 1)
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.downsample
+
+
+def check_token_values(tokens: torch.Tensor, vocab_size: int) -> None:
+    """ValueError unless every token lies in [0, vocab_size)."""
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
+        raise ValueError(f"token values must lie in [0, {vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
+
+
 @dataclass(frozen=True)
-class VQConfig:
+class VQConfig(GridGeometry):
     codebook_size: int = 16384
     codebook_embed_dim: int = 8
     codebook_l2_norm: bool = True
@@ -36,14 +57,6 @@ class VQConfig:
     in_channels: int = 3
     out_channels: int = 3
     image_size: int = 256       # side S the tokenizer is run at
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** (len(self.encoder_ch_mult) - 1)
-
-    @property
-    def grid(self) -> int:
-        return self.image_size // self.downsample
 
 
 # --------------------------------------------------------------------------- encoder / decoder
@@ -83,19 +96,24 @@ def _mid(c: int) -> nn.ModuleList:
 
 
 class Encoder(nn.Module):
-    """``conv_in``, ``conv_blocks.0..n-1`` (attention only at the deepest level), ``mid``, ``norm_out``, ``conv_out``."""
+    """``conv_in``, ``conv_blocks.0..n-1`` (attention only at the deepest level), ``mid``, ``norm_out``, ``conv_out``.
 
-    def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, in_channels: int, z_channels: int):
+    ``attn=False``: no attention anywhere; ``mid`` is then ``mid.0``, ``mid.1`` ResnetBlocks.
+    """
+
+    def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, in_channels: int, z_channels: int,
+                 attn: bool = True):
         super().__init__()
         n = len(ch_mult)
         in_mult = (1,) + tuple(ch_mult)
         self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
         self.conv_blocks = nn.ModuleList(
-            _Level(ch * in_mult[i], ch * ch_mult[i], num_res_blocks, i == n - 1, "downsample" if i != n - 1 else None)
+            _Level(ch * in_mult[i], ch * ch_mult[i], num_res_blocks, attn and i == n - 1,
+                   "downsample" if i != n - 1 else None)
             for i in range(n)
         )
         c = ch * ch_mult[-1]
-        self.mid = _mid(c)
+        self.mid = _mid(c) if attn else nn.ModuleList([ResnetBlock(c, c), ResnetBlock(c, c)])
         self.norm_out = group_norm(c)
         self.conv_out = nn.Conv2d(c, z_channels, 3, padding=1)
 
@@ -226,6 +244,5 @@ class VQTokenizer(nn.Module):
             if side * side != tokens.shape[1]:
                 raise ValueError(f"cannot infer a square grid from L={tokens.shape[1]}; pass grid=(h, w)")
             grid = (side, side)
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"token values must lie in [0, {self.vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
+        check_token_values(tokens, self.vocab_size)
         return self.decoder(self.post_quant_conv(self.quantize.lookup(tokens, grid)))
