@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..vit_blocks import Block
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DINO_SIDE = 224
@@ -103,61 +105,6 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
-class Attention(nn.Module):
-    """Fused ``qkv`` (with bias), softmax attention without mask, ``proj``."""
-
-    def __init__(self, dim: int, num_heads: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, C = x.shape
-        qkv = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # (B, heads, N, hd)
-        return self.proj(y.transpose(1, 2).reshape(B, N, C))
-
-
-class Mlp(nn.Module):
-    """``fc1`` -> GELU (erf) -> ``fc2``."""
-
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
-class LayerScale(nn.Module):
-    def __init__(self, dim: int):
-        super().__init__()
-        self.gamma = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma
-
-
-class Block(nn.Module):
-    """x + ls1(attn(norm1 x)); x + ls2(mlp(norm2 x)); LayerNorm eps 1e-6."""
-
-    def __init__(self, cfg: ViTConfig):
-        super().__init__()
-        d = cfg.embed_dim
-        self.norm1 = nn.LayerNorm(d, eps=1e-6)
-        self.attn = Attention(d, cfg.num_heads)
-        self.ls1 = LayerScale(d)
-        self.norm2 = nn.LayerNorm(d, eps=1e-6)
-        self.mlp = Mlp(d, int(d * cfg.mlp_ratio))
-        self.ls2 = LayerScale(d)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x)))
-        return x + self.ls2(self.mlp(self.norm2(x)))
-
-
 class DinoViT(nn.Module):
     """DINOv2 ViT with registers; ``forward`` returns (B, 1 + N, dim): normed cls + patch tokens."""
 
@@ -170,7 +117,7 @@ class DinoViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.pos_grid**2, d))
         self.register_tokens = nn.Parameter(torch.zeros(1, cfg.num_register_tokens, d))
         self.mask_token = nn.Parameter(torch.zeros(1, d))  # training-only, kept for strict loading
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(Block(d, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(d, eps=1e-6)
 
     def position_embedding(self, h: int, w: int) -> torch.Tensor:
