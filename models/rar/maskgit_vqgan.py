@@ -105,18 +105,37 @@ class Decoder(nn.Module):
 
 
 class Quantizer(nn.Module):
-    """Codebook ``embedding`` (K, C); code = argmin_j |z|^2 + |e_j|^2 - 2 z.e_j (first minimum)."""
+    """Codebook ``embedding`` (K, C); code = argmin_j |z|^2 + |e_j|^2 - 2 z.e_j (first minimum), in fp32.
 
-    def __init__(self, num_embeddings: int, dim: int):
+    ``l2_norm``: z and the codes are l2-normalised first (RobusTok); else plain squared L2 (MaskGIT-VQGAN).
+    """
+
+    def __init__(self, num_embeddings: int, dim: int, l2_norm: bool = False):
         super().__init__()
+        self.l2_norm = l2_norm
         self.embedding = nn.Embedding(num_embeddings, dim)
 
+    def codebook(self) -> torch.Tensor:
+        """(K, C) fp32 code vectors as used (l2-normalised when ``l2_norm``)."""
+        e = self.embedding.weight.float()
+        return F.normalize(e, dim=-1) if self.l2_norm else e
+
     def codes(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, C, H, W) -> (B, H*W) int64 codes in raster order."""
         B, C, H, W = z.shape
         zf = z.permute(0, 2, 3, 1).reshape(-1, C).float()  # (B*H*W, C) channels last
-        e = self.embedding.weight.float()  # (K, C)
+        if self.l2_norm:
+            zf = F.normalize(zf, dim=-1)
+        e = self.codebook()  # (K, C)
         d = torch.addmm(zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1), zf, e.t(), alpha=-2.0)  # (BHW, K)
         return d.argmin(1).view(B, H * W)
+
+    def lookup(self, tokens: torch.Tensor, grid: int) -> torch.Tensor:
+        """(B, grid^2) codes -> (B, C, grid, grid) fp32 code vectors; DataError on another length."""
+        B, L = tokens.shape
+        if L != grid * grid:
+            raise DataError(f"expected {grid * grid} tokens per image, got {L}")
+        return self.codebook()[tokens].view(B, grid, grid, -1).permute(0, 3, 1, 2).contiguous()
 
 
 class MaskGITTokenizer(nn.Module):
@@ -150,10 +169,6 @@ class MaskGITTokenizer(nn.Module):
     @torch.inference_mode()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, L) codes -> (B, 3, S, S) unclamped (the official decode clamps to [0, 1] afterwards)."""
-        B, L = tokens.shape
-        g = self.cfg.grid
-        if L != g * g:
-            raise DataError(f"expected {g * g} tokens per image, got {L}")
-        z = self.quantize.embedding.weight[tokens].view(B, g, g, -1).permute(0, 3, 1, 2).contiguous()
+        z = self.quantize.lookup(tokens, self.cfg.grid)  # (B, z_channels, g, g) fp32
         with torch.autocast(device_type=tokens.device.type, enabled=False):
-            return self.decoder(z.float())
+            return self.decoder(z)

@@ -9,13 +9,11 @@ dropped by the loader. Input in [-1, 1]; decoder output unclamped.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-from visbpp.core.errors import DataError
 
 from ..vit_blocks import Block
 from .config import RobusTokConfig
+from .maskgit_vqgan import Quantizer
 from .preprocess import robusttok_preprocess, robusttok_preprocess_id
 
 
@@ -100,24 +98,6 @@ class ViTDecoder(nn.Module):
         return pix.permute(0, 5, 1, 3, 2, 4).reshape(B, 3, g * p, g * p)
 
 
-class Quantizer(nn.Module):
-    """Codebook ``embedding`` (K, E); codes by squared distance of l2-normalised vectors."""
-
-    def __init__(self, num_embeddings: int, dim: int):
-        super().__init__()
-        self.embedding = nn.Embedding(num_embeddings, dim)
-
-    def normalised_codebook(self) -> torch.Tensor:
-        return F.normalize(self.embedding.weight.float(), dim=-1)
-
-    def codes(self, z: torch.Tensor) -> torch.Tensor:
-        B, E, H, W = z.shape
-        zf = F.normalize(z.permute(0, 2, 3, 1).reshape(-1, E).float(), dim=-1)  # (BHW, E)
-        e = self.normalised_codebook()  # (K, E)
-        d = torch.addmm(zf.pow(2).sum(1, keepdim=True) + e.pow(2).sum(1), zf, e.t(), alpha=-2.0)
-        return d.argmin(1).view(B, H * W)
-
-
 class RobusTokTokenizer(nn.Module):
     """:class:`~visbpp.core.interfaces.ImageTokenizer` for RobusTok-RAR: [-1, 1] input, raster latent codes."""
 
@@ -128,7 +108,7 @@ class RobusTokTokenizer(nn.Module):
         self.cfg = cfg
         self.encoder = ViTEncoder(cfg)
         self.quant_conv = nn.Conv2d(cfg.embed_dim, cfg.codebook_embed_dim, 1)
-        self.quantize = Quantizer(cfg.codebook_size, cfg.codebook_embed_dim)
+        self.quantize = Quantizer(cfg.codebook_size, cfg.codebook_embed_dim, l2_norm=True)
         self.post_quant_conv = nn.Conv2d(cfg.codebook_embed_dim, cfg.embed_dim, 1)
         self.decoder = ViTDecoder(cfg)
         self.image_size = cfg.img_size
@@ -153,11 +133,7 @@ class RobusTokTokenizer(nn.Module):
 
     @torch.inference_mode()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        B, L = tokens.shape
-        g = self.cfg.grid
-        if L != g * g:
-            raise DataError(f"expected {g * g} tokens per image, got {L}")
         with torch.autocast(device_type=tokens.device.type, enabled=False):
-            q = self.quantize.normalised_codebook()[tokens].view(B, g, g, -1).permute(0, 3, 1, 2)  # (B, E, g, g)
-            lat = self.post_quant_conv(q.contiguous()).flatten(2).transpose(1, 2)  # (B, M, D)
+            q = self.quantize.lookup(tokens, self.cfg.grid)  # (B, E, g, g) l2-normalised codes
+            lat = self.post_quant_conv(q).flatten(2).transpose(1, 2)  # (B, M, D)
             return self.decoder(lat)
