@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..pil_resize import center_crop_offsets
+from ..pil_resize import resize_short_side as _resize_short_side
+
 PREPROCESS_ID = "omg:pil-bilinear-short|crop-round|x/127.5-1"
 
 
@@ -17,19 +20,7 @@ def resize_short_side(image, size: int):
     """PIL image -> PIL image whose short side is ``size`` (long side truncated), bilinear."""
     from PIL import Image
 
-    w, h = image.size
-    if w <= h:
-        nw, nh = size, int(size * h / w)
-    else:
-        nw, nh = int(size * w / h), size
-    if (nw, nh) == (w, h):
-        return image
-    return image.resize((nw, nh), Image.BILINEAR)
-
-
-def center_crop_offsets(h: int, w: int, size: int) -> tuple[int, int]:
-    """(top, left) of a centred ``size`` crop, rounded like the official crop."""
-    return int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    return _resize_short_side(image, size, Image.BILINEAR)
 
 
 def to_unit_range(arr: np.ndarray) -> torch.Tensor:

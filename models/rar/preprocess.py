@@ -19,6 +19,8 @@ from PIL import Image
 from visbpp.core.errors import DataError
 from visbpp.models.llamagen.preprocess import center_crop_arr, to_model_input
 
+from ..pil_resize import center_crop, resize_short_side
+
 
 def eval_preprocess_id(size: int) -> str:
     return f"rar:rgb,short{size}-bicubic-antialias(trunc),center{size}(round),totensor[0,1]"
@@ -26,19 +28,6 @@ def eval_preprocess_id(size: int) -> str:
 
 def robusttok_preprocess_id(size: int) -> str:
     return f"rar-robusttok:center_crop_arr(box-halving,bicubic,round)-S{size}:totensor:norm(0.5,0.5)"
-
-
-def resized_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """(new_width, new_height): shorter side -> ``size``, longer side truncated."""
-    short, long = (width, height) if width <= height else (height, width)
-    new_long = int(size * long / short)
-    return (size, new_long) if width <= height else (new_long, size)
-
-
-def center_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
-    top = int(round((height - size) / 2.0))
-    left = int(round((width - size) / 2.0))
-    return left, top, left + size, top + size
 
 
 def to_unit(arr: np.ndarray) -> torch.Tensor:
@@ -52,14 +41,8 @@ def eval_preprocess(image: Image.Image, size: int) -> torch.Tensor:
     """A PIL image (any mode) -> float32 (3, size, size) in [0, 1] (the evaluation transform)."""
     if not isinstance(image, Image.Image):
         raise TypeError(f"RAR preprocessing expects a PIL.Image, got {type(image).__name__}")
-    img = image.convert("RGB")
-    w, h = img.size
-    if min(w, h) < 1:
-        raise DataError(f"cannot preprocess an empty image of size {w}x{h}")
-    nw, nh = resized_size(w, h, size)
-    if (nw, nh) != (w, h):
-        img = img.resize((nw, nh), Image.BICUBIC)
-    return to_unit(np.asarray(img.crop(center_box(nw, nh, size)), dtype=np.uint8))
+    img = center_crop(resize_short_side(image.convert("RGB"), size, Image.BICUBIC), size)
+    return to_unit(np.asarray(img, dtype=np.uint8))
 
 
 def robusttok_preprocess(image: Image.Image, size: int) -> torch.Tensor:

@@ -11,33 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..pil_resize import center_crop, resize_short_side
+
 
 def preprocess_id(size: int) -> str:
     """Names this preprocessing at side ``size`` (part of the token-cache key)."""
     return f"rq-shortside{size}-pilbilinear-centercrop{size}-pm1"
-
-
-def resize_short_side(image, size: int):
-    """PIL image -> PIL image whose shorter side is ``size`` (bilinear); unchanged if it already is."""
-    from PIL import Image
-
-    w, h = image.size
-    short, long = (w, h) if w <= h else (h, w)
-    if short == size:
-        return image
-    new_short, new_long = size, int(size * long / short)
-    new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
-    return image.resize((new_w, new_h), Image.BILINEAR)
-
-
-def center_crop(image, size: int):
-    """Centre crop ``size`` x ``size``; top/left rounded half to even like the reference transform."""
-    w, h = image.size
-    if w < size or h < size:
-        raise ValueError(f"center_crop: image {w}x{h} is smaller than the crop {size}x{size}")
-    top = int(round((h - size) / 2.0))
-    left = int(round((w - size) / 2.0))
-    return image.crop((left, top, left + size, top + size))
 
 
 def to_tensor_pm1(image) -> torch.Tensor:
@@ -51,6 +30,7 @@ def to_tensor_pm1(image) -> torch.Tensor:
 
 def preprocess_image(image, size: int) -> torch.Tensor:
     """A decoded PIL image (any mode) -> float32 (3, size, size) in [-1, 1]."""
-    img = image.convert("RGB")
-    img = center_crop(resize_short_side(img, size), size)
+    from PIL import Image
+
+    img = center_crop(resize_short_side(image.convert("RGB"), size, Image.BILINEAR), size)
     return to_tensor_pm1(img)

@@ -12,26 +12,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..pil_resize import center_crop, resize_short_side
+
 MID_RATIO = 1.125
 
 
 def preprocess_id(size: int) -> str:
     return f"var:rgb,short{round(MID_RATIO * size)}-lanczos,center{size},pm1"
-
-
-def resized_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """(new_width, new_height) after the short-side resize for final side ``size``."""
-    new_short = round(MID_RATIO * size)
-    short, long = (width, height) if width <= height else (height, width)
-    new_long = int(new_short * long / short)
-    return (new_short, new_long) if width <= height else (new_long, new_short)
-
-
-def center_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
-    """PIL crop box (left, top, right, bottom) of the centred size x size square."""
-    top = int(round((height - size) / 2.0))
-    left = int(round((width - size) / 2.0))
-    return left, top, left + size, top + size
 
 
 def to_pm1(u8: np.ndarray) -> torch.Tensor:
@@ -49,12 +36,5 @@ def preprocess_image(image, size: int) -> torch.Tensor:
 
     if not isinstance(image, Image.Image):
         raise TypeError(f"VAR preprocessing expects a PIL.Image, got {type(image).__name__}")
-    img = image.convert("RGB")
-    w, h = img.size
-    if min(w, h) < 1:
-        raise ValueError(f"cannot preprocess an empty image of size {w}x{h}")
-    nw, nh = resized_size(w, h, size)
-    if (nw, nh) != (w, h):
-        img = img.resize((nw, nh), Image.LANCZOS)
-    img = img.crop(center_box(nw, nh, size))
-    return to_pm1(np.asarray(img, dtype=np.uint8))
+    img = resize_short_side(image.convert("RGB"), round(MID_RATIO * size), Image.LANCZOS)
+    return to_pm1(np.asarray(center_crop(img, size), dtype=np.uint8))
