@@ -15,6 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# ``ddconfig`` of the taming-lineage conv stacks, as a ``config.json`` schema (``visbpp.core.config_schema``)
+DDCONFIG_SCHEMA = {
+    "double_z": "bool", "z_channels": "int>0", "resolution": "int>0", "in_channels": "int>0", "out_ch": "int>0",
+    "ch": "int>0", "ch_mult": "ints>0", "num_res_blocks": "int>0", "attn_resolutions": "ints>0",
+    "dropout": "float>=0",
+}
+
+
 # --------------------------------------------------------------------------- conv blocks
 
 

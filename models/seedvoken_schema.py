@@ -1,9 +1,8 @@
 """The ``config.json`` schemas of the SEED-Voken families (upstream argument names; see
 ``visbpp.core.config_schema``)."""
 
-_DD = {"double_z": "bool", "resolution": "int>0", "in_channels": "int>0", "out_ch": "int>0", "dropout": "float>=0",
-       "ch": "int>0", "ch_mult": "ints>0", "num_res_blocks": "int>0", "attn_resolutions": "ints>0",
-       "z_channels": "int>0"}
+from .common import DDCONFIG_SCHEMA as _DD
+
 _TOKENIZER = {"ckpt_path": "any", "n_embed": "int>0", "embed_dim": "int>0", "use_ema": "bool", "stage": "str",
               "lossconfig": "any", "ddconfig": _DD, "learning_rate": "float", "batch_maximization_weight": "float",
               "sample_minimization_weight": "float", "scheduler_type": "any"}

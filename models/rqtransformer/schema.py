@@ -1,5 +1,7 @@
 """The RQ-Transformer ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``)."""
 
+from ..common import DDCONFIG_SCHEMA
+
 _BLOCK = {"embed_dim": "int>0", "n_head": "int>0", "mlp_bias": "bool", "attn_bias": "bool", "attn_pdrop": "float>=0",
           "resid_pdrop": "float>=0", "gelu": "str"}
 _STACK = {"n_layer": "int>0", "block": _BLOCK}
@@ -14,11 +16,7 @@ SCHEMA = {
             "bottleneck_type": "str", "embed_dim": "int>0", "n_embed": "int>0", "latent_shape": "ints>0",
             "code_shape": "ints>0", "shared_codebook": "bool", "decay": "float", "latent_loss_weight": "float",
         },
-        "ddconfig": {
-            "double_z": "bool", "z_channels": "int>0", "resolution": "int>0", "in_channels": "int>0", "out_ch": "int>0",
-            "ch": "int>0", "ch_mult": "ints>0", "num_res_blocks": "int>0", "attn_resolutions": "ints>0",
-            "dropout": "float>=0",
-        },
+        "ddconfig": DDCONFIG_SCHEMA,
     },
     "transformer": {
         "type": "str", "ema": "any", "ar_hierarchy": "any", "vocab_size": "int>0", "block_size": "ints>0",
