@@ -18,39 +18,12 @@ from visbpp.core.interfaces import TokenLayout
 
 from ..common import swiglu_hidden
 from ..llama import Block
-from ..llamagen.gpt import C2IScorer
+from ..llamagen.gpt import C2IConfig, C2IScorer
 
 
 @dataclass(frozen=True)
-class GPTConfig:
-    dim: int = 768
-    n_layer: int = 12
-    n_head: int = 12
-    n_kv_head: int | None = None
-    vocab_size: int = 16384
-    num_classes: int = 1000
-    class_dropout_prob: float = 0.1  # > 0 adds the null-class row (never scored)
-    cls_token_num: int = 1
-    block_size: int = 256            # number of 1-D image tokens (= the tokenizer's num_latent_tokens)
-    multiple_of: int = 256
-    ffn_dim_multiplier: float | None = None
-    norm_eps: float = 1e-5
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.n_head
-
-    @property
-    def kv_heads(self) -> int:
-        return self.n_kv_head or self.n_head
-
-    def validate(self) -> None:
-        if self.dim % self.n_head:
-            raise ValueError(f"dim {self.dim} is not divisible by n_head {self.n_head}")
-        if self.n_head % self.kv_heads:
-            raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.kv_heads}")
-        if self.cls_token_num != 1:
-            raise ValueError(f"class-conditional models use cls_token_num 1, got {self.cls_token_num}")
+class GPTConfig(C2IConfig):
+    """LlamaGen's trunk config; ``block_size`` = the tokenizer's num_latent_tokens (any count, no RoPE)."""
 
 
 def TransformerBlock(cfg: GPTConfig) -> Block:

@@ -25,7 +25,9 @@ from .tokenizer import check_token_values
 
 
 @dataclass(frozen=True)
-class GPTConfig:
+class C2IConfig:
+    """The class-conditional Llama trunk (LlamaGen's argument names); GigaTok's GPT uses it as is."""
+
     dim: int = 768
     n_layer: int = 12
     n_head: int = 12
@@ -34,10 +36,9 @@ class GPTConfig:
     num_classes: int = 1000
     class_dropout_prob: float = 0.1  # > 0 adds the null-class row (training only; never used for scoring)
     cls_token_num: int = 1
-    block_size: int = 256            # number of image tokens = grid side squared
+    block_size: int = 256            # number of image tokens
     multiple_of: int = 256
     ffn_dim_multiplier: float | None = None
-    rope_base: float = 10000
     norm_eps: float = 1e-5
 
     @property
@@ -48,21 +49,31 @@ class GPTConfig:
     def kv_heads(self) -> int:
         return self.n_kv_head or self.n_head
 
+    def validate(self) -> None:
+        if self.dim % self.n_head:
+            raise ValueError(f"dim {self.dim} is not divisible by n_head {self.n_head}")
+        if self.n_head % self.kv_heads:
+            raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.kv_heads}")
+        if self.cls_token_num != 1:
+            raise ValueError(f"class-conditional models use cls_token_num 1, got {self.cls_token_num}")
+
+
+@dataclass(frozen=True)
+class GPTConfig(C2IConfig):
+    """LlamaGen: the trunk with 2-D RoPE; ``block_size`` = grid side squared."""
+
+    rope_base: float = 10000
+
     @property
     def grid(self) -> int:
         return int(round(self.block_size**0.5))
 
     def validate(self) -> None:
-        if self.dim % self.n_head:
-            raise ValueError(f"dim {self.dim} is not divisible by n_head {self.n_head}")
+        super().validate()
         if self.head_dim % 4:
             raise ValueError(f"2-D RoPE needs head_dim divisible by 4, got {self.head_dim}")
-        if self.n_head % self.kv_heads:
-            raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.kv_heads}")
         if self.grid * self.grid != self.block_size:
             raise ValueError(f"block_size {self.block_size} is not a square number of tokens (grid side^2)")
-        if self.cls_token_num != 1:
-            raise ValueError(f"class-conditional models use cls_token_num 1, got {self.cls_token_num}")
 
 
 # --------------------------------------------------------------------------- blocks
@@ -100,7 +111,7 @@ class C2IScorer(nn.Module):
 
     length_note = "this model's block_size"
 
-    def _init_trunk(self, cfg: GPTConfig, block: Callable[[], nn.Module]) -> None:
+    def _init_trunk(self, cfg: C2IConfig, block: Callable[[], nn.Module]) -> None:
         """The class-conditional Llama trunk of ``cfg``, in order: ``cls_embedding``, ``tok_embeddings``,
         ``layers`` (``n_layer`` x ``block()``), ``norm``, ``output``; the null row exists when
         ``class_dropout_prob > 0``. One image is ``block_size`` tokens."""
