@@ -23,7 +23,7 @@ from visbpp.core.errors import ConfigError
 from ..common import ResnetBlock, group_norm
 from ..llamagen.preprocess import preprocess as _preprocess
 from ..llamagen.preprocess import preprocess_id as _preprocess_id
-from ..llamagen.tokenizer import Encoder, GridGeometry, VectorQuantizer, check_token_values
+from ..llamagen.tokenizer import CodebookCNNConfig, Encoder, VectorQuantizer, check_token_values
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,7 @@ class ViTSize:
 
 
 @dataclass(frozen=True)
-class TokenizerConfig(GridGeometry):
-    codebook_size: int = 16384
-    codebook_embed_dim: int = 8
-    codebook_l2_norm: bool = True
-    codebook_show_usage: bool = True
-    encoder_ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
-    decoder_ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
+class TokenizerConfig(CodebookCNNConfig):
     z_channels: int = 256
     num_latent_tokens: int = 256
     ch: int = 128                 # CNN base width (hard-wired upstream)

@@ -21,7 +21,7 @@ from visbpp.core.errors import ConfigError
 
 from ..llamagen.preprocess import preprocess as llamagen_preprocess
 from ..llamagen.preprocess import preprocess_id as llamagen_preprocess_id
-from ..llamagen.tokenizer import Decoder, Encoder, GridGeometry, VectorQuantizer, check_token_values
+from ..llamagen.tokenizer import CodebookCNNConfig, Decoder, Encoder, VectorQuantizer, check_token_values
 from .holistic import HoloConfig, HoloDecoder, HoloEncoder
 from .vit import ViTConfig, dino_input
 
@@ -29,14 +29,8 @@ BACKBONE_PREFIX = "encode_transformer.backbone.pretrained_encoder."
 
 
 @dataclass(frozen=True)
-class HitaVQConfig(GridGeometry):
-    codebook_size: int = 16384
-    codebook_embed_dim: int = 8
+class HitaVQConfig(CodebookCNNConfig):
     codebook_slots_embed_dim: int = 12
-    codebook_l2_norm: bool = True
-    codebook_show_usage: bool = True
-    encoder_ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
-    decoder_ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
     z_channels: int = 512
     ch: int = 128
     num_res_blocks: int = 2

@@ -22,11 +22,23 @@ from . import preprocess as pp
 USAGE_BUFFER = 65536  # length of the (inference-irrelevant) ``quantize.codebook_used`` buffer
 
 
-class GridGeometry:
-    """``downsample`` and ``grid`` of a tokenizer config with ``encoder_ch_mult`` and ``image_size``."""
+def check_token_values(tokens: torch.Tensor, vocab_size: int) -> None:
+    """ValueError unless every token lies in [0, vocab_size)."""
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
+        raise ValueError(f"token values must lie in [0, {vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
 
-    encoder_ch_mult: tuple[int, ...]
-    image_size: int
+
+@dataclass(frozen=True)
+class CodebookCNNConfig:
+    """The codebook and CNN level fields LlamaGen's tokenizer shares with GigaTok's and Hita's, and
+    the latent geometry (subclasses add ``image_size``)."""
+
+    codebook_size: int = 16384
+    codebook_embed_dim: int = 8
+    codebook_l2_norm: bool = True
+    codebook_show_usage: bool = True
+    encoder_ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
+    decoder_ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
 
     @property
     def downsample(self) -> int:
@@ -37,20 +49,8 @@ class GridGeometry:
         return self.image_size // self.downsample
 
 
-def check_token_values(tokens: torch.Tensor, vocab_size: int) -> None:
-    """ValueError unless every token lies in [0, vocab_size)."""
-    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
-        raise ValueError(f"token values must lie in [0, {vocab_size}); got {int(tokens.min())}..{int(tokens.max())}")
-
-
 @dataclass(frozen=True)
-class VQConfig(GridGeometry):
-    codebook_size: int = 16384
-    codebook_embed_dim: int = 8
-    codebook_l2_norm: bool = True
-    codebook_show_usage: bool = True
-    encoder_ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
-    decoder_ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
+class VQConfig(CodebookCNNConfig):
     z_channels: int = 256
     ch: int = 128               # base width (hard-wired to 128 in the released VQ-16)
     num_res_blocks: int = 2     # per encoder level (decoder levels have one more)
