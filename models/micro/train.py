@@ -103,7 +103,7 @@ def train_gpt(model_id: str, tokens: torch.Tensor, labels: torch.Tensor, s: Trai
         b = torch.randint(0, len(tokens), (s.batch_size,), generator=g)
         drop = torch.rand(len(b), generator=g) < zc.LABEL_DROPOUT  # label dropout: the null class row
         lab = torch.where(drop, torch.full_like(labels[b], gpt.null_class), labels[b])
-        logits = gpt(tokens[b], lab)                               # (B, L, V) float32
+        logits = gpt.output(gpt.hidden_states(tokens[b], lab)).float()  # (B, L, V); forward refuses the null row
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[b].reshape(-1))
         opt.zero_grad()
         loss.backward()
