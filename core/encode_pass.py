@@ -13,6 +13,7 @@ to rank k mod N.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -46,6 +47,10 @@ def resolve_workers(setting, device: torch.device, n_images: int) -> int:
     if setting != "auto":
         return int(setting)
     if n_images < AUTO_MIN_IMAGES:
+        return 0
+    if threading.current_thread() is not threading.main_thread():
+        # a run started from a thread (the TUI's scoring worker): forking a process whose other
+        # threads may hold locks can kill or hang the decode workers, so decode in-process
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(0, min(AUTO_CAP.get(device.type, 4), cpus - 1))

@@ -94,6 +94,13 @@ def test_workers_auto_is_the_default_and_small_jobs_decode_in_process(tmp_path):
     n = EP.resolve_workers("auto", cpu, 50_000)
     assert 0 <= n <= EP.AUTO_CAP["cpu"] and n <= (os.cpu_count() or 1) - 1
     assert EP.resolve_workers(3, cpu, 1) == 3
+    # a run started from a thread (the TUI) never forks decode workers on its own: forking a
+    # process whose other threads hold locks can kill the workers
+    got = []
+    t = threading.Thread(target=lambda: got.append(EP.resolve_workers("auto", cpu, 50_000)))
+    t.start()
+    t.join()
+    assert got == [0] and EP.resolve_workers(2, cpu, 50_000) == 2  # an explicit number is kept
     with pytest.raises(ValueError, match="--workers"):
         run([fake_job()], _settings(tmp_path, workers=-1))
 
