@@ -57,6 +57,19 @@ class FixtureSet:
         self.transformer_path = folder / "transformer.pt"
 
 
+def assert_nll_matches(nll, fs: FixtureSet, *, nats: float = 1e-5, bits: float = 4e-5) -> None:
+    """Per-token NLL (float32, tokens' shape) within ``nats`` of the fixture's ``token_nll`` and its
+    float64 bits per image within ``bits`` of ``nll_bits``."""
+    import math
+
+    import torch
+
+    tokens = fs.expected["tokens"]
+    assert nll.dtype == torch.float32 and nll.shape == tokens.shape
+    torch.testing.assert_close(nll, fs.expected["token_nll"], atol=nats, rtol=0)
+    torch.testing.assert_close(nll.double().sum(-1) / math.log(2), fs.expected["nll_bits"], atol=bits, rtol=0)
+
+
 def manifests(family: str) -> list:
     """pytest params, one per ``keys/*.json`` manifest of the family's main fixture folder."""
     root = conformance_root() / family / "keys"
