@@ -44,25 +44,23 @@ import dataclasses
 import os
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from . import data as D
 from . import encode_pass as EP
+from . import finished as FIN
 from . import preprocessing as PP
 from . import recon as RC
 from . import results as R
-from . import run_identity as RI
 from . import runtime as RT
 from . import score_loop as SL
 from . import token_store as TS
 from .cards import PUBLISHED_TABLE
-from .errors import ConfigError
 from .events import Event, ImageSkipped, ModelFinished, RunFinished, RunStarted, StageChanged
-from .interfaces import ARModel, ImageTokenizer
 from .nll import NonFiniteNLLError  # noqa: F401 - re-exported (engine API)
+from .run_types import RunResult, RunSettings, ScoringJob  # noqa: F401 - re-exported (engine API)
 from .runs import clear_run
 from .runstate import RunInProgressError, RunState, run_lock  # noqa: F401 - re-exported
 from .runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
@@ -72,52 +70,6 @@ LN2 = 0.6931471805599453
 NO_LABEL = "no label in the CSV"
 CPU_AUTO_BATCH = 16          # --batch-size auto on CPU (no OOM signal to back off from)
 GPU_AUTO_START = 512         # first candidate of --batch-size auto on CUDA/MPS
-
-
-@dataclass(frozen=True)
-class ScoringJob:
-    """One AR model to score (see the engine contract)."""
-
-    model_id: str
-    family: str
-    tokenizer_key: str
-    load_tokenizer: Callable[[], ImageTokenizer]
-    load_model: Callable[[ImageTokenizer], ARModel]
-    checkpoints: Mapping[str, str] = field(default_factory=dict)
-    reference_bpp: float | None = None
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    data: str
-    labels_csv: str | None = None
-    out_dir: str | None = None
-    limit: int | None = None
-    per_class: int | None = None
-    batch_size: int | Literal["auto"] = 16
-    device: str = "auto"
-    dtype: Literal["fp32", "bf16"] = "fp32"
-    tf32: bool = False
-    workers: int | Literal["auto"] = "auto"  # decode worker processes; auto: CPU count based (encode_pass)
-    cache_dir: str | None = None
-    preprocess: str = PP.DEFAULT_PREPROCESSING   # "official" (the family's own) | "paper" (core/preprocessing.py)
-    unconditional: bool = False  # also score every image with the model's null class (where it has one)
-    recon: bool = False          # also decode the tokens: PSNR/SSIM per image and tokenizer (core/recon.py)
-    compile: bool = False        # torch.compile the AR forward (score_loop.compiled)
-    force: bool = False          # recompute a finished run (its results and run state are dropped; tokens stay cached)
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    models: list[dict]                       # per-model summaries (results.SUMMARY_FIELDS)
-    per_image: list[dict]                    # rows (results.ROW_FIELDS)
-    skipped: list[dict]                      # {"image", "reason"}
-    metadata: dict
-    cancelled: bool = False
-    out_dir: str | None = None
-    already_finished: bool = False           # the run was complete before: nothing was scored
-    store_dir: str | None = None             # folder in the results store (rank 0, complete runs)
 
 
 class _Emitter:
@@ -136,14 +88,7 @@ def _to_device(m, device):
 def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[Event], None] | None = None,
         cancel: threading.Event | None = None) -> RunResult:
     """Score ``jobs`` on the data of ``settings`` (see the module docstring)."""
-    if not jobs:
-        raise ConfigError("no models to score")
-    ids = [j.model_id for j in jobs]
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"model ids must be unique in a run: {ids}")
-    if settings.workers != "auto" and (not isinstance(settings.workers, int) or settings.workers < 0):
-        raise ConfigError(f"--workers {settings.workers}: expected auto, 0 (decode in the main process) or more")
-    cache_dir = R.usable_dirs(settings.out_dir, settings.cache_dir)
+    cache_dir = FIN.check_run(jobs, settings)
     dist = RT.dist_from_env()
     device = RT.resolve_device(settings.device, dist.local_rank)
     RT.init_dist(dist, device)
@@ -152,24 +97,19 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     PP.check(settings.preprocess)
     emit = _Emitter(on_event, dist.rank)
 
-    ds = D.scan(settings.data, settings.labels_csv)
-    samples = D.select(ds.samples, settings.limit, settings.per_class)
-    if not samples:
-        raise D.DataError(f"{ds.root}: no images selected")
-    identity = RI.identity(jobs, settings, samples, ds, device.type)
-    run_id = RI.run_id(identity)
-    store = R.store_dir(run_id, cache_dir)
+    where = FIN.locate(jobs, settings, cache_dir, device.type)  # data, subset, run id, results-store folder
+    ds, samples, identity, run_id, store = where.ds, where.samples, where.identity, where.run_id, where.store
 
     done = None if settings.force else R.finished_run(store, dist.rank == 0)  # complete, per_image.csv intact
     if done is not None:
-        return _finished_noop(*done, store, settings, emit, dist)
+        return FIN.noop_result(done, store, settings, emit, dist.rank)
     lock = run_lock(cache_dir, run_id, dist.rank)
     try:
         if settings.force and dist.rank == 0:  # results and run state dropped; the token cache stays
             clear_run(cache_dir, run_id)
         done = None if settings.force else R.finished_run(store, dist.rank == 0)  # finished while we waited
         if done is not None:
-            return _finished_noop(*done, store, settings, emit, dist)
+            return FIN.noop_result(done, store, settings, emit, dist.rank)
         return _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, samples, identity, run_id)
     finally:
         lock.release()
@@ -215,17 +155,6 @@ def _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, sampl
 def _unlabeled(ds, settings) -> tuple[str, ...]:
     """Flat-layout files without a CSV row, reported as skipped when the whole folder is scored."""
     return ds.unlabeled if settings.limit is None and settings.per_class is None else ()
-
-
-def _finished_noop(doc, rows, store, settings, emit, dist) -> RunResult:
-    if dist.rank == 0 and settings.out_dir:
-        TS.copy_outputs(store, settings.out_dir)
-        R.write_outputs(settings.out_dir, doc, rows)
-    msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing recomputed (--force recomputes it)"
-    emit(StageChanged("", "done", msg))
-    emit(RunFinished(doc["run_id"], settings.out_dir, False))
-    return RunResult(doc["run_id"], doc["models"], rows, doc.get("skipped", []), R.run_config(doc),
-                     False, settings.out_dir, already_finished=True, store_dir=store)
 
 
 class _Ctx:

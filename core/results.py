@@ -35,7 +35,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .token_cache import atomic_write_text, default_cache_dir
+from .store import atomic_write_text, default_cache_dir
 
 ROW_FIELDS = ("model_id", "image", "label", "bits", "tokens", "pixels", "bpp")
 SUMMARY_FIELDS = ("model_id", "family", "resolution", "n_images", "sum_bits", "bpp", "bits_per_hw",

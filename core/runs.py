@@ -27,7 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from .errors import OutputError, VisbppError
-from .token_cache import atomic_write_text, default_cache_dir
+from .store import atomic_write_text, default_cache_dir
 
 PINS_FILE = "pins.json"
 MICRO_FAMILY = "micro"

@@ -24,8 +24,7 @@ import re
 from typing import Mapping
 
 from .errors import OutputError  # noqa: E402
-from .store import with_path
-from .token_cache import atomic_write_text
+from .store import atomic_write_text, with_path
 
 
 class RunInProgressError(OutputError):

@@ -30,6 +30,13 @@ def cache_root() -> Path:
     return root
 
 
+def default_cache_dir(override: str | None = None) -> str:
+    """``override``, else the project cache dir (``$VISBPP_HOME`` or the platform's user cache)."""
+    if override:
+        return os.path.abspath(os.path.expanduser(override))
+    return str(cache_root())
+
+
 def umask() -> int:
     """The process umask (read without changing it where the system allows)."""
     try:

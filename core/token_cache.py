@@ -25,16 +25,9 @@ import uuid
 
 import torch
 
-from .store import atomic_write_bytes, atomic_write_text, cache_root
+from .store import atomic_write_bytes, atomic_write_text, default_cache_dir  # noqa: F401 - re-exported
 
 MERGE_AT = 64  # merge the shards of a folder into one when it has more than this many
-
-
-def default_cache_dir(override: str | None = None) -> str:
-    """``override``, else the project cache dir (``$VISBPP_HOME`` or the platform's user cache)."""
-    if override:
-        return os.path.abspath(os.path.expanduser(override))
-    return str(cache_root())
 
 
 def image_key(path: str) -> str:

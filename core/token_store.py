@@ -35,7 +35,7 @@ import numpy as np
 
 from .breakdown import layout_to_dict, position_nll
 from .runstate import model_slug
-from .token_cache import atomic_write_text
+from .store import atomic_write_text
 
 LN2 = 0.6931471805599453
 NLL_DIR = "token_nll"

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .widths import swiglu_hidden  # noqa: F401 - re-exported (torch-free home: models/widths.py)
+
 # ``ddconfig`` of the taming-lineage conv stacks, as a ``config.json`` schema (``visbpp.core.config_schema``)
 DDCONFIG_SCHEMA = {
     "double_z": "bool", "z_channels": "int>0", "resolution": "int>0", "in_channels": "int>0", "out_ch": "int>0",
@@ -277,14 +279,6 @@ def rms_norm_reference(x: torch.Tensor, weight: torch.Tensor, eps: float) -> tor
     """The written-out Llama RMSNorm: normalise in float32, cast back, times ``weight``."""
     xf = x.float()
     return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).type_as(x) * weight
-
-
-def swiglu_hidden(dim: int, multiple_of: int, ffn_dim_multiplier: float | None = None) -> int:
-    """Llama FFN width: int(2 * 4 dim / 3) (times the multiplier), rounded up to ``multiple_of``."""
-    hidden = int(2 * (4 * dim) / 3)
-    if ffn_dim_multiplier is not None:
-        hidden = int(ffn_dim_multiplier * hidden)
-    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
 
 
 class FeedForward(nn.Module):

@@ -3,8 +3,9 @@
 ``job_for_card`` resolves a registered model's checkpoint files (one small function,
 :func:`resolve_checkpoint`, backed by ``visbpp.core.checkpoints``: ``checkpoints.toml``,
 ``--checkpoint-dir`` by archive member path or file name, then the download cache) and
-returns a :class:`~visbpp.core.engine.ScoringJob` whose loaders build the family's
-modules from the card's official configuration. ``job_from_config`` does the same for a
+returns a :class:`~visbpp.core.run_types.ScoringJob` whose loaders build the family's
+modules from the card's official configuration (``models/<family>/official.py``); building
+it imports no torch (the loaders import the family's modules when called). ``job_from_config`` does the same for a
 ``--config C.json --tokenizer T.pt --transformer M.pt`` triple.
 
 The tokenizer key (token-cache identity) is the sha256 of the tokenizer checkpoint file
@@ -19,13 +20,12 @@ import os
 from typing import Any, Mapping
 
 from visbpp.core import checkpoints as ck
-from visbpp.core.checkpoint_io import CheckpointError
-from visbpp.core.engine import ScoringJob
-from visbpp.core.errors import ConfigError, VisbppError
+from visbpp.core.errors import CheckpointError, ConfigError, VisbppError
 from visbpp.core.registry import CheckpointFile, get_card, get_tokenizer_card, model_cards
 from visbpp.core.results import file_sha256
+from visbpp.core.run_types import ScoringJob
 
-from . import get_family
+from . import get_family, official_config
 
 MissingCheckpointError = ck.MissingCheckpointError
 
@@ -63,14 +63,14 @@ def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], e
 
 
 def _loaders(family: str, config: Mapping[str, Any], tok_path: str, tr_path: str, source: str = ""):
-    fam = get_family(family)
-    where = source or f"{fam.name} config"
+    """The job's loaders; the family's modules (torch) are imported when one is called."""
+    where = source or f"{family} config"
 
     def load_tokenizer():
-        return _as_config_error(lambda: fam.load_tokenizer(tok_path, config), where)
+        return _as_config_error(lambda: get_family(family).load_tokenizer(tok_path, config), where)
 
     def load_model(tokenizer):
-        return _as_config_error(lambda: fam.load_transformer(tr_path, config, tokenizer), where)
+        return _as_config_error(lambda: get_family(family).load_transformer(tr_path, config, tokenizer), where)
 
     return load_tokenizer, load_model
 
@@ -89,8 +89,7 @@ def _as_config_error(load, where: str):
 def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob:
     """A registered model as a scoring job; raises MissingCheckpointError before any work."""
     card = get_card(model_id)
-    fam = get_family(card.family)
-    config = fam.config_for(card.id)
+    config = official_config(card.id)  # = get_family(card.family).config_for(card.id), without torch
     tr_file = next(f for f in card.files if f.role == "transformer")
     tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
     if tr_file.contains_tokenizer:

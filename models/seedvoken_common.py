@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Mapping
 
 import torch
@@ -19,10 +18,9 @@ from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.config_schema import check_config
 from visbpp.core.labels import check_label_range
-from visbpp.core.registry import get_card, model_cards
 
-from .common import swiglu_hidden
 from .llama import Block, Rope2D  # noqa: F401 - the shared llama block and RoPE, re-exported
+from .seedvoken_official import size_config
 
 
 class ClassEmbedder(nn.Module):
@@ -122,21 +120,9 @@ class SeedVokenFamily:
     codebook_size: int
 
     def config_for(self, model_id: str) -> dict:
-        """Official configuration of a size id (or of the tokenizer id: the first size), fixture schema:
-        the family's base config + the card's transformer sizes (``card.arch``; the first is the width)."""
-        ids = [c.id for c in model_cards(self.name)]
-        if model_id == self.tokenizer_id:
-            model_id = ids[0]
-        if model_id not in ids:
-            raise KeyError(f"unknown {self.label} size id {model_id!r}; known: {', '.join(ids)}")
-        values = dict(get_card(model_id).arch)
-        dim = next(iter(values.values()))
-        cfg = copy.deepcopy(self.base_config)
-        cfg["transformer"].update(values, cond_dim=dim)
-        cfg["derived"] = {"head_dim": dim // values["n_head"], "ffn_hidden_dim": swiglu_hidden(dim, 256),
-                          "class_embedding_rows": 1001, "null_class_index": 1000, "codebook_size": self.codebook_size}
-        cfg["model_id"] = model_id
-        return cfg
+        """Official configuration of a size id (or of the tokenizer id: the first size), fixture schema
+        (``seedvoken_official.size_config``)."""
+        return size_config(self.name, self.label, self.tokenizer_id, self.base_config, self.codebook_size, model_id)
 
     def parse_config(self, config: Mapping, where: str | None = None) -> Mapping:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -98,6 +98,19 @@ def _known_errors():
     return VisbppError
 
 
+def _score(jobs, settings, on_event):
+    """``engine.run``; a run found finished without importing torch (``core/finished.py``) returns
+    its result at once, the same as the engine's."""
+    from visbpp.core.finished import finished_without_torch
+
+    result = finished_without_torch(jobs, settings, on_event)
+    if result is not None:
+        return result
+    from visbpp.core.engine import run as engine_run
+
+    return engine_run(jobs, settings, on_event)
+
+
 def _flops(n: float) -> str:
     return f"{n / 1e9:.1f} GFLOP" if n >= 1e8 else f"{n / 1e6:.2f} MFLOP"
 
@@ -140,9 +153,8 @@ def register(app: typer.Typer) -> None:
                                    "replaced; cached tokens are reused)."),
     ) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
-        from visbpp.core.engine import RunSettings
-        from visbpp.core.engine import run as engine_run
         from visbpp.core.preprocessing import PREPROCESSINGS
+        from visbpp.core.run_types import RunSettings
 
         if dtype not in ("fp32", "bf16"):
             _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
@@ -172,9 +184,9 @@ def register(app: typer.Typer) -> None:
         try:
             if display is not None:
                 with display:
-                    result = engine_run(jobs, settings, display.on_event)
+                    result = _score(jobs, settings, display.on_event)
             else:
-                result = engine_run(jobs, settings, warn_on_stderr if _rank0() else None)
+                result = _score(jobs, settings, warn_on_stderr if _rank0() else None)
         except KeyboardInterrupt:
             if _rank0():
                 sys.stderr.write("interrupted: finished batches are saved; run the same command again to resume\n")

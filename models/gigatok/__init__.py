@@ -1,19 +1,22 @@
-"""GigaTok family: 1-D VQ tokenizers + class-conditional GPT with a learned position table (spec: shared/specs/gigatok.md)."""
+"""GigaTok family: 1-D VQ tokenizers + class-conditional GPT with a learned position table (spec: shared/specs/gigatok.md).
 
-from .config import GigaTokConfig, gigatok_config
-from .family import FAMILY, ConfigError, GigaTokFamily
-from .gpt import GPT, GPTConfig
-from .tokenizer import GigaTokTokenizer, TokenizerConfig, ViTSize
+Exports are imported on first use (``models/lazy.py``), so ``official.py`` (the registered sizes'
+configurations) imports without torch.
+"""
 
-__all__ = [
-    "FAMILY",
-    "ConfigError",
-    "GPT",
-    "GPTConfig",
-    "GigaTokConfig",
-    "GigaTokFamily",
-    "GigaTokTokenizer",
-    "TokenizerConfig",
-    "ViTSize",
-    "gigatok_config",
-]
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "GigaTokConfig": ".config",
+    "gigatok_config": ".config",
+    "FAMILY": ".family",
+    "ConfigError": "visbpp.core.errors",
+    "GigaTokFamily": ".family",
+    "GPT": ".gpt",
+    "GPTConfig": ".gpt",
+    "GigaTokTokenizer": ".tokenizer",
+    "TokenizerConfig": ".tokenizer",
+    "ViTSize": ".tokenizer",
+}
+__all__ = ['FAMILY', 'ConfigError', 'GPT', 'GPTConfig', 'GigaTokConfig', 'GigaTokFamily', 'GigaTokTokenizer', 'TokenizerConfig', 'ViTSize', 'gigatok_config']
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

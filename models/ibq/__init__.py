@@ -1,7 +1,19 @@
-"""IBQ: index-backpropagation VQ tokenizer (16384 codes) + class-conditional AdaLN llama AR."""
+"""IBQ: index-backpropagation VQ tokenizer (16384 codes) + class-conditional AdaLN llama AR.
 
-from .family import FAMILY, IBQFamily, config_for
-from .tokenizer import IBQTokenizer, TokenizerConfig
-from .transformer import AdaLNGPT, GPTConfig
+Exports are imported on first use (``models/lazy.py``), so ``official.py`` (the registered sizes'
+configurations) imports without torch.
+"""
 
-__all__ = ["FAMILY", "IBQFamily", "config_for", "IBQTokenizer", "TokenizerConfig", "AdaLNGPT", "GPTConfig"]
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "FAMILY": ".family",
+    "IBQFamily": ".family",
+    "config_for": ".family",
+    "IBQTokenizer": ".tokenizer",
+    "TokenizerConfig": ".tokenizer",
+    "AdaLNGPT": ".transformer",
+    "GPTConfig": ".transformer",
+}
+__all__ = ['FAMILY', 'IBQFamily', 'config_for', 'IBQTokenizer', 'TokenizerConfig', 'AdaLNGPT', 'GPTConfig']
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,21 +1,24 @@
-"""LlamaGen family: VQ-16 tokenizer + class-conditional GPT with 2-D RoPE (spec: shared/specs/llamagen.md)."""
+"""LlamaGen family: VQ-16 tokenizer + class-conditional GPT with 2-D RoPE (spec: shared/specs/llamagen.md).
 
-from .family import FAMILY, ConfigError, LlamaGenFamily, gpt_config, vq_config
-from .gpt import GPT, GPTConfig, precompute_freqs_cis_2d
-from .preprocess import center_crop_arr, preprocess
-from .tokenizer import VQConfig, VQTokenizer
+Exports are imported on first use (``models/lazy.py``), so ``official.py`` (the registered sizes'
+configurations) imports without torch.
+"""
 
-__all__ = [
-    "FAMILY",
-    "ConfigError",
-    "GPT",
-    "GPTConfig",
-    "LlamaGenFamily",
-    "VQConfig",
-    "VQTokenizer",
-    "center_crop_arr",
-    "gpt_config",
-    "precompute_freqs_cis_2d",
-    "preprocess",
-    "vq_config",
-]
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "FAMILY": ".family",
+    "ConfigError": "visbpp.core.errors",
+    "LlamaGenFamily": ".family",
+    "gpt_config": ".family",
+    "vq_config": ".family",
+    "GPT": ".gpt",
+    "GPTConfig": ".gpt",
+    "precompute_freqs_cis_2d": ".gpt",
+    "center_crop_arr": ".preprocess",
+    "preprocess": ".preprocess",
+    "VQConfig": ".tokenizer",
+    "VQTokenizer": ".tokenizer",
+}
+__all__ = ['FAMILY', 'ConfigError', 'GPT', 'GPTConfig', 'LlamaGenFamily', 'VQConfig', 'VQTokenizer', 'center_crop_arr', 'gpt_config', 'precompute_freqs_cis_2d', 'preprocess', 'vq_config']
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,56 +10,19 @@ code path.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Mapping
 
 from visbpp.core.build import build_and_load
 from visbpp.core.config_schema import check_config
 from visbpp.core.errors import CheckpointError, ConfigError
-from visbpp.core.registry import get_card, model_cards
+from visbpp.core.registry import model_cards
 
+from . import official
 from .gpt import GPT, GPTConfig
+from .official import GPT_COMMON, VQ16_ENCODER_DECODER, VQ16_TOKENIZER  # noqa: F401 - re-exported
 from .schema import SCHEMA
 from .tokenizer import VQConfig, VQTokenizer
 
-VQ16_TOKENIZER = {
-    "codebook_size": 16384,
-    "codebook_embed_dim": 8,
-    "codebook_l2_norm": True,
-    "codebook_show_usage": True,
-    "commit_loss_beta": 0.25,
-    "entropy_loss_ratio": 0.0,
-    "encoder_ch_mult": [1, 1, 2, 2, 4],
-    "decoder_ch_mult": [1, 1, 2, 2, 4],
-    "z_channels": 256,
-    "dropout_p": 0.0,
-}
-VQ16_ENCODER_DECODER = {
-    "ch": 128,
-    "num_res_blocks": 2,
-    "norm_type": "group",
-    "resamp_with_conv": True,
-    "in_channels": 3,
-    "out_channels": 3,
-}
-GPT_COMMON = {
-    "n_kv_head": None,
-    "multiple_of": 256,
-    "ffn_dim_multiplier": None,
-    "rope_base": 10000,
-    "norm_eps": 1e-05,
-    "initializer_range": 0.02,
-    "token_dropout_p": 0.1,
-    "attn_dropout_p": 0.0,
-    "resid_dropout_p": 0.1,
-    "ffn_dropout_p": 0.1,
-    "drop_path_rate": 0.0,
-    "num_classes": 1000,
-    "class_dropout_prob": 0.1,
-    "model_type": "c2i",
-    "vocab_size": 16384,
-    "cls_token_num": 1,
-}
 # Containers the official loaders accept, in their order of preference (None = bare state dict).
 _CONTAINERS = ("model", "module", "state_dict", None)
 
@@ -154,29 +117,8 @@ class LlamaGenFamily:
         return tuple(c.id for c in model_cards(self.name))
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The family's base config + the card's architecture (``card.arch``: n_layer, n_head, dim)."""
-        card = get_card(model_id)
-        if card.family != self.name:
-            raise KeyError(f"{model_id!r} is not a LlamaGen size; LlamaGen ids: {', '.join(self.size_ids())}")
-        grid = card.resolution // 16
-        arch = dict(card.arch)
-        transformer = {"dim": arch["dim"], "n_layer": arch["n_layer"], "n_head": arch["n_head"], **GPT_COMMON,
-                       "block_size": grid * grid}
-        return {
-            "family": "llamagen",
-            "model_id": card.id,
-            "tokenizer": copy.deepcopy(VQ16_TOKENIZER),
-            "tokenizer_encoder_decoder_args": dict(VQ16_ENCODER_DECODER),
-            "transformer": transformer,
-            "image_size": card.resolution,
-            "num_classes": 1000,
-            "downsample": 16,
-            "token_grid": [grid, grid],
-            "seq_len": grid * grid,
-            "tokenizer_container": "model",
-            "transformer_container": card.files[0].container,
-            "dtype": "float32",
-        }
+        """The family's base config + the card's architecture (``official.config_for``)."""
+        return official.config_for(model_id)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "LlamaGen config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -17,7 +17,8 @@ from PIL import Image
 from torch import nn
 
 from ..common import AttnBlock, Downsample, ResnetBlock, Upsample, group_norm
-from . import preprocess as pp
+from .preprocess import preprocess as _preprocess
+from .preprocess import preprocess_id as _preprocess_id
 
 USAGE_BUFFER = 65536  # length of the (inference-irrelevant) ``quantize.codebook_used`` buffer
 
@@ -213,7 +214,7 @@ class VQTokenizer(nn.Module):
         self.grid = cfg.grid
         self.tokens_per_image = cfg.grid * cfg.grid
         self.vocab_size = cfg.codebook_size
-        self.preprocess_id = pp.preprocess_id(cfg.image_size)
+        self.preprocess_id = _preprocess_id(cfg.image_size)
         self.encoder = Encoder(cfg.ch, cfg.encoder_ch_mult, cfg.num_res_blocks, cfg.in_channels, cfg.z_channels)
         self.decoder = Decoder(cfg.ch, cfg.decoder_ch_mult, cfg.num_res_blocks, cfg.out_channels, cfg.z_channels)
         self.quantize = VectorQuantizer(cfg.codebook_size, cfg.codebook_embed_dim, cfg.codebook_l2_norm, cfg.codebook_show_usage)
@@ -221,7 +222,7 @@ class VQTokenizer(nn.Module):
         self.post_quant_conv = nn.Conv2d(cfg.codebook_embed_dim, cfg.z_channels, 1)
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        return pp.preprocess(image, self.image_size)
+        return _preprocess(image, self.image_size)
 
     def latent(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, embed_dim, h, w) pre-quantisation latent (quant_conv output)."""

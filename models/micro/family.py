@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from visbpp.core.cards.micro import SIZES
-from visbpp.core.registry import get_card
 
 from ..llamagen.family import LlamaGenFamily
-from . import config as zc
+from . import official
 
 
 class MicroFamily(LlamaGenFamily):
@@ -20,8 +19,7 @@ class MicroFamily(LlamaGenFamily):
         return tuple(SIZES)
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        card = get_card(model_id)
-        return zc.config(card.id, card.arch)
+        return official.config_for(model_id)
 
 
 FAMILY = MicroFamily()

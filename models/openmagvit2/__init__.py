@@ -1,8 +1,19 @@
-"""Open-MAGVIT2: LFQ tokenizer (2^18 codes) + class-conditional llama AR with next sub-token prediction."""
+"""Open-MAGVIT2: LFQ tokenizer (2^18 codes) + class-conditional llama AR with next sub-token prediction.
 
-from .family import FAMILY, OpenMagvit2Family, config_for
-from .tokenizer import LFQTokenizer, TokenizerConfig
-from .transformer import FactorizedGPT, GPTConfig
+Exports are imported on first use (``models/lazy.py``), so ``official.py`` (the registered sizes'
+configurations) imports without torch.
+"""
 
-__all__ = ["FAMILY", "OpenMagvit2Family", "config_for", "LFQTokenizer", "TokenizerConfig", "FactorizedGPT",
-           "GPTConfig"]
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "FAMILY": ".family",
+    "OpenMagvit2Family": ".family",
+    "config_for": ".family",
+    "LFQTokenizer": ".tokenizer",
+    "TokenizerConfig": ".tokenizer",
+    "FactorizedGPT": ".transformer",
+    "GPTConfig": ".transformer",
+}
+__all__ = ['FAMILY', 'OpenMagvit2Family', 'config_for', 'LFQTokenizer', 'TokenizerConfig', 'FactorizedGPT', 'GPTConfig']
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

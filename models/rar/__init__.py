@@ -1,23 +1,23 @@
-"""RAR family: RAR generators on the MaskGIT-VQGAN tokenizer, and on RobusTok's ViT tokenizer (spec: shared/specs/rar.md)."""
+"""RAR family: RAR generators on the MaskGIT-VQGAN tokenizer, and on RobusTok's ViT tokenizer (spec: shared/specs/rar.md).
 
-from visbpp.core.errors import ConfigError
+Exports are imported on first use (``models/lazy.py``), so ``official.py`` (the registered sizes'
+configurations) imports without torch.
+"""
 
-from .config import MaskGITConfig, ParsedConfig, RARConfig, RobusTokConfig, typed_config
-from .family import FAMILY, RARFamily
-from .generator import RAR
-from .maskgit_vqgan import MaskGITTokenizer
-from .robusttok import RobusTokTokenizer
+from ..lazy import lazy_exports
 
-__all__ = [
-    "FAMILY",
-    "ConfigError",
-    "MaskGITConfig",
-    "MaskGITTokenizer",
-    "ParsedConfig",
-    "RAR",
-    "RARConfig",
-    "RARFamily",
-    "RobusTokConfig",
-    "RobusTokTokenizer",
-    "typed_config",
-]
+_EXPORTS = {
+    "ConfigError": "visbpp.core.errors",
+    "MaskGITConfig": ".config",
+    "ParsedConfig": ".config",
+    "RARConfig": ".config",
+    "RobusTokConfig": ".config",
+    "typed_config": ".config",
+    "FAMILY": ".family",
+    "RARFamily": ".family",
+    "RAR": ".generator",
+    "MaskGITTokenizer": ".maskgit_vqgan",
+    "RobusTokTokenizer": ".robusttok",
+}
+__all__ = ['FAMILY', 'ConfigError', 'MaskGITConfig', 'MaskGITTokenizer', 'ParsedConfig', 'RAR', 'RARConfig', 'RARFamily', 'RobusTokConfig', 'RobusTokTokenizer', 'typed_config']
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

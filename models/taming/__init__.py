@@ -1,9 +1,21 @@
-"""Taming Transformers: VQGAN f16 tokenizer + class-conditional minGPT (spec: shared/specs/taming.md)."""
+"""Taming Transformers: VQGAN f16 tokenizer + class-conditional minGPT (spec: shared/specs/taming.md).
 
-from .config import ProjectConfigWarning
-from .family import FAMILY, TamingFamily
-from .gpt import GPT, ClassConditionalGPT, GPTConfig
-from .vqgan import VQGAN, VectorQuantizer, VQGANConfig
+Exports are imported on first use (``models/lazy.py``), so ``official.py`` (the registered sizes'
+configurations) imports without torch.
+"""
 
-__all__ = ["FAMILY", "TamingFamily", "VQGAN", "VQGANConfig", "VectorQuantizer", "GPT", "GPTConfig",
-           "ClassConditionalGPT", "ProjectConfigWarning"]
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "ProjectConfigWarning": ".config",
+    "FAMILY": ".family",
+    "TamingFamily": ".family",
+    "GPT": ".gpt",
+    "ClassConditionalGPT": ".gpt",
+    "GPTConfig": ".gpt",
+    "VQGAN": ".vqgan",
+    "VectorQuantizer": ".vqgan",
+    "VQGANConfig": ".vqgan",
+}
+__all__ = ['FAMILY', 'TamingFamily', 'VQGAN', 'VQGANConfig', 'VectorQuantizer', 'GPT', 'GPTConfig', 'ClassConditionalGPT', 'ProjectConfigWarning']
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

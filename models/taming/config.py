@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from visbpp.core.checkpoint_io import CheckpointError
+from visbpp.core.errors import CheckpointError
 
 # The family's base config: VQGAN f16-16384 (configs/model.yaml of the VQGAN download) + the cin
 # GPT, whose sizes (n_layer, n_head, n_embd) come from the card (``card.arch``); block_size and

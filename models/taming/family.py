@@ -23,9 +23,9 @@ import torch
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.config_schema import check_config
-from visbpp.core.registry import get_card, model_cards
 
 from . import config as _config
+from . import official
 from .gpt import ClassConditionalGPT, GPTConfig, structural_mask
 from .schema import SCHEMA
 from .vqgan import VQGAN, VQGANConfig
@@ -47,12 +47,8 @@ class TamingFamily:
 
     # ------------------------------------------------------------------ configs
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The family's base config + the card's GPT sizes (``card.arch``)."""
-        card = get_card(model_id)
-        if card.family != self.name:
-            ids = ", ".join(c.id for c in model_cards(self.name))
-            raise KeyError(f"{model_id!r} is not a taming size; taming sizes: {ids}")
-        return _config.config_for_card(card.arch)
+        """The family's base config + the card's GPT sizes (``official.config_for``)."""
+        return official.config_for(model_id)
 
     # ------------------------------------------------------------------ building
     def parse_config(self, config: Mapping[str, Any], where: str = "taming config") -> Mapping[str, Any]:

@@ -17,27 +17,13 @@ import torch
 from visbpp.core.build import build_and_load
 from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.config_schema import check_config
-from visbpp.core.registry import get_card, model_cards
 
+from . import official
 from .schema import SCHEMA
 from .transformer import VAR, VARConfig, block_causal_bias, scale_of_positions
 from .vqvae import DOWNSAMPLE, VQVAE, VQVAEConfig
 
 EMA_KEY = "quantize.ema_vocab_hit_SV"
-
-
-def _official_config(depth: int, patch_nums: tuple[int, ...], shared_aln: bool) -> dict[str, Any]:
-    pn = list(patch_nums)
-    tokenizer = dict(vocab_size=4096, z_channels=32, ch=160, dropout=0.0, beta=0.25, using_znorm=False,
-                     quant_conv_ks=3, quant_resi=0.5, share_quant_resi=4, default_qresi_counts=0,
-                     v_patch_nums=pn, test_mode=True)
-    transformer = dict(num_classes=1000, depth=depth, embed_dim=64 * depth, num_heads=depth, mlp_ratio=4.0,
-                       drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1 * depth / 24, norm_eps=1e-6,
-                       shared_aln=shared_aln, cond_drop_rate=0.0, attn_l2_norm=True, patch_nums=pn,
-                       flash_if_available=False, fused_if_available=False)
-    L = sum(p * p for p in pn)
-    return dict(tokenizer=tokenizer, transformer=transformer, image_size=pn[-1] * DOWNSAMPLE, num_classes=1000,
-                patch_nums=pn, tokens_per_image=L, vocab_size=4096)
 
 
 def _tokenizer_config(config: Mapping[str, Any]) -> VQVAEConfig:
@@ -75,13 +61,8 @@ class VARFamily:
     name = "var"
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The official config of a size: the card's architecture (depth, patch_nums, shared_aln) in the
-        family's base config."""
-        card = get_card(model_id)
-        if card.family != self.name:
-            ids = ", ".join(c.id for c in model_cards(self.name))
-            raise KeyError(f"{model_id!r} is not a VAR model; VAR ids: {ids}")
-        return _official_config(card.arch["depth"], tuple(card.arch["patch_nums"]), bool(card.arch["shared_aln"]))
+        """The official config of a size (``official.config_for``)."""
+        return official.config_for(model_id)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "VAR config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -20,11 +20,10 @@ from torch import nn
 
 from visbpp.models.common import Decoder, Encoder, QKVAttnBlock
 
+from .official import CH_MULT, DOWNSAMPLE  # noqa: F401 - the fixed layout (defined without torch)
 from .preprocess import preprocess_id, preprocess_image
 
-CH_MULT = (1, 1, 2, 2, 4)  # fixed inside the official VQVAE (LDM "vq-f16" layout)
 NUM_RES_BLOCKS = 2
-DOWNSAMPLE = 2 ** (len(CH_MULT) - 1)  # 16
 
 
 @dataclass
