@@ -7,7 +7,8 @@ Flow of :func:`run`:
    that change bits: rerunning the same command on the same machine resumes (or finds the
    finished run); changing any of these starts anew.
 2. A run whose complete results are already in the results store does no work (it only
-   copies them to ``out_dir``) and says so.
+   copies them to ``out_dir``) and says so (``visbpp.core.finished``, the same check that
+   `visbpp run` makes before importing torch).
 3. Jobs are grouped by ``tokenizer_key``; every group with work left loads its tokenizer (the
    first group also its first AR model, so a bad file fails before any write). The encode pass
    (``visbpp.core.encode_pass``) decodes each image not yet in some group's token cache once,
