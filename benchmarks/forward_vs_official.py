@@ -4,8 +4,8 @@ GPT-B (LlamaGen ``llamagen-b-256`` shape: 12 layers, dim 768, 256 tokens, V 1638
 (depth 16, C 1024, 680 tokens, V 4096) with random weights. The official forward follows
 ``specs/llamagen.md`` section 3/5 and ``specs/var.md`` section 3/5 op for op (written-out
 RMSNorm, RoPE on strided (a, b) pairs with a stack, causal SDPA; VAR with the additive float
-mask, and under bf16 the residual stream cast to bf16 as the official model does), then the full
-float32 logits and ``cross_entropy`` per token. visbpp's forward is ``token_nll`` (VAR: its
+mask, and under bf16 the residual stream cast to bf16 as the official model does; every linear
+``F.linear``), then the full float32 logits and ``cross_entropy`` per token. visbpp's forward is ``token_nll`` (VAR: its
 ``hidden`` + chunked NLL, the teacher-forcing input given, as the tokenizer is not timed).
 
 Per dtype and model: one warm-up each, then ``--rounds`` alternating rounds (official, visbpp,
@@ -240,7 +240,9 @@ def main() -> None:
     if a.memory_child:
         _memory_child_fresh(a.memory_child, a.gpt_batch)
         return
-    print(json.dumps({"torch": torch.__version__, "threads": a.threads,
+    from visbpp.core.linear import backend
+
+    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "cpu_linear": backend(),
                       "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}), flush=True)
     for name in a.models.split(","):
         ours, official = gpt_case(a.gpt_batch) if name == "gpt-b" else var_case(a.var_batch)
