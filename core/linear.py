@@ -15,7 +15,10 @@ official-code fixtures). ``VISBPP_CPU_LINEAR=aten`` keeps every linear on ``F.li
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -35,11 +38,23 @@ def _choose() -> str:
 
 
 _BACKEND = _choose()
+_FORCE_ATEN = contextvars.ContextVar("visbpp_force_aten_linear", default=False)
 
 
 def backend() -> str:
     """``"onednn"`` or ``"aten"``: what float32 CPU linears of scoring run on in this process."""
     return _BACKEND
+
+
+@contextlib.contextmanager
+def aten_linears() -> Iterator[None]:
+    """Within this block (this thread / context) every :func:`linear` is ``F.linear``: e.g. for
+    FLOP counting, whose formulas know the ATen matmuls but not the oneDNN op."""
+    token = _FORCE_ATEN.set(True)
+    try:
+        yield
+    finally:
+        _FORCE_ATEN.reset(token)
 
 
 def _autocast_on(device_type: str) -> bool:
@@ -50,7 +65,7 @@ def _autocast_on(device_type: str) -> bool:
 
 
 def _onednn_ok(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
-    return (_BACKEND == "onednn" and x.device.type == "cpu" and x.dtype == torch.float32
+    return (_BACKEND == "onednn" and not _FORCE_ATEN.get() and x.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32 and (bias is None or bias.dtype == torch.float32)
             and weight.device.type == "cpu" and weight.dim() == 2
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad

@@ -89,3 +89,21 @@ def test_env_switch_keeps_every_linear_on_aten():
 def test_env_switch_rejects_an_unknown_backend():
     r = _backend_in_subprocess("mkl")
     assert r.returncode != 0 and "VISBPP_CPU_LINEAR='mkl': expected onednn or aten" in r.stderr
+
+
+def test_aten_linears_forces_f_linear_in_its_block(spy):
+    x, w = torch.randn(3, 8), torch.randn(4, 8)
+    with torch.inference_mode():
+        with LN.aten_linears():
+            linear(x, w)
+        assert spy.calls == 0
+        linear(x, w)
+    assert spy.calls == 1
+
+
+def test_flop_count_sees_the_linears_of_a_scoring_forward():
+    from visbpp.core.bench import count_flops
+
+    lin = Linear(64, 32, bias=False)
+    with torch.inference_mode():
+        assert count_flops(lambda: lin(torch.randn(5, 64))) == 2 * 5 * 64 * 32
