@@ -1,7 +1,9 @@
 """Measured GEMM throughput of this machine (fp32 and bf16), the reference for CPU MFU.
 
 usage: python benchmarks/cpu_peak.py [--n 2048] [--iters 5]
-Prints one JSON object: GFLOP/s per dtype for an n x n x n matmul, and the thread count.
+Prints one JSON object: GFLOP/s per dtype for an n x n x n matmul (``torch.matmul``: MKL for
+fp32), the same for fp32 through visbpp's scoring linear (``fp32_scoring_linear``: oneDNN where
+available, see ``core/linear.py``), and the thread count.
 """
 
 import argparse
@@ -25,4 +27,16 @@ for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         x @ y
         best = min(best, time.perf_counter() - t)
     out[f"{name}_gflops"] = 2 * a.n**3 / best / 1e9
+
+from visbpp.core.linear import backend, linear  # noqa: E402
+
+x, w = torch.randn(a.n, a.n), torch.randn(a.n, a.n)
+with torch.inference_mode():
+    linear(x, w)
+    best = float("inf")
+    for _ in range(a.iters):
+        t = time.perf_counter()
+        linear(x, w)
+        best = min(best, time.perf_counter() - t)
+out["fp32_scoring_linear_gflops"], out["scoring_linear_backend"] = 2 * a.n**3 / best / 1e9, backend()
 print(json.dumps(out))

@@ -4,8 +4,8 @@ GPT-B (LlamaGen ``llamagen-b-256`` shape: 12 layers, dim 768, 256 tokens, V 1638
 (depth 16, C 1024, 680 tokens, V 4096) with random weights. The official forward follows
 ``specs/llamagen.md`` section 3/5 and ``specs/var.md`` section 3/5 op for op (written-out
 RMSNorm, RoPE on strided (a, b) pairs with a stack, causal SDPA; VAR with the additive float
-mask, and under bf16 the residual stream cast to bf16 as the official model does), then the full
-float32 logits and ``cross_entropy`` per token. visbpp's forward is ``token_nll`` (VAR: its
+mask, and under bf16 the residual stream cast to bf16 as the official model does; every linear
+``F.linear``), then the full float32 logits and ``cross_entropy`` per token. visbpp's forward is ``token_nll`` (VAR: its
 ``hidden`` + chunked NLL, the teacher-forcing input given, as the tokenizer is not timed).
 
 Per dtype and model: one warm-up each, then ``--rounds`` alternating rounds (official, visbpp,
@@ -83,12 +83,17 @@ def official_gpt_nll(m, tokens: torch.Tensor, labels: torch.Tensor, table: torch
 # --------------------------------------------------------------------------- official VAR (spec)
 
 
+def lin(module, x: torch.Tensor) -> torch.Tensor:
+    """The official model's ``nn.Linear`` call: ``F.linear`` with the module's weight and bias."""
+    return F.linear(x, module.weight, module.bias)
+
+
 def official_var_nll(m, x_in: torch.Tensor, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     C, B = m.C, tokens.shape[0]
     with torch.autocast("cpu", enabled=False):
         cond = m.class_emb(labels)
         sos = cond.unsqueeze(1).expand(B, m.first_l, -1) + m.pos_start.expand(B, m.first_l, -1)
-        x = torch.cat((sos, m.word_embed(x_in.float())), dim=1)
+        x = torch.cat((sos, lin(m.word_embed, x_in.float())), dim=1)
         x = x + m.lvl_embed(m.lvl_1L[0]).unsqueeze(0) + m.pos_1LC
     bias = m.attn_bias_for_masking
     # the official model finds the autocast dtype with a tiny matmul and runs its blocks in it
@@ -96,7 +101,7 @@ def official_var_nll(m, x_in: torch.Tensor, tokens: torch.Tensor, labels: torch.
     x, cond_b, bias = x.to(main), cond.to(main), bias.to(main)
     ln = lambda t: F.layer_norm(t, (C,), eps=m.config.norm_eps)  # noqa: E731
     for blk in m.blocks:
-        g1, g2, s1, s2, h1, h2 = blk.ada_lin(cond_b).view(-1, 1, 6, C).unbind(2)
+        g1, g2, s1, s2, h1, h2 = lin(blk.ada_lin[1], F.silu(cond_b)).view(-1, 1, 6, C).unbind(2)
         a = blk.attn
         h = ln(x).mul(s1.add(1)).add_(h1)
         qkv = F.linear(h, a.mat_qkv.weight, torch.cat((a.q_bias, a.zero_k_bias, a.v_bias)))
@@ -106,11 +111,11 @@ def official_var_nll(m, x_in: torch.Tensor, tokens: torch.Tensor, labels: torch.
         k = F.normalize(k, dim=-1)
         q, k = q.to(main_type), k.to(main_type)
         o = F.scaled_dot_product_attention(q, k, v, scale=a.scale, attn_mask=bias)
-        x = x + a.proj(o.transpose(1, 2).reshape(B, -1, C)).mul_(g1)
+        x = x + lin(a.proj, o.transpose(1, 2).reshape(B, -1, C)).mul_(g1)
         h = ln(x).mul(s2.add(1)).add_(h2)
-        x = x + blk.ffn.fc2(F.gelu(blk.ffn.fc1(h), approximate="tanh")).mul(g2)
-    hs, hb = m.head_nm.ada_lin(cond).view(-1, 1, 2, C).unbind(2)
-    logits = m.head(ln(x.float()).mul(hs.add(1)).add_(hb)).float()  # (B, L, V)
+        x = x + lin(blk.ffn.fc2, F.gelu(lin(blk.ffn.fc1, h), approximate="tanh")).mul(g2)
+    hs, hb = lin(m.head_nm.ada_lin[1], F.silu(cond)).view(-1, 1, 2, C).unbind(2)
+    logits = lin(m.head, ln(x.float()).mul(hs.add(1)).add_(hb)).float()  # (B, L, V)
     return F.cross_entropy(logits.view(-1, logits.size(-1)), tokens.reshape(-1), reduction="none").view(B, -1)
 
 
@@ -142,7 +147,6 @@ def gpt_case(batch: int):
 
 
 def var_case(batch: int):
-    from visbpp.core.nll import chunked_nll, default_chunk
     from visbpp.models.var.transformer import VAR, VARConfig
 
     m = seeded(VAR(VARConfig(depth=16, embed_dim=1024, num_heads=16, attn_l2_norm=True)), 0)
@@ -156,7 +160,7 @@ def var_case(batch: int):
 
     def ours():  # token_nll without the tokenizer's teacher-forcing input (given)
         h, cond = m.hidden(labels, x_in)
-        return chunked_nll(h, lambda hc: m.logits_from_hidden(hc, cond), tokens, default_chunk(batch, m.V))
+        return m.nll_from_hidden(h, cond, tokens)
 
     return ours, (lambda: official_var_nll(m, x_in, tokens, labels))
 
@@ -236,7 +240,9 @@ def main() -> None:
     if a.memory_child:
         _memory_child_fresh(a.memory_child, a.gpt_batch)
         return
-    print(json.dumps({"torch": torch.__version__, "threads": a.threads,
+    from visbpp.core.linear import backend
+
+    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "cpu_linear": backend(),
                       "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}), flush=True)
     for name in a.models.split(","):
         ours, official = gpt_case(a.gpt_batch) if name == "gpt-b" else var_case(a.var_batch)

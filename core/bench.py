@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from . import runtime as RT
+from .linear import aten_linears
+from .linear import backend as linear_backend
 
 LN2 = 0.6931471805599453
 
@@ -58,7 +60,7 @@ def peak_flops(device: torch.device, dtype: str, tf32: bool) -> float | None:
 def count_flops(fn) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as fc, torch.inference_mode():
+    with FlopCounterMode(display=False) as fc, torch.inference_mode(), aten_linears():  # counted as aten.mm
         fn()
     return int(fc.get_total_flops())
 
@@ -119,6 +121,7 @@ def bench(tokenizer, model, batch_size: int = 8, device: str = "auto", dtype: st
         "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
         "dtype": dtype, "tf32": tf32, "batch_size": batch_size, "resolution": int(tokenizer.image_size),
         "tokens_per_image": L, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "cpu_linear": linear_backend() if dev.type == "cpu" else None,
         "tokenizer_images_per_s": batch_size / t_enc, "tokenizer_s_per_batch": t_enc,
         "ar_images_per_s": batch_size / t_ar, "ar_tokens_per_s": batch_size * L / t_ar, "ar_s_per_batch": t_ar,
         "peak_memory_bytes": mem.peak if mem.peak is not None else mem.rss,

@@ -60,6 +60,7 @@ from . import score_loop as SL
 from . import token_store as TS
 from .cards import PUBLISHED_TABLE
 from .events import Event, ImageSkipped, ModelFinished, RunFinished, RunStarted, StageChanged
+from .linear import backend as linear_backend
 from .nll import NonFiniteNLLError  # noqa: F401 - re-exported (engine API)
 from .run_types import RunResult, RunSettings, ScoringJob  # noqa: F401 - re-exported (engine API)
 from .runs import clear_run
@@ -339,6 +340,7 @@ class _Ctx:
             {j.model_id: self.state.batch_size(j.model_id) for j in jobs},
             "batch_size_setting": self.s.batch_size, "world_size": self.dist.world, "workers": self.s.workers,
             "decode_workers": self.workers, "compile": self.s.compile, "sdpa": RT.sdpa_backends(self.device),
+            "cpu_linear": linear_backend() if self.device.type == "cpu" else None,
             "subset": {"data": self.ds.root, "layout": self.ds.layout, "labels_csv": identity["labels_csv"],
                        "limit": self.s.limit, "per_class": self.s.per_class, "n_selected": len(self.samples),
                        "n_classes": len(self.ds.classes)},

@@ -1,13 +1,19 @@
 """Token NLL from final hidden states, chunked along the sequence.
 
 Families compute their final hidden states ``h (B, L, D)`` in one teacher-forced
-forward and hand them here with their output head. Logits are made ``chunk`` positions
-at a time; each chunk is then log-softmaxed in float32 a small block of rows at a time
-and only the target's log-probability is kept, so a batch never holds B x L x V float32
-logits (nor their log-probabilities) at once. Correct under bf16 autocast: the head may
-run in bf16, the log-softmax never does. The values are bit-identical to a float32
-``log_softmax`` of the whole chunk followed by a gather (the softmax of a row does not
-depend on the other rows).
+forward and hand them here with their output head, ``chunk`` positions at a time.
+
+- A plain ``nn.Linear`` head (most families; ``pre`` maps the hidden states to the head's
+  input, e.g. VAR's AdaLN before the head) goes through :func:`linear_head_nll`: the logits
+  are made ``VOCAB_BLOCK`` vocabulary columns at a time, each block reduced to its float32
+  logsumexp while it is still in cache, and the target's logit is gathered from its block.
+  NLL = logsumexp - target logit. No (rows, V) tensor exists at any time: less memory
+  traffic than a full log-softmax, and less memory (a block of V/VOCAB_BLOCK columns).
+- Any other head (a callable giving logits) goes through :func:`nll_from_logits`: float32
+  log-softmax a block of rows at a time, only the target's log-probability kept.
+
+Both are correct under bf16 autocast: the head may run in bf16, the reductions never do.
+They agree to float32 rounding (a few 1e-6 nats on logits of magnitude ~10, tested).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from typing import Callable
 import torch
 
 from .errors import VisbppError
+from .linear import Linear, linear
 
 LN2 = 0.6931471805599453
 BLOCK_BYTES = 32 * 2**20  # float32 log-probabilities made at once (smaller blocks cost time on a CPU)
+VOCAB_BLOCK = 2048        # head columns per GEMM in linear_head_nll (1024-2048 fastest on a CPU; see BENCHMARKS.md)
 
 
 def default_chunk(batch: int, vocab: int, budget_bytes: int = 256 * 2**20) -> int:
@@ -27,22 +35,70 @@ def default_chunk(batch: int, vocab: int, budget_bytes: int = 256 * 2**20) -> in
     return max(1, budget_bytes // max(1, batch * vocab * 4))
 
 
+def is_plain_linear(head: object) -> bool:
+    """An ``nn.Linear`` whose forward is the stock one or :class:`~visbpp.core.linear.Linear`'s
+    (its weight and bias are the whole head)."""
+    return isinstance(head, torch.nn.Linear) and type(head).forward in (torch.nn.Linear.forward, Linear.forward)
+
+
 def chunked_nll(
     hidden: torch.Tensor,
     head: Callable[[torch.Tensor], torch.Tensor],
     targets: torch.Tensor,
     chunk: int | None = None,
+    pre: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """hidden (B, L, D), targets (B, L) int64 -> (B, L) float32 nats = -log_softmax(head(h))[target]."""
+    """hidden (B, L, D), targets (B, L) int64 -> (B, L) float32 nats = -log_softmax(head(pre(h)))[target].
+
+    ``head``: a plain ``nn.Linear`` or a ``(weight (V, D), bias (V,) | None)`` pair (both take the
+    vocabulary-blocked :func:`linear_head_nll`), or any callable giving (B, l, V) logits.
+    ``pre`` (default: identity) is applied to each chunk of hidden states before ``head``.
+    """
     B, L = targets.shape
     out = torch.empty(B, L, dtype=torch.float32, device=hidden.device)
     step = chunk or L
+    linear = (head.weight, head.bias) if is_plain_linear(head) else head if isinstance(head, tuple) else None
     for s in range(0, L, step):
         e = min(L, s + step)
-        logits = head(hidden[:, s:e])  # (B, e-s, V)
-        out[:, s:e] = nll_from_logits(logits, targets[:, s:e])
-        del logits
+        x = hidden[:, s:e] if pre is None else pre(hidden[:, s:e])  # (B, e-s, D)
+        if linear is not None:
+            out[:, s:e] = linear_head_nll(x.reshape(-1, x.shape[-1]), *linear,
+                                          targets[:, s:e].reshape(-1)).view(B, e - s)
+        else:
+            logits = head(x)  # (B, e-s, V)
+            out[:, s:e] = nll_from_logits(logits, targets[:, s:e])
+            del logits
     return out
+
+
+def linear_head_nll(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor,
+                    vocab_block: int = VOCAB_BLOCK) -> torch.Tensor:
+    """x (N, D) head input, weight (V, D), bias (V,) or None, targets (N,) -> (N,) float32 nats.
+
+    NLL = logsumexp(logits) - logits[target] with logits = x W^T + b, made ``vocab_block``
+    columns at a time (under autocast in its dtype, like the head module would): each block is
+    reduced to its float32 logsumexp, and the target's logit is taken from the block that holds
+    it, so the logit is exactly the one the full head would give.
+    """
+    N, V = x.shape[0], weight.shape[0]
+    if N and bool(((targets < 0) | (targets >= V)).any()):
+        bad = targets[(targets < 0) | (targets >= V)][0]
+        raise IndexError(f"target token {int(bad)} outside the head's vocabulary of {V}")
+    nblocks = -(-V // vocab_block)
+    lse = torch.empty(N, nblocks, dtype=torch.float32, device=x.device)  # per-block logsumexp
+    target_logit = lse[:, 0]  # replaced by the first block's pick
+    for i in range(nblocks):
+        s, e = i * vocab_block, min(V, (i + 1) * vocab_block)
+        logits = linear(x, weight[s:e], None if bias is None else bias[s:e])  # (N, e-s)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            lse[:, i] = torch.logsumexp(logits.float(), dim=-1)
+            local = targets - s
+            inside = (local >= 0) & (local < e - s)
+            picked = logits.gather(-1, local.clamp(0, e - s - 1)[:, None]).squeeze(-1).float()
+            target_logit = torch.where(inside, picked, target_logit) if i else picked
+        del logits
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return (torch.logsumexp(lse, dim=-1) if nblocks > 1 else lse[:, 0]) - target_logit
 
 
 def nll_from_logits(logits: torch.Tensor, targets: torch.Tensor, block_bytes: int = BLOCK_BYTES) -> torch.Tensor:

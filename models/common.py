@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.linear import Linear
+
 from .widths import swiglu_hidden  # noqa: F401 - re-exported (torch-free home: models/widths.py)
 
 # ``ddconfig`` of the taming-lineage conv stacks, as a ``config.json`` schema (``visbpp.core.config_schema``)
@@ -286,9 +288,12 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()
-        self.w1 = nn.Linear(dim, hidden, bias=False)
-        self.w3 = nn.Linear(dim, hidden, bias=False)
-        self.w2 = nn.Linear(hidden, dim, bias=False)
+        self.w1 = Linear(dim, hidden, bias=False)
+        self.w3 = Linear(dim, hidden, bias=False)
+        self.w2 = Linear(hidden, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        a = self.w1(x)  # (..., hidden)
+        if a.requires_grad:  # training (the micro zoo): autograd needs silu's input
+            return self.w2(F.silu(a) * self.w3(x))
+        return self.w2(F.silu(a, inplace=True).mul_(self.w3(x)))  # same values, no extra (..., hidden) tensors

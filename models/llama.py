@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visbpp.core.linear import Linear
+
 from .common import FeedForward, RMSNorm
 
 # --------------------------------------------------------------------------- 2-D RoPE
@@ -84,8 +86,8 @@ class Attention(nn.Module):
     def __init__(self, dim: int, n_head: int, n_kv_head: int | None = None):
         super().__init__()
         self.n_head, self.n_kv, self.head_dim = n_head, n_kv_head or n_head, dim // n_head
-        self.wqkv = nn.Linear(dim, (self.n_head + 2 * self.n_kv) * self.head_dim, bias=False)
-        self.wo = nn.Linear(self.n_head * self.head_dim, dim, bias=False)
+        self.wqkv = Linear(dim, (self.n_head + 2 * self.n_kv) * self.head_dim, bias=False)
+        self.wo = Linear(self.n_head * self.head_dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = x.shape
@@ -120,12 +122,18 @@ class Block(nn.Module):
         self.attention_norm = RMSNorm(dim, norm_eps)
         self.ffn_norm = RMSNorm(dim, norm_eps)
         if adaln:
-            self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+            self.ada_lin = nn.Sequential(nn.SiLU(), Linear(dim, 6 * dim))
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor | None, cond: torch.Tensor | None = None) -> torch.Tensor:
         if cond is None:
-            h = x + self.attention(self.attention_norm(x), rope)
-            return h + self.feed_forward(self.ffn_norm(h))
+            h = _add(self.attention(self.attention_norm(x), rope), x)
+            return _add(self.feed_forward(self.ffn_norm(h)), h)
         g1, g2, s1, s2, b1, b2 = self.ada_lin(cond).chunk(6, dim=-1)  # each (B, 1, D)
         h = x + g1 * self.attention(self.attention_norm(x) * (1 + s1) + b1, rope)
         return h + g2 * self.feed_forward(self.ffn_norm(h) * (1 + s2) + b2)
+
+
+def _add(fresh: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """x + fresh, in place on ``fresh`` (a new branch output) when that keeps its dtype: the same
+    values (IEEE addition commutes) without allocating another (B, T, D) tensor."""
+    return fresh.add_(x) if torch.result_type(fresh, x) == fresh.dtype else x + fresh

@@ -182,6 +182,7 @@ def test_compile_gives_the_same_bits_and_is_recorded(tmp_path, monkeypatch):
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
     assert doc["config"]["compile"] is True and a.metadata["compile"] is False
     assert doc["config"]["sdpa"].startswith("cpu") and a.run_id != b.run_id
+    assert doc["config"]["cpu_linear"] in ("onednn", "aten")  # what the CPU linears ran on
 
 
 def test_results_read_one_batch_late_are_the_same(tmp_path, monkeypatch):

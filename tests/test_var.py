@@ -309,7 +309,7 @@ def test_chunked_nll_bounds_logits_and_matches():
     tokens, labels = tok.encode(x), torch.tensor([0, 4])
     full = ar.token_nll(tokens, labels)
     seen = []
-    hook = ar.head.register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+    hook = ar.head_nm.register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))  # the head's input, per chunk
     try:
         ar.nll_chunk = 4
         chunked = ar.token_nll(tokens, labels)

@@ -23,6 +23,7 @@ from torch import nn
 
 from visbpp.core.errors import ConfigError
 from visbpp.core.interfaces import TokenLayout
+from visbpp.core.linear import Linear, linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -92,7 +93,7 @@ class HitaGPT(C2IScorer):
         self.slot_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.layers = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.output = nn.Linear(cfg.dim, 2 * cfg.vocab_size, bias=False)
+        self.output = Linear(cfg.dim, 2 * cfg.vocab_size, bias=False)
         self.slot_pos = nn.Embedding(cfg.num_slots, cfg.dim)
         self.rope = Rope2D(cfg.grid, cfg.head_dim, cfg.rope_base, 1)  # patch positions, cached per device/dtype
         # 128 holistic codes, then the patch raster: one flat sequence (a 1-row raster)
@@ -122,16 +123,17 @@ class HitaGPT(C2IScorer):
             x = layer(x, positions)
         return self.norm(x)
 
-    def _head(self, half: int):
+    def _head(self, half: int) -> tuple[torch.Tensor, None]:
+        """(weight, bias) of the holistic (0) or patch (1) half of ``output``."""
         V = self.vocab_size
-        return lambda h: F.linear(h, self.output.weight[half * V : (half + 1) * V])
+        return self.output.weight[half * V : (half + 1) * V], None
 
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor, trainpath: bool = False) -> torch.Tensor:
         """Teacher-forced float32 logits (B, L, V), the head picked per position (holistic / patch)."""
         self._check(tokens, labels)
         h = self.hidden_states(tokens.long(), labels.long(), trainpath)
         nc = self.num_slots
-        return torch.cat([self._head(0)(h[:, :nc]), self._head(1)(h[:, nc:])], dim=1).float()
+        return torch.cat([linear(h[:, :nc], *self._head(0)), linear(h[:, nc:], *self._head(1))], dim=1).float()
 
     @torch.inference_mode()
     def token_nll(self, tokens: torch.Tensor, labels: torch.Tensor, chunk: int | None = None,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
+from visbpp.core.linear import Linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -57,7 +58,7 @@ class AdaLNHead(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()
         self.rmsnorm = RMSNorm(dim, eps)
-        self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
+        self.ada_lin = nn.Sequential(nn.SiLU(), Linear(dim, 2 * dim))
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.ada_lin(cond).chunk(2, dim=-1)  # (B, 1, D) each
@@ -76,7 +77,7 @@ class AdaLNGPT(nn.Module):
         self.blocks = nn.ModuleList(
             Block(cfg.n_embd, cfg.n_head, hidden, cfg.norm_eps, adaln=True) for _ in range(cfg.n_layer))
         self.head_nm = AdaLNHead(cfg.n_embd, cfg.head_norm_eps)
-        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.head = Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.tokens_per_image = cfg.block_size
         self.grid = math.isqrt(cfg.block_size)
         if self.grid * self.grid != cfg.block_size:
@@ -105,7 +106,7 @@ class AdaLNGPT(nn.Module):
         labels = check_labels(labels.to(tokens.device), self.num_classes, tokens.shape[0], self.null_class)
         h, cond = self.hidden_states(tokens, labels)
         step = chunk or default_chunk(tokens.shape[0], self.vocab_size)
-        return chunked_nll(h, lambda x: self.head(self.head_nm(x, cond)), tokens, step)
+        return chunked_nll(h, self.head, tokens, step, pre=lambda x: self.head_nm(x, cond))
 
     @torch.inference_mode()
     def logits(self, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

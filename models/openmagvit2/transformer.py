@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
+from visbpp.core.linear import Linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -72,7 +73,7 @@ class FactorizedGPT(nn.Module):
         self.factorized_blocks = nn.ModuleList(
             Block(cfg.dim, cfg.n_head, hidden, cfg.norm_eps) for _ in range(cfg.factorized_n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.head = nn.ModuleList([nn.Linear(cfg.dim, 2 ** k1, bias=False), nn.Linear(cfg.dim, 2 ** k2, bias=False)])
+        self.head = nn.ModuleList([Linear(cfg.dim, 2 ** k1, bias=False), Linear(cfg.dim, 2 ** k2, bias=False)])
         self.tokens_per_image = cfg.block_size
         self.grid = math.isqrt(cfg.block_size)
         if self.grid * self.grid != cfg.block_size:
@@ -115,8 +116,8 @@ class FactorizedGPT(nn.Module):
         B = tokens.shape[0]
         c0 = chunk or default_chunk(B, self.pre_vocab)
         c1 = chunk or default_chunk(B, self.post_vocab)
-        n0 = chunked_nll(h0, lambda h: self.head[0](self.norm(h)), pre, c0)
-        n1 = chunked_nll(h1, lambda h: self.head[1](self.norm(h)), post, c1)
+        n0 = chunked_nll(h0, self.head[0], pre, c0, pre=self.norm)
+        n1 = chunked_nll(h1, self.head[1], post, c1, pre=self.norm)
         return torch.stack([n0, n1], dim=-1)
 
     def token_nll(self, tokens: torch.Tensor, labels: torch.Tensor, chunk: int | None = None) -> torch.Tensor:

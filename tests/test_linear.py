@@ -1,0 +1,109 @@
+"""core.linear: float32 CPU linears of scoring through oneDNN, F.linear everywhere else."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import visbpp.core.linear as LN
+from visbpp.core.linear import Linear, linear
+
+
+class _Spy:
+    def __init__(self, real):
+        self.real, self.calls = real, 0
+
+    def __call__(self, *a):
+        self.calls += 1
+        return self.real(*a)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    s = _Spy(LN._OP)
+    monkeypatch.setattr(LN, "_OP", s)
+    return s
+
+
+def test_default_backend_is_onednn_with_the_pinned_torch():
+    # torch 2.13 CPU and CUDA wheels ship oneDNN; the tests below need it (they fail, not skip, without)
+    assert LN._OP is not None and torch.backends.mkldnn.is_available()
+    assert os.environ.get(LN.ENV) is None and LN.backend() == "onednn"
+
+
+@pytest.mark.parametrize("shape,bias,strided", [((5, 64), True, False), ((2, 7, 64), False, False),
+                                                ((3, 4, 64), True, True), ((0, 64), True, False)])
+def test_onednn_linear_is_the_float32_linear(spy, shape, bias, strided):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g)
+    if strided:
+        x = torch.randn(shape[1], shape[0], shape[2], generator=g).transpose(0, 1)
+    w, b = torch.randn(96, 64, generator=g) / 8, (torch.randn(96, generator=g) if bias else None)
+    with torch.inference_mode():
+        got = linear(x, w, b)
+    assert spy.calls == 1 and got.dtype == torch.float32 and got.shape == (*shape[:-1], 96)
+    want = F.linear(x.double(), w.double(), None if b is None else b.double())
+    torch.testing.assert_close(got.double(), want, atol=2e-6, rtol=1e-6)
+
+
+def test_everything_but_float32_cpu_inference_takes_f_linear(spy):
+    lin = Linear(16, 8)
+    x = torch.randn(3, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast: F.linear casts to bf16
+        assert lin(x).dtype == torch.bfloat16
+    y = lin(x)  # training: autograd needs F.linear
+    y.sum().backward()
+    assert lin.weight.grad is not None and lin.weight.grad.shape == (8, 16)
+    assert linear(x.double(), lin.weight.double().detach()).dtype == torch.float64
+    assert spy.calls == 0
+    with torch.no_grad():
+        lin(x)
+    assert spy.calls == 1
+
+
+def test_linear_module_has_the_nn_linear_state_dict():
+    a, b = torch.nn.Linear(16, 8), Linear(16, 8)
+    b.load_state_dict(a.state_dict(), strict=True)
+    assert list(b.state_dict()) == ["weight", "bias"] and isinstance(b, torch.nn.Linear)
+    x = torch.randn(4, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(b(x), a(x), atol=2e-6, rtol=1e-6)
+
+
+def _backend_in_subprocess(value: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, LN.ENV: value}
+    return subprocess.run([sys.executable, "-c", "import visbpp.core.linear as L; print(L.backend())"],
+                          env=env, capture_output=True, text=True)
+
+
+def test_env_switch_keeps_every_linear_on_aten():
+    r = _backend_in_subprocess("aten")
+    assert r.returncode == 0 and r.stdout.strip() == "aten"
+
+
+def test_env_switch_rejects_an_unknown_backend():
+    r = _backend_in_subprocess("mkl")
+    assert r.returncode != 0 and "VISBPP_CPU_LINEAR='mkl': expected onednn or aten" in r.stderr
+
+
+def test_aten_linears_forces_f_linear_in_its_block(spy):
+    x, w = torch.randn(3, 8), torch.randn(4, 8)
+    with torch.inference_mode():
+        with LN.aten_linears():
+            linear(x, w)
+        assert spy.calls == 0
+        linear(x, w)
+    assert spy.calls == 1
+
+
+def test_flop_count_sees_the_linears_of_a_scoring_forward():
+    from visbpp.core.bench import count_flops
+
+    lin = Linear(64, 32, bias=False)
+    with torch.inference_mode():
+        assert count_flops(lambda: lin(torch.randn(5, 64))) == 2 * 5 * 64 * 32
