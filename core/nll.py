@@ -72,21 +72,25 @@ def chunked_nll(
 
 
 def linear_head_nll(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor,
-                    vocab_block: int = VOCAB_BLOCK) -> torch.Tensor:
+                    vocab_block: int = VOCAB_BLOCK, host_check: bool | None = None) -> torch.Tensor:
     """x (N, D) head input, weight (V, D), bias (V,) or None, targets (N,) -> (N,) float32 nats.
 
     NLL = logsumexp(logits) - logits[target] with logits = x W^T + b, made ``vocab_block``
     columns at a time (under autocast in its dtype, like the head module would): each block is
     reduced to its float32 logsumexp, and the target's logit is taken from the block that holds
     it, so the logit is exactly the one the full head would give.
+
+    A target outside the vocabulary raises ``IndexError`` when ``host_check`` (default: on the
+    CPU); otherwise its NLL is NaN (a host check on an accelerator would wait for the queued forward).
     """
     N, V = x.shape[0], weight.shape[0]
-    if N and bool(((targets < 0) | (targets >= V)).any()):
-        bad = targets[(targets < 0) | (targets >= V)][0]
-        raise IndexError(f"target token {int(bad)} outside the head's vocabulary of {V}")
+    outside = (targets < 0) | (targets >= V)
+    on_cpu = x.device.type == "cpu" if host_check is None else host_check
+    if on_cpu and N and bool(outside.any()):  # on an accelerator this would wait for the queued forward
+        raise IndexError(f"target token {int(targets[outside][0])} outside the head's vocabulary of {V}")
     nblocks = -(-V // vocab_block)
     lse = torch.empty(N, nblocks, dtype=torch.float32, device=x.device)  # per-block logsumexp
-    target_logit = lse[:, 0]  # replaced by the first block's pick
+    target_logit = None
     for i in range(nblocks):
         s, e = i * vocab_block, min(V, (i + 1) * vocab_block)
         logits = linear(x, weight[s:e], None if bias is None else bias[s:e])  # (N, e-s)
@@ -95,10 +99,12 @@ def linear_head_nll(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
             local = targets - s
             inside = (local >= 0) & (local < e - s)
             picked = logits.gather(-1, local.clamp(0, e - s - 1)[:, None]).squeeze(-1).float()
-            target_logit = torch.where(inside, picked, target_logit) if i else picked
+            target_logit = picked if target_logit is None else torch.where(inside, picked, target_logit)
         del logits
     with torch.autocast(device_type=x.device.type, enabled=False):
-        return (torch.logsumexp(lse, dim=-1) if nblocks > 1 else lse[:, 0]) - target_logit
+        nll = (torch.logsumexp(lse, dim=-1) if nblocks > 1 else lse[:, 0]) - target_logit
+    # without the host check a target outside the vocabulary gives NaN (the engine's finiteness check reports it)
+    return nll if on_cpu else nll.masked_fill(outside, float("nan"))
 
 
 def nll_from_logits(logits: torch.Tensor, targets: torch.Tensor, block_bytes: int = BLOCK_BYTES) -> torch.Tensor:

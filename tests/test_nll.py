@@ -100,3 +100,14 @@ def test_rmsnorm_under_bf16_autocast_matches_the_formula():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         h = lin(x)
         assert torch.equal(norm(h), rms_norm_reference(h, norm.weight, norm.eps))
+
+
+def test_linear_head_nll_without_the_host_check_marks_a_target_outside_the_vocabulary_nan():
+    """The accelerator path (no host check: it would wait for the queued forward): that token's NLL
+    is NaN, which the engine's finiteness check reports; the other tokens are unchanged."""
+    g = torch.Generator().manual_seed(3)
+    head = torch.nn.Linear(8, 50)
+    x = torch.randn(4, 8, generator=g)
+    good = linear_head_nll(x, head.weight, head.bias, torch.tensor([1, 7, 2, 49]), vocab_block=16)
+    got = linear_head_nll(x, head.weight, head.bias, torch.tensor([1, 50, 2, -1]), vocab_block=16, host_check=False)
+    assert torch.isnan(got[[1, 3]]).all() and torch.equal(got[[0, 2]], good[[0, 2]])
