@@ -3,9 +3,10 @@
 PyTorch's float32 ``F.linear`` on the CPU is an MKL sgemm. On CPUs where MKL does not take its
 AVX-512 path (AMD EPYC here), that runs at about half the speed of oneDNN's float32 GEMM, which
 PyTorch ships too (``torch.ops.mkldnn._linear_pointwise``, the op ``torch.compile`` emits for CPU
-linears): 100 vs 200-230 GFLOP/s per core for the transformer shapes (BENCHMARKS.md). :func:`linear`
-sends the float32 CPU linears of scoring — no autograd, no autocast — to oneDNN, and everything
-else (CUDA, MPS, bf16 autocast, training, other dtypes) to ``F.linear``.
+linears with packed weights): 100 vs 200-230 GFLOP/s per core for the transformer shapes
+(BENCHMARKS.md). :func:`linear` sends the float32 CPU linears of scoring — no autograd, no
+autocast — to oneDNN, and everything else (CUDA, MPS, bf16 autocast, training, other dtypes,
+``torch.compile`` traces, which pick their own kernels) to ``F.linear``.
 
 Both are float32 GEMMs with float32 accumulation; only the summation order differs, so outputs
 agree to float32 rounding and a model's per-token NLL to about 1e-5 nats (tested against the
@@ -57,6 +58,13 @@ def aten_linears() -> Iterator[None]:
         _FORCE_ATEN.reset(token)
 
 
+def _compiling() -> bool:
+    """Inside a ``torch.compile`` trace: the compiler picks its own CPU linear kernels (its lowering
+    takes only weights it packed itself)."""
+    fn = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(fn()) if fn is not None else False
+
+
 def _autocast_on(device_type: str) -> bool:
     try:
         return torch.is_autocast_enabled(device_type)
@@ -65,7 +73,7 @@ def _autocast_on(device_type: str) -> bool:
 
 
 def _onednn_ok(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
-    return (_BACKEND == "onednn" and not _FORCE_ATEN.get() and x.device.type == "cpu" and x.dtype == torch.float32
+    return (_BACKEND == "onednn" and not _FORCE_ATEN.get() and not _compiling() and x.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32 and (bias is None or bias.dtype == torch.float32)
             and weight.device.type == "cpu" and weight.dim() == 2
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad

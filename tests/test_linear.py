@@ -107,3 +107,18 @@ def test_flop_count_sees_the_linears_of_a_scoring_forward():
     lin = Linear(64, 32, bias=False)
     with torch.inference_mode():
         assert count_flops(lambda: lin(torch.randn(5, 64))) == 2 * 5 * 64 * 32
+
+
+def test_a_compiled_forward_traces_f_linear():
+    """torch.compile's CPU lowering takes only weights it packed itself: traces get F.linear."""
+    seen: list[str] = []
+
+    def backend(gm, inputs):
+        seen.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+        return gm.forward
+
+    lin = Linear(16, 8)
+    f = torch.compile(lambda x: lin(x), backend=backend)
+    with torch.inference_mode():
+        torch.testing.assert_close(f(torch.ones(3, 16)), F.linear(torch.ones(3, 16), lin.weight, lin.bias))
+    assert any("linear" in s for s in seen) and not any("mkldnn" in s for s in seen), seen
