@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -382,3 +383,26 @@ def test_tokenizer_preprocess_matches_fixture_normalisation():
     x = tok.preprocess(Image.fromarray(u8))
     torch.testing.assert_close(x, to_pm1(u8[3:51, 3:51]), atol=0, rtol=0)
     assert tok.preprocess_id.startswith("var:") and "54" in tok.preprocess_id
+
+
+@pytest.mark.parametrize("l2_norm", [True, False])
+def test_attention_scale_by_scale_equals_the_block_causal_mask(l2_norm):
+    from visbpp.models.var.transformer import SelfAttention, block_causal_bias
+
+    patch_nums = (1, 2, 3, 5)
+    ends = tuple(itertools.accumulate(p * p for p in patch_nums))
+    g = torch.Generator().manual_seed(0)
+    attn = SelfAttention(64, 4, l2_norm)
+    with torch.no_grad():
+        for p in attn.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+    x = torch.randn(2, ends[-1], 64, generator=g)
+    with torch.inference_mode():
+        masked = attn(x, block_causal_bias(patch_nums))
+        per_scale = attn(x, ends)
+    torch.testing.assert_close(per_scale, masked, atol=2e-6, rtol=1e-5)
+    # and it is block-causal: the first scales do not see the last one
+    x2 = x.clone()
+    x2[:, ends[-2]:] += 1
+    with torch.inference_mode():
+        torch.testing.assert_close(attn(x2, ends)[:, : ends[-2]], per_scale[:, : ends[-2]], atol=0, rtol=0)
