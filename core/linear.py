@@ -10,8 +10,9 @@ autocast — to oneDNN, and everything else (CUDA, MPS, bf16 autocast, training,
 
 Both are float32 GEMMs with float32 accumulation; only the summation order differs, so outputs
 agree to float32 rounding and a model's per-token NLL to about 1e-5 nats (tested against the
-official-code fixtures). ``VISBPP_CPU_LINEAR=aten`` keeps every linear on ``F.linear``;
-:func:`backend` names the choice, which results record.
+official-code fixtures). The default is oneDNN on x86-64 CPUs and ``F.linear`` on others;
+``VISBPP_CPU_LINEAR=aten|onednn`` overrides it; :func:`backend` names the choice, which results
+record.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import platform
 from typing import Iterator
 
 import torch
@@ -29,8 +31,12 @@ ENV = "VISBPP_CPU_LINEAR"  # "onednn" (default where available) or "aten"
 _OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
 
 
-def _choose() -> str:
-    want = os.environ.get(ENV, "onednn").strip().lower()
+def _choose(machine: str | None = None) -> str:
+    """The backend: ``VISBPP_CPU_LINEAR`` when set; by default oneDNN on x86-64 (where it was
+    measured) and ``F.linear`` elsewhere (e.g. ARM, where PyTorch's GEMM may be the faster one)."""
+    machine = (machine or platform.machine()).lower()
+    default = "onednn" if machine in ("x86_64", "amd64") else "aten"
+    want = os.environ.get(ENV, default).strip().lower()
     if want not in ("onednn", "aten"):
         raise ValueError(f"{ENV}={want!r}: expected onednn or aten")
     if want == "onednn" and (_OP is None or not torch.backends.mkldnn.is_available()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -25,15 +26,26 @@ class _Spy:
 
 @pytest.fixture
 def spy(monkeypatch):
+    """The oneDNN op, counting its calls, with the oneDNN backend chosen (the default on x86-64)."""
     s = _Spy(LN._OP)
     monkeypatch.setattr(LN, "_OP", s)
+    monkeypatch.setattr(LN, "_BACKEND", "onednn")
     return s
 
 
-def test_default_backend_is_onednn_with_the_pinned_torch():
-    # torch 2.13 CPU and CUDA wheels ship oneDNN; the tests below need it (they fail, not skip, without)
+def test_default_backend_is_onednn_on_x86_64():
+    # torch 2.13 x86-64 CPU and CUDA wheels ship oneDNN; the tests below need it (they fail, not skip, without)
     assert LN._OP is not None and torch.backends.mkldnn.is_available()
-    assert os.environ.get(LN.ENV) is None and LN.backend() == "onednn"
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    assert os.environ.get(LN.ENV) is None and LN.backend() == ("onednn" if x86 else "aten")
+    assert LN._choose("x86_64") == LN._choose("AMD64") == "onednn"
+
+
+def test_default_backend_elsewhere_is_f_linear(monkeypatch):
+    monkeypatch.delenv(LN.ENV, raising=False)
+    assert LN._choose("arm64") == LN._choose("aarch64") == "aten"
+    monkeypatch.setenv(LN.ENV, "onednn")  # asked for explicitly
+    assert LN._choose("aarch64") == "onednn"
 
 
 @pytest.mark.parametrize("shape,bias,strided", [((5, 64), True, False), ((2, 7, 64), False, False),
