@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 
-from visbpp.core.bench import bench
+from visbpp.core.engine.bench import bench
 from visbpp.models.jobs import random_modules
 
 p = argparse.ArgumentParser()

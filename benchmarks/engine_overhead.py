@@ -32,9 +32,9 @@ import time
 import numpy as np
 import torch
 
-from visbpp.core import data as D
-from visbpp.core.bench import count_flops, seed
-from visbpp.core.engine import RunSettings, ScoringJob, run
+from visbpp.core.engine import data as D
+from visbpp.core.engine.bench import count_flops, seed
+from visbpp.core.engine.runner import RunSettings, ScoringJob, run
 from visbpp.models.jobs import random_modules
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -19,9 +19,9 @@ import time
 import numpy as np
 from PIL import Image
 
-from visbpp.core.engine import RunSettings, ScoringJob, run
-from visbpp.core.events import StageChanged
-from visbpp.core.registry import get_card
+from visbpp.core.engine.events import StageChanged
+from visbpp.core.engine.runner import RunSettings, ScoringJob, run
+from visbpp.core.registry.catalog import get_card
 from visbpp.models import get_family
 
 p = argparse.ArgumentParser()

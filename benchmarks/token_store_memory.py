@@ -3,7 +3,7 @@
 usage: python benchmarks/token_store_memory.py [--images 50000] [--tokens 680] [--batch 512] [--dir TMP]
 
 Writes the run-state chunks as the engine does (one per batch of ``--batch`` images), then, in a
-fresh process, times :func:`visbpp.core.token_store.finalize` and reports its peak RSS next to the
+fresh process, times :func:`visbpp.core.store.token_store.finalize` and reports its peak RSS next to the
 size of one chunk and of the final array. One JSON line on stdout.
 """
 
@@ -31,7 +31,7 @@ def rss_mb() -> float:
 
 
 def write_chunks(state, n, L, batch):
-    from visbpp.core.token_store import ChunkWriter
+    from visbpp.core.store.token_store import ChunkWriter
 
     class Fake:
         token_layout = None
@@ -51,7 +51,7 @@ def write_chunks(state, n, L, batch):
 
 
 def assemble(state, rows_path, dest):
-    from visbpp.core.token_store import finalize
+    from visbpp.core.store.token_store import finalize
 
     with open(rows_path) as f:
         rows = json.load(f)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class TokenLayout:
-    """Where each position of the flat token sequence sits, as plain data (see ``core/breakdown.py``).
+    """Where each position of the flat token sequence sits, as plain data (see ``core/analysis/breakdown.py``).
 
     ``kind``: ``"raster"`` (grid h x w, row-major), ``"scales"`` (VAR: square maps of side
     ``scales[i]``, coarse to fine, each row-major), ``"depth"`` (grid h x w x ``depth``, depth

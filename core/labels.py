@@ -15,7 +15,7 @@ from typing import Iterator
 
 import torch
 
-from .errors import DataError
+from visbpp.core.errors import DataError
 
 _NULL_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar("visbpp_null_class_allowed", default=False)
 

@@ -22,8 +22,8 @@ from typing import Callable
 
 import torch
 
-from .errors import VisbppError
-from .linear import Linear, linear
+from visbpp.core.errors import VisbppError
+from visbpp.core.linear import Linear, linear
 
 LN2 = 0.6931471805599453
 BLOCK_BYTES = 32 * 2**20  # float32 log-probabilities made at once (smaller blocks cost time on a CPU)

@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING
 
-from visbpp.core.registry import family_name, get_card
+from visbpp.core.registry.catalog import family_name, get_card
 
 if TYPE_CHECKING:  # pragma: no cover
     from visbpp.core.interfaces import Family

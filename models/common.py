@@ -19,7 +19,7 @@ from visbpp.core.linear import Linear
 
 from .widths import swiglu_hidden  # noqa: F401 - re-exported (torch-free home: models/widths.py)
 
-# ``ddconfig`` of the taming-lineage conv stacks, as a ``config.json`` schema (``visbpp.core.config_schema``)
+# ``ddconfig`` of the taming-lineage conv stacks, as a ``config.json`` schema (``visbpp.core.registry.config_schema``)
 DDCONFIG_SCHEMA = {
     "double_z": "bool", "z_channels": "int>0", "resolution": "int>0", "in_channels": "int>0", "out_ch": "int>0",
     "ch": "int>0", "ch_mult": "ints>0", "num_res_blocks": "int>0", "attn_resolutions": "ints>0",

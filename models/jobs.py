@@ -1,9 +1,9 @@
 """Scoring jobs from the registry or from a user's own config + checkpoint files.
 
 ``job_for_card`` resolves a registered model's checkpoint files (one small function,
-:func:`resolve_checkpoint`, backed by ``visbpp.core.checkpoints``: ``checkpoints.toml``,
+:func:`resolve_checkpoint`, backed by ``visbpp.core.registry.checkpoints``: ``checkpoints.toml``,
 ``--checkpoint-dir`` by archive member path or file name, then the download cache) and
-returns a :class:`~visbpp.core.run_types.ScoringJob` whose loaders build the family's
+returns a :class:`~visbpp.core.engine.run_types.ScoringJob` whose loaders build the family's
 modules from the card's official configuration (``models/<family>/official.py``); building
 it imports no torch (the loaders import the family's modules when called). ``job_from_config`` does the same for a
 ``--config C.json --tokenizer T.pt --transformer M.pt`` triple.
@@ -19,11 +19,11 @@ import json
 import os
 from typing import Any, Mapping
 
-from visbpp.core import checkpoints as ck
+from visbpp.core.engine.run_types import ScoringJob
 from visbpp.core.errors import CheckpointError, ConfigError, VisbppError
-from visbpp.core.registry import CheckpointFile, get_card, get_tokenizer_card, model_cards
-from visbpp.core.results import file_sha256
-from visbpp.core.run_types import ScoringJob
+from visbpp.core.registry import checkpoints as ck
+from visbpp.core.registry.catalog import CheckpointFile, get_card, get_tokenizer_card, model_cards
+from visbpp.core.store.results import file_sha256
 
 from . import get_family, official_config
 
@@ -41,7 +41,7 @@ def resolve_checkpoint(f: CheckpointFile, checkpoint_dir: str | None = None, mod
     """Path of checkpoint file ``f`` on disk, verified: against the registry sha256, or the sha256
     recorded the first time this file was seen (memoised by size and mtime, so cheap after the
     first use). Raises :class:`MissingCheckpointError` naming the expected path, or
-    :class:`~visbpp.core.checkpoints.FetchError` naming the file whose checksum does not match."""
+    :class:`~visbpp.core.registry.checkpoints.FetchError` naming the file whose checksum does not match."""
     path = ck.require(f, checkpoint_dir, model_id)
     ck.verify(f, path)
     return str(path)

@@ -14,10 +14,10 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from visbpp.core.build import build_and_load
-from visbpp.core.checkpoint_io import CheckpointError
-from visbpp.core.config_schema import check_config
 from visbpp.core.labels import check_label_range
+from visbpp.core.registry.build import build_and_load
+from visbpp.core.registry.checkpoint_io import CheckpointError
+from visbpp.core.registry.config_schema import check_config
 
 from .llama import Block, Rope2D  # noqa: F401 - the shared llama block and RoPE, re-exported
 from .seedvoken_official import size_config
@@ -115,7 +115,7 @@ class SeedVokenFamily:
     transformer_cls: type
     transformer_config_cls: type
 
-    schema: dict                         # the config.json schema (``visbpp.core.config_schema``)
+    schema: dict                         # the config.json schema (``visbpp.core.registry.config_schema``)
     base_config: dict                    # official config of the family in the fixture schema, sizes aside
     codebook_size: int
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Mapping
 
-from visbpp.core.registry import get_card, model_cards
+from visbpp.core.registry.catalog import get_card, model_cards
 
 from .widths import swiglu_hidden
 

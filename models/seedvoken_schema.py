@@ -1,5 +1,5 @@
 """The ``config.json`` schemas of the SEED-Voken families (upstream argument names; see
-``visbpp.core.config_schema``)."""
+``visbpp.core.registry.config_schema``)."""
 
 from .common import DDCONFIG_SCHEMA as _DD
 

@@ -15,7 +15,7 @@ import uuid
 import numpy as np
 import torch
 
-from visbpp.core.engine import ScoringJob
+from visbpp.core.engine.runner import ScoringJob
 from visbpp.core.nll import nll_from_logits
 
 SIDE = 8
@@ -76,7 +76,7 @@ def fake_job(model_id: str = "fake-a", seed: int = 0, tokenizer_key: str = "fake
 
 def reference_bits(path: str, label: int, seed: int = 0) -> float:
     """Bits of one image scored alone (batch of 1), straight through the fakes."""
-    from visbpp.core.data import load_image
+    from visbpp.core.engine.data import load_image
 
     tok = FakeTokenizer()
     x = tok.preprocess(load_image(path))[None]

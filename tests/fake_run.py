@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from engine_fakes import fake_job  # noqa: E402
-from visbpp.core.engine import RunSettings, run  # noqa: E402
+from visbpp.core.engine.runner import RunSettings, run  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("data")

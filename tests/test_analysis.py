@@ -14,10 +14,10 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
-from visbpp.core import registry
-from visbpp.core.analysis import MixedBppError, TableError, analyze
-from visbpp.core.registry import Published
-from visbpp.core.table import assign_groups, eval_resolution, fit_rows, merged_table, read_csv, validate, write_csv
+from visbpp.core.analysis.fits import MixedBppError, TableError, analyze
+from visbpp.core.analysis.table import assign_groups, eval_resolution, fit_rows, merged_table, read_csv, validate, write_csv
+from visbpp.core.registry import catalog
+from visbpp.core.registry.catalog import Published
 
 # The published table, as printed in the foundation issue: family, size, resolution, FID, rFID, BPP.
 PUBLISHED_TEXT = """\
@@ -96,7 +96,7 @@ def test_published_numbers_reproduced(frame):
 
 
 def test_published_set_unchanged_by_measured_results():
-    measured = [{"model_id": c.id, "bpp": c.reference_bpp * 1.2} for c in registry.model_cards(published_only=True)]
+    measured = [{"model_id": c.id, "bpp": c.reference_bpp * 1.2} for c in catalog.model_cards(published_only=True)]
     base = analyze(merged_table()).to_dict()
     df = merged_table(measured, "published")
     assert (df["bpp"] == df["reference_bpp"]).all()
@@ -263,12 +263,12 @@ def test_read_csv_errors(tmp_path):
 # model sets, provenance, export
 
 def _with_extra_cards(monkeypatch, *extra):
-    models, toks = registry._all()
-    monkeypatch.setattr(registry, "_all", lambda: (models + tuple(extra), toks))
+    models, toks = catalog._all()
+    monkeypatch.setattr(catalog, "_all", lambda: (models + tuple(extra), toks))
 
 
 def _extra(base_id: str, new_id: str, fid: float, source: str, protocol: str, eval_resolution: int | None = None):
-    return dataclasses.replace(registry.get_card(base_id), id=new_id, aliases=(), in_published_table=False,
+    return dataclasses.replace(catalog.get_card(base_id), id=new_id, aliases=(), in_published_table=False,
                                reference_bpp=None, fid=Published(fid, source, protocol, eval_resolution=eval_resolution),
                                alt_fid=(), group=None)
 
@@ -315,14 +315,14 @@ def test_eval_resolution_is_the_typed_field_never_parsed_from_prose():
 
 
 def test_every_card_states_its_provenance():
-    for c in registry.model_cards(None):
+    for c in catalog.model_cards(None):
         for p in (c.fid, *c.alt_fid):
             assert p.metric == ("micro-FID" if c.family == "micro" else "FID"), c.id
             assert p.guidance == "none" or p.guidance == "unknown" or p.guidance.startswith("cfg"), (c.id, p.guidance)
         assert c.arch or c.family == "micro", c.id  # the architecture lives on the card
-    llamagen = registry.get_card("llamagen-b-384")
+    llamagen = catalog.get_card("llamagen-b-384")
     assert llamagen.alt_fid[0].guidance == "cfg 2.0" and llamagen.alt_fid[0].eval_resolution == 256
-    assert registry.get_card("var-d36").fid.eval_resolution == 512
+    assert catalog.get_card("var-d36").fid.eval_resolution == 512
 
 
 def test_write_csv_atomic_roundtrip(tmp_path):

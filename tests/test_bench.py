@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from engine_fakes import FakeTokenizer
-from visbpp.core import bench as B
+from visbpp.core.engine import bench as B
 from visbpp.core.nll import nll_from_logits
 
 D, V = 12, 16

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from conformance_utils import FixtureSet, fixture_sets, require
-from visbpp.core import breakdown as BD
-from visbpp.core import token_store as TS
+from visbpp.core.analysis import breakdown as BD
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import scoring_null_class
+from visbpp.core.store import token_store as TS
 from visbpp.models import get_family
 
 FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq", "rar")

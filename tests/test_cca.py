@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conformance_utils import FixtureSet, conformance_root, fixture_sets, require
-from visbpp.core import registry
-from visbpp.core.checkpoint_io import CheckpointError
+from visbpp.core.registry import catalog
+from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.models import get_family
 
 LG = get_family("llamagen")
@@ -25,7 +25,7 @@ README_FID = dict(zip(CCA_IDS, (7.04, 3.43, 3.10, 3.12, 2.69, 4.03, 3.02, 2.63, 
 
 
 def _cca_cards():
-    return [c for c in registry.model_cards() if c.base_model]
+    return [c for c in catalog.model_cards() if c.base_model]
 
 
 # --------------------------------------------------------------------------- cards
@@ -34,22 +34,22 @@ def test_cards_and_their_bases():
     cards = _cca_cards()
     assert [c.id for c in cards] == CCA_IDS
     for c in cards:
-        base = registry.get_card(c.base_model)
+        base = catalog.get_card(c.base_model)
         assert c.family == base.family and base.base_model is None
         assert (c.params, c.resolution, c.tokenizer_id, c.tokens_per_image, dict(c.arch)) == \
                (base.params, base.resolution, base.tokenizer_id, base.tokens_per_image, dict(base.arch))
         assert c.fid.value == README_FID[c.id] and c.fid.guidance == "none" and c.fid.origin == "readme"
         assert "CCA README" in c.fid.source and c.fid.eval_resolution == 256
         assert not c.in_published_table and c.reference_bpp is None
-        tok = registry.get_tokenizer_card(c.tokenizer_id)
+        tok = catalog.get_tokenizer_card(c.tokenizer_id)
         assert c.rfid == dict(tok.rfid)[c.resolution]     # the base tokenizer's rFID at the model's resolution
         group = "CCA-VAR" if c.family == "var" else "CCA-LlamaGen-384"
-        assert registry.fit_group(c) == group
+        assert catalog.fit_group(c) == group
         f = c.files[0]
         assert f.repo == ("hf:ChenDRAG/CCA_VAR" if c.family == "var" else "hf:ChenDRAG/CCA_LlamaGen")
         assert f.url == f"https://huggingface.co/{f.repo[3:]}/resolve/main/{f.filename}"
-    assert registry.get_card("LlamaGen-3B+CCA").id == "cca-llamagen-3b-384"
-    assert registry.get_card("VAR-d30+CCA").id == "cca-var-d30"
+    assert catalog.get_card("LlamaGen-3B+CCA").id == "cca-llamagen-3b-384"
+    assert catalog.get_card("VAR-d30+CCA").id == "cca-var-d30"
     # file names and containers as the fine-tuning code writes them
     files = {c.id: (c.files[0].filename, c.files[0].container) for c in cards}
     assert files["cca-llamagen-b-384"] == ("CCA_LlamaGen_Guidance_Free/c2i_B_384_CCA_0005000.pt", "model")
@@ -61,7 +61,7 @@ def test_cards_and_their_bases():
 
 @pytest.mark.parametrize("mid", CCA_IDS)
 def test_config_is_the_base_config(mid):
-    card = registry.get_card(mid)
+    card = catalog.get_card(mid)
     fam = get_family(card.family)
     cfg, base = fam.config_for(mid), fam.config_for(card.base_model)
     if card.family == "llamagen":
@@ -76,8 +76,8 @@ def test_config_is_the_base_config(mid):
 @pytest.mark.parametrize("mid", CCA_IDS)
 def test_manifest_equals_the_base_files(mid):
     """CCA files have the base model's keys: the card's modules, built on meta, match the base manifest."""
-    card = registry.get_card(mid)
-    base = registry.get_card(card.base_model)
+    card = catalog.get_card(mid)
+    base = catalog.get_card(card.base_model)
     path = conformance_root() / card.family / "keys" / f"{base.files[0].filename}.json"
     m = json.loads(require(path if path.is_file() else None).read_text())
     fam = get_family(card.family)

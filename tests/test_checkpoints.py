@@ -13,10 +13,10 @@ import torch
 
 from conformance_utils import conformance_root
 from http_fixture import FileServer
-from visbpp.core import checkpoints as ck
-from visbpp.core import download
-from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, read_state_dict
-from visbpp.core.registry import CheckpointFile, get_card
+from visbpp.core.registry import checkpoints as ck
+from visbpp.core.registry import download
+from visbpp.core.registry.catalog import CheckpointFile, get_card
+from visbpp.core.registry.checkpoint_io import CheckpointError, read_checkpoint, read_state_dict
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,8 @@ import typer
 from typer.testing import CliRunner
 
 from test_analysis import PUBLISHED_FITS, published_frame, random_table
-from visbpp.core import registry
-from visbpp.core.registry import Published
+from visbpp.core.registry import catalog
+from visbpp.core.registry.catalog import Published
 from visbpp.tui import cmd_analysis
 
 runner = CliRunner()
@@ -148,19 +148,19 @@ def test_analyze_missing_file():
 def fake_results(monkeypatch):
     """A results store holding what the test puts in ``store``."""
     store: list[dict] = []
-    mod = types.ModuleType("visbpp.core.results")
+    mod = types.ModuleType("visbpp.core.store.results")
     mod.measured_results = lambda cache_dir=None, **kw: list(store)
-    monkeypatch.setitem(sys.modules, "visbpp.core.results", mod)
+    monkeypatch.setitem(sys.modules, "visbpp.core.store.results", mod)
     return store
 
 
 @pytest.fixture
 def extra_card(monkeypatch):
-    base = registry.get_card("llamagen-l-256")
+    base = catalog.get_card("llamagen-l-256")
     card = dataclasses.replace(base, id="x-llamagen-256", aliases=(), in_published_table=False, reference_bpp=None,
                                fid=Published(3.05, "test README", "cfg 3.0, 10k samples"), alt_fid=(), group=None)
-    models, toks = registry._all()
-    monkeypatch.setattr(registry, "_all", lambda: (models + (card,), toks))
+    models, toks = catalog._all()
+    monkeypatch.setattr(catalog, "_all", lambda: (models + (card,), toks))
     return card
 
 
@@ -189,7 +189,7 @@ def test_set_published_unchanged(fake_results, extra_card):
 
 
 def test_set_all_without_results_module(monkeypatch):
-    monkeypatch.setitem(sys.modules, "visbpp.core.results", None)
+    monkeypatch.setitem(sys.modules, "visbpp.core.store.results", None)
     r = invoke("analyze", "--set", "all", "--json")
     d = one_json(r)
     assert d["global"]["n"] == 14
@@ -215,11 +215,11 @@ def test_plot_writes_three_figures(tmp_path):
 def test_models_lists_registry():
     r = invoke("models")
     assert r.exit_code == 0
-    for c in registry.model_cards():
+    for c in catalog.model_cards():
         assert c.id in r.stdout
     assert "Sources:" in r.stdout and "published table" in r.stdout
     d = one_json(invoke("models", "--json"))
-    assert [m["id"] for m in d["models"]] == [c.id for c in registry.model_cards()]
+    assert [m["id"] for m in d["models"]] == [c.id for c in catalog.model_cards()]
     m = next(m for m in d["models"] if m["id"] == "var-d16")
     assert m["fid"]["value"] == 3.30 and m["fid"]["source"] and m["reference_bpp"] == 0.0303021
 

@@ -1,4 +1,4 @@
-"""Data layouts, subsets and robust decoding (visbpp.core.data)."""
+"""Data layouts, subsets and robust decoding (visbpp.core.engine.data)."""
 
 import os
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from visbpp.core import data as D
+from visbpp.core.engine import data as D
 
 
 def _png(path, shape=(6, 5, 3), mode=None, value=None):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from engine_fakes import FakeTokenizer, fake_job, make_imagefolder, reference_bits
-from visbpp.core import results as R
-from visbpp.core.engine import RunSettings, run
-from visbpp.core.events import ImageSkipped, ModelFinished, Progress, RunFinished, StageChanged
+from visbpp.core.engine.events import ImageSkipped, ModelFinished, Progress, RunFinished, StageChanged
+from visbpp.core.engine.runner import RunSettings, run
+from visbpp.core.store import results as R
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -160,7 +160,7 @@ def test_torchrun_two_processes_identical(tmp_path):
 
 
 def test_batch_size_auto_backs_off_on_oom():
-    from visbpp.core.engine import find_batch_size
+    from visbpp.core.engine.runner import find_batch_size
 
     tried = []
 

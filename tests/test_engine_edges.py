@@ -12,10 +12,10 @@ import torch
 from typer.testing import CliRunner
 
 from engine_fakes import NUM_CLASSES, FakeAR, FakeTokenizer, fake_job, make_imagefolder
-from visbpp.core import data as D
-from visbpp.core import results as R
-from visbpp.core.engine import RunInProgressError, RunSettings, ScoringJob, run
-from visbpp.core.events import ImageSkipped, ModelFinished, Progress, StageChanged
+from visbpp.core.engine import data as D
+from visbpp.core.engine.events import ImageSkipped, ModelFinished, Progress, StageChanged
+from visbpp.core.engine.runner import RunInProgressError, RunSettings, ScoringJob, run
+from visbpp.core.store import results as R
 from visbpp.tui.cli import app
 
 runner = CliRunner()
@@ -77,7 +77,7 @@ def test_cli_all_images_bad_exit_2_one_line(tmp_path, monkeypatch):
 
 
 def test_formatters_accept_a_model_without_bpp():
-    from visbpp.core.engine import RunResult
+    from visbpp.core.engine.runner import RunResult
     from visbpp.tui.cmd_run import PlainDisplay, summary_lines
 
     s = R.summarize("m", [], 3)
@@ -302,7 +302,7 @@ def test_a_damaged_store_entry_does_not_hide_the_others(tmp_path):
     import json
     import warnings
 
-    from visbpp.core import results as R
+    from visbpp.core.store import results as R
 
     good = {"run_id": "a", "complete": True, "finished_at": "2026-01-01T00:00:00Z", "metadata": {"dtype": "fp32"},
             "models": [{"model_id": "m1", "bpp": 0.5, "n_images": 3, "bits_per_pixel": 1.5, "bits_per_token": 2.0,
@@ -320,7 +320,7 @@ def test_a_damaged_store_entry_does_not_hide_the_others(tmp_path):
 
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_on_a_cpu_without_native_bf16_warns_and_is_noted(tmp_path, monkeypatch, native):
-    from visbpp.core import runtime as RT
+    from visbpp.core.engine import runtime as RT
 
     monkeypatch.setattr(RT, "cpu_bf16_native", lambda: native)
     make_imagefolder(tmp_path / "data")

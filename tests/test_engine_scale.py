@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from engine_fakes import FakeTokenizer, fake_job
-from visbpp.core import data as D
-from visbpp.core import encode_pass as EP
-from visbpp.core import persist as P
-from visbpp.core import score_loop as SL
-from visbpp.core.engine import RunSettings, run
-from visbpp.core.token_cache import TokenCache, image_key
+from visbpp.core.engine import data as D
+from visbpp.core.engine import encode_pass as EP
+from visbpp.core.engine import persist as P
+from visbpp.core.engine import score_loop as SL
+from visbpp.core.engine.runner import RunSettings, run
+from visbpp.core.store.token_cache import TokenCache, image_key
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -131,7 +131,7 @@ def test_cancel_flushes_what_was_scored(tmp_path, monkeypatch):
     monkeypatch.setattr(P, "FLUSH_SECONDS", 3600.0)  # nothing is due before the cancel
     make_jpegs(tmp_path / "data")
     cancel = threading.Event()
-    from visbpp.core.events import Progress
+    from visbpp.core.engine.events import Progress
 
     def on(e):
         if isinstance(e, Progress) and e.stage == "scoring" and e.done >= 4:

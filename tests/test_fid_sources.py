@@ -13,9 +13,9 @@ import pytest
 import statsmodels.formula.api as smf
 from typer.testing import CliRunner
 
-from visbpp.core import registry
-from visbpp.core.analysis import analyze
-from visbpp.core.table import TableError, choose_fid, fit_rows, merged_table
+from visbpp.core.analysis.fits import analyze
+from visbpp.core.analysis.table import TableError, choose_fid, fit_rows, merged_table
+from visbpp.core.registry import catalog
 from visbpp.tui.cli import app
 
 runner = CliRunner()
@@ -33,14 +33,14 @@ def one_json(r) -> dict:
 @pytest.fixture
 def fake_results(monkeypatch):
     store: list[dict] = []
-    mod = types.ModuleType("visbpp.core.results")
+    mod = types.ModuleType("visbpp.core.store.results")
     mod.measured_results = lambda cache_dir=None, **kw: list(store)
-    monkeypatch.setitem(sys.modules, "visbpp.core.results", mod)
+    monkeypatch.setitem(sys.modules, "visbpp.core.store.results", mod)
     return store
 
 
 def test_choose_fid_per_source():
-    c = registry.get_card
+    c = catalog.get_card
     want = {  # (paper, readme, noguidance), from the cards' sources
         "llamagen-b-256": (8.69, 5.46, None),
         "llamagen-xxl-384": (2.89, 2.34, None),
@@ -139,8 +139,8 @@ def test_paper_set_all_shows_base_vs_cca_per_size(fake_results):
     pairs = {p["model"]: p for p in d["finetunes"]}
     assert set(pairs) == set(CCA_BPP)
     for mid, p in pairs.items():
-        card = registry.get_card(mid)
-        base = registry.get_card(card.base_model)
+        card = catalog.get_card(mid)
+        base = catalog.get_card(card.base_model)
         assert p["base"] == base.id
         assert p["d_bpp"] == pytest.approx(CCA_BPP[mid] - BASE_BPP[base.id], abs=1e-15)
         assert p["d_fid"] == pytest.approx(card.fid.value - base.fid.value)
@@ -172,7 +172,7 @@ def test_models_lists_cca_with_base():
 
 
 def test_var_table_bpp_provenance_noted_only_when_the_table_bpp_is_fitted(fake_results):
-    card = registry.get_card("var-d16")
+    card = catalog.get_card("var-d16")
     assert card.reference_bpp_provenance.label_dropout == 0.1
     df = merged_table()
     assert (df.loc[df.family == "VAR", "bpp_provenance"] != "").all()

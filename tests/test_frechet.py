@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from visbpp.core.frechet import frechet_distance, frechet_distance_features, gaussian_stats
+from visbpp.core.analysis.frechet import frechet_distance, frechet_distance_features, gaussian_stats
 
 
 def test_diagonal_covariances_closed_form():

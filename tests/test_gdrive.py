@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from http_fixture import FileServer
-from visbpp.core import checkpoints as ck
-from visbpp.core import download
-from visbpp.core.registry import CheckpointFile, get_card, get_tokenizer_card
+from visbpp.core.registry import checkpoints as ck
+from visbpp.core.registry import download
+from visbpp.core.registry.catalog import CheckpointFile, get_card, get_tokenizer_card
 
 FID = "1ZiRAk9pHhcrrbVMP1qSf4rDfSJMCsY6Y"  # GPT_B256_e300_VQ_BL.pt
 

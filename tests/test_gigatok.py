@@ -14,10 +14,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, assert_nll_matches, conformance_root, fixture_sets, manifests, require
-from visbpp.core import results as R
-from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
-from visbpp.core.registry import fit_group, get_tokenizer_card, model_cards, tokenizer_cards
+from visbpp.core.registry.catalog import fit_group, get_tokenizer_card, model_cards, tokenizer_cards
+from visbpp.core.registry.checkpoint_io import CheckpointError
+from visbpp.core.store import results as R
 from visbpp.models import get_family
 from visbpp.models.gigatok import ConfigError, gigatok_config
 from visbpp.models.gigatok.tokenizer import ENCODE_PREFIXES, multi_level_queries

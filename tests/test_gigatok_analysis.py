@@ -13,9 +13,9 @@ import statsmodels.formula.api as smf
 from statsmodels.stats.anova import anova_lm
 from typer.testing import CliRunner
 
-from visbpp.core import registry
-from visbpp.core.analysis import analyze
-from visbpp.core.table import fit_rows, merged_table
+from visbpp.core.analysis.fits import analyze
+from visbpp.core.analysis.table import fit_rows, merged_table
+from visbpp.core.registry import catalog
 from visbpp.tui.cli import app
 
 # made-up measured BPPs (bits / 3HW) for the eight GigaTok models
@@ -35,16 +35,16 @@ def _measured(ids=MEASURED) -> list[dict]:
 @pytest.fixture
 def fake_results(monkeypatch, tmp_path):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
-    mod = types.ModuleType("visbpp.core.results")
+    mod = types.ModuleType("visbpp.core.store.results")
     mod.measured_results = lambda cache_dir=None, **kw: _measured()
-    monkeypatch.setitem(sys.modules, "visbpp.core.results", mod)
+    monkeypatch.setitem(sys.modules, "visbpp.core.store.results", mod)
 
 
 def _gpt_b_points() -> pd.DataFrame:
     rows = []
-    for c in registry.model_cards("gigatok"):
+    for c in catalog.model_cards("gigatok"):
         if "GigaTok GPT-B" in c.compare:
-            rfid = registry.get_tokenizer_card(c.tokenizer_id).rfid[0][1].value
+            rfid = catalog.get_tokenizer_card(c.tokenizer_id).rfid[0][1].value
             rows.append({"fid": c.fid.value, "rfid": rfid, "bpp": MEASURED[c.id]})
     return pd.DataFrame(rows)
 
@@ -54,7 +54,7 @@ def test_gpt_b_comparison_equals_statsmodels():
     r = analyze(df)
     (cp,) = r.comparisons
     assert cp.name == "GigaTok GPT-B" and cp.n == 5
-    assert sorted(cp.models) == sorted(c.id for c in registry.model_cards("gigatok") if c.id.startswith("gigatok-b-"))
+    assert sorted(cp.models) == sorted(c.id for c in catalog.model_cards("gigatok") if c.id.startswith("gigatok-b-"))
     pts = _gpt_b_points()
     for x, g in (("bpp", cp.fid_vs_bpp), ("rfid", cp.fid_vs_rfid)):
         ref = smf.ols(f"fid ~ {x}", pts).fit()

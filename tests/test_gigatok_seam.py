@@ -14,14 +14,15 @@ from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, fixture_sets, require
 from test_run_cli import _imagefolder, _own_args
-from visbpp.core import breakdown as BD
-from visbpp.core import recon as RC
-from visbpp.core import results as R
-from visbpp.core import token_store as TS
-from visbpp.core.checkpoint_io import CheckpointError
+from visbpp.core.analysis import breakdown as BD
+from visbpp.core.engine import recon as RC
 from visbpp.core.errors import DataError
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import scoring_null_class
+from visbpp.core.layout import position_nll
+from visbpp.core.registry.checkpoint_io import CheckpointError
+from visbpp.core.store import results as R
+from visbpp.core.store import token_store as TS
 from visbpp.models import get_family
 from visbpp.models.gigatok.tokenizer import ENCODE_PREFIXES
 from visbpp.models.llama import Attention, Block
@@ -133,14 +134,14 @@ def test_cli_unconditional_and_recon_end_to_end(tmp_path, monkeypatch):
     stored, entry = TS.load(str(out), model_id)
     assert entry["layout"]["kind"] == "raster" and list(entry["layout"]["grid"]) == [1, fs.config["num_tokens"]]
     want = fs.expected["token_nll"][order].numpy()
-    np.testing.assert_allclose(BD.position_nll(np.asarray(stored)), want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(position_nll(np.asarray(stored)), want, atol=1e-5, rtol=0)
     null, _ = TS.load(str(out), model_id, null=True)
     ar = FAM.load_transformer(str(fs.transformer_path), fs.config)
     tokens = fs.expected["tokens"][order]
     with scoring_null_class():
         direct = torch.cat([ar.token_nll(tokens[i:i + 3], torch.full((len(tokens[i:i + 3]),), ar.null_class))
                             for i in range(0, len(tokens), 3)]).numpy()
-    np.testing.assert_allclose(BD.position_nll(np.asarray(null)), direct, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(position_nll(np.asarray(null)), direct, atol=1e-6, rtol=0)
     recon = _read_recon(out / "recon.csv")
     x, ref = fs.expected["x"], fs.expected["recon"]
     want_psnr = RC.psnr(RC._to_255(x), RC._to_255(ref)).numpy()

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from conformance_utils import FixtureSet, assert_nll_matches, fixture_sets, manifests, require
-from visbpp.core.checkpoint_io import CheckpointError
-from visbpp.core.checkpoints import MissingCheckpointError, files_for
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
-from visbpp.core.registry import fit_group, get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import fit_group, get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.checkpoint_io import CheckpointError
+from visbpp.core.registry.checkpoints import MissingCheckpointError, files_for
 from visbpp.models import get_family
 from visbpp.models.hita import ConfigError, dino_input
 from visbpp.models.hita.tokenizer import BACKBONE_PREFIX
@@ -326,7 +326,7 @@ def test_registered_job_resolves_the_backbone_like_a_checkpoint(tmp_path):
         (d2 / rel).write_bytes((d / rel).read_bytes())
     bb = torch.load(fs.folder / "backbone.pt", weights_only=True)
     torch.save({k: v + 1 for k, v in bb.items()}, d2 / "dinov2_vitl14_reg4_pretrain.pth")
-    from visbpp.core.checkpoints import FetchError
+    from visbpp.core.registry.checkpoints import FetchError
 
     with pytest.raises(FetchError, match="sha256"):
         job_for_card("hita-u-b-50e", str(d2))
@@ -411,10 +411,10 @@ def test_patch_positions_use_the_shared_rope_and_attention():
 def test_layout_null_class_and_breakdown():
     import numpy as np
 
-    from visbpp.core import breakdown as BD
-    from visbpp.core import token_store as TS
+    from visbpp.core.analysis import breakdown as BD
     from visbpp.core.interfaces import TokenLayout
     from visbpp.core.labels import scoring_null_class
+    from visbpp.core.store import token_store as TS
 
     fs, tok, gpt, _, labels = _loaded(_fixture_folder())
     L = tok.tokens_per_image
@@ -441,7 +441,7 @@ def test_layout_null_class_and_breakdown():
 
 
 def test_cards_arch_and_typed_fid_provenance():
-    from visbpp.core.table import choose_fid
+    from visbpp.core.analysis.table import choose_fid
 
     for t in ("hita-v", "hita-u"):
         tc = get_tokenizer_card(t)

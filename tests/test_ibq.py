@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from conformance_utils import FixtureSet, fixture_sets, manifests, require
-from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
 from visbpp.core.nll import bits_per_image
-from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.models import get_family
 from visbpp.models.ibq.preprocess import center_crop_offsets, cv_linear_resize, preprocess_image, smallest_side_size
 from visbpp.models.ibq.tokenizer import IndexQuantizer

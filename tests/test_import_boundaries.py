@@ -14,10 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_contracts_are_declared():
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
-    forbidden = {(s, f) for c in contracts for s in c["source_modules"] for f in c["forbidden_modules"]}
+    forbidden = {(s, f) for c in contracts if c["type"] == "forbidden"
+                 for s in c["source_modules"] for f in c["forbidden_modules"]}
     assert {("visbpp.core", "visbpp.models"), ("visbpp.core", "visbpp.tui"), ("visbpp.models", "visbpp.tui"),
             ("visbpp.core", "textual"), ("visbpp.core", "typer"), ("visbpp.models", "textual"),
             ("visbpp.models", "typer")} <= forbidden
+    layers = [c["layers"] for c in contracts if c["type"] == "layers"]
+    assert ["visbpp.core.engine | visbpp.core.analysis", "visbpp.core.store", "visbpp.core.registry"] in layers
 
 
 def test_import_contracts_hold():

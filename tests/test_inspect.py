@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, fixture_sets, require
 from test_run_cli import _imagefolder, _own_args
-from visbpp.core import inspection as I
-from visbpp.core import results as R
+from visbpp.core.analysis import inspection as I
+from visbpp.core.store import results as R
 from visbpp.tui.cli import app
 
 runner = CliRunner()

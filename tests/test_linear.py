@@ -114,7 +114,7 @@ def test_aten_linears_forces_f_linear_in_its_block(spy):
 
 
 def test_flop_count_sees_the_linears_of_a_scoring_forward():
-    from visbpp.core.bench import count_flops
+    from visbpp.core.engine.bench import count_flops
 
     lin = Linear(64, 32, bias=False)
     with torch.inference_mode():

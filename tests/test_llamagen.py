@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from conformance_utils import FixtureSet, conformance_root, fixture_sets, manifests, require
-from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
 from visbpp.core.labels import scoring_null_class
-from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.models import get_family
 from visbpp.models.llamagen import ConfigError, center_crop_arr, precompute_freqs_cis_2d
 from visbpp.models.llamagen.preprocess import to_model_input

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from visbpp.core import checkpoints as ck
-from visbpp.core.cards.micro import ZOO_DIR
-from visbpp.core.engine import RunSettings, run
-from visbpp.core.registry import get_tokenizer_card, model_cards
+from visbpp.core.engine.runner import RunSettings, run
+from visbpp.core.registry import checkpoints as ck
+from visbpp.core.registry.cards.micro import ZOO_DIR
+from visbpp.core.registry.catalog import get_tokenizer_card, model_cards
 from visbpp.models.jobs import job_for_card
 from visbpp.models.micro import classifier as clf
 from visbpp.models.micro.data import default_data_dir, split, write_imagefolder
@@ -140,7 +140,7 @@ def test_analysis_fits_micro_fid_against_bpp_like_any_family():
     import statsmodels.formula.api as smf
     from typer.testing import CliRunner
 
-    from visbpp.core.table import merged_table
+    from visbpp.core.analysis.table import merged_table
     from visbpp.tui.cli import app
 
     r = CliRunner().invoke(app, ["analyze", "--set", "micro", "--json"])

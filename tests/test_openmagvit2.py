@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from conformance_utils import FixtureSet, fixture_sets, manifests, require
-from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
 from visbpp.core.nll import bits_per_image
-from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.models import get_family
 from visbpp.models.openmagvit2.preprocess import center_crop_offsets, preprocess_image, resize_short_side
 

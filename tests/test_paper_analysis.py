@@ -160,7 +160,7 @@ def _measurement(run_id: str, model_id: str, bpp: float, preprocess: str | None,
 
 
 def test_fits_never_mix_preprocessings_silently(tmp_path, monkeypatch):
-    from visbpp.core import results as R
+    from visbpp.core.store import results as R
 
     home = tmp_path / "home"
     monkeypatch.setenv("VISBPP_HOME", str(home))

@@ -13,9 +13,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, fixture_sets, require
-from visbpp.core import data as D
-from visbpp.core import preprocessing as PP
-from visbpp.core import results as R
+from visbpp.core.engine import data as D
+from visbpp.core.engine import preprocessing as PP
+from visbpp.core.store import results as R
 from visbpp.tui.cli import app
 
 runner = CliRunner()

@@ -21,11 +21,11 @@ import torch
 from PIL import Image
 
 from conformance_utils import FixtureSet, conformance_root, fixture_sets, require
-from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.errors import DataError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer, TokenLayout
 from visbpp.core.labels import scoring_null_class
-from visbpp.core.registry import fit_group, get_card, get_tokenizer_card, model_cards, tokenizer_cards
+from visbpp.core.registry.catalog import fit_group, get_card, get_tokenizer_card, model_cards, tokenizer_cards
+from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.models import get_family
 from visbpp.models.llamagen.preprocess import center_crop_arr
 from visbpp.models.rar import ConfigError, MaskGITTokenizer, RobusTokTokenizer, typed_config
@@ -341,7 +341,7 @@ def test_eval_transform_by_hand():
 def test_end_to_end_cli_bits_equal_fixture(folder, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from visbpp.core import results as R
+    from visbpp.core.store import results as R
     from visbpp.tui.cli import app
 
     fs = FixtureSet(require(folder))
@@ -402,8 +402,8 @@ def test_cards_groups_and_sources():
 
 
 def test_analysis_fits_the_rar_group():
-    from visbpp.core.analysis import analyze
-    from visbpp.core.table import merged_table
+    from visbpp.core.analysis.fits import analyze
+    from visbpp.core.analysis.table import merged_table
 
     bpp = {"rar-b": 0.0101, "rar-l": 0.0098, "rar-xl": 0.0095, "rar-xxl": 0.0094}
     # measured as the published table's BPPs were (paper preprocessing, all of ImageNet val), so the global fit

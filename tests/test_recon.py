@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, fixture_sets, require
 from test_run_cli import _imagefolder, _own_args
-from visbpp.core import recon as RC
+from visbpp.core.engine import recon as RC
 from visbpp.tui.cli import app
 
 runner = CliRunner()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from visbpp.core import registry as r
+from visbpp.core.registry import catalog as r
 
 
 def _published(card):

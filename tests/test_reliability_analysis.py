@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from visbpp.core.analysis import TableError, analyze
-from visbpp.core.table import read_csv
+from visbpp.core.analysis.fits import TableError, analyze
+from visbpp.core.analysis.table import read_csv
 
 COLS = ["family", "size", "resolution", "fid", "rfid", "bpp"]
 

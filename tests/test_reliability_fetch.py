@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from http_fixture import FileServer
-from visbpp.core import checkpoints as ck
-from visbpp.core import download
-from visbpp.core.registry import CheckpointFile, get_card
+from visbpp.core.registry import checkpoints as ck
+from visbpp.core.registry import download
+from visbpp.core.registry.catalog import CheckpointFile, get_card
 
 
 @pytest.fixture(autouse=True)
@@ -166,7 +166,7 @@ def test_http_mirror_from_environment_and_checkpoints_toml(monkeypatch):
 def test_an_altered_or_truncated_safetensors_copy_is_rebuilt_from_the_source(tmp_path):
     import torch
 
-    from visbpp.core.checkpoint_io import read_state_dict
+    from visbpp.core.registry.checkpoint_io import read_state_dict
 
     sd = {"w": torch.randn(256), "b": torch.arange(7)}
     src = tmp_path / "w.pt"

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from engine_fakes import FakeAR, FakeTokenizer, fake_job, make_imagefolder, reference_bits
-from visbpp.core import data as D
-from visbpp.core import results as R
-from visbpp.core.engine import NonFiniteNLLError, RunSettings, ScoringJob, run
-from visbpp.core.events import ImageSkipped, Progress, StageChanged
+from visbpp.core.engine import data as D
+from visbpp.core.engine.events import ImageSkipped, Progress, StageChanged
+from visbpp.core.engine.runner import NonFiniteNLLError, RunSettings, ScoringJob, run
+from visbpp.core.store import results as R
 
 
 def _settings(tmp_path, **kw):
@@ -205,8 +205,8 @@ def _enospc(*a, **k):
 
 
 def test_disk_full_names_the_path(tmp_path, monkeypatch):
-    from visbpp.core import runstate
-    from visbpp.core.store import atomic_write_text
+    from visbpp.core.files import atomic_write_text
+    from visbpp.core.store import runstate
 
     monkeypatch.setattr(os, "fsync", _enospc)
     with pytest.raises(OSError, match=r"No space left on device: '.*summary\.csv'"):

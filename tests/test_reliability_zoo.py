@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from visbpp.core import checkpoints as ck
-from visbpp.core.registry import CheckpointFile
+from visbpp.core.registry import checkpoints as ck
+from visbpp.core.registry.catalog import CheckpointFile
 
 
 def test_a_kill_while_writing_the_zoo_leaves_the_old_one_whole(tmp_path, monkeypatch):

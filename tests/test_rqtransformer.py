@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from conformance_utils import FixtureSet, fixture_sets, manifests, require
-from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, ImageTokenizer
-from visbpp.core.registry import fit_group, get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import fit_group, get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.models import get_family
 from visbpp.models.rqtransformer import FAMILY
 

@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, fixture_sets, require
-from visbpp.core import results as R
+from visbpp.core.store import results as R
 from visbpp.tui.cli import app
 
 FAMILIES = ("llamagen", "var", "rqtransformer", "taming", "openmagvit2", "ibq", "gigatok")

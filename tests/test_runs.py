@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from visbpp.core import results as R
-from visbpp.core import runs as RU
-from visbpp.core.registry import model_cards
+from visbpp.core.registry.catalog import model_cards
+from visbpp.core.store import results as R
+from visbpp.core.store import runs as RU
 from visbpp.tui.cli import app
 
 runner = CliRunner()
@@ -125,7 +125,7 @@ def test_bad_run_ids_and_runs_in_progress_change_nothing(home):
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "no run 'nosuchid'" in r.stderr
     r = cli("runs", "rm", "runA", "nosuchid")
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "nothing removed" in r.stderr
-    from visbpp.core.runstate import run_lock
+    from visbpp.core.store.runstate import run_lock
 
     lock = run_lock(str(home), "runA")
     try:
@@ -187,7 +187,7 @@ def test_unit_names_are_the_same_everywhere(home, tmp_path):
     for args in (["models"], ["analyze", "--set", "micro", "--no-plots"], ["run", "--help"], ["runs", "list"]):
         r = cli(*args)
         assert not OLD_NAMES.search(r.stdout + r.stderr), args
-    from visbpp.core.engine import RunResult
+    from visbpp.core.engine.runner import RunResult
     from visbpp.tui.cmd_run import summary_lines
 
     text = "\n".join(summary_lines(RunResult("r", [R.summarize("m", _rows("m", 3, 0.3), 0)], [], [], {}), 1.0))
@@ -237,8 +237,8 @@ async def test_tui_runs_view_pins_and_removes_with_the_core_functions(home):
 
 def test_force_recomputes_a_finished_run_and_a_rerun_says_so_once(tmp_path):
     from engine_fakes import fake_job, make_imagefolder
-    from visbpp.core.engine import RunSettings, run
-    from visbpp.core.events import StageChanged
+    from visbpp.core.engine.events import StageChanged
+    from visbpp.core.engine.runner import RunSettings, run
 
     make_imagefolder(tmp_path / "data")
     s = RunSettings(data=str(tmp_path / "data"), device="cpu", batch_size=2, cache_dir=str(tmp_path / "c"))

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from visbpp.core import errors
-from visbpp.core.build import build_and_load, build_on_meta
-from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint
+from visbpp.core.registry.build import build_and_load, build_on_meta
+from visbpp.core.registry.checkpoint_io import CheckpointError, read_checkpoint
 from visbpp.models.llama import Rope2D, apply_rope, rope_2d_table
 
 
@@ -59,7 +59,7 @@ def test_one_rope_and_one_strict_load_in_the_code():
 def test_no_id_keyed_size_table_in_models():
     """A size id's architecture is written once, on its card (``arch``): no module of visbpp.models
     names a registered model id, and every registered config is the family's base + ``card.arch``."""
-    from visbpp.core.registry import model_cards
+    from visbpp.core.registry.catalog import model_cards
     from visbpp.models import get_family
 
     root = pathlib.Path(__file__).resolve().parents[1] / "models"
@@ -78,7 +78,7 @@ def test_no_id_keyed_size_table_in_models():
 def test_meta_build_runs_no_initialiser_and_imports_no_dynamo():
     code = (
         "import sys, torch\n"
-        "from visbpp.core.build import build_on_meta\n"
+        "from visbpp.core.registry.build import build_on_meta\n"
         "from visbpp.models.llamagen.gpt import GPT, GPTConfig\n"
         "from visbpp.models.llamagen.tokenizer import VQConfig, VQTokenizer\n"
         "from visbpp.models.ibq.transformer import AdaLNGPT, GPTConfig as IC\n"
@@ -155,13 +155,13 @@ def test_random_bytes_are_reported_as_unreadable_not_as_pickled_objects(tmp_path
 
 
 def test_every_project_error_is_a_visbpp_error():
-    from visbpp.core.checkpoints import FetchError, MissingCheckpointError
-    from visbpp.core.data import DataError
-    from visbpp.core.registry import UnknownModelError
-    from visbpp.core.results import OutputError
-    from visbpp.core.runstate import RunInProgressError
-    from visbpp.core.runtime import DeviceError
-    from visbpp.core.table import MeasuredUnavailable, TableError
+    from visbpp.core.analysis.table import MeasuredUnavailable, TableError
+    from visbpp.core.engine.data import DataError
+    from visbpp.core.engine.runtime import DeviceError
+    from visbpp.core.registry.catalog import UnknownModelError
+    from visbpp.core.registry.checkpoints import FetchError, MissingCheckpointError
+    from visbpp.core.store.results import OutputError
+    from visbpp.core.store.runstate import RunInProgressError
     from visbpp.models.jobs import ConfigFileError
     from visbpp.models.llamagen import ConfigError
 
@@ -182,7 +182,7 @@ def test_unknown_key_is_an_error_naming_key_and_file(family):
     from visbpp.models import get_family
 
     fam = get_family(family)
-    cfg = fam.config_for(next(c.id for c in __import__("visbpp.core.registry", fromlist=["x"]).model_cards(family)))
+    cfg = fam.config_for(next(c.id for c in __import__("visbpp.core.registry.catalog", fromlist=["x"]).model_cards(family)))
     fam.parse_config(cfg, "my/config.json")  # the official config parses
     cfg["transformer"]["n_layre"] = 3
     with pytest.raises(errors.ConfigError, match=r"my/config\.json: unknown key 'transformer\.n_layre'"):

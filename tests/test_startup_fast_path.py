@@ -1,4 +1,4 @@
-"""`visbpp run` of a finished run without importing torch (core/finished.py): the same output as
+"""`visbpp run` of a finished run without importing torch (core/engine/finished.py): the same output as
 the engine's, the torch-free official configs, the torch-free device-type decision."""
 
 import fnmatch
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from visbpp.core import finished as FIN
-from visbpp.core.registry import model_cards
-from visbpp.core.run_types import RunSettings
+from visbpp.core.engine import finished as FIN
+from visbpp.core.engine.run_types import RunSettings
+from visbpp.core.registry.catalog import model_cards
 from visbpp.models import FAMILY_MODULES, get_family, official_config, shipped_data_dir
 from visbpp.models import jobs as J
 from visbpp.tui.cli import app
@@ -112,7 +112,7 @@ def test_official_configs_are_the_family_objects_configs():
 
 
 def test_official_configs_and_registered_jobs_need_no_torch(tmp_path):
-    code = ("import json, sys\nfrom visbpp.core.registry import model_cards\nfrom visbpp.models import official_config\n"
+    code = ("import json, sys\nfrom visbpp.core.registry.catalog import model_cards\nfrom visbpp.models import official_config\n"
             "from visbpp.models.jobs import job_for_card\n"
             "configs = {c.id: official_config(c.id) for c in model_cards()}\n"
             "job = job_for_card('micro-s')\n"
@@ -148,7 +148,7 @@ def test_device_type_without_torch(monkeypatch, name, nodes, platform, want):
 
 
 def test_auto_cpu_only_where_torch_picks_the_cpu():
-    from visbpp.core.runtime import resolve_device
+    from visbpp.core.engine.runtime import resolve_device
 
     if FIN.device_type_without_torch("auto") == "cpu":
         assert resolve_device("auto").type == "cpu"

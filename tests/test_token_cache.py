@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from visbpp.core import token_cache as TC
+from visbpp.core.store import token_cache as TC
 
 
 def _writer(cache_dir, i, n):

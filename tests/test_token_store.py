@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 from conformance_utils import FixtureSet, fixture_sets, require
 from engine_fakes import fake_job, make_imagefolder
 from test_run_cli import _imagefolder, _own_args
-from visbpp.core import breakdown as BD
-from visbpp.core import results as R
-from visbpp.core import token_store as TS
-from visbpp.core.engine import RunSettings, run
+from visbpp.core.engine.runner import RunSettings, run
 from visbpp.core.labels import scoring_null_class
-from visbpp.core.token_cache import TokenCache, image_key
+from visbpp.core.layout import position_nll
+from visbpp.core.store import results as R
+from visbpp.core.store import token_store as TS
+from visbpp.core.store.token_cache import TokenCache, image_key
 from visbpp.models import get_family
 from visbpp.tui.cli import app
 
@@ -38,7 +38,7 @@ def _check_aligned(folder: Path, model_id: str) -> np.ndarray:
     arr, entry = TS.load(str(folder), model_id)
     assert arr.dtype == np.float32 and arr.shape[0] == len(rows) == entry["shape"][0]
     for r, a in zip(rows, arr):
-        assert float(BD.position_nll(a[None]).astype(np.float64).sum() / LN2) == pytest.approx(r["bits"], rel=1e-12)
+        assert float(position_nll(a[None]).astype(np.float64).sum() / LN2) == pytest.approx(r["bits"], rel=1e-12)
     return np.asarray(arr)
 
 
@@ -118,7 +118,7 @@ def test_cli_stores_the_models_token_nll_and_null_scores(family, tmp_path, monke
     def nll(lab):  # in the run's batches of 3 (results of a forward may depend on the batch's size)
         return torch.cat([ar.token_nll(toks[i:i + 3], lab[i:i + 3]) for i in range(0, len(rows), 3)]).numpy()
 
-    np.testing.assert_array_equal(BD.position_nll(stored), nll(labels))
+    np.testing.assert_array_equal(position_nll(stored), nll(labels))
     if ar.null_class is None:
         assert m["class_info_bits"] is None and "not available" in m["class_info"]
         assert "not available" in r.output
@@ -126,7 +126,7 @@ def test_cli_stores_the_models_token_nll_and_null_scores(family, tmp_path, monke
     null, _ = TS.load(str(out), m["model_id"], null=True)
     with scoring_null_class():
         direct = nll(torch.full_like(labels, ar.num_classes))
-    np.testing.assert_array_equal(BD.position_nll(np.asarray(null)), direct)   # = NLL with the null label
+    np.testing.assert_array_equal(position_nll(np.asarray(null)), direct)   # = NLL with the null label
     bits_null = direct.astype(np.float64).sum(1) / LN2
     bits = np.array([r["bits"] for r in rows])
     assert m["class_info_bits"] == pytest.approx(float((bits_null - bits).mean()), rel=1e-9)

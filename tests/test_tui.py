@@ -12,8 +12,8 @@ from textual import _time
 from textual.widgets import Input
 
 from tui_helpers import expected_bpp, make_imagefolder, slow_job, tiny_custom_model, wait_for, write_settings
-from visbpp.core import events as ev
-from visbpp.core.registry import model_cards
+from visbpp.core.engine import events as ev
+from visbpp.core.registry.catalog import model_cards
 from visbpp.tui import settings as st
 from visbpp.tui.app import VisbppApp
 from visbpp.tui.results_view import build_rows, export_table, fit_series, sort_rows
@@ -241,7 +241,7 @@ async def test_cancel_a_run_between_batches(home, tmp_path):
         await wait_for(pilot, lambda: not app.running, 30, "the worker to stop")
         assert app.run_view.cancelled and app.run_view.models[job.label].done < 4
         assert "cancelled" in str(app.query_one("#run-status").render()).lower()
-    from visbpp.core.results import measured_results
+    from visbpp.core.store.results import measured_results
 
     assert all(m["model_id"] != job.label for m in measured_results(str(home)))
 
@@ -252,7 +252,7 @@ async def test_ui_stays_responsive_while_a_slow_scorer_runs(home, tmp_path):
     import threading
 
     from tui_helpers import FakeTokenizer, SlowModel
-    from visbpp.core.engine import ScoringJob
+    from visbpp.core.engine.runner import ScoringJob
     from visbpp.tui.state import CustomModel
 
     data = make_imagefolder(tmp_path / "data")
@@ -298,7 +298,7 @@ async def test_ui_stays_responsive_while_a_slow_scorer_runs(home, tmp_path):
 
 async def test_results_of_a_headless_run_appear_without_restart(home, tmp_path):
     """A run finished by another process (as `visbpp run` would) shows up through the store poll."""
-    from visbpp.core.engine import RunSettings, run
+    from visbpp.core.engine.runner import RunSettings, run
 
     data = make_imagefolder(tmp_path / "data")
     job = slow_job(0.0, label="headless-fake")
@@ -393,7 +393,7 @@ async def test_engine_error_shows_modal_and_app_stays_usable(home, tmp_path):
 async def test_missing_checkpoints_fetch_offer_calls_the_fetcher(home, tmp_path, monkeypatch):
     """The modal's fetch hands exactly the missing models to the fetcher, then the picker re-checks
     the files (the fetcher here writes placeholder files where the cache expects them)."""
-    from visbpp.core import checkpoints as ck
+    from visbpp.core.registry import checkpoints as ck
     from visbpp.tui import app as app_mod
     from visbpp.tui.widgets.missing_modal import MissingCheckpointsModal
 

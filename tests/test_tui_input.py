@@ -138,7 +138,7 @@ async def test_q_during_a_run_asks_then_cancels_and_quits(home, tmp_path):
         await pilot.pause(0.2)
         assert app.run_view.cancelled
     assert app.return_code == 0
-    from visbpp.core.results import measured_results
+    from visbpp.core.store.results import measured_results
 
     assert all(m["model_id"] != job.label for m in measured_results(str(home)))  # nothing partial kept
 
@@ -187,8 +187,8 @@ def test_statistics_panel_shows_statsmodels_numbers():
     import statsmodels.formula.api as smf
     from statsmodels.stats.anova import anova_lm
 
-    from visbpp.core.analysis import analyze
-    from visbpp.core.table import fit_rows, merged_table
+    from visbpp.core.analysis.fits import analyze
+    from visbpp.core.analysis.table import fit_rows, merged_table
     from visbpp.tui.stats_view import statistics
 
     df, notes = fit_rows(merged_table([]))

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from tui_helpers import make_imagefolder, slow_job, wait_for, write_settings
-from visbpp.core.registry import get_card
+from visbpp.core.registry.catalog import get_card
 from visbpp.tui.app import VisbppApp
 from visbpp.tui.widgets.model_picker import ModelPicker
 from visbpp.tui.widgets.results_table import ResultsTable
@@ -96,7 +96,7 @@ async def test_each_model_shows_as_it_finishes_and_cancel_stops_the_selection(ho
         assert app.run_view.models[after.label].stage == "not run"   # never started
         assert "not scored" in app.run_view.models[after.label].stats
         assert "cancelled" in str(app.query_one("#run-status").render()).lower()
-    from visbpp.core.results import measured_results
+    from visbpp.core.store.results import measured_results
 
     stored = {m["model_id"] for m in measured_results(str(home))}
     assert fast.label in stored and slow.label not in stored and after.label not in stored

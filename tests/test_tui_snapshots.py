@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Input
 
 from tui_helpers import wait_for
-from visbpp.core.events import MemoryStats
+from visbpp.core.engine.events import MemoryStats
 from visbpp.tui.app import VisbppApp
 from visbpp.tui.widgets.run_settings import RunSettingsPanel
 
@@ -80,7 +80,7 @@ def test_run_tab_settings_progress_memory(app, snap_compare):
 def test_results_with_measured_micro_group(app, snap_compare):
     """Measured micro rows (values: the registry's held-out BPP, as a run reproduces them): the
     FID column says µFID and the micro zoo gets its own micro-FID plot and legend entry."""
-    from visbpp.core.registry import model_cards
+    from visbpp.core.registry.catalog import model_cards
 
     async def run_before(pilot) -> None:
         await ready()(pilot)
@@ -104,7 +104,7 @@ SIZES = [(80, 24), (120, 40), (200, 60)]
 
 def fake_run_events(app) -> None:
     """A run in progress, from fixed engine events (no timing on screen)."""
-    from visbpp.core import events as ev
+    from visbpp.core.engine import events as ev
 
     ids = ["micro-s", "micro-m"]
     app.run_view.start(ids)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from conformance_utils import FixtureSet, fixture_sets, manifests, require
-from visbpp.core.checkpoint_io import CheckpointError
 from visbpp.core.interfaces import ARModel, ImageTokenizer
-from visbpp.core.registry import get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import get_tokenizer_card, model_cards
+from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.models import get_family
 from visbpp.models.var import FAMILY, phi_table
 from visbpp.models.var.preprocess import preprocess_image, to_pm1

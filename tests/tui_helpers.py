@@ -111,7 +111,7 @@ class SlowModel:
 
 
 def slow_job(delay: float, label: str = "slow-fake"):
-    from visbpp.core.engine import ScoringJob
+    from visbpp.core.engine.runner import ScoringJob
     from visbpp.tui.state import CustomModel
 
     job = ScoringJob(model_id=label, family="fake", tokenizer_key=f"fake-tokenizer-{label}",

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from visbpp.core import plots
-from visbpp.core.analysis import AnalysisResult, Prediction
-from visbpp.core.registry import ModelCard, Published, TokenizerCard
+from visbpp.core.analysis import plots
+from visbpp.core.analysis.fits import AnalysisResult, Prediction
+from visbpp.core.registry.catalog import ModelCard, Published, TokenizerCard
 
 MARKERS = ("o", "x", "+", "*", "#", "@", "%", "&", "$", "~")
 
@@ -134,7 +134,7 @@ def render(console: Console, r: AnalysisResult, source: str, prediction: Predict
 
 
 def render_paper(console: Console, p: dict) -> None:
-    """The paper's own analyses (``visbpp.core.paper_analysis``)."""
+    """The paper's own analyses (``visbpp.core.analysis.paper``)."""
     if not p:
         return
     console.print(f"\n[bold]The paper's analyses[/bold] ({p['source']}), n = {p['n']}")
@@ -251,7 +251,7 @@ def render_plots(console: Console, r: AnalysisResult) -> None:
 
 def checkpoint_status(card: ModelCard, checkpoint_dir: str | None = None) -> str:
     """The files column of ``visbpp models``: missing / present / verified, and size on disk."""
-    from visbpp.core.checkpoints import summary_status
+    from visbpp.core.registry.checkpoints import summary_status
 
     word, size = summary_status(card, checkpoint_dir)
     if not size:
@@ -273,11 +273,11 @@ def _pub_text(p: Published | None) -> Text:
 
 
 def card_dict(c: ModelCard) -> dict:
-    from visbpp.core import registry
+    from visbpp.core.registry import catalog
 
     return {
         "id": c.id, "family": c.family_label, "size": c.size, "params": c.params, "resolution": c.resolution,
-        "tokens_per_image": c.tokens_per_image, "tokenizer_id": c.tokenizer_id, "group": registry.fit_group(c),
+        "tokens_per_image": c.tokens_per_image, "tokenizer_id": c.tokenizer_id, "group": catalog.fit_group(c),
         "fid": _pub(c.fid), "rfid": _pub(c.rfid), "alt_fid": [_pub(p) for p in c.alt_fid],
         "reference_bpp": c.reference_bpp, "in_published_table": c.in_published_table,
         "aliases": list(c.aliases), "checkpoints": checkpoint_status(c), "base_model": c.base_model,
@@ -334,7 +334,7 @@ def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iter
             row.append(s or "")
         t.add_row(*row)
     console.print(t)
-    from visbpp.core.report import REFERENCE_BPP_LEGEND
+    from visbpp.core.analysis.report import REFERENCE_BPP_LEGEND
 
     console.print(Text(REFERENCE_BPP_LEGEND, style="dim"))
     tt = _table("Tokenizers")

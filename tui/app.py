@@ -2,7 +2,7 @@
 panels, and read the FID-vs-BPP fits beside the results table.
 
 The app only wires widgets to the pure logic in ``state`` / ``results_view`` / ``settings`` and to
-the engine (``visbpp.core.engine.run``, the same as ``visbpp run``). Background work runs in
+the engine (``visbpp.core.engine.runner.run``, the same as ``visbpp run``). Background work runs in
 thread workers that return plain data or post dataclass messages; one ``Worker.StateChanged``
 handler routes their results and errors.
 """
@@ -24,8 +24,8 @@ from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from visbpp.core import events as ev
-from visbpp.core.registry import model_cards
+from visbpp.core.engine import events as ev
+from visbpp.core.registry.catalog import model_cards
 
 from . import settings as st
 from .app_actions import TABS, ActionsMixin
@@ -290,7 +290,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
         fetch = fetch_function()
         if fetch is None:
             return
-        from visbpp.core.registry import get_card
+        from visbpp.core.registry.catalog import get_card
 
         cards = [get_card(m) for m in model_ids]
         self._fetch_cancel = cancel = threading.Event()

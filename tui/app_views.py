@@ -42,7 +42,7 @@ class ViewsMixin:
         elif mid in custom:
             detail.show(custom_detail(custom[mid]))
         else:
-            from visbpp.core.registry import get_card
+            from visbpp.core.registry.catalog import get_card
 
             measured = [m for m in (self.bundle.measured if self.bundle else []) if m.get("model_id") == mid]
             detail.show(card_detail(get_card(mid), self.statuses.get(mid), measured, self.ui_settings.checkpoint_dir))

@@ -25,7 +25,7 @@ def load_report(model_id: str | None, cache_dir: str | None) -> BitsReport:
     """The inspection report of ``model_id``'s stored run; a readable message instead when there is none."""
     if not model_id:
         return BitsReport("", None, "Select a model on the Models tab (the cursor row) to see where its bits go.")
-    from visbpp.core import inspection as I
+    from visbpp.core.analysis import inspection as I
 
     try:
         src = I.resolve(model_id, cache_dir)[0]

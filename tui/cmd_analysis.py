@@ -15,10 +15,10 @@ from typing import NoReturn, Optional
 import typer
 from rich.console import Console
 
-from visbpp.core import registry
-from visbpp.core.preprocessing import PREPROCESSINGS
+from visbpp.core.engine.preprocessing import PREPROCESSINGS
+from visbpp.core.registry import catalog
 
-# pandas/statsmodels (visbpp.core.table, visbpp.core.analysis, the view) are imported inside the
+# pandas/statsmodels (visbpp.core.analysis.table, visbpp.core.analysis.fits, the view) are imported inside the
 # commands so that `visbpp --help` and the other commands start fast.
 
 
@@ -53,10 +53,10 @@ def _note(msg: str) -> None:
 
 
 def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | None:
-    """The measurements chosen by the one selection rule (visbpp.core.runs); its notes join ``notes``."""
+    """The measurements chosen by the one selection rule (visbpp.core.store.runs); its notes join ``notes``."""
     import warnings
 
-    from visbpp.core.table import MeasuredUnavailable, load_measured
+    from visbpp.core.analysis.table import MeasuredUnavailable, load_measured
 
     if preprocess is not None and preprocess not in PREPROCESSINGS:
         _fail(f"--preprocess {preprocess!r}: expected one of {', '.join(PREPROCESSINGS)}")
@@ -76,7 +76,7 @@ def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | N
 
 def _bundled(model_set: ModelSet, notes: list[str], preprocess: str | None = None,
              fid: FidSource = FidSource.paper):
-    from visbpp.core.table import fit_rows, merged_table
+    from visbpp.core.analysis.table import fit_rows, merged_table
 
     measured = _measured(notes, preprocess) if model_set is not ModelSet.published else None
     df = merged_table(measured, model_set.value, fid.value)
@@ -116,8 +116,8 @@ def analyze_cmd(
     fid: Optional[FidSource] = typer.Option(None, "--fid", case_sensitive=False, help=_FID_HELP),
 ) -> None:
     """Fit FID against BPP: per group (fixed tokenizer setting), ANCOVA, global linear and bilinear models."""
-    from visbpp.core.analysis import analyze
-    from visbpp.core.table import TableError, read_csv
+    from visbpp.core.analysis.fits import analyze
+    from visbpp.core.analysis.table import TableError, read_csv
 
     from . import analysis_view as view
 
@@ -155,7 +155,7 @@ def analyze_cmd(
     if as_json:
         for n in notes:   # the human output prints them with the result
             _note(n)
-        from visbpp.core.report import analysis_document
+        from visbpp.core.analysis.report import analysis_document
 
         out = analysis_document(result, source=source, model_set=ms.value if ms else None,
                                 preprocess=preprocess, measured=measured)
@@ -179,16 +179,16 @@ def models_cmd(
     """List every model of the registry with its published values and their sources."""
     from . import analysis_view as view
 
-    cards = registry.model_cards()
+    cards = catalog.model_cards()
     if as_json:
         sys.stdout.write(json.dumps({"models": [view.card_dict(c) for c in cards],
-                                     "tokenizers": [view.tokenizer_dict(t) for t in registry.tokenizer_cards()]})
+                                     "tokenizers": [view.tokenizer_dict(t) for t in catalog.tokenizer_cards()]})
                          + "\n")
         return
-    from visbpp.core.store import CacheDirError
+    from visbpp.core.files import CacheDirError
 
     try:
-        view.render_models(Console(), cards, registry.tokenizer_cards(), str(checkpoint_dir) if checkpoint_dir else None)
+        view.render_models(Console(), cards, catalog.tokenizer_cards(), str(checkpoint_dir) if checkpoint_dir else None)
     except CacheDirError as e:  # the checkpoint status column needs the cache dir
         _fail(str(e))
 
@@ -203,8 +203,8 @@ def export_cmd(
     fid: FidSource = typer.Option(FidSource.paper, "--fid", case_sensitive=False, help=_FID_HELP),
 ) -> None:
     """Write the merged table (published values, and measured ones where present) as CSV."""
-    from visbpp.core.report import export_frame
-    from visbpp.core.table import TableError, write_csv
+    from visbpp.core.analysis.report import export_frame
+    from visbpp.core.analysis.table import TableError, write_csv
 
     notes: list[str] = []
     measured = _measured(notes, preprocess)
@@ -215,7 +215,7 @@ def export_cmd(
         _fail(str(e))
     except OSError as e:
         _fail(f"cannot write {out}: {e.strerror or e}")
-    from visbpp.core.table import bpp_basis
+    from visbpp.core.analysis.table import bpp_basis
 
     bases = sorted({b for b in (bpp_basis(df) if len(df) else []) if b})
     if len(bases) > 1:

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from visbpp.core import checkpoints as ck
-from visbpp.core import download
-from visbpp.core.registry import UnknownModelError
+from visbpp.core.registry import checkpoints as ck
+from visbpp.core.registry import download
+from visbpp.core.registry.catalog import UnknownModelError
 
 err = Console(stderr=True)
 
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
             err.print("error: name model ids, --family F or --all (see `visbpp models`)")
             raise typer.Exit(2)
         try:
-            from visbpp.core.store import cache_root
+            from visbpp.core.files import cache_root
 
             cache_root()
         except ValueError as e:  # VISBPP_HOME cannot be created

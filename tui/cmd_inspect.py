@@ -106,7 +106,7 @@ def inspect_cmd(
     max_classes: int = typer.Option(20, "--max-classes", help="Rows of the per-class table shown."),
 ) -> None:
     """Where the bits go: per-group/per-position bits, bit maps, per-class BPP, paired comparisons."""
-    from visbpp.core import inspection as I
+    from visbpp.core.analysis import inspection as I
 
     try:
         sources = [s for t in targets for s in I.resolve(t)]

@@ -99,14 +99,14 @@ def _known_errors():
 
 
 def _score(jobs, settings, on_event):
-    """``engine.run``; a run found finished without importing torch (``core/finished.py``) returns
+    """``engine.run``; a run found finished without importing torch (``core/engine/finished.py``) returns
     its result at once, the same as the engine's."""
-    from visbpp.core.finished import finished_without_torch
+    from visbpp.core.engine.finished import finished_without_torch
 
     result = finished_without_torch(jobs, settings, on_event)
     if result is not None:
         return result
-    from visbpp.core.engine import run as engine_run
+    from visbpp.core.engine.runner import run as engine_run
 
     return engine_run(jobs, settings, on_event)
 
@@ -153,8 +153,8 @@ def register(app: typer.Typer) -> None:
                                    "replaced; cached tokens are reused)."),
     ) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
-        from visbpp.core.preprocessing import PREPROCESSINGS
-        from visbpp.core.run_types import RunSettings
+        from visbpp.core.engine.preprocessing import PREPROCESSINGS
+        from visbpp.core.engine.run_types import RunSettings
 
         if dtype not in ("fp32", "bf16"):
             _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
         nworkers = workers if workers == "auto" else int(workers)
         known = _known_errors()
         try:
-            from visbpp.core.results import usable_dirs
+            from visbpp.core.store.results import usable_dirs
 
             usable_dirs(out)  # --out and the cache dir (VISBPP_HOME) are checked before any work
             jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
@@ -217,8 +217,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the random weights, images and labels (reproducible)."),
     ) -> None:
         """Throughput, peak memory, FLOPs/image and MFU of a model with random weights (no download)."""
-        from visbpp.core.bench import bench as run_bench
-        from visbpp.core.bench import seed as seed_weights
+        from visbpp.core.engine.bench import bench as run_bench
+        from visbpp.core.engine.bench import seed as seed_weights
         from visbpp.models.jobs import random_modules
 
         if dtype not in ("fp32", "bf16"):
@@ -268,7 +268,7 @@ def _num(v, fmt: str) -> str:
 
 def warn_on_stderr(e) -> None:
     """Engine warnings (StageChanged with stage "warning") as one ``warning:`` line on stderr, even with --quiet."""
-    from visbpp.core import events as E
+    from visbpp.core.engine import events as E
 
     if isinstance(e, E.StageChanged) and e.stage == "warning":
         sys.stderr.write(f"warning: {f'[{e.model_id}] ' if e.model_id else ''}{e.detail}\n")
@@ -299,7 +299,7 @@ class PlainDisplay:
         self.stream.flush()
 
     def on_event(self, e) -> None:
-        from visbpp.core import events as E
+        from visbpp.core.engine import events as E
 
         if isinstance(e, E.RunStarted):
             self._print(f"run {e.run_id}: {len(e.models)} model(s), {e.total_images} images: {', '.join(e.models)}")
@@ -345,7 +345,7 @@ class RichDisplay(PlainDisplay):
         self.progress.console.print(line, markup=False, highlight=False)
 
     def on_event(self, e) -> None:
-        from visbpp.core import events as E
+        from visbpp.core.engine import events as E
 
         if isinstance(e, E.Progress):
             key = (e.model_id, e.stage)
@@ -382,7 +382,7 @@ def summary_lines(result, elapsed: float) -> list[str]:
             lines.append(f"  tokenizer reconstruction: PSNR {m['recon_psnr']:.2f} dB, SSIM {m['recon_ssim']:.4f} "
                          f"(mean over {m['recon_n']} images)")
     if result.models:
-        from visbpp.core.results import CI_METHOD
+        from visbpp.core.store.results import CI_METHOD
 
         lines.append(f"CIs: {CI_METHOD}")
     if result.skipped:

@@ -1,6 +1,6 @@
 """``visbpp runs``: list, show, remove and pin the runs of the results store.
 
-The selection rule itself lives in ``visbpp.core.runs`` (``analyze``, ``export``, ``inspect``
+The selection rule itself lives in ``visbpp.core.store.runs`` (``analyze``, ``export``, ``inspect``
 and the TUI use it); these commands only show and change its inputs. Bad input gives one
 ``error:`` line on stderr, exit code 2, and changes nothing.
 """
@@ -46,7 +46,7 @@ def _n(v) -> str:
 @runs_app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout.")) -> None:
     """Every run: id, models, data root, subset, n, preprocessing, dtype, device, date, complete?"""
-    from visbpp.core import runs as RU
+    from visbpp.core.store import runs as RU
 
     rows = _call(RU.list_runs)
     pins = _call(RU.read_pins)
@@ -70,7 +70,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON object
 @runs_app.command("show")
 def show_cmd(run_id: str = typer.Argument(..., metavar="RUN")) -> None:
     """The run's summary and its results.json (as JSON)."""
-    from visbpp.core import runs as RU
+    from visbpp.core.store import runs as RU
 
     typer.echo(json.dumps(_call(RU.show_run, run_id), indent=1))
 
@@ -78,7 +78,7 @@ def show_cmd(run_id: str = typer.Argument(..., metavar="RUN")) -> None:
 @runs_app.command("rm")
 def rm_cmd(run_ids: List[str] = typer.Argument(..., metavar="RUN...")) -> None:
     """Remove runs (results-store entry, run state, pins); their cached tokens stay."""
-    from visbpp.core import runs as RU
+    from visbpp.core.store import runs as RU
 
     removed = _call(RU.remove_runs, list(run_ids))
     for d in removed:
@@ -88,7 +88,7 @@ def rm_cmd(run_ids: List[str] = typer.Argument(..., metavar="RUN...")) -> None:
 @runs_app.command("pin")
 def pin_cmd(model: str = typer.Argument(..., metavar="MODEL"), run_id: str = typer.Argument(..., metavar="RUN")) -> None:
     """Use run RUN's measurement of MODEL in the analysis, export and TUI."""
-    from visbpp.core import runs as RU
+    from visbpp.core.store import runs as RU
 
     e = _call(RU.pin, model, run_id)
     typer.echo(f"pinned {model} to run {run_id} (bpp {e['bpp']:.6f}, n={e['n_images']}, {e['dtype']}, {e['preprocess']})")
@@ -97,7 +97,7 @@ def pin_cmd(model: str = typer.Argument(..., metavar="MODEL"), run_id: str = typ
 @runs_app.command("unpin")
 def unpin_cmd(model: str = typer.Argument(..., metavar="MODEL")) -> None:
     """Back to the default selection rule for MODEL."""
-    from visbpp.core import runs as RU
+    from visbpp.core.store import runs as RU
 
     typer.echo(f"unpinned {model}" if _call(RU.unpin, model) else f"{model} was not pinned")
 

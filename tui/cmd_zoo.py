@@ -14,7 +14,7 @@ zoo_app = typer.Typer(help="The micro zoo: tiny LlamaGen-architecture models on 
 def _default_out() -> Path:
     """A folder in the cache dir: retraining never overwrites the shipped weights unless asked
     (`--out core/assets/micro` in a checkout regenerates them, zoo.json included)."""
-    from visbpp.core.store import cache_root
+    from visbpp.core.files import cache_root
 
     return cache_root() / "zoo" / "micro"
 

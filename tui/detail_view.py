@@ -36,7 +36,7 @@ def card_detail(card, status=None, measured: Sequence[dict] = (), checkpoint_dir
     for alt in card.alt_fid:
         lines += _published("alt FID", alt)
     lines.append(Text("Checkpoints", style="bold"))
-    ck = sys.modules.get("visbpp.core.checkpoints")   # imported by the workers; never imported on the UI thread
+    ck = sys.modules.get("visbpp.core.registry.checkpoints")   # imported by the workers; never imported on the UI thread
     try:
         files = ck.status(card, checkpoint_dir or None) if ck else []
     except Exception:  # noqa: BLE001 - the pane still shows the card

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from visbpp.core import plots
-from visbpp.core.analysis import AnalysisResult
+from visbpp.core.analysis import plots
+from visbpp.core.analysis.fits import AnalysisResult
 
 FORMATS = ("png", "pdf")
 

@@ -24,9 +24,9 @@ def heavy_imports() -> None:
         import statsmodels.formula.api  # noqa: F401
         import torch  # noqa: F401
 
-        import visbpp.core.analysis  # noqa: F401
-        import visbpp.core.checkpoints  # noqa: F401
-        import visbpp.core.engine  # noqa: F401
+        import visbpp.core.analysis.fits  # noqa: F401
+        import visbpp.core.engine.runner  # noqa: F401
+        import visbpp.core.registry.checkpoints  # noqa: F401
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from visbpp.core.events import MemoryStats
+from visbpp.core.engine.events import MemoryStats
 
 
 def host_rss() -> int | None:

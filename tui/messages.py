@@ -10,7 +10,7 @@ from textual.message import Message
 
 @dataclass(eq=False)
 class EngineEvent(Message):
-    """One progress event of the scoring engine (``visbpp.core.events``), posted from the run worker."""
+    """One progress event of the scoring engine (``visbpp.core.engine.events``), posted from the run worker."""
 
     event: object
 

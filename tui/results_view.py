@@ -2,7 +2,7 @@
 
 ``load_bundle`` gathers the merged table (published + measured), the analysis and the rows
 the table shows; ``fit_series`` / ``bilinear_points`` turn the analysis into what the plots
-draw. All statistics come from ``visbpp.core.analysis``; this module only evaluates the
+draw. All statistics come from ``visbpp.core.analysis.fits``; this module only evaluates the
 fitted lines it reports.
 """
 
@@ -69,7 +69,7 @@ class ResultRow:
     @property
     def ci(self) -> str:
         if self.ci_low is None or self.ci_high is None:
-            from visbpp.core.results import MIN_CI_IMAGES
+            from visbpp.core.store.results import MIN_CI_IMAGES
 
             return f"n<{MIN_CI_IMAGES}" if self.n_images is not None and self.n_images < MIN_CI_IMAGES else "-"
         return f"{self.ci_low:.6f}-{self.ci_high:.6f}"
@@ -164,7 +164,7 @@ class Bundle:
     micro_analysis: dict | None = None                     # their own analysis: never mixed with FID
     bilinear: Any = None                                   # BilinearView or None
     error: str | None = None
-    notes: list[str] = field(default_factory=list)         # the run selection's notes (core/runs.py)
+    notes: list[str] = field(default_factory=list)         # the run selection's notes (core/store/runs.py)
 
 
 def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[str]:
@@ -181,7 +181,7 @@ def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[st
 
 
 def merge_measured(stored: Sequence[dict], live: Sequence[dict]) -> list[dict]:
-    """The store's selection (``visbpp.core.runs``: the same rule as ``analyze`` and ``export``),
+    """The store's selection (``visbpp.core.store.runs``: the same rule as ``analyze`` and ``export``),
     plus ``live`` summaries only of models the store does not hold yet."""
     by_id = {m.get("model_id"): m for m in stored}
     for m in live:
@@ -194,10 +194,10 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
     """Measured results from the store (+ ``live`` summaries of the current run) + merged table +
     analysis (of the rows with an FID of ``fid_source``) + what the plots draw. Errors are captured in
     ``Bundle.error`` (shown in the UI)."""
-    from visbpp.core.analysis import analyze
-    from visbpp.core.report import analysis_document
-    from visbpp.core.runs import select_measured
-    from visbpp.core.table import fit_rows, merged_table
+    from visbpp.core.analysis.fits import analyze
+    from visbpp.core.analysis.report import analysis_document
+    from visbpp.core.analysis.table import fit_rows, merged_table
+    from visbpp.core.store.runs import select_measured
 
     b = Bundle()
     try:
@@ -236,8 +236,8 @@ def _micro(measured: Sequence[dict]) -> tuple[list[dict], dict | None]:
 
     They are kept apart from the FID table: micro-FID and FID are different scales, so the
     micro group is fitted on its own and never enters the global FID models."""
-    from visbpp.core.analysis import analyze
-    from visbpp.core.table import MODEL_SETS, merged_table
+    from visbpp.core.analysis.fits import analyze
+    from visbpp.core.analysis.table import MODEL_SETS, merged_table
 
     df_all = merged_table(list(measured), model_set="micro" if "micro" in MODEL_SETS else "all")
 
@@ -247,7 +247,7 @@ def _micro(measured: Sequence[dict]) -> tuple[list[dict], dict | None]:
     if sub.empty:
         return [], None
     try:
-        from visbpp.core.report import analysis_document
+        from visbpp.core.analysis.report import analysis_document
 
         analysis = analysis_document(analyze(sub, allow_mixed=True), source="bundled table, --set micro",  # mixed
                                      model_set="micro", preprocess=None, measured=measured)  # bases: warnings
@@ -364,9 +364,9 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def export_table(measured: Sequence[dict], path: str | os.PathLike, fid_source: str = "paper") -> Path:
-    """The table ``visbpp export --fid FID_SOURCE`` writes (``visbpp.core.report.export_frame``, --set all) for ``measured``."""
-    from visbpp.core.report import export_frame
-    from visbpp.core.table import write_csv
+    """The table ``visbpp export --fid FID_SOURCE`` writes (``visbpp.core.analysis.report.export_frame``, --set all) for ``measured``."""
+    from visbpp.core.analysis.report import export_frame
+    from visbpp.core.analysis.table import write_csv
 
     p = Path(path).expanduser()
     if p.is_dir():

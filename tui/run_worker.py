@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from visbpp.core import events as ev
+from visbpp.core.engine import events as ev
 
 from . import settings as st
 from .state import CustomModel, JobPlan, plan_jobs, shipped_data_dir
@@ -42,7 +42,7 @@ def score_selection(selected: Sequence[str], custom: Sequence[CustomModel], ui: 
     if plan.missing or plan.errors:
         return plan
     if runner is None:
-        from visbpp.core.engine import run as runner
+        from visbpp.core.engine.runner import run as runner
     out = SelectionResult(data_dir=settings.data)
     for i, job in enumerate(plan.jobs):
         if cancel.is_set():

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from visbpp.core.preprocessing import PREPROCESSINGS  # official (the family's own transform) | paper
+from visbpp.core.engine.preprocessing import PREPROCESSINGS  # official (the family's own transform) | paper
 
 SETTINGS_FILE = "tui_settings.json"
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -26,7 +26,7 @@ from visbpp.core.errors import SettingsError  # noqa: E402 - re-exported
 
 def visbpp_home() -> Path:
     """``VISBPP_HOME`` if set, else the platformdirs user cache dir of visbpp."""
-    from visbpp.core.store import cache_root
+    from visbpp.core.files import cache_root
 
     return cache_root()
 
@@ -170,7 +170,7 @@ def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: 
 
     ``default_data`` (the data a family ships, e.g. the micro zoo's held-out digits) is used
     when the data dir is empty."""
-    from visbpp.core.engine import RunSettings
+    from visbpp.core.engine.runner import RunSettings
 
     data = ui.data_dir.strip() or (default_data or "")
     if not data:

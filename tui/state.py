@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from visbpp.core import events as ev
-from visbpp.core.registry import ModelCard, model_cards
+from visbpp.core.engine import events as ev
+from visbpp.core.registry.catalog import ModelCard, model_cards
 
 # ---------------------------------------------------------------- formatting
 
@@ -59,7 +59,7 @@ class CheckpointStatus:
 
 def checkpoint_status(card: ModelCard, checkpoint_dir: str | None = None) -> CheckpointStatus:
     """Local status of a model's files via the checkpoint manager (cheap: no hashing)."""
-    from visbpp.core import checkpoints as ck
+    from visbpp.core.registry import checkpoints as ck
 
     files = ck.status(card, checkpoint_dir or None)
     order = {"missing": 0, "present": 1, "verified": 2}
@@ -75,9 +75,9 @@ def checkpoint_status(card: ModelCard, checkpoint_dir: str | None = None) -> Che
 
 
 def fetch_function():
-    """``visbpp.core.download.fetch_models`` when the download module is present, else None."""
+    """``visbpp.core.registry.download.fetch_models`` when the download module is present, else None."""
     try:
-        from visbpp.core.download import fetch_models
+        from visbpp.core.registry.download import fetch_models
     except ModuleNotFoundError:
         return None
     return fetch_models
@@ -181,7 +181,7 @@ def default_selection(cards: Sequence[ModelCard]) -> tuple[str, ...]:
 def shipped_data_dir(selected: Sequence[str], custom: Sequence[CustomModel] = ()) -> str | None:
     """The data folder the selected models' family ships (the micro zoo's held-out digits, written
     on first use), when every selected model has the same one; else None (the user's data dir)."""
-    from visbpp.core.registry import UnknownModelError, get_card
+    from visbpp.core.registry.catalog import UnknownModelError, get_card
     from visbpp.models import shipped_data_dir as family_data
 
     labels = {m.label for m in custom}
@@ -209,7 +209,7 @@ class JobPlan:
 
 def plan_jobs(selected: Sequence[str], custom: Sequence[CustomModel], checkpoint_dir: str | None) -> JobPlan:
     """Scoring jobs for the selected ids through ``visbpp.models.jobs`` (the same as ``visbpp run``)."""
-    from visbpp.core.checkpoints import MissingCheckpointError
+    from visbpp.core.registry.checkpoints import MissingCheckpointError
     from visbpp.models import jobs as mj
 
     plan = JobPlan()

@@ -16,9 +16,9 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from visbpp.core.build import build_and_load, build_on_meta
 from visbpp.core.errors import CheckpointError, ConfigError
-from visbpp.core.registry import model_cards
+from visbpp.core.registry.build import build_and_load, build_on_meta
+from visbpp.core.registry.catalog import model_cards
 
 from . import official
 from .config import gigatok_config

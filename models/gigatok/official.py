@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import get_card, get_tokenizer_card, model_cards
 
 # Shared init_args of the five released tokenizer yamls (sizes come from each tokenizer card).
 TOKENIZER_BASE = {

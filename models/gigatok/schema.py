@@ -1,4 +1,4 @@
-"""The GigaTok ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``).
+"""The GigaTok ``config.json`` schema (upstream argument names; see ``visbpp.core.registry.config_schema``).
 
 ``tokenizer`` holds every ``VQVitModelPlusArgs`` field, ``transformer`` every ``ModelArgs`` field
 of the 1-D GPT. Types only: which values the implementation supports (upstream switches that no

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from visbpp.core.build import build_and_load
-from visbpp.core.checkpoints import MissingCheckpointError
-from visbpp.core.config_schema import check_config
 from visbpp.core.errors import CheckpointError, ConfigError
+from visbpp.core.registry.build import build_and_load
+from visbpp.core.registry.checkpoints import MissingCheckpointError
+from visbpp.core.registry.config_schema import check_config
 
 from . import official
 from .config import model_configs

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from visbpp.core.registry import get_card, get_tokenizer_card
+from visbpp.core.registry.catalog import get_card, get_tokenizer_card
 
 # The released tokenizer (configs/hita_vqgan*.yaml + VQ_16(z_channels=512, slots dim 12)); the
 # decoder's enable_vfm_recon comes from the tokenizer card.

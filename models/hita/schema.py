@@ -1,4 +1,4 @@
-"""The Hita ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``).
+"""The Hita ``config.json`` schema (upstream argument names; see ``visbpp.core.registry.config_schema``).
 
 ``tokenizer`` = VQModel ModelArgs + ``transformer_config`` (the structure of the upstream yaml
 files) + ``cnn_encoder_decoder_args`` + ``backbone`` (DINOv2 ViT args); ``transformer`` = GPT

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from visbpp.core.build import build_and_load
-from visbpp.core.config_schema import check_config
 from visbpp.core.errors import CheckpointError, ConfigError
-from visbpp.core.registry import model_cards
+from visbpp.core.registry.build import build_and_load
+from visbpp.core.registry.catalog import model_cards
+from visbpp.core.registry.config_schema import check_config
 
 from . import official
 from .gpt import GPT, GPTConfig

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from visbpp.core.registry import get_card, model_cards
+from visbpp.core.registry.catalog import get_card, model_cards
 
 VQ16_TOKENIZER = {
     "codebook_size": 16384,

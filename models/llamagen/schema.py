@@ -1,4 +1,4 @@
-"""The LlamaGen ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``)."""
+"""The LlamaGen ``config.json`` schema (upstream argument names; see ``visbpp.core.registry.config_schema``)."""
 
 SCHEMA = {
     "image_size": "int>0", "num_classes": "int>0", "downsample": "int>0", "token_grid": "ints>0",

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visbpp.core.frechet import frechet_distance_features
+from visbpp.core.analysis.frechet import frechet_distance_features
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def load_bundled() -> DigitClassifier:
     """The classifier shipped with the micro zoo (float16 file, float32 in use)."""
     from safetensors.torch import load_file
 
-    from visbpp.core.cards.micro import ZOO_DIR
+    from visbpp.core.registry.cards.micro import ZOO_DIR
 
     net = DigitClassifier()
     sd = load_file(str(ZOO_DIR / "micro_classifier.safetensors"))

@@ -31,7 +31,7 @@ ENCODER_DECODER = {"ch": 32, "num_res_blocks": 1, "norm_type": "group", "resamp_
 
 def config(model_id: str, arch: Mapping[str, Any]) -> dict[str, Any]:
     """Full LlamaGen-schema config of a micro size: the zoo's base config with the size's ``arch``
-    (``dim``, ``n_layer``, ``n_head``; the cards' ``arch``, from ``visbpp.core.cards.micro.SIZES``)."""
+    (``dim``, ``n_layer``, ``n_head``; the cards' ``arch``, from ``visbpp.core.registry.cards.micro.SIZES``)."""
     dim, n_layer, n_head = int(arch["dim"]), int(arch["n_layer"]), int(arch["n_head"])
     return {
         "family": "micro",

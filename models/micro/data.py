@@ -65,6 +65,6 @@ def write_imagefolder(root: str | os.PathLike, name: str = "heldout") -> Path:
 
 def default_data_dir() -> Path:
     """The held-out split as an ImageFolder in the cache dir (written on first use)."""
-    from visbpp.core.store import cache_root
+    from visbpp.core.files import cache_root
 
     return write_imagefolder(cache_root() / "data" / "micro-digits-heldout", "heldout")

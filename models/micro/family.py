@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visbpp.core.cards.micro import SIZES
+from visbpp.core.registry.cards.micro import SIZES
 
 from ..llamagen.family import LlamaGenFamily
 from . import official

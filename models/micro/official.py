@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visbpp.core.registry import get_card
+from visbpp.core.registry.catalog import get_card
 
 from . import config as zc
 

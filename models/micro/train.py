@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from visbpp.core.cards.micro import SIZES
+from visbpp.core.files import atomic_write_text, umask
 from visbpp.core.nll import LN2
-from visbpp.core.store import atomic_write_text, umask
+from visbpp.core.registry.cards.micro import SIZES
 
 from ..llamagen import FAMILY as LLAMAGEN
 from ..llamagen.gpt import GPT

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from visbpp.core.config_schema import check_config
 from visbpp.core.errors import ConfigError
+from visbpp.core.registry.config_schema import check_config
 
 from .schema import SCHEMAS
 

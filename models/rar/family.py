@@ -15,10 +15,10 @@ from typing import Any, Mapping
 
 import torch
 
-from visbpp.core.build import build_and_load
-from visbpp.core.checkpoint_io import read_checkpoint, unwrap
 from visbpp.core.errors import CheckpointError, ConfigError
-from visbpp.core.registry import model_cards
+from visbpp.core.registry.build import build_and_load
+from visbpp.core.registry.catalog import model_cards
+from visbpp.core.registry.checkpoint_io import read_checkpoint, unwrap
 
 from . import official
 from .config import typed_config

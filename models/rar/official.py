@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from visbpp.core.registry import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import get_card, get_tokenizer_card, model_cards
 
 _GENERATOR_COMMON = {"dropout": 0.1, "attn_drop": 0.1, "class_label_dropout": 0.1, "image_seq_len": 256,
                      "condition_num_classes": 1000, "use_checkpoint": False}

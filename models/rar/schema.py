@@ -1,5 +1,5 @@
 """The RAR ``config.json`` schemas, one per variant (upstream argument names; see
-``visbpp.core.config_schema``).
+``visbpp.core.registry.config_schema``).
 
 A config's ``family`` names the variant: ``"rar"`` (MaskGIT-VQGAN tokenizer: Encoder/Decoder
 arguments in ``tokenizer``, VectorQuantizer arguments in ``tokenizer_quantizer``) or

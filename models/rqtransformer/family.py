@@ -17,9 +17,9 @@ from typing import Any, Mapping
 
 import torch
 
-from visbpp.core.build import build_and_load
-from visbpp.core.checkpoint_io import CheckpointError, read_checkpoint, unwrap
-from visbpp.core.config_schema import check_config
+from visbpp.core.registry.build import build_and_load
+from visbpp.core.registry.checkpoint_io import CheckpointError, read_checkpoint, unwrap
+from visbpp.core.registry.config_schema import check_config
 
 from . import official
 from .rqvae import RQVAE, RQVAEConfig

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Mapping
 
-from visbpp.core.registry import get_card, model_cards
+from visbpp.core.registry.catalog import get_card, model_cards
 
 _RQVAE_8x8x4 = {
     "ema": None,

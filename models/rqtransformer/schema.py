@@ -1,4 +1,4 @@
-"""The RQ-Transformer ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``)."""
+"""The RQ-Transformer ``config.json`` schema (upstream argument names; see ``visbpp.core.registry.config_schema``)."""
 
 from ..common import DDCONFIG_SCHEMA
 

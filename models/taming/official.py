@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visbpp.core.registry import get_card, model_cards
+from visbpp.core.registry.catalog import get_card, model_cards
 
 from .config import config_for_card
 

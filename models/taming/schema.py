@@ -1,4 +1,4 @@
-"""The taming ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``)."""
+"""The taming ``config.json`` schema (upstream argument names; see ``visbpp.core.registry.config_schema``)."""
 
 from ..common import DDCONFIG_SCHEMA
 

@@ -14,9 +14,9 @@ from typing import Any, Mapping
 
 import torch
 
-from visbpp.core.build import build_and_load
-from visbpp.core.checkpoint_io import CheckpointError
-from visbpp.core.config_schema import check_config
+from visbpp.core.registry.build import build_and_load
+from visbpp.core.registry.checkpoint_io import CheckpointError
+from visbpp.core.registry.config_schema import check_config
 
 from . import official
 from .schema import SCHEMA

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visbpp.core.registry import get_card, model_cards
+from visbpp.core.registry.catalog import get_card, model_cards
 
 CH_MULT = (1, 1, 2, 2, 4)  # fixed inside the official VQVAE (LDM "vq-f16" layout)
 DOWNSAMPLE = 2 ** (len(CH_MULT) - 1)  # 16

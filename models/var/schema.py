@@ -1,4 +1,4 @@
-"""The VAR ``config.json`` schema (upstream argument names; see ``visbpp.core.config_schema``)."""
+"""The VAR ``config.json`` schema (upstream argument names; see ``visbpp.core.registry.config_schema``)."""
 
 SCHEMA = {
     "image_size": "int>0", "num_classes": "int>0", "patch_nums": "ints>0", "tokens_per_image": "int>0",

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 from rich.table import Table
 from textual.widgets import Static
 
-from visbpp.core.events import MemoryStats
+from visbpp.core.engine.events import MemoryStats
 
 from ..state import fmt_bytes
 

@@ -1,4 +1,4 @@
-"""Runs view: the runs of the results store (``visbpp.core.runs``, as ``visbpp runs list``).
+"""Runs view: the runs of the results store (``visbpp.core.store.runs``, as ``visbpp runs list``).
 
 ``p`` pins every model of the selected run to it, ``u`` unpins them, ``x`` twice removes the run
 (its results and run state; cached tokens stay). Each change posts :class:`RunsChanged` so the
@@ -38,7 +38,7 @@ class RunsPanel(DataTable):
     def reload(self) -> None:
         import warnings
 
-        from visbpp.core import runs as RU
+        from visbpp.core.store import runs as RU
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # damaged entries: `visbpp runs list` names them
@@ -69,7 +69,7 @@ class RunsPanel(DataTable):
         self.post_message(RunsChanged())
 
     def action_pin(self) -> None:
-        from visbpp.core import runs as RU
+        from visbpp.core.store import runs as RU
 
         r = self._selected()
         if r is not None:
@@ -77,14 +77,14 @@ class RunsPanel(DataTable):
                      f"pinned {', '.join(r['models'])} to run {r['run_id']}")
 
     def action_unpin(self) -> None:
-        from visbpp.core import runs as RU
+        from visbpp.core.store import runs as RU
 
         r = self._selected()
         if r is not None:
             self._do(lambda: [RU.unpin(m, self.home) for m in r["models"]], f"unpinned {', '.join(r['models'])}")
 
     def action_remove(self) -> None:
-        from visbpp.core import runs as RU
+        from visbpp.core.store import runs as RU
 
         r = self._selected()
         if r is None:

@@ -1,0 +1,165 @@
+"""What ``visbpp inspect`` reports about finished runs: breakdowns, per-class BPP, paired comparisons.
+
+A target is a result folder (``--out`` of a run or a results-store folder), a run id in the
+results store, or a model id (its measurement in the results store, as ``analyze`` picks it).
+
+:func:`model_report` gives, per model, the ``--json`` schema: ``model_id``, ``n_images``, ``bpp``,
+``bits_mean`` (mean bits per image), ``by_position`` (mean bits per token position, length L),
+``spatial`` (mean bit map, h x w nested lists for grid layouts, else None), ``by_group`` (name ->
+mean bits), ``per_class`` (``[{label, n, bpp}]``), ``class_info_bits`` (mean bits(null) -
+bits(label) when scored with ``--unconditional``, else None). :func:`per_class_table` adds
+bootstrap CIs; :func:`paired` compares two models on their common images.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from visbpp.core.analysis import breakdown as BD
+from visbpp.core.layout import layout_from_dict
+from visbpp.core.store import results as R
+from visbpp.core.store import token_store as TS
+
+
+class InspectError(ValueError):
+    """A target that names no finished run or measured model."""
+
+
+@dataclass(frozen=True)
+class Source:
+    folder: str        # result folder (per_image.csv, results.json, token_nll/)
+    model_id: str
+    summary: dict      # the model's entry of results.json
+
+
+def _doc(folder: str) -> dict | None:
+    return R.load_document(os.path.join(folder, "results.json"))
+
+
+def resolve(target: str, cache_dir: str | None = None) -> list[Source]:
+    """The models a target names (see the module docstring), or :class:`InspectError`."""
+    folders = [target] if os.path.isdir(target) else []
+    if not folders:
+        store = R.store_dir(target, cache_dir)
+        if os.path.isdir(store):
+            folders = [store]
+    if folders:
+        doc = _doc(folders[0])
+        if doc is None:
+            raise InspectError(f"{target}: no complete results.json there (an unfinished run? rerun it to finish)")
+        return [Source(folders[0], m["model_id"], m) for m in doc["models"]]
+    measured = {m["model_id"]: m for m in R.measured_results(cache_dir)}
+    mid = target
+    if mid not in measured:
+        try:
+            from visbpp.core.registry.catalog import get_card
+
+            mid = get_card(target).id
+        except (KeyError, ValueError):
+            pass
+    if mid not in measured:
+        known = ", ".join(sorted(measured)) or "none yet"
+        raise InspectError(f"{target}: neither a result folder, a run id nor a measured model "
+                           f"(measured models: {known}); run `visbpp run --model {target}` first")
+    folder = os.path.dirname(measured[mid]["path"])
+    doc = _doc(folder)
+    return [Source(folder, mid, next(m for m in doc["models"] if m["model_id"] == mid))]
+
+
+def rows_of(src: Source) -> list[dict]:
+    return [r for r in R.read_rows(src.folder) if r["model_id"] == src.model_id]
+
+
+def per_class_table(rows: list[dict], ci: bool = True) -> list[dict]:
+    """Per label: n, BPP (sum bits / sum 3HW) and, with ``ci``, its bootstrap 95% CI over the class's images."""
+    by: dict[int, list[dict]] = {}
+    for r in rows:
+        by.setdefault(int(r["label"]), []).append(r)
+    out = []
+    for label in sorted(by):
+        rs = by[label]
+        bits = np.array([r["bits"] for r in rs], dtype=np.float64)
+        den = np.array([3.0 * r["pixels"] for r in rs], dtype=np.float64)
+        e = {"label": label, "n": len(rs), "bpp": float(bits.sum() / den.sum())}
+        if ci:
+            e["bpp_ci_low"], e["bpp_ci_high"] = R.bootstrap_ci(bits, den)
+        out.append(e)
+    return out
+
+
+def model_report(src: Source, rows: list[dict] | None = None) -> dict:
+    """The ``--json`` entry of one model (see the module docstring)."""
+    rows = rows_of(src) if rows is None else rows
+    bits = np.array([r["bits"] for r in rows], dtype=np.float64)
+    stored = TS.load(src.folder, src.model_id)
+    by_position = spatial = by_group = None
+    if stored is not None:
+        arr, entry = stored
+        layout = layout_from_dict(entry.get("layout"), int(entry["shape"][1]))
+        m = BD.mean_breakdown(arr, layout)
+        by_position, spatial, by_group = m["by_position"], m["spatial"], m["by_group"]
+    return {"model_id": src.model_id, "n_images": len(rows), "bpp": src.summary.get("bpp"),
+            "bits_mean": float(bits.mean()) if len(bits) else None, "by_position": by_position,
+            "spatial": spatial, "by_group": by_group, "per_class": per_class_table(rows, ci=False),
+            "class_info_bits": src.summary.get("class_info_bits")}
+
+
+def sign_test(d: np.ndarray) -> float:
+    """Two-sided exact sign test p-value of the differences ``d`` (zeros dropped; 1.0 when none remain)."""
+    pos, neg = int((d > 0).sum()), int((d < 0).sum())
+    n = pos + neg
+    if n == 0:
+        return 1.0
+    k = min(pos, neg)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n
+    return min(1.0, 2 * tail)
+
+
+def paired_bpp_cis(bits: np.ndarray, den: np.ndarray, resamples: int = R.BOOTSTRAP_RESAMPLES,
+                   seed: int = R.BOOTSTRAP_SEED, level: float = 0.95) -> list[tuple[float | None, float | None]]:
+    """Per model (rows of ``bits``, shape (M, n) on the same n images) the percentile bootstrap CI
+    of sum(bits)/sum(den), every model resampled with the *same* image indices (paired);
+    (None, None) each below ``R.MIN_CI_IMAGES`` images."""
+    m, n = bits.shape
+    if n < R.MIN_CI_IMAGES:
+        return [(None, None)] * m
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    stats = bits[:, idx].sum(-1) / den[idx].sum(-1)          # (M, resamples)
+    a = (1 - level) / 2
+    return [tuple(float(v) for v in np.quantile(s, [a, 1 - a])) for s in stats]
+
+
+def paired(a: Source, b: Source, resamples: int = R.BOOTSTRAP_RESAMPLES, seed: int = R.BOOTSTRAP_SEED) -> dict:
+    """Bits of ``a`` minus bits of ``b`` on their common images: mean, paired bootstrap 95% CI, sign test;
+    and each model's BPP on those images with its paired bootstrap CI (the same resamples for both)."""
+    ra = {r["image"]: r for r in rows_of(a)}
+    rb = {r["image"]: r for r in rows_of(b)}
+    common = [im for im in ra if im in rb]
+    ba = np.array([ra[im]["bits"] for im in common], dtype=np.float64)
+    bb = np.array([rb[im]["bits"] for im in common], dtype=np.float64)
+    d = ba - bb
+    out = {"a": a.model_id, "b": b.model_id, "n_common": len(common), "mean_bits_diff": None,
+           "ci_low": None, "ci_high": None, "a_fewer_bits": int((d < 0).sum()), "b_fewer_bits": int((d > 0).sum()),
+           "sign_test_p": sign_test(d), "ci_method": "paired " + R.CI_METHOD, "ci_note": R.ci_note(len(common)),
+           "bpp_common": None}
+    if len(common):
+        lo, hi = R.bootstrap_ci(d, np.ones_like(d), resamples, seed)
+        out.update(mean_bits_diff=float(d.mean()), ci_low=lo, ci_high=hi)
+        den = np.array([3.0 * ra[im]["pixels"] for im in common], dtype=np.float64)
+        cis = paired_bpp_cis(np.stack([ba, bb]), den, resamples, seed)
+        out["bpp_common"] = {mid: {"bpp": float(x.sum() / den.sum()), "ci_low": c[0], "ci_high": c[1]}
+                             for mid, x, c in ((a.model_id, ba, cis[0]), (b.model_id, bb, cis[1]))}
+    return out
+
+
+def dumps(models: list[dict], pairs: list[dict] | None = None) -> str:
+    doc: dict = {"models": models}
+    if pairs:
+        doc["paired"] = pairs
+    return json.dumps(doc, indent=1, allow_nan=False)

@@ -1,0 +1,126 @@
+"""Is this run finished already? The one check shared by ``engine.run`` and the quick start of `visbpp run`.
+
+A run is identified by its run id (``run_identity``), which includes the device type. The engine
+resolves the device with torch and calls :func:`locate` and :func:`noop_result` with
+``device.type``. Before importing torch, a front-end can call :func:`finished_without_torch`: it
+decides the device type without torch only when that is certain (:func:`device_type_without_torch`)
+and returns the finished run's result exactly as the engine would (the same events, the same
+files written to ``out_dir``); in every other case it returns None and the caller runs the
+engine, which reports any error. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from visbpp.core.engine import data as D
+from visbpp.core.engine import preprocessing as PP
+from visbpp.core.engine import run_identity as RI
+from visbpp.core.engine.events import Event, RunFinished, StageChanged
+from visbpp.core.engine.run_types import RunResult, RunSettings, ScoringJob
+from visbpp.core.errors import ConfigError, VisbppError
+from visbpp.core.store import results as R
+from visbpp.core.store import token_store as TS
+
+DTYPES = ("fp32", "bf16")
+# device nodes through which torch could find a GPU on Linux (NVIDIA, ROCm, WSL)
+GPU_DEVICE_NODES = ("/dev/nvidia*", "/dev/kfd", "/dev/dxg")
+
+
+def check_run(jobs: Sequence[ScoringJob], settings: RunSettings) -> str:
+    """The checks of a run that need no device; returns the cache dir (``OutputError`` when it or
+    ``out_dir`` is not a writable folder)."""
+    if not jobs:
+        raise ConfigError("no models to score")
+    ids = [j.model_id for j in jobs]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"model ids must be unique in a run: {ids}")
+    if settings.workers != "auto" and (not isinstance(settings.workers, int) or settings.workers < 0):
+        raise ConfigError(f"--workers {settings.workers}: expected auto, 0 (decode in the main process) or more")
+    return R.usable_dirs(settings.out_dir, settings.cache_dir)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a run is: its data, selected images, identity, run id and results-store folder."""
+
+    ds: D.Dataset
+    samples: list
+    identity: dict
+    run_id: str
+    store: str
+
+
+def locate(jobs: Sequence[ScoringJob], settings: RunSettings, cache_dir: str, device_type: str) -> Located:
+    """Scan the data, select the subset and compute the run id (``DataError`` when nothing is selected)."""
+    ds = D.scan(settings.data, settings.labels_csv)
+    samples = D.select(ds.samples, settings.limit, settings.per_class)
+    if not samples:
+        raise D.DataError(f"{ds.root}: no images selected")
+    identity = RI.identity(jobs, settings, samples, ds, device_type)
+    run_id = RI.run_id(identity)
+    return Located(ds, samples, identity, run_id, R.store_dir(run_id, cache_dir))
+
+
+def noop_result(done: tuple[dict, list[dict]], store: str, settings: RunSettings,
+                emit: Callable[[Event], None], rank: int = 0) -> RunResult:
+    """The result of a run found complete in the store (``done`` = ``results.finished_run``): its
+    outputs are copied to ``out_dir`` (rank 0) and nothing is recomputed."""
+    doc, rows = done
+    if rank == 0 and settings.out_dir:
+        TS.copy_outputs(store, settings.out_dir)
+        R.write_outputs(settings.out_dir, doc, rows)
+    msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing recomputed (--force recomputes it)"
+    emit(StageChanged("", "done", msg))
+    emit(RunFinished(doc["run_id"], settings.out_dir, False))
+    return RunResult(doc["run_id"], doc["models"], rows, doc.get("skipped", []), R.run_config(doc),
+                     False, settings.out_dir, already_finished=True, store_dir=store)
+
+
+def auto_device_type() -> str | None:
+    """``"cpu"`` when ``--device auto`` certainly resolves to the CPU (Linux without any GPU device
+    node: torch then finds neither CUDA nor ROCm; MPS exists on macOS only), else None (unknown
+    without importing torch)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if any(glob.glob(pattern) for pattern in GPU_DEVICE_NODES):
+        return None
+    return "cpu"
+
+
+def device_type_without_torch(name: str | None) -> str | None:
+    """The device type ``runtime.resolve_device(name)`` gives, when it is certain without torch: only
+    the CPU (``cpu``, or ``auto`` on a machine without GPU device nodes). CUDA and MPS give None:
+    whether they are available (else the engine's ``DeviceError``) needs torch."""
+    name = (name or "auto").lower()
+    if name == "cpu":
+        return "cpu"
+    if name == "auto":
+        return auto_device_type()
+    return None
+
+
+def finished_without_torch(jobs: Sequence[ScoringJob], settings: RunSettings,
+                           on_event: Callable[[Event], None] | None = None) -> RunResult | None:
+    """The result of ``engine.run(jobs, settings, on_event)`` when the run is finished already and
+    that can be decided without torch; None otherwise (``--force``, a torchrun, a device type that
+    needs torch, a run not finished, or any error: the engine then reports it)."""
+    if settings.force or os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1"):
+        return None  # a torchrun (or a WORLD_SIZE the engine must judge)
+    device_type = device_type_without_torch(settings.device)
+    if device_type is None or settings.dtype not in DTYPES:
+        return None
+    try:
+        cache_dir = check_run(jobs, settings)
+        PP.check(settings.preprocess)
+        where = locate(jobs, settings, cache_dir, device_type)
+        done = R.finished_run(where.store, True)
+    except (VisbppError, ValueError, OSError):
+        return None
+    if done is None:
+        return None
+    return noop_result(done, where.store, settings, on_event or (lambda e: None))
