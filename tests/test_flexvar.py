@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, fixture_sets, manifests, require
 from visbpp.core.engine.run_identity import identity, run_id
+from visbpp.core.engine.run_types import RunSettings
 from visbpp.core.errors import ConfigError
 from visbpp.core.interfaces import ARModel, ImageTokenizer
 from visbpp.core.registry.cards.flexvar import SCHEDULES
@@ -196,16 +197,11 @@ def test_schedule_resolution_and_token_identity(tmp_path):
     a, b = built
     assert a.model_id != b.model_id and a.tokenizer_key != b.tokenizer_key
 
-    class _S:
-        labels_csv = None
-        limit = per_class = None
-        dtype, batch_size, tf32, preprocess = "fp32", 4, False, "official"
-
-    class _D:
+    class _Data:
         root, layout = "/data", "imagefolder"
 
-    ids = {run_id(identity([j], _S(), [], _D(), "cpu")) for j in (a, b)}
-    assert len(ids) == 2
+    settings = RunSettings(data="/data")
+    assert run_id(identity([a], settings, [], _Data(), "cpu")) != run_id(identity([b], settings, [], _Data(), "cpu"))
 
 
 def test_schedule_and_size_checks():
