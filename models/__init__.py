@@ -27,6 +27,7 @@ FAMILY_MODULES = {
     "rar": "rar",
     "gigatok": "gigatok",
     "hita": "hita",
+    "flexvar": "flexvar",
     "micro": "micro",
 }
 
@@ -45,6 +46,15 @@ def official_config(model_id: str) -> dict:
     (the same as ``get_family(card.family).config_for(model_id)``, without importing torch)."""
     family = get_card(model_id).family
     return importlib.import_module(f"{__name__}.{FAMILY_MODULES[family]}.official").config_for(model_id)
+
+
+def token_config(family: str, config: dict):
+    """The part of a config the tokens depend on (hashed into the token-cache key): the family's
+    torch-free ``official.token_config(config)`` where it defines one (FlexVAR: the scale schedule
+    too), else the config's ``tokenizer`` section."""
+    module = FAMILY_MODULES.get(family)
+    fn = getattr(importlib.import_module(f"{__name__}.{module}.official"), "token_config", None) if module else None
+    return fn(config) if fn is not None else config.get("tokenizer", config)
 
 
 def shipped_data_dir(name: str):

@@ -25,7 +25,7 @@ from visbpp.core.registry import checkpoints as ck
 from visbpp.core.registry.catalog import CheckpointFile, get_card, get_tokenizer_card, model_cards
 from visbpp.core.store.results import file_sha256
 
-from . import get_family, official_config
+from . import get_family, official_config, token_config
 
 MissingCheckpointError = ck.MissingCheckpointError
 
@@ -49,12 +49,13 @@ def resolve_checkpoint(f: CheckpointFile, checkpoint_dir: str | None = None, mod
 
 def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], extras: Mapping[str, str] | None = None) -> str:
     """Identity of the tokenizer for the token cache: family, sha256 of the file and a hash of the
-    config's ``tokenizer`` section (the same file can hold several weight sets, e.g. EMA copies).
+    config's ``tokenizer`` section (the same file can hold several weight sets, e.g. EMA copies)
+    and of whatever else the family's tokens depend on (``models.token_config``: FlexVAR's schedule).
 
     Models whose configs share the tokenizer section and file share cached tokens; the resolution
     and preprocessing complete the cache key on the engine side.
     """
-    section = config.get("tokenizer", config)
+    section = token_config(family, config)
     h = hashlib.sha256(json.dumps(section, sort_keys=True, default=str).encode()).hexdigest()[:12]
     key = f"{family}:{file_sha256(tokenizer_path)}:{h}"
     for name, p in sorted((extras or {}).items()):  # extra files the tokenizer runs on (e.g. a frozen backbone)
