@@ -157,7 +157,8 @@ class AliTokTokenizer(nn.Module):
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.quantize.codes(self.latent(x))  # (B, L): prefix tokens, then the grid row-major
+        with torch.autocast(device_type=x.device.type, enabled=False):  # fp32 distances: bf16 ones flip near ties
+            return self.quantize.codes(self.latent(x))  # (B, L): prefix tokens, then the grid row-major
 
     def _attach_decoder(self) -> None:
         if self.decoder_source is None:

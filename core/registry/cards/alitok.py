@@ -10,7 +10,7 @@ by their paper with per-row guidance not stated) form their own.
 
 from visbpp.core.registry.catalog import CheckpointFile, ModelCard, Published, TokenizerCard
 
-_DRIVE = "https://drive.google.com/file/d/{id}/view"
+_DRIVE = "https://drive.google.com/file/d/{id}/view?usp={usp}"  # the README's links, exactly
 _README = "AliTok README (ali-vilab/alitok @093e957), model table, row {row}"
 _PROTO = ("class-conditional ImageNet 256x256, 50k samples (50 per class), classifier-free guidance scale {g} on a "
           "power-cosine schedule (pow {pow}), temperature 1.0, seed {seed} (+ rank), TF32; ADM evaluator vs "
@@ -24,6 +24,11 @@ _ORT_PROTO = ("ImageNet 256x256 FID as reported by the ORT paper (Tables 2 and 7
 _ORT_BYTES = 2_661_983_138
 _GROUP, _ORT_GROUP = "AliTok", "AliTok ORT-XL"
 
+
+def _drive(role: str, filename: str, drive_id: str, usp: str) -> CheckpointFile:
+    return CheckpointFile(role, filename, _DRIVE.format(id=drive_id, usp=usp), None, repo=f"gdrive:{drive_id}")
+
+
 TOKENIZERS = (
     TokenizerCard(
         id="alitok-tokenizer",
@@ -32,8 +37,7 @@ TOKENIZERS = (
         codebook_size=4096,
         code_dim=32,
         downsample=16,
-        file=CheckpointFile("tokenizer", "AliTok.pth", _DRIVE.format(id="1Rir4QEJ_HTvZkhcnw9MTfWlSFemcGVIW"), None,
-                            repo="gdrive:1Rir4QEJ_HTvZkhcnw9MTfWlSFemcGVIW"),
+        file=_drive("tokenizer", "AliTok.pth", "1Rir4QEJ_HTvZkhcnw9MTfWlSFemcGVIW", "drive_link"),
         arch={"encoder": {"width": 768, "num_layers": 12, "num_heads": 12, "mlp_ratio": 4.0},
               "decoder": {"width": 1024, "num_layers": 24, "num_heads": 16, "mlp_ratio": 4.0,
                           "class_embedding_tokens": 32}},
@@ -47,7 +51,7 @@ TOKENIZERS = (
 )
 
 
-def _alitok(*, size: str, params: int, drive_id: str, fid: float, g: float, pw: float, seed: int, arch: tuple) -> ModelCard:
+def _alitok(*, size: str, params: int, drive_id: str, usp: str, fid: float, g: float, pw: float, seed: int, arch: tuple) -> ModelCard:
     hidden, layers, heads = arch
     fname = f"alitok_{size.lower()}.bin"
     return ModelCard(
@@ -60,7 +64,7 @@ def _alitok(*, size: str, params: int, drive_id: str, fid: float, g: float, pw: 
         tokenizer_id="alitok-tokenizer",
         codebook_size=4096,
         tokens_per_image=273,
-        files=(CheckpointFile("transformer", fname, _DRIVE.format(id=drive_id), None, repo=f"gdrive:{drive_id}"),),
+        files=(_drive("transformer", fname, drive_id, usp),),
         fid=Published(fid, _README.format(row=f"AliTok-{size}"),
                       _PROTO.format(g=g, pow=pw, seed=seed, size=size.lower()), guidance=f"cfg {g}",
                       eval_resolution=256, origin="readme"),
@@ -98,12 +102,12 @@ def _ort(*, name: str, row: str, fid: float, sha256: str, recipe: str) -> ModelC
 
 # arch = (hidden_size, num_hidden_layers, num_attention_heads); guidance (scale, pow, seed) from configs/alitok_*.yaml
 CARDS = (
-    _alitok(size="B", params=177_048_064, drive_id="1PNVX9wqePxRjuOKpt4iw6CpIYLlyJWlX", fid=1.50, g=16.0, pw=1.8, seed=42,
-            arch=(768, 24, 16)),
-    _alitok(size="L", params=317_851_648, drive_id="1tmwAa724pNY4FgUsLne2VJVGoK_TBuMa", fid=1.42, g=6.0, pw=0.7, seed=42,
-            arch=(1024, 24, 16)),
-    _alitok(size="XL", params=662_141_696, drive_id="1Vu0UsQfqzZ8HMKFqE2tIGdAcJ6zPXvFd", fid=1.35, g=13.0, pw=1.4, seed=2,
-            arch=(1280, 32, 16)),
+    _alitok(size="B", params=177_048_064, drive_id="1PNVX9wqePxRjuOKpt4iw6CpIYLlyJWlX", usp="sharing",
+            fid=1.50, g=16.0, pw=1.8, seed=42, arch=(768, 24, 16)),
+    _alitok(size="L", params=317_851_648, drive_id="1tmwAa724pNY4FgUsLne2VJVGoK_TBuMa", usp="drive_link",
+            fid=1.42, g=6.0, pw=0.7, seed=42, arch=(1024, 24, 16)),
+    _alitok(size="XL", params=662_141_696, drive_id="1Vu0UsQfqzZ8HMKFqE2tIGdAcJ6zPXvFd", usp="drive_link",
+            fid=1.35, g=13.0, pw=1.4, seed=2, arch=(1280, 32, 16)),
     _ort(name="ort-e-alitok-xl-400", row="ORT-E / AliTok-XL, 400 ep", fid=1.18,
          sha256="9fec7c815728ab9bec5f41c39151c4da6786d1f7ed4eb916f98a555c7b0d1094",
          recipe="ORT-E: random-to-raster order curriculum, ordinal loss weights (1, 0) in the random phase, 400 epochs"),
