@@ -76,13 +76,13 @@ def _alitok(*, size: str, params: int, drive_id: str, usp: str, fid: float, g: f
     )
 
 
-def _ort(*, name: str, row: str, fid: float, sha256: str, recipe: str) -> ModelCard:
+def _ort(*, name: str, size: str, row: str, fid: float, sha256: str, recipe: str) -> ModelCard:
     fname = f"{name}.bin"
     return ModelCard(
         id=name,
         family="alitok",
         family_label="AliTok",
-        size=row,
+        size=size,
         params=665_462_016,
         resolution=256,
         tokenizer_id="alitok-tokenizer",
@@ -92,7 +92,7 @@ def _ort(*, name: str, row: str, fid: float, sha256: str, recipe: str) -> ModelC
                               size_bytes=_ORT_BYTES),),
         fid=Published(fid, _ORT_SRC.format(row=row), _ORT_PROTO, guidance="cfg (scale not stated)", eval_resolution=256,
                       origin="readme"),
-        aliases=(f"ORT {row}",),
+        aliases=(size,),
         group=_ORT_GROUP,
         notes=(f"{recipe}; trained from scratch by the ORT authors on AliTok tokens (not a fine-tune of AliTok-XL). "
                f"AliTok-XL's architecture plus learned absolute and target-aware position tables; scored in raster order."),
@@ -108,22 +108,22 @@ CARDS = (
             fid=1.42, g=6.0, pw=0.7, seed=42, arch=(1024, 24, 16)),
     _alitok(size="XL", params=662_141_696, drive_id="1Vu0UsQfqzZ8HMKFqE2tIGdAcJ6zPXvFd", usp="drive_link",
             fid=1.35, g=13.0, pw=1.4, seed=2, arch=(1280, 32, 16)),
-    _ort(name="ort-e-alitok-xl-400", row="ORT-E / AliTok-XL, 400 ep", fid=1.18,
+    _ort(name="ort-e-alitok-xl-400", size="ORT-E-XL (400 ep)", row="ORT-E / AliTok-XL, 400 epochs", fid=1.18,
          sha256="9fec7c815728ab9bec5f41c39151c4da6786d1f7ed4eb916f98a555c7b0d1094",
          recipe="ORT-E: random-to-raster order curriculum, ordinal loss weights (1, 0) in the random phase, 400 epochs"),
-    _ort(name="ort-e-alitok-xl-300", row="ORT-E / AliTok-XL, 300 ep", fid=1.26,
+    _ort(name="ort-e-alitok-xl-300", size="ORT-E-XL (300 ep)", row="ORT-E / AliTok-XL, 300 epochs", fid=1.26,
          sha256="4a99f02de89bd35ca4629a3df61a6f85484a1bd9139e5ac3512a7136fba1dc3c",
          recipe="ORT-E: random-to-raster order curriculum, ordinal loss weights (1, 0) in the random phase, 300 epochs"),
-    _ort(name="ort-l-alitok-xl-400", row="ORT-L / AliTok-XL, 400 ep", fid=1.31,
+    _ort(name="ort-l-alitok-xl-400", size="ORT-L-XL (400 ep)", row="ORT-L / AliTok-XL, 400 epochs", fid=1.31,
          sha256="3fba113df943ed8dd21cb1d1b2ddaa4d061356285378ddb908f5f9196c83ba37",
          recipe="ORT-L: random-to-raster order curriculum, ordinal loss weights (0.75, 1.25), 400 epochs"),
-    _ort(name="ort-l-alitok-xl-300", row="ORT-L / AliTok-XL, 300 ep", fid=1.34,
+    _ort(name="ort-l-alitok-xl-300", size="ORT-L-XL (300 ep)", row="ORT-L / AliTok-XL, 300 epochs", fid=1.34,
          sha256="ddfc6561d9c344ea0ff9415cfb48c433715a0db0d152aa50ae3fea72f7f38c34",
          recipe="ORT-L: random-to-raster order curriculum, ordinal loss weights (0.75, 1.25), 300 epochs"),
-    _ort(name="alitok-xl-baseline-400", row="AliTok-XL* baseline, 400 ep", fid=1.35,
+    _ort(name="alitok-xl-baseline-400", size="AliTok*-XL (400 ep)", row="AliTok-XL* baseline, 400 epochs", fid=1.35,
          sha256="276d4e5771865aeeb9f22941ba8214efc213b42faf200859ab3ca9bf1b03f3af",
          recipe="AliTok*-XL: the ORT authors' random-to-raster (RAR-style) baseline, uniform loss weights, 400 epochs"),
-    _ort(name="alitok-xl-baseline-300", row="AliTok-XL* baseline, 300 ep", fid=1.42,
+    _ort(name="alitok-xl-baseline-300", size="AliTok*-XL (300 ep)", row="AliTok-XL* baseline, 300 epochs", fid=1.42,
          sha256="bcfb13aecda05026d09c4235102f3b234c02737c45761c2a9bde0e20f15bbaa6",
          recipe="AliTok*-XL: the ORT authors' random-to-raster (RAR-style) baseline, uniform loss weights, 300 epochs"),
 )
