@@ -15,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conformance_utils import FixtureSet, assert_nll_matches, fixture_sets, manifests, require
+from visbpp.core.analysis import breakdown as BD
 from visbpp.core.errors import DataError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer
 from visbpp.core.labels import scoring_null_class
@@ -282,6 +283,9 @@ def test_interfaces_causality_and_labels():
     assert tok.family == ar.family == ort.family == "alitok"
     assert ar.token_layout.kind == "sequence" and ar.token_layout.length == ar.tokens_per_image
     tokens = fs.expected["tokens"]
+    bd = BD.fold(ar.token_nll(tokens, labels).numpy(), ar.token_layout)  # `visbpp inspect`: bits by position
+    np.testing.assert_allclose(bd.bits, fs.expected["nll_bits"].numpy(), atol=4e-5, rtol=0)
+    assert bd.spatial is None and bd.by_position.shape == tuple(tokens.shape)
     for model in (ar, ort):
         base = model.token_nll(tokens, labels)
         changed = tokens.clone()
