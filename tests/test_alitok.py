@@ -246,23 +246,23 @@ def test_fixture_configs_parse_and_errors_name_the_field():
         assert parsed.tokenizer.num_tokens == parsed.transformer.image_seq_len == cfg["seq_len"]
         assert parsed.tokenizer.prefix_tokens == cfg["prefix_tokens"] and not parsed.transformer.ort
     cfg = FAM.config_for("alitok-b")
-    hard = "transformer.hardcoded"
-    for section, key, value, match in [
-        (None, "preprocces", "center", r"C\.json: unknown key 'preprocces'"),
-        (None, "preprocess", "tencrop", r"C\.json: preprocess 'tencrop' is not one of center, tencrop-center"),
-        ("tokenizer", "use_l2_norm", True, r"tokenizer\.use_l2_norm = true is not supported"),
-        ("tokenizer", "num_latent_tokens", 272, r"tokenizer\.num_latent_tokens 272 != prefix tokens \+ grid\^2 = 273"),
-        ("tokenizer", "patch_size", 15, r"image_size 256 is not a multiple of patch_size 15"),
-        ("transformer.model.generator", "type", "rar", r"model\.generator\.type 'rar' is not supported"),
-        ("transformer.model.generator", "num_attention_heads", 128, r"head_dim divisible by 4"),
-        ("transformer.model.generator", "hidden_size", 768.0, r"hidden_size must be an integer"),
-        ("transformer.model.generator", "image_seq_len", 272, r"RoPE table covers 17 prefix \+ 16\^2 grid = 273"),
+    gen, hard = ("transformer", "model.generator"), ("transformer", "hardcoded")
+    for path, key, value, match in [
+        ((), "preprocces", "center", r"C\.json: unknown key 'preprocces'"),
+        ((), "preprocess", "tencrop", r"C\.json: preprocess 'tencrop' is not one of center, tencrop-center"),
+        (("tokenizer",), "use_l2_norm", True, r"tokenizer\.use_l2_norm = true is not supported"),
+        (("tokenizer",), "num_latent_tokens", 272, r"tokenizer\.num_latent_tokens 272 != prefix tokens \+ grid\^2 = 273"),
+        (("tokenizer",), "patch_size", 15, r"image_size 256 is not a multiple of patch_size 15"),
+        (gen, "type", "rar", r"model\.generator\.type 'rar' is not supported"),
+        (gen, "num_attention_heads", 128, r"head_dim divisible by 4"),
+        (gen, "hidden_size", 768.0, r"hidden_size must be an integer"),
+        (gen, "image_seq_len", 272, r"RoPE table covers 17 prefix \+ 16\^2 grid = 273"),
         (hard, "rope_2d_grid", 15, r"RoPE table covers 17 prefix \+ 15\^2 grid = 242"),
-        ("transformer", "model.vq_model.codebook_size", 1024, r"codebook_size is 1024 but the model it describes has 4096"),
+        (("transformer",), "model.vq_model.codebook_size", 1024, r"codebook_size is 1024 but the model it describes has 4096"),
     ]:
         bad = json.loads(json.dumps(cfg))
         target = bad
-        for part in ([] if section is None else section.split(".", 1) if section.startswith("transformer.") else [section]):
+        for part in path:
             target = target[part]
         target[key] = value
         with pytest.raises(ConfigError, match=match):
