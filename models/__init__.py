@@ -28,6 +28,7 @@ FAMILY_MODULES = {
     "gigatok": "gigatok",
     "hita": "hita",
     "flexvar": "flexvar",
+    "alitok": "alitok",
     "micro": "micro",
 }
 

@@ -367,7 +367,7 @@ def test_end_to_end_cli_bits_equal_fixture(folder, tmp_path, monkeypatch):
         assert abs(rows[rel]["bits"] - want[i]) <= 4e-5, (rel, rows[rel]["bits"], want[i])
 
 
-def test_models_command_lists_the_six_models():
+def test_models_command_lists_the_rar_models():
     from typer.testing import CliRunner
 
     from visbpp.tui.cli import app
@@ -375,7 +375,7 @@ def test_models_command_lists_the_six_models():
     r = CliRunner().invoke(app, ["models"])
     assert r.exit_code == 0, r.output
     ids = [c.id for c in model_cards("rar")]
-    assert ids == ["rar-b", "rar-l", "rar-xl", "rar-xxl", "robusttok-rar-b", "robusttok-rar-l"]
+    assert ids == ["rar-b", "rar-l", "rar-xl", "rar-xxl", "rear-s", "rear-b", "rear-l", "robusttok-rar-b", "robusttok-rar-l"]
     for mid in ids:
         assert mid in r.output
 

@@ -30,6 +30,8 @@ from .robusttok import RobusTokTokenizer, level_index
 # keys of a RobusTok training checkpoint that inference does not use
 ROBUSTTOK_DROP_PREFIXES = ("semantic_model.",)
 ROBUSTTOK_DROP = ("quantize.ema_vocab_hit_SV",)
+# reAR files (qyoo/reAR, safetensors): the RAR generator plus two training-only alignment heads
+REAR_DROP_PREFIXES = ("encode_align_mlp.", "decode_align_mlp.")
 
 
 def _refuse_generator_file(sd: dict, module: Any, path: str) -> dict:
@@ -114,9 +116,10 @@ class RARFamily:
                               check=_robusttok_check(p.tokenizer, raw))
 
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer=None) -> RAR:
-        """Every generator file (``rar_*.bin``, both releases) is a bare state dict."""
+        """Every generator file (``rar_*.bin``, both releases; reAR's ``.safetensors``) is a bare state dict;
+        reAR's training-only alignment heads are dropped."""
         return build_and_load(path, lambda: self.build_transformer(config, tokenizer), containers=(None,),
-                              select=_refuse_tokenizer_file)
+                              select=_refuse_tokenizer_file, drop_prefixes=REAR_DROP_PREFIXES)
 
 
 FAMILY = RARFamily()

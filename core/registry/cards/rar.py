@@ -1,5 +1,6 @@
-"""RAR cards: RAR-B/L/XL/XXL on the MaskGIT-VQGAN tokenizer, and the same generator (B, L) on
-RobusTok's tokenizer (spec: shared/specs/rar.md, section 9 for RobusTok).
+"""RAR cards: RAR-B/L/XL/XXL on the MaskGIT-VQGAN tokenizer, reAR-S/B/L (the same generator trained
+with reAR's regularisation, on the same tokenizer), and the same generator (B, L) on RobusTok's
+tokenizer (spec: shared/specs/rar.md, section 9 for RobusTok; shared/specs/alitok.md 9.2 for reAR).
 
 Not in the published table. FIDs are the upstream READMEs' (with classifier-free guidance, the
 settings in each protocol). The RobusTok generator files share their names with the RAR release
@@ -15,6 +16,8 @@ _RAR_URL = "https://huggingface.co/yucornetto/RAR/resolve/main/"
 _ROBUS_HF = "hf:qiuk6/RobusTok"
 _ROBUS_URL = "https://huggingface.co/qiuk6/RobusTok/resolve/main/"
 _TITOK_URL = "https://huggingface.co/fun-research/TiTok/resolve/main/"
+_REAR_HF = "hf:qyoo/reAR"
+_REAR_URL = "https://huggingface.co/qyoo/reAR/resolve/main/"
 
 _RAR_SRC = "RAR README (README_RAR.md, 1d-tokenizer), Model Zoo table and 'Testing on ImageNet-1K', row {row}"
 _RAR_PROTO = ("class-conditional ImageNet 256x256, 50k samples, classifier-free guidance scale {g} with power-cosine "
@@ -124,6 +127,37 @@ def _robusttok(*, size: str, params: int, fid_main: float, fid_post: float, cfg:
     )
 
 
+def _rear(*, size: str, params: int, arch: tuple, fid: Published | None = None) -> ModelCard:
+    hidden, layers, heads, inter = arch
+    fname = f"reAR-{size}.safetensors"
+    return ModelCard(
+        id=f"rear-{size.lower()}",
+        family="rar",
+        family_label="RAR",
+        size=f"reAR-{size}",
+        params=params,
+        resolution=256,
+        tokenizer_id="rar-maskgit-vqgan",
+        codebook_size=1024,
+        tokens_per_image=256,
+        files=(CheckpointFile("transformer", fname, _REAR_URL + fname, None, repo=_REAR_HF),),
+        fid=fid,
+        rfid=_RAR_RFID,
+        aliases=(f"reAR-{size}", f"reAR {size}"),
+        group="reAR",  # another training recipe (and FID protocol) on RAR's tokenizer: its own fit group
+        notes="RAR generator trained with reAR's generator-tokenizer consistency regularisation (raster order); the "
+              "file also holds two training-only alignment heads (encode/decode_align_mlp, dropped on loading; params "
+              "counts the scored generator)" + ("" if fid else "; FID not published"),
+        arch=dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=inter),
+    )
+
+
+_REAR_L_FID = Published(
+    1.86, "reAR README (QY-H00/reAR @61cc871), overview: 'reAR boosts AR on vanilla VQGAN to 1.86 (461M)'",
+    "class-conditional ImageNet 256x256, ADM evaluator vs VIRTUAL_imagenet256_labeled.npz (README evaluation section); "
+    "guidance scale not stated with the figure (configs/rear_l.yaml: guidance_scale 15.0, pow 2.5, temperature 1.0)",
+    guidance="cfg (scale not stated)", eval_resolution=256, origin="readme")
+
 # cfg = (guidance scale, power-cosine pow, temperature); arch = (hidden, layers, heads, intermediate)
 CARDS = (
     _rar(size="B", params=260_923_648, fid=1.95, cfg=(16.0, 2.75, 1.0), arch=(768, 24, 16, 3072), aliases=("RAR 261M",)),
@@ -133,6 +167,9 @@ CARDS = (
          aliases=("RAR 955M",)),
     _rar(size="XXL", params=1_498_520_704, fid=1.48, cfg=(8.0, 1.2, 1.02), arch=(1408, 40, 16, 6144),
          aliases=("RAR 1.5B",)),
+    _rear(size="S", params=218_397_184, arch=(768, 20, 16, 3072)),
+    _rear(size="B", params=260_923_648, arch=(768, 24, 16, 3072)),
+    _rear(size="L", params=461_668_352, arch=(1024, 24, 16, 4096), fid=_REAR_L_FID),
     _robusttok(size="B", params=265_645_312, fid_main=1.83, fid_post=1.60, cfg=(6.0, 1.15, 1.02),
                arch=(768, 24, 16, 3072)),
     _robusttok(size="L", params=467_962_880, fid_main=1.60, fid_post=1.36, cfg=(6.75, 1.01, 1.04),
