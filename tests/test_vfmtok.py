@@ -349,6 +349,8 @@ def test_rar_generators_are_listed_as_not_supported():
     from visbpp.core.registry.cards import vfmtok as cards_module
 
     assert "VFMTok-RAR" in cards_module.__doc__ and "Not supported yet" in cards_module.__doc__
+    assert cards_module.NOT_SUPPORTED in get_tokenizer_card("vfmtok-tokenizer").notes
+    assert all(cards_module.NOT_SUPPORTED in c.notes for c in model_cards("vfmtok"))  # the TUI's detail pane
     assert not any("rar" in c.id for c in model_cards("vfmtok"))
 
 

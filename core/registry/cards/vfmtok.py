@@ -29,6 +29,8 @@ _PROTO_FREE = f"without guidance (README 'without CFG' table); {_SAMPLING}"
 _RFID_PROTO = ("ImageNet val 50k, center crop at 336, eval-mode reconstruction; reconstruction and original "
                "resized to 256 (PIL bicubic), ADM evaluator")
 _CFG = "cfg (scale not stated)"  # README: no scale given for any FID (the sampler's default is 1.5)
+NOT_SUPPORTED = ("Not supported yet: the VFMTok-RAR generators on this tokenizer (same hub repository, "
+                 "VFMTok-RAR/...; RAR's generator).")
 
 RFID = Published(0.89, "VFMTok README, tokenizer table, vfmtok-tokenizer rFID (rIS 215.4); the README said 0.98 "
                        "until commit 28fb34b (2026-05-21) changed it to 0.89 after a re-evaluation",
@@ -48,7 +50,7 @@ TOKENIZERS = (
         extra_files=(BACKBONE,),
         notes=("params = the file (encode + decode paths; 20,580,620 make tokens) without the DINOv2 ViT-L/14-reg4 "
                "backbone (304,372,736 params, extra file). 256 tokens = 16x16 carriers (raster order over their "
-               "reference grid), one 16384 x 12 l2-normalised codebook."),
+               "reference grid), one 16384 x 12 l2-normalised codebook. " + NOT_SUPPORTED),
     ),
 )
 
@@ -88,7 +90,8 @@ def _card(*, size: str, epochs: int, fid: tuple[float, float], free: tuple[float
         arch=dict(_GPT[size]),
         notes=("BPP = bits / (3*336*336), the tokenizer's input side (FIDs are evaluated at 256); 256 tokens = the "
                "16x16 carrier grid in raster order; LlamaGen's GPT unchanged (block_size 256)."
-               + (" n_head fixed per size (not readable from the weights)." if size in ("2B", "3B") else "")),
+               + (" n_head fixed per size (not readable from the weights)." if size in ("2B", "3B") else "")
+               + " " + NOT_SUPPORTED),
     )
 
 
