@@ -29,6 +29,7 @@ FAMILY_MODULES = {
     "hita": "hita",
     "flexvar": "flexvar",
     "alitok": "alitok",
+    "vfmtok": "vfmtok",
     "micro": "micro",
 }
 

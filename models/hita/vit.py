@@ -1,4 +1,5 @@
-"""The frozen DINOv2 ViT with register tokens that feeds Hita's holistic encoder, and its input rule.
+"""The frozen DINOv2 ViT with register tokens that feeds Hita's holistic encoder (and, read at four
+levels, VFMTok's region encoder), and its input rule.
 
 Attribute names equal the keys of the released DINOv2 state dicts (``cls_token``,
 ``pos_embed``, ``register_tokens``, ``mask_token``, ``patch_embed.proj``,
@@ -135,13 +136,17 @@ class DinoViT(nn.Module):
         grid = grid.permute(0, 2, 3, 1).reshape(1, h * w, -1)
         return torch.cat([pos[:, :1], grid], dim=1).to(self.pos_embed.dtype)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) ViT input -> (B, 1 + R + N, dim) block input [cls, registers, patch tokens]."""
         B, _, H, W = x.shape
         p = self.cfg.patch_size
         t = self.patch_embed(x)  # (B, N, dim)
         t = torch.cat([self.cls_token.expand(B, -1, -1), t], dim=1)
         t = t + self.position_embedding(H // p, W // p)
-        t = torch.cat([t[:, :1], self.register_tokens.expand(B, -1, -1), t[:, 1:]], dim=1)
+        return torch.cat([t[:, :1], self.register_tokens.expand(B, -1, -1), t[:, 1:]], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.embed(x)
         for blk in self.blocks:
             t = blk(t)
         t = self.norm(t)

@@ -128,9 +128,13 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """``conv_in``, ``mid``, ``conv_blocks.0..n-1`` deepest level first (attention only in block 0), ``norm_out``, ``conv_out``."""
+    """``conv_in``, ``mid``, ``conv_blocks.0..n-1`` deepest level first (attention only in block 0), ``norm_out``, ``conv_out``.
 
-    def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, out_channels: int, z_channels: int):
+    ``up_attn=False``: no attention in the up-blocks (``mid`` keeps its own), VFMTok's pixel decoder.
+    """
+
+    def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, out_channels: int, z_channels: int,
+                 up_attn: bool = True):
         super().__init__()
         n = len(ch_mult)
         c = ch * ch_mult[-1]
@@ -139,7 +143,8 @@ class Decoder(nn.Module):
         self.conv_blocks = nn.ModuleList()
         for i in range(n):
             c_out = ch * ch_mult[n - 1 - i]
-            self.conv_blocks.append(_Level(c, c_out, num_res_blocks + 1, i == 0, "upsample" if i != n - 1 else None))
+            self.conv_blocks.append(_Level(c, c_out, num_res_blocks + 1, up_attn and i == 0,
+                                           "upsample" if i != n - 1 else None))
             c = c_out
         self.norm_out = group_norm(c)
         self.conv_out = nn.Conv2d(c, out_channels, 3, padding=1)
