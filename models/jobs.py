@@ -22,6 +22,7 @@ from typing import Any, Mapping
 from visbpp.core.engine.run_types import ScoringJob
 from visbpp.core.errors import CheckpointError, ConfigError, VisbppError
 from visbpp.core.registry import checkpoints as ck
+from visbpp.core.registry import class_names
 from visbpp.core.registry.catalog import CheckpointFile, get_card, get_tokenizer_card, model_cards
 from visbpp.core.store.results import file_sha256
 
@@ -111,6 +112,7 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
         reference_bpp=card.reference_bpp,
+        class_names=class_names.for_config(card.family, config),
     )
 
 
@@ -182,6 +184,7 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
         load_tokenizer=load_tokenizer,
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, "config": os.path.abspath(config_path), **extra_paths},
+        class_names=class_names.for_config(name, cfg),
     )
 
 

@@ -54,11 +54,12 @@ class FakeAR(torch.nn.Module):
     vocab_size = VOCAB
     num_classes = NUM_CLASSES
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, num_classes: int = NUM_CLASSES):
         super().__init__()
+        self.num_classes = num_classes
         g = torch.Generator().manual_seed(seed)
         # logits of token j given (label, previous token or VOCAB for the first position)
-        self.table = torch.nn.Parameter(torch.randn(NUM_CLASSES, VOCAB + 1, VOCAB, generator=g) * 2)
+        self.table = torch.nn.Parameter(torch.randn(num_classes, VOCAB + 1, VOCAB, generator=g) * 2)
 
     def token_nll(self, tokens, labels):
         s = float(os.environ.get("FAKE_SLEEP", "0"))
@@ -70,11 +71,14 @@ class FakeAR(torch.nn.Module):
         return nll_from_logits(logits, tokens)
 
 
-def fake_job(model_id: str = "fake-a", seed: int = 0, tokenizer_key: str = "fake-tok") -> ScoringJob:
-    return ScoringJob(model_id, "fake", tokenizer_key, FakeTokenizer, lambda tok: FakeAR(seed))
+def fake_job(model_id: str = "fake-a", seed: int = 0, tokenizer_key: str = "fake-tok",
+             class_names: tuple[str, ...] | None = None) -> ScoringJob:
+    """A fake model; with ``class_names`` it has those classes (labels by folder name)."""
+    n = len(class_names) if class_names else NUM_CLASSES
+    return ScoringJob(model_id, "fake", tokenizer_key, FakeTokenizer, lambda tok: FakeAR(seed, n), class_names=class_names)
 
 
-def reference_bits(path: str, label: int, seed: int = 0) -> float:
+def reference_bits(path: str, label: int, seed: int = 0, num_classes: int = NUM_CLASSES) -> float:
     """Bits of one image scored alone (batch of 1), straight through the fakes."""
     from visbpp.core.engine.data import load_image
 
@@ -82,7 +86,7 @@ def reference_bits(path: str, label: int, seed: int = 0) -> float:
     x = tok.preprocess(load_image(path))[None]
     t = (x.mean(1)[:, ::2, ::2] * (VOCAB - 1)).round().long().flatten(1)
     with torch.inference_mode():
-        nll = FakeAR(seed).token_nll(t, torch.tensor([label]))
+        nll = FakeAR(seed, num_classes).token_nll(t, torch.tensor([label]))
     return float(nll.double().sum() / np.log(2))
 
 

@@ -34,11 +34,11 @@ def _error_lines(output: str) -> list[str]:
 # ------------------------------------------------------------------ 0 images scored
 
 
-def _all_bad(root, nclass=NUM_CLASSES):
+def _all_bad(root, nclass=NUM_CLASSES, prefix="c"):
     for c in range(nclass):
-        os.makedirs(root / f"c{c}", exist_ok=True)
-    (root / "c0" / "a.png").write_bytes(b"")
-    (root / "c1" / "b.png").write_text("not an image")
+        os.makedirs(root / f"{prefix}{c}", exist_ok=True)
+    (root / f"{prefix}0" / "a.png").write_bytes(b"")
+    (root / f"{prefix}1" / "b.png").write_text("not an image")
 
 
 def test_all_images_bad_is_an_error_and_nothing_complete(tmp_path):
@@ -66,13 +66,14 @@ def test_older_complete_document_without_images_is_not_a_finished_run(tmp_path):
 
 def test_cli_all_images_bad_exit_2_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
-    _all_bad(tmp_path / "data", nclass=10)
+    _all_bad(tmp_path / "data", nclass=10, prefix="")  # the micro zoo's classes: the digit folders 0..9
     r = runner.invoke(app, ["run", "--model", "micro-s", "--data", str(tmp_path / "data"), "--device", "cpu",
                             "--out", str(tmp_path / "out"), "--quiet"])
     assert r.exit_code == 2, r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
     assert _error_lines(r.output) == [ln for ln in _error_lines(r.output) if ln.startswith("error:")]
     assert len(_error_lines(r.output)) == 1 and "0 images scored" in r.output
+    assert "0/a.png: empty file" in r.output
     assert not (tmp_path / "out" / "results.json").exists()
 
 
@@ -286,16 +287,22 @@ def test_negative_workers(tmp_path, monkeypatch):
     assert r.exit_code == 2 and len(_error_lines(r.output)) == 1 and r.output.startswith("error: --workers -1")
 
 
-def test_cli_warns_on_stderr_when_the_data_has_fewer_classes(tmp_path, monkeypatch):
+def test_cli_one_error_line_for_class_folders_that_are_not_the_models_classes(tmp_path, monkeypatch):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
-    make_imagefolder(tmp_path / "data", per_class=(1, 1, 1))  # 3 classes; the micro models have 10
-    for extra in ([], ["--quiet", "--limit", "2"]):  # the second is another run (another subset)
-        r = runner.invoke(app, ["run", "--model", "micro-s", "--data", str(tmp_path / "data"), "--device", "cpu",
-                                *extra])
-        assert r.exit_code == 0, r.output
-        assert [ln for ln in r.output.splitlines() if ln.startswith("warning:")] == [
-            "warning: [micro-s] the data has 3 classes but the model has num_classes=10: "
-            "labels are the data's class indices 0..2"]
+    make_imagefolder(tmp_path / "data", per_class=(1, 1, 1))  # folders c0 c1 c2; the micro models' classes: 0..9
+    r = runner.invoke(app, ["run", "--model", "micro-s", "--data", str(tmp_path / "data"), "--device", "cpu"])
+    assert r.exit_code == 2, r.output
+    assert _error_lines(r.output) == [
+        f"error: {tmp_path / 'data'}: class folder 'c0' (and 2 more) is not a class of the model: its classes are "
+        f"the digits 0..9; labels come from these names, so rename or remove them (or score a model of these classes)"]
+
+
+def test_a_model_of_unknown_classes_warns_when_the_data_has_fewer_classes(tmp_path):
+    make_imagefolder(tmp_path / "data", per_class=(1, 1, 1))  # 3 classes; the fake model has 4, names unknown
+    events = []
+    run([fake_job()], _settings(tmp_path), events.append)
+    assert [e.detail for e in events if isinstance(e, StageChanged) and e.stage == "warning"] == [
+        "the data has 3 classes but the model has num_classes=4: labels are the data's class indices 0..2"]
 
 
 def test_a_damaged_store_entry_does_not_hide_the_others(tmp_path):

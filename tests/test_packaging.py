@@ -34,7 +34,8 @@ def test_wheel_has_every_source_package_and_data_file(wheel):
     for top, prefix in (("core", "visbpp/core"), ("models", "visbpp/models"), ("tui", "visbpp/tui")):
         for py in (REPO / top).rglob("*.py"):
             assert f"{prefix}/{py.relative_to(REPO / top).as_posix()}" in names, py
-    for f in (REPO / "core" / "assets" / "micro").iterdir():
-        assert f"visbpp/core/assets/micro/{f.name}" in names
+    for f in (REPO / "core" / "assets").rglob("*"):
+        if f.is_file():
+            assert f"visbpp/core/{f.relative_to(REPO / 'core').as_posix()}" in names, f
     assert "visbpp/tui/app.tcss" in names and "visbpp/__main__.py" in names
     assert not any(n.startswith(("tests/", "core/", "models/", "tui/")) for n in names)  # no generic top-level names

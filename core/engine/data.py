@@ -2,17 +2,21 @@
 
 Layouts
 -------
-* **ImageFolder**: ``root/<class>/<image>``. The class index of an image is the position of
-  its folder name in the sorted list of *all* subfolders of ``root`` (empty ones included), so
-  for ImageNet the index is the standard one (0 = n01440764). Files directly in ``root`` are
-  ignored; files nested deeper inside a class folder belong to that class.
+* **ImageFolder**: ``root/<class>/<image>``. Files directly in ``root`` are ignored; files
+  nested deeper inside a class folder belong to that class.
 * **Flat + CSV**: ``root/<image>`` plus Kaggle's ``LOC_val_solution.csv`` (columns
-  ``ImageId,PredictionString``). The label of an image is the *first* synset of its
-  PredictionString; the class index is the position of that synset in the sorted list of all
-  synsets that occur in the CSV (for the ImageNet val CSV these are the 1000 synsets, so the
-  index equals the ImageFolder index). Images without a CSV row are not scored: they are
-  listed in ``Dataset.unlabeled`` and the engine reports them as skipped ("no label in the
-  CSV") when the whole folder is scored (no ``--limit`` / ``--per-class``).
+  ``ImageId,PredictionString``). The class of an image is the *first* synset of its
+  PredictionString. Images without a CSV row are not scored: they are listed in
+  ``Dataset.unlabeled`` and the engine reports them as skipped ("no label in the CSV") when the
+  whole folder is scored (no ``--limit`` / ``--per-class``).
+
+Labels: with the models' class names (``class_names``, index order: the 1000 ImageNet synset
+ids, or the micro zoo's digits, ``visbpp.core.registry.class_names``) the label of an image is
+the index of its class NAME (folder name or CSV synset) among them, so a folder holding any
+subset of the classes is labelled right; a name that is not one of the classes is a
+``DataError`` naming it. Without class names (models of unknown classes) the label is the
+position of the name in the sorted list of all class folders (empty ones included) or of all
+synsets of the CSV.
 
 Image paths in results are relative to ``root`` (POSIX separators). Hidden files (``.*``) are
 never listed; every other file is, and non-images are reported as skipped with a reason.
@@ -31,10 +35,10 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from visbpp.core.errors import DataError  # noqa: F401 - re-exported
+from visbpp.core.registry.class_names import describe
+
 IMAGE_DECODE_ERRORS = "truncated or corrupt image"
-
-
-from visbpp.core.errors import DataError  # noqa: E402 - re-exported
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,11 @@ class Dataset:
     classes: tuple[str, ...]    # class names in index order
     samples: tuple[Sample, ...]  # in global order: (label, image)
     unlabeled: tuple[str, ...] = ()  # flat layout: files without a CSV row (relative paths, sorted)
+    relabelled: bool = False    # the labels (by class name) differ from the sorted positions of ``classes``
+
+
+def _relabelled(label: dict[str, int]) -> bool:
+    return any(label[c] != i for i, c in enumerate(sorted(label)))
 
 
 def _dir_id(path: str) -> tuple[int, int] | None:
@@ -89,7 +98,22 @@ def _check_root(root: str) -> None:
         raise DataError(f"{root}: data folder not found (pass --data DIR: an ImageFolder root or the flat val folder)")
 
 
-def scan_imagefolder(root: str) -> Dataset:
+def class_index(names: Sequence[str], class_names: Sequence[str] | None, where: str, what: str) -> dict[str, int]:
+    """name -> class index: its position among ``class_names`` (every name must be one of them,
+    else a ``DataError`` naming it), or, without class names, its position in ``sorted(names)``."""
+    if class_names is None:
+        return {c: i for i, c in enumerate(sorted(names))}
+    index = {c: i for i, c in enumerate(class_names)}
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise DataError(f"{where}: {what} {unknown[0]!r}{more} is not a class of the model: its classes are "
+                        f"{describe(tuple(class_names))}; labels come from these names, so rename or remove "
+                        f"{'them' if more else 'it'} (or score a model of these classes)")
+    return {c: index[c] for c in names}
+
+
+def scan_imagefolder(root: str, class_names: Sequence[str] | None = None) -> Dataset:
     root = os.path.abspath(root)
     _check_root(root)
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
@@ -98,12 +122,14 @@ def scan_imagefolder(root: str) -> Dataset:
             f"{root}: no class subfolders. For an ImageFolder, put images in one folder per class; "
             f"for the flat ImageNet val folder pass --labels-csv LOC_val_solution.csv"
         )
+    label = class_index(classes, class_names, root, "class folder")
     samples = []
     seen = {_dir_id(root)} | {_dir_id(os.path.join(root, c)) for c in classes}
-    for idx, c in enumerate(classes):
+    for c in classes:
         for p, rel in sorted(_walk_files(os.path.join(root, c), root, seen), key=lambda t: t[1]):
-            samples.append(Sample(p, rel, idx))
-    return Dataset(root, "imagefolder", tuple(classes), tuple(samples))
+            samples.append(Sample(p, rel, label[c]))
+    samples.sort(key=lambda s: (s.label, s.image))
+    return Dataset(root, "imagefolder", tuple(classes), tuple(samples), relabelled=_relabelled(label))
 
 
 def read_labels_csv(csv_path: str) -> dict[str, str]:
@@ -126,12 +152,12 @@ def read_labels_csv(csv_path: str) -> dict[str, str]:
     return out
 
 
-def scan_flat(root: str, csv_path: str) -> Dataset:
+def scan_flat(root: str, csv_path: str, class_names: Sequence[str] | None = None) -> Dataset:
     root = os.path.abspath(root)
     _check_root(root)
     labels = read_labels_csv(csv_path)
     classes = tuple(sorted(set(labels.values())))
-    index = {c: i for i, c in enumerate(classes)}
+    index = class_index(classes, class_names, csv_path, "synset")
     samples = []
     unlabeled = []
     for e in os.scandir(root):
@@ -147,11 +173,12 @@ def scan_flat(root: str, csv_path: str) -> Dataset:
     if not samples:
         raise DataError(f"{root}: no file matches an ImageId of {csv_path} (names like ILSVRC2012_val_00000001.JPEG expected)")
     samples.sort(key=lambda s: (s.label, s.image))
-    return Dataset(root, "flat-csv", classes, tuple(samples), tuple(sorted(unlabeled)))
+    return Dataset(root, "flat-csv", classes, tuple(samples), tuple(sorted(unlabeled)), _relabelled(index))
 
 
-def scan(root: str, labels_csv: str | None = None) -> Dataset:
-    return scan_flat(root, labels_csv) if labels_csv else scan_imagefolder(root)
+def scan(root: str, labels_csv: str | None = None, class_names: Sequence[str] | None = None) -> Dataset:
+    """The images of ``root`` with their labels (the layouts and label rule of the module doc)."""
+    return scan_flat(root, labels_csv, class_names) if labels_csv else scan_imagefolder(root, class_names)
 
 
 def select(samples: Sequence[Sample], limit: int | None = None, per_class: int | None = None) -> list[Sample]:

@@ -23,6 +23,7 @@ from visbpp.core.engine import run_identity as RI
 from visbpp.core.engine.events import Event, RunFinished, StageChanged
 from visbpp.core.engine.run_types import RunResult, RunSettings, ScoringJob
 from visbpp.core.errors import ConfigError, VisbppError
+from visbpp.core.registry.class_names import describe
 from visbpp.core.store import results as R
 from visbpp.core.store import token_store as TS
 
@@ -55,9 +56,21 @@ class Located:
     store: str
 
 
+def class_names(jobs: Sequence[ScoringJob]) -> tuple[str, ...] | None:
+    """The class names the run's labels come from: those of its models (one set per run)."""
+    sets = {j.class_names for j in jobs} - {None}
+    if len(sets) > 1:
+        kinds = "; ".join(f"{', '.join(j.model_id for j in jobs if j.class_names == s)}: {describe(s)}"
+                          for s in sorted(sets, key=len))
+        raise ConfigError(f"these models have different classes ({kinds}); a run labels its images for one "
+                          f"class set: score them in separate runs")
+    return next(iter(sets), None)
+
+
 def locate(jobs: Sequence[ScoringJob], settings: RunSettings, cache_dir: str, device_type: str) -> Located:
-    """Scan the data, select the subset and compute the run id (``DataError`` when nothing is selected)."""
-    ds = D.scan(settings.data, settings.labels_csv)
+    """Scan the data (labels from the models' class names), select the subset and compute the run
+    id (``DataError`` when nothing is selected)."""
+    ds = D.scan(settings.data, settings.labels_csv, class_names(jobs))
     samples = D.select(ds.samples, settings.limit, settings.per_class)
     if not samples:
         raise D.DataError(f"{ds.root}: no images selected")

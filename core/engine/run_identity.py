@@ -3,7 +3,8 @@
 The run id is a hash of the jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the
 data, the subset, the preprocessing protocol, the dtype, TF32, ``--compile``, the device type
 and the batch-size setting. Settings that were added later enter the identity only when set,
-so the ids of earlier runs stay the same.
+so the ids of earlier runs stay the same; so does the label rule: labels taken from the class
+names that differ from the folders' sorted positions (a subset of the classes) add ``labels``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def identity(jobs, settings, samples, ds, device_type: str) -> dict:
         "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
         "preprocess": settings.preprocess,
         **{k: True for k in OPTIONAL_FLAGS if getattr(settings, k, False)},
+        **({"labels": "by-class-name"} if getattr(ds, "relabelled", False) else {}),
     }
 
 

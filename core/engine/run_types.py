@@ -26,6 +26,7 @@ class ScoringJob:
     load_model: Callable[["ImageTokenizer"], "ARModel"]
     checkpoints: Mapping[str, str] = field(default_factory=dict)
     reference_bpp: float | None = None
+    class_names: tuple[str, ...] | None = None  # the model's classes in index order (labels by folder name); None: unknown
 
 
 @dataclass(frozen=True)

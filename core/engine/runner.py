@@ -62,6 +62,7 @@ from visbpp.core.engine.runtime import find_batch_size  # noqa: F401 - re-export
 from visbpp.core.linear import backend as linear_backend
 from visbpp.core.nll import NonFiniteNLLError  # noqa: F401 - re-exported (engine API)
 from visbpp.core.registry.cards import PUBLISHED_TABLE
+from visbpp.core.registry.class_names import describe
 from visbpp.core.store import results as R
 from visbpp.core.store import token_store as TS
 from visbpp.core.store.runs import clear_run
@@ -181,8 +182,14 @@ class _Ctx:
 
     # ------------------------------------------------------------------ per tokenizer group
     def check_classes(self, j, model) -> None:
-        """Error when the data has more classes than the model; warn (once) when it has fewer."""
+        """Labels by class name: the model must have those classes. Labels by position (models of
+        unknown classes): error when the data has more classes than the model; warn (once) when fewer."""
         ncls, have = getattr(model, "num_classes", None), len(self.ds.classes)
+        if j.class_names is not None:
+            if ncls is not None and ncls != len(j.class_names):
+                raise D.DataError(f"{j.model_id} has num_classes={ncls}, but its labels come from "
+                                  f"{describe(j.class_names)}: this model was trained on other classes")
+            return
         if ncls is None or not have or have == ncls or j.model_id in self.warned:
             return
         if have > ncls:
