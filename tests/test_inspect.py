@@ -15,7 +15,7 @@ from visbpp.core.store import results as R
 from visbpp.tui.cli import app
 
 runner = CliRunner()
-KEYS = ["model_id", "n_images", "bpp", "bits_mean", "by_position", "spatial", "by_group", "per_class",
+KEYS = ["model_id", "run_id", "n_images", "bpp", "bits_mean", "by_position", "spatial", "by_group", "per_class",
         "class_info_bits"]
 
 
@@ -89,7 +89,13 @@ def test_sign_test_and_paired_bootstrap_against_independent_values():
 def test_inspect_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
     r = runner.invoke(app, ["inspect", "no-such-model"])
-    assert r.exit_code == 2 and "run `visbpp run --model no-such-model` first" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "`visbpp models` lists the model ids" in " ".join(r.output.split())
+    assert "visbpp run" not in r.output
+    r = runner.invoke(app, ["inspect", "micro-s"])   # a registered model not measured yet
+    assert r.exit_code == 2 and "run `visbpp run --model micro-s` first" in " ".join(r.output.split())
+    r = runner.invoke(app, ["inspect", "/nonexist"])
+    assert r.exit_code == 2 and " ".join(r.output.split()).startswith("error: /nonexist: no such folder")
+    assert "visbpp run --model" not in r.output
     (tmp_path / "half").mkdir()
     r = runner.invoke(app, ["inspect", str(tmp_path / "half")])
     assert r.exit_code == 2 and "no complete results.json" in r.output
@@ -114,3 +120,23 @@ def test_paired_bpp_cis_use_the_same_resamples_for_both_models():
     assert blo == pytest.approx(alo + 0.25, abs=1e-12) and bhi == pytest.approx(ahi + 0.25, abs=1e-12)
     assert alo < a.sum() / den.sum() < ahi
     assert I.paired_bpp_cis(np.stack([a[:9], b[:9]]), den[:9]) == [(None, None), (None, None)]
+
+
+def test_inspect_names_the_run_and_where_the_class_information_is(tmp_path, monkeypatch):
+    """A model target: the run the selection rule chose is named; its class information is not
+    measured there, and the run of the same model that has it is named."""
+    monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
+    base = ["run", "--model", "micro-s", "--device", "cpu", "--quiet"]
+    assert runner.invoke(app, [*base, "--unconditional", "--limit", "20"]).exit_code == 0
+    assert runner.invoke(app, base).exit_code == 0      # all 360 images: the rule's choice
+    from visbpp.core.store import runs as RU
+
+    runs = {r["n_images"]: r["run_id"] for r in RU.list_runs()}
+    r = runner.invoke(app, ["inspect", "micro-s"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert f"run {runs[360]}, chosen by the selection rule (rule)" in text
+    assert (f"class information: not measured in run {runs[360]}; run {runs[20]} of this model has it "
+            f"(`visbpp inspect {runs[20]}`)") in text
+    r = runner.invoke(app, ["inspect", runs[20]])
+    assert r.exit_code == 0 and "class information bits(null) - bits(label)" in r.output

@@ -26,13 +26,14 @@ def _rows(mid: str, n: int, bpp: float) -> list[dict]:
              "tokens": 16, "pixels": 256, "bpp": bpp} for i in range(n)]
 
 
-def _store(home: Path, run_id: str, limit: int, models: dict[str, float], finished: str, dtype: str = "fp32") -> None:
+def _store(home: Path, run_id: str, limit: int, models: dict[str, float], finished: str, dtype: str = "fp32",
+           preprocess: str = "official", tf32: bool = False) -> None:
     rows = [r for mid, bpp in models.items() for r in _rows(mid, limit, bpp)]
-    summaries = [R.summarize(mid, [r for r in rows if r["model_id"] == mid], 0, "micro", 16, None, dtype)
+    summaries = [R.summarize(mid, [r for r in rows if r["model_id"] == mid], 0, "micro", 16, None, dtype, preprocess)
                  for mid in models]
     doc = {"run_id": run_id, "complete": True, "started_at": finished, "finished_at": finished,
            "models": summaries, "skipped": [],
-           "metadata": {"dtype": dtype, "preprocess": "official", "device": "cpu",
+           "metadata": {"dtype": dtype, "preprocess": preprocess, "device": "cpu", "tf32": tf32,
                         "subset": {"data": "/d/digits", "layout": "imagefolder", "limit": limit, "per_class": None,
                                    "n_selected": limit, "n_classes": 10}}}
     R.store(doc, rows, str(home))
@@ -100,6 +101,39 @@ def test_rule_prefers_common_image_set_and_pin_changes_the_fit(home, tmp_path):
 
     assert cli("runs", "unpin", "micro-s").exit_code == 0
     assert _analysis_json()[1]["measured_runs"]["micro-s"]["run_id"] == "runA"
+
+
+def test_a_tie_prefers_the_default_protocol_then_the_newest_and_names_the_run(tmp_path, monkeypatch):
+    """The same models scored with the default protocol and (later) with --preprocess paper, same
+    images and numerics: the fit uses the default-protocol runs, the newest of them, and says so."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("VISBPP_HOME", str(h))
+    zoo = {m: 0.40 - 0.03 * i for i, m in enumerate(MICRO)}
+    _store(h, "official-old", 20, zoo, "2026-01-01T00:00:00Z")
+    _store(h, "official-new", 20, {m: b + 0.001 for m, b in zoo.items()}, "2026-01-02T00:00:00Z")
+    _store(h, "paper-newest", 20, {m: b + 0.01 for m, b in zoo.items()}, "2026-01-03T00:00:00Z", preprocess="paper")
+    code, doc, err = _analysis_json()
+    assert code == 0, err
+    assert {v["run_id"] for v in doc["measured_runs"].values()} == {"official-new"}
+    err = " ".join(err.split())
+    for m in MICRO:
+        assert f"{m}: 3 runs in the store; using run official-new (n=20, fp32, official" in err
+
+
+def test_a_tf32_run_is_not_the_fp32_reference(tmp_path, monkeypatch):
+    """fp32 with --tf32 (newer) and the fp32 reference (TF32 off) on the same images: the reference is
+    used; a model measured only with TF32 keeps that run, and the note says fp32+tf32."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("VISBPP_HOME", str(h))
+    zoo = {m: 0.40 - 0.03 * i for i, m in enumerate(MICRO)}
+    _store(h, "reference", 20, {m: b for m, b in zoo.items() if m != "micro-xl"}, "2026-01-01T00:00:00Z")
+    _store(h, "tf32", 20, {m: b + 0.002 for m, b in zoo.items()}, "2026-01-05T00:00:00Z", tf32=True)
+    sel = RU.select_measured()
+    got = {e["model_id"]: e["run_id"] for e in sel.entries}
+    assert got == {"micro-s": "reference", "micro-m": "reference", "micro-l": "reference", "micro-xl": "tf32"}
+    notes = " ".join(sel.notes)
+    assert "micro-s: 2 runs in the store; using run reference (n=20, fp32, official" in notes
+    assert "micro-xl: using run tf32 (n=20, fp32+tf32, official" in notes
 
 
 def test_runs_list_show_and_rm_keep_the_token_cache(home):

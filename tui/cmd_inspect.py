@@ -37,8 +37,14 @@ def _bitmap_lines(spatial: list[list[float]]) -> list[str]:
             for row in spatial] + [f"(mean bits per cell: '{SHADES[0]}' {lo:.3f} ... '{SHADES[-1]}' {hi:.3f})"]
 
 
-def _render(console: Console, rep: dict, classes: list[dict], summary: dict, max_classes: int) -> None:
+def _render(console: Console, rep: dict, classes: list[dict], src, max_classes: int) -> None:
+    from visbpp.core.analysis.inspection import other_runs_with_class_info
+
+    summary = src.summary
     console.rule(f"[bold]{rep['model_id']}")
+    if src.run_id:
+        how = f", chosen by the selection rule ({src.chosen_by})" if src.chosen_by else ""
+        console.print(f"run {src.run_id}{how}", highlight=False)
     ci = f" [95% CI {_f(summary.get('bpp_ci_low'), '.6f')}, {_f(summary.get('bpp_ci_high'), '.6f')}]"
     console.print(f"{rep['n_images']} images; BPP {_f(rep['bpp'], '.6f')}{ci}; "
                   f"mean bits per image {_f(rep['bits_mean'], '.2f')}")
@@ -52,7 +58,11 @@ def _render(console: Console, rep: dict, classes: list[dict], summary: dict, max
     elif summary.get("class_info"):
         console.print(f"class information: {summary['class_info']}")
     else:
-        console.print("class information: not measured (run with --unconditional)")
+        others = other_runs_with_class_info(src)
+        where = f" in run {src.run_id}" if src.run_id else ""
+        also = f"; run {', '.join(others)} of this model has it (`visbpp inspect {others[0]}`)" if others else \
+            " (score with --unconditional)"
+        console.print(f"class information: not measured{where}{also}", highlight=False)
     if rep["by_group"] is None:
         console.print("no per-token file for this run (scored by an older version): rerun to get the breakdowns")
     else:
@@ -143,7 +153,7 @@ def inspect_cmd(
         return
     console = Console()
     for rep, cls, s in zip(reports, tables, by_id.values()):
-        _render(console, rep, cls, s.summary, max_classes)
+        _render(console, rep, cls, s, max_classes)
     for p in pairs:
         _render_pair(console, p)
 

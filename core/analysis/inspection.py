@@ -3,7 +3,7 @@
 A target is a result folder (``--out`` of a run or a results-store folder), a run id in the
 results store, or a model id (its measurement in the results store, as ``analyze`` picks it).
 
-:func:`model_report` gives, per model, the ``--json`` schema: ``model_id``, ``n_images``, ``bpp``,
+:func:`model_report` gives, per model, the ``--json`` schema: ``model_id``, ``run_id``, ``n_images``, ``bpp``,
 ``bits_mean`` (mean bits per image), ``by_position`` (mean bits per token position, length L),
 ``spatial`` (mean bit map, h x w nested lists for grid layouts, else None), ``by_group`` (name ->
 mean bits), ``per_class`` (``[{label, n, bpp}]``), ``class_info_bits`` (mean bits(null) -
@@ -35,6 +35,8 @@ class Source:
     folder: str        # result folder (per_image.csv, results.json, token_nll/)
     model_id: str
     summary: dict      # the model's entry of results.json
+    run_id: str = ""   # the run it belongs to ("" for a folder without a run id)
+    chosen_by: str = ""  # for a model target: how the selection rule chose the run ("pin", "rule", ...)
 
 
 def _doc(folder: str) -> dict | None:
@@ -44,7 +46,7 @@ def _doc(folder: str) -> dict | None:
 def resolve(target: str, cache_dir: str | None = None) -> list[Source]:
     """The models a target names (see the module docstring), or :class:`InspectError`."""
     folders = [target] if os.path.isdir(target) else []
-    if not folders:
+    if not folders and os.sep not in target:
         store = R.store_dir(target, cache_dir)
         if os.path.isdir(store):
             folders = [store]
@@ -52,23 +54,36 @@ def resolve(target: str, cache_dir: str | None = None) -> list[Source]:
         doc = _doc(folders[0])
         if doc is None:
             raise InspectError(f"{target}: no complete results.json there (an unfinished run? rerun it to finish)")
-        return [Source(folders[0], m["model_id"], m) for m in doc["models"]]
+        rid = str(doc.get("run_id", ""))
+        return [Source(folders[0], m["model_id"], m, rid) for m in doc["models"]]
+    if os.sep in target or (os.altsep and os.altsep in target) or target.startswith("."):
+        raise InspectError(f"{target}: no such folder (pass a result folder written by `visbpp run --out`, "
+                           f"a run id of `visbpp runs list` or a measured model id)")
     measured = {m["model_id"]: m for m in R.measured_results(cache_dir)}
-    mid = target
+    mid, known_model = target, False
     if mid not in measured:
         try:
             from visbpp.core.registry.catalog import get_card
 
-            mid = get_card(target).id
+            mid, known_model = get_card(target).id, True
         except (KeyError, ValueError):
             pass
     if mid not in measured:
         known = ", ".join(sorted(measured)) or "none yet"
+        hint = f"; run `visbpp run --model {mid}` first" if known_model else " (`visbpp models` lists the model ids)"
         raise InspectError(f"{target}: neither a result folder, a run id nor a measured model "
-                           f"(measured models: {known}); run `visbpp run --model {target}` first")
-    folder = os.path.dirname(measured[mid]["path"])
+                           f"(measured models: {known}){hint}")
+    e = measured[mid]
+    folder = os.path.dirname(e["path"])
     doc = _doc(folder)
-    return [Source(folder, mid, next(m for m in doc["models"] if m["model_id"] == mid))]
+    return [Source(folder, mid, next(m for m in doc["models"] if m["model_id"] == mid), e["run_id"],
+                   e.get("selected_by", ""))]
+
+
+def other_runs_with_class_info(src: Source, cache_dir: str | None = None) -> list[str]:
+    """Run ids of other complete runs of the same model that measured the class information."""
+    return sorted({e["run_id"] for e in R.read_measurements(cache_dir)
+                   if e["model_id"] == src.model_id and e["run_id"] != src.run_id and e.get("class_info_bits") is not None})
 
 
 def rows_of(src: Source) -> list[dict]:
@@ -103,7 +118,7 @@ def model_report(src: Source, rows: list[dict] | None = None) -> dict:
         layout = layout_from_dict(entry.get("layout"), int(entry["shape"][1]))
         m = BD.mean_breakdown(arr, layout)
         by_position, spatial, by_group = m["by_position"], m["spatial"], m["by_group"]
-    return {"model_id": src.model_id, "n_images": len(rows), "bpp": src.summary.get("bpp"),
+    return {"model_id": src.model_id, "run_id": src.run_id, "n_images": len(rows), "bpp": src.summary.get("bpp"),
             "bits_mean": float(bits.mean()) if len(bits) else None, "by_position": by_position,
             "spatial": spatial, "by_group": by_group, "per_class": per_class_table(rows, ci=False),
             "class_info_bits": src.summary.get("class_info_bits")}

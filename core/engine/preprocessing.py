@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from visbpp.core.engine import data as D
+from visbpp.core.store.runs import DEFAULT_PREPROCESSING
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-PREPROCESSINGS = ("official", "paper")
-DEFAULT_PREPROCESSING = "official"
+PREPROCESSINGS = (DEFAULT_PREPROCESSING, "paper")
 
 
 class PreprocessingError(ValueError):

@@ -473,6 +473,7 @@ def read_measurements(cache_dir: str | None = None) -> list[dict]:
                     "bits_per_token": m.get("bits_per_token"), "bpp_ci_low": m.get("bpp_ci_low"),
                     "bpp_ci_high": m.get("bpp_ci_high"), "n_images": int(m["n_images"]),
                     "subset": meta.get("subset", {}), "dtype": str(m.get("dtype", meta.get("dtype"))),
+                    "tf32": bool(meta.get("tf32", False)), "class_info_bits": m.get("class_info_bits"),
                     "preprocess": str(m.get("preprocess", meta.get("preprocess", "official"))),
                     "run_id": str(doc.get("run_id", name)), "finished_at": str(doc.get("finished_at", "")),
                     "path": path,

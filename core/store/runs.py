@@ -11,11 +11,14 @@ Selection rule (:func:`select_measured`, used by ``analyze``, ``export``, ``insp
 1. a pinned run, when the pin names a complete run holding the model;
 2. otherwise, within a fit domain (the micro zoo, everything else), the *basis* (preprocessing,
    image set, image count) that the most models were measured on, then the one with the most
-   fp32 measurements, then the most images; each model's run on that basis, fp32 over bf16,
-   the newest last;
-3. a model without a run on that basis keeps its own best run (fp32, most images, newest) and
-   a note names it with its n: the analysis then refuses (or, with ``--allow-mixed``, warns
-   about) a fit that mixes the bases.
+   fp32 reference measurements, then the most images, then the default protocol
+   (``official``), then the newest; each model's run on that basis: the fp32 reference (fp32
+   with TF32 off) over fp32 with ``--tf32`` over bf16, then the newest;
+3. a model without a run on that basis keeps its own best run (the reference numerics, most
+   images, newest) and a note names it with its n: the analysis then refuses (or, with
+   ``--allow-mixed``, warns about) a fit that mixes the bases.
+
+Which run each model's measurement comes from is always said (:attr:`Selection.notes`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from visbpp.core.files import atomic_write_text, default_cache_dir
 
 PINS_FILE = "pins.json"
 MICRO_FAMILY = "micro"
+DEFAULT_PREPROCESSING = "official"   # the default protocol (each family's own transform), preferred on a tie
 
 
 class RunError(VisbppError, KeyError):
@@ -84,7 +88,7 @@ def _summary(run_id: str, doc: dict | None, state_meta: dict | None) -> dict:
         part += [f"limit {sub['limit']}"] if sub.get("limit") is not None else []
         return {"run_id": run_id, "models": models, "data": sub.get("data", ""), "subset": ", ".join(part) or "all",
                 "image_set": image_set(sub),
-                "n_images": ns[0] if len(ns) == 1 else ns, "preprocess": meta.get("preprocess", "official"),
+                "n_images": ns[0] if len(ns) == 1 else ns, "preprocess": meta.get("preprocess", DEFAULT_PREPROCESSING),
                 "dtype": meta.get("dtype", ""), "device": host.get("gpu") or meta.get("device_name") or meta.get("device", ""),
                 "date": doc.get("finished_at", ""), "complete": True}
     ident = (state_meta or {}).get("identity") or {}
@@ -256,7 +260,18 @@ def stored_measurements(cache_dir: str | None = None, preprocess: str | None = N
 def basis(entry: dict) -> tuple:
     """What a measurement is an average over: (preprocessing, image set, image count)."""
 
-    return (entry.get("preprocess") or "official", image_set(entry.get("subset")), entry.get("n_images"))
+    return (entry.get("preprocess") or DEFAULT_PREPROCESSING, image_set(entry.get("subset")), entry.get("n_images"))
+
+
+def numerics(entry: dict) -> str:
+    """How a measurement was computed: ``fp32`` (the reference: TF32 off), ``fp32+tf32`` or ``bf16``."""
+    dtype = str(entry.get("dtype") or "fp32")
+    return f"{dtype}+tf32" if dtype == "fp32" and entry.get("tf32") else dtype
+
+
+def _reference_rank(entry: dict) -> int:
+    """2 for the fp32 reference (TF32 off), 1 for fp32 with TF32, 0 for bf16."""
+    return {"fp32": 2, "fp32+tf32": 1}.get(numerics(entry), 0)
 
 
 def _domain(entry: dict) -> str:
@@ -265,7 +280,11 @@ def _domain(entry: dict) -> str:
 
 
 def _best(entries: list[dict]) -> dict:
-    return max(entries, key=lambda e: (e["dtype"] != "bf16", e["n_images"], e["finished_at"], e["run_id"]))
+    return max(entries, key=lambda e: (_reference_rank(e), e["n_images"], e["finished_at"], e["run_id"]))
+
+
+def _used(e: dict) -> str:
+    return f"run {e['run_id']} (n={e['n_images']}, {numerics(e)}, {e['preprocess']}, {e['finished_at'] or 'no date'})"
 
 
 @dataclass
@@ -296,13 +315,17 @@ def select_measured(cache_dir: str | None = None, preprocess: str | None = None)
         if mid not in chosen:
             domains.setdefault(_domain(es[0]), []).append(mid)
     for _dom, mids in sorted(domains.items()):
-        score: dict[tuple, list[int]] = {}
+        score: dict[tuple, list] = {}
         for mid in mids:
             for b in {basis(e) for e in by_model[mid]}:
-                s = score.setdefault(b, [0, 0])
+                on = [e for e in by_model[mid] if basis(e) == b]
+                s = score.setdefault(b, [0, 0, ""])
                 s[0] += 1
-                s[1] += any(basis(e) == b and e["dtype"] != "bf16" for e in by_model[mid])
-        common = max(score, key=lambda b: (score[b][0], score[b][1], b[2] or 0, str(b)))
+                s[1] += any(_reference_rank(e) == 2 for e in on)
+                s[2] = max(s[2], *(e["finished_at"] for e in on))
+        # most models, most fp32 references, most images, the default protocol, the newest
+        common = max(score, key=lambda b: (score[b][0], score[b][1], b[2] or 0, b[0] == DEFAULT_PREPROCESSING,
+                                           score[b][2], str(b)))
         for mid in sorted(mids):
             on = [e for e in by_model[mid] if basis(e) == common]
             if on:
@@ -316,12 +339,16 @@ def select_measured(cache_dir: str | None = None, preprocess: str | None = None)
                 f"n={common[2]}): " + ", ".join(f"{m} (n={chosen[m]['n_images']}, {basis(chosen[m])[1] or '?'})"
                                                    for m in odd)
                 + "; measure them on the same images or pin runs (`visbpp runs pin MODEL RUN`)")
+    single: dict[str, list[str]] = {}   # run id -> models with only that run
     for mid in sorted(chosen):
-        n_runs = len(by_model.get(mid, []))
+        n_runs, c = len(by_model.get(mid, [])), chosen[mid]
         if n_runs > 1:
-            c = chosen[mid]
-            sel.notes.append(f"{mid}: {n_runs} runs in the store; using run {c['run_id']} (n={c['n_images']}, "
-                             f"{c['dtype']}, {c['preprocess']}, by {c['selected_by']})")
+            sel.notes.append(f"{mid}: {n_runs} runs in the store; using {_used(c)}, by {c['selected_by']}")
+        else:
+            single.setdefault(c["run_id"], []).append(mid)
+    for mids in single.values():
+        sel.notes.append(f"{', '.join(mids)}: using {_used(chosen[mids[0]])}, the only run of "
+                         f"{'this model' if len(mids) == 1 else 'these models'}")
     sel.entries = [chosen[m] for m in sorted(chosen)]
     sel.notes = sel.warnings + sel.notes
     return sel
