@@ -95,14 +95,23 @@ def test_paper_section_equals_the_scripts_computation():
     assert set(p["groups"]) == {g["group"] for g in d["groups"]} == set(PAPER_FAMILY.values())
     assert close(p["slope_test"]["F"], e["F"]) and close(p["slope_test"]["p"], e["p"])
     assert p["slope_test"]["F"] == pytest.approx(46.61, abs=0.01)  # single-model groups included (the script's way)
+    # Taming is the table's one group of n = 1: its slope is not identified, nor any test against it
+    lone = [g for g in e["slopes"] if (paper_frame()["Family"] == g).sum() == 1]
+    assert lone == ["VQ-GAN"] and p["not_identified"] == [PAPER_FAMILY["VQ-GAN"]]
     for fam, v in e["slopes"].items():
-        assert close(p["slopes"][PAPER_FAMILY[fam]], v)
+        assert p["slopes"][PAPER_FAMILY[fam]] is None if fam in lone else close(p["slopes"][PAPER_FAMILY[fam]], v)
     got = {(x["group1"], x["group2"]): x for x in p["pairwise"]}
     assert len(got) == len(e["pairs"]) == 10
     for (g1, g2), (diff, stat, pv) in e["pairs"].items():
         x = got[(PAPER_FAMILY[g1], PAPER_FAMILY[g2])]
-        assert close(x["diff"], diff) and close(x["wald_chi2"], stat) and close(x["pvalue"], pv), (g1, g2, x)
-    assert [x["pvalue"] for x in p["pairwise"]] == sorted(x["pvalue"] for x in p["pairwise"])
+        if lone[0] in (g1, g2):
+            assert not x["identifiable"] and x["wald_chi2"] is None and x["pvalue"] is None and x["diff"] is None
+            assert x["note"] == "not identifiable: VQGAN (Taming) has n = 1 (a slope needs two distinct BPPs)"
+        else:
+            assert x["identifiable"] and close(x["diff"], diff) and close(x["wald_chi2"], stat)
+            assert close(x["pvalue"], pv), (g1, g2, x)
+    tested = [x["pvalue"] for x in p["pairwise"] if x["identifiable"]]
+    assert len(tested) == 6 and tested == sorted(tested) and p["pairwise"][:6] == [x for x in p["pairwise"] if x["identifiable"]]
     assert [m["formula"] for m in p["nested"]] == ["fid ~ bpp_c", "fid ~ bpp_c + rfid_c", "fid ~ bpp_c * rfid_c"]
     for m, (fit, f, pv) in zip(p["nested"], e["nested"]):
         assert close(m["r2"], fit.rsquared) and close(m["adj_r2"], fit.rsquared_adj) and close(m["aic"], fit.aic)
@@ -129,6 +138,8 @@ def test_paper_section_in_text_output():
     assert "Compression of Visual Tokens Represents Image Generation Quality Linearly" in out
     assert "Slope similarity on centred bpp" in out and "Nested global models" in out
     assert "VAR 3-point subset" in out and "Slope vs mean rFID" in out
+    assert "not identifiable: VQGAN (Taming) (one BPP each: no slope of its own)" in out
+    assert out.count("not identifiable") == 5   # the caption and Taming's four pairs
 
 
 def test_paper_section_on_a_user_table(tmp_path):
@@ -144,7 +155,10 @@ def test_paper_section_on_a_user_table(tmp_path):
     assert p["baseline"] == "LlamaGen_256" and close(p["slope_test"]["F"], e["F"])
     got = {(x["group1"], x["group2"]): x for x in p["pairwise"]}
     for k, (diff, stat, pv) in e["pairs"].items():
-        assert close(got[k]["wald_chi2"], stat) and close(got[k]["diff"], diff) and close(got[k]["pvalue"], pv)
+        if "VQ-GAN" in k:
+            assert got[k]["pvalue"] is None and not got[k]["identifiable"]
+        else:
+            assert close(got[k]["wald_chi2"], stat) and close(got[k]["diff"], diff) and close(got[k]["pvalue"], pv)
 
 
 def _measurement(run_id: str, model_id: str, bpp: float, preprocess: str | None, n: int = 50000) -> dict:

@@ -136,6 +136,34 @@ def test_a_tf32_run_is_not_the_fp32_reference(tmp_path, monkeypatch):
     assert "micro-xl: using run tf32 (n=20, fp32+tf32, official" in notes
 
 
+def test_export_then_analyze_round_trips_one_metric_at_a_time(home, tmp_path):
+    """The exported table holds FID rows (published) and micro-FID rows (measured micro zoo): analyze
+    of that file fits the FID rows alone (no mixed-basis refusal, no micro row in the fit) and names
+    the micro-FID rows left out; --metric micro-FID fits those alone."""
+    import pandas as pd
+
+    out = tmp_path / "table.csv"
+    r = cli("export", str(out))
+    assert r.exit_code == 0, r.stderr
+    table = pd.read_csv(out)
+    assert set(table["fid_metric"]) == {"FID", "micro-FID"}
+    assert "the table holds rows of 2 quality metrics (FID, micro-FID" in " ".join(r.stderr.split())
+    r = cli("analyze", str(out), "--json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    fid_rows = table[table["fid_metric"] == "FID"]
+    assert sorted(d["fit_set"]["models"]) == sorted(fid_rows["model_id"]) and len(fid_rows) == 14
+    note = next(n for n in d["notes"] if n.startswith("left out of the fits: 4 micro-FID row(s)"))
+    assert f"({', '.join(MICRO)})" in note and "--metric micro-FID" in note
+    r = cli("analyze", str(out), "--no-plots")
+    assert r.exit_code == 0 and "left out of the fits: 4 micro-FID row(s)" in " ".join(r.stdout.split() + r.stderr.split())
+    r = cli("analyze", str(out), "--json", "--metric", "micro-FID")
+    assert r.exit_code == 0, r.stderr
+    assert sorted(json.loads(r.stdout)["fit_set"]["models"]) == sorted(MICRO)
+    r = cli("analyze", str(out), "--metric", "FIDX")
+    assert r.exit_code == 2 and "--metric 'FIDX': expected one of FID, micro-FID" in r.stderr
+
+
 def test_runs_list_show_and_rm_keep_the_token_cache(home):
     r = cli("runs", "list", "--json")
     got = json.loads(r.stdout)["runs"]

@@ -148,7 +148,13 @@ def render_paper(console: Console, p: dict) -> None:
                        ("p", "right")):
             t.add_column(col, justify=j, no_wrap=True)
         for row in p["pairwise"]:
-            t.add_row(row["group1"], row["group2"], _f(row["diff"], ".5g"), _f(row["wald_chi2"]), _p(row["pvalue"]))
+            if row.get("identifiable", True):
+                t.add_row(row["group1"], row["group2"], _f(row["diff"], ".5g"), _f(row["wald_chi2"]), _p(row["pvalue"]))
+            else:
+                t.add_row(row["group1"], row["group2"], "–", "–", "not identifiable")
+        lone = p.get("not_identified") or []
+        if lone:
+            t.caption = f"not identifiable: {', '.join(lone)} (one BPP each: no slope of its own)"
         console.print(t)
     elif p.get("note"):
         console.print(f"Slope similarity test: not computed ({p['note']})", style="dim")

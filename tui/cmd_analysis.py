@@ -114,6 +114,9 @@ def analyze_cmd(
         False, "--allow-mixed", help="Fit even when the BPPs were measured differently (preprocessing, images, "
                                      "image count); each such fit is reported with a warning."),
     fid: Optional[FidSource] = typer.Option(None, "--fid", case_sensitive=False, help=_FID_HELP),
+    metric: Optional[str] = typer.Option(
+        None, "--metric", help="Of a CSV file's rows, fit those of this quality metric (column fid_metric: FID or "
+                               "micro-FID; default FID when present). Two metrics are never fitted together."),
 ) -> None:
     """Fit FID against BPP: per group (fixed tokenizer setting), ANCOVA, global linear and bilinear models."""
     from visbpp.core.analysis.fits import analyze
@@ -132,13 +135,16 @@ def analyze_cmd(
                 _fail("--fid chooses among the registry's published FIDs; a CSV file brings its own fid column")
             df, source, fid_source = read_csv(csv), str(csv), None
         else:
+            if metric is not None:
+                _fail("--metric chooses among a CSV file's rows; the bundled sets have one metric each "
+                      "(--set micro: micro-FID)")
             ms = model_set or ModelSet.published
             fs = FidSource.paper if ms is ModelSet.micro or fid is None else fid
             if ms is ModelSet.micro and fid not in (None, FidSource.paper):
                 _fail("--fid applies to the ImageNet model sets; the micro zoo has one micro-FID per model")
             (df, measured), source, fid_source = (_bundled(ms, notes, preprocess, fs),
                                                   f"bundled table, --set {ms.value}, --fid {fs.value}", fs.value)
-        result = analyze(df, notes=notes, allow_mixed=allow_mixed, fid_source=fid_source)
+        result = analyze(df, notes=notes, allow_mixed=allow_mixed, fid_source=fid_source, metric=metric)
         prediction = result.predict(*predict) if predict else None
     except TableError as e:
         _fail(str(e))
@@ -217,8 +223,13 @@ def export_cmd(
         _fail(f"cannot write {out}: {e.strerror or e}")
     from visbpp.core.analysis.table import bpp_basis
 
-    bases = sorted({b for b in (bpp_basis(df) if len(df) else []) if b})
-    if len(bases) > 1:
+    metrics = list(dict.fromkeys(df["fid_metric"])) if len(df) else []
+    if len(metrics) > 1:
+        notes.append(f"the table holds rows of {len(metrics)} quality metrics ({', '.join(metrics)}, column fid_metric): "
+                     f"`visbpp analyze {out}` fits the {metrics[0]} rows, --metric the others; never together")
+    per_metric = [sorted({b for b in bpp_basis(df[df["fid_metric"] == m]) if b}) for m in metrics]
+    bases = [b for bs in per_metric if len(bs) > 1 for b in bs]  # mixed within what analyze fits together
+    if bases:
         notes.append("the table's BPPs were measured differently (" + "; ".join(bases) + "): see the columns "
                      "bpp_preprocess, bpp_image_set, bpp_n_images; `visbpp analyze` fits them together only "
                      "with --allow-mixed")

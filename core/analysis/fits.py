@@ -20,7 +20,7 @@ from statsmodels.stats.anova import anova_lm
 
 from visbpp.core.analysis.finetune import FinetunePair, finetune_pairs
 from visbpp.core.analysis.paper import paper_analysis
-from visbpp.core.analysis.table import TableError, bpp_basis, validate
+from visbpp.core.analysis.table import TableError, bpp_basis, one_metric, validate
 
 __all__ = [
     "AnalysisResult", "AncovaResult", "ComparisonResult", "GlobalResult", "GroupFit", "ModelFit", "Prediction",
@@ -461,16 +461,19 @@ class MixedBppError(TableError):
 
 
 def analyze(df: pd.DataFrame, notes: tuple[str, ...] | list[str] = (), allow_mixed: bool = False,
-            fid_source: str | None = None) -> AnalysisResult:
+            fid_source: str | None = None, metric: str | None = None) -> AnalysisResult:
     """Validate ``df`` (columns family, size, resolution, fid, rfid, bpp; optional group, model_id,
-    provenance columns) and run every fit. Bad input raises :class:`TableError`; BPPs measured
+    provenance columns) and run every fit. Only the rows of one quality metric are fitted
+    (``fid_metric``; :func:`~visbpp.core.analysis.table.one_metric`: ``metric``, else FID when
+    present); the others are named in a note. Bad input raises :class:`TableError`; BPPs measured
     with different preprocessings, on different images or image counts (``bpp_preprocess``,
     ``bpp_image_set``, ``bpp_n_images``) raise :class:`MixedBppError` unless ``allow_mixed``,
     which fits them with a ``bpp_basis`` warning instead."""
     if not isinstance(df, pd.DataFrame):
         raise TableError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    df, left_out = one_metric(df, metric)
     data = validate(df)
-    notes = tuple(notes) + _degenerate(data)
+    notes = tuple(notes) + tuple(left_out) + _degenerate(data)
     basis = bpp_basis(data)
     mixed = _mix("bpp_basis", "global", basis, data["label"]) if basis is not None else None
     if mixed is not None and not allow_mixed:

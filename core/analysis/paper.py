@@ -13,7 +13,9 @@ On a validated table (``visbpp.core.analysis.table.validate``: columns group, la
 * **per-group slopes** from the interaction model (baseline slope + interaction term) and a
   **Wald test** of every pair's slope difference (``results.wald_test`` with statsmodels'
   defaults, i.e. an F test for OLS; the paper calls its statistic ``wald_chi2``), listed by
-  increasing p-value.
+  increasing p-value. A group with fewer than two distinct BPPs has no identified slope: its
+  slope is None and its pairs are marked not identifiable (no statistic, no p-value), where the
+  paper's script reports numbers of the pseudo-inverse's stand-in.
 * **nested global models** ``fid ~ bpp_c``, ``fid ~ bpp_c + rfid_c``, ``fid ~ bpp_c * rfid_c``
   (rFID centred too), each compared with the previous one by ``anova_lm``.
 * **VAR subsets**: Pearson r and the OLS line of FID on BPP over VAR d16/d20/d24 (3 points) and
@@ -99,7 +101,7 @@ def slope_tests(d: pd.DataFrame) -> dict:
     """Slope-similarity F test, per-group slopes and pairwise Wald tests (see the module doc)."""
     groups = sorted(d["group"].unique())
     out: dict[str, Any] = {"groups": groups, "baseline": groups[0] if groups else None,
-                           "slope_test": None, "slopes": {}, "pairwise": [], "note": ""}
+                           "slope_test": None, "slopes": {}, "pairwise": [], "not_identified": [], "note": ""}
     if len(groups) < 2:
         out["note"] = f"needs at least 2 groups, have {len(groups)}"
         return out
@@ -117,9 +119,20 @@ def slope_tests(d: pd.DataFrame) -> dict:
         return ["bpp_c"] + ([f"bpp_c:C(group)[T.{g}]"] if g != groups[0] else [])
 
     slopes = {g: float(sum(full.params.get(t, 0.0) for t in terms(g))) for g in groups}
-    out["slopes"] = {g: _num(v) for g, v in slopes.items()}
+    # a group's own slope is estimated only from two or more distinct BPPs (else the pseudo-inverse's
+    # minimum-norm value stands in for it): no slope, and no test against it, is reported
+    unidentified = [g for g in groups if d.loc[d["group"] == g, "bpp_c"].nunique() < 2]
+    out["slopes"] = {g: None if g in unidentified else _num(v) for g, v in slopes.items()}
+    out["not_identified"] = unidentified
     rows = []
     for g1, g2 in itertools.combinations(groups, 2):
+        lone = [g for g in (g1, g2) if g in unidentified]
+        if lone:
+            n = ", ".join(f"{g} has n = {int((d['group'] == g).sum())}" for g in lone)
+            rows.append({"group1": g1, "group2": g2, "slope1": out["slopes"][g1], "slope2": out["slopes"][g2],
+                         "diff": None, "wald_chi2": None, "pvalue": None, "identifiable": False,
+                         "note": f"not identifiable: {n} (a slope needs two distinct BPPs)"})
+            continue
         r = np.zeros((1, len(names)))
         for t in terms(g1):
             if t in names:
@@ -133,7 +146,7 @@ def slope_tests(d: pd.DataFrame) -> dict:
         rows.append({"group1": g1, "group2": g2, "slope1": _num(slopes[g1]), "slope2": _num(slopes[g2]),
                      "diff": _num(slopes[g1] - slopes[g2]),
                      "wald_chi2": _num(np.atleast_1d(test.statistic)[0]),
-                     "pvalue": _num(np.atleast_1d(test.pvalue)[0])})
+                     "pvalue": _num(np.atleast_1d(test.pvalue)[0]), "identifiable": True, "note": ""})
     rows.sort(key=lambda r: math.inf if r["pvalue"] is None else r["pvalue"])  # stable: pair order on ties
     out["pairwise"] = rows
     return out
@@ -206,6 +219,7 @@ def paper_analysis(data: pd.DataFrame) -> dict:
         "slope_test": st["slope_test"],
         "slopes": st["slopes"],
         "pairwise": st["pairwise"],
+        "not_identified": st["not_identified"],
         "nested": nested_models(d),
         "var_subsets": var_subsets(data),
         "slope_vs_rfid": slope_vs_rfid(d),

@@ -243,6 +243,37 @@ def merged_table(measured: list[dict] | None = None, model_set: str = "published
     return df
 
 
+def one_metric(df: pd.DataFrame, metric: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of one quality metric (``fid_metric``: FID or micro-FID; no column or an empty cell:
+    FID), never two in one fit: ``metric``, else FID when present, else the one the table has.
+    Returns the rows and a note naming the rows of the other metrics left out."""
+    if metric is not None and metric not in catalog.METRICS:
+        raise TableError(f"--metric {metric!r}: expected one of {', '.join(catalog.METRICS)}")
+    if "fid_metric" not in df.columns:
+        if metric not in (None, "FID"):
+            raise TableError(f"--metric {metric}: the table has no fid_metric column (all its rows are FID)")
+        return df, []
+    vals = [("FID" if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip() else str(v).strip())
+            for v in df["fid_metric"]]
+    bad = sorted(set(vals) - set(catalog.METRICS))
+    if bad:
+        raise TableError(f"column 'fid_metric': {bad[0]!r} is not a metric (expected {', '.join(catalog.METRICS)})")
+    present = list(dict.fromkeys(vals))
+    chosen = metric or ("FID" if "FID" in present else present[0])
+    if chosen not in present:
+        raise TableError(f"--metric {chosen}: no row of the table has fid_metric {chosen} (it has: {', '.join(present)})")
+    keep = pd.Series([v == chosen for v in vals], index=df.index)
+    notes = []
+    for other in present:
+        if other != chosen:
+            names = [_label_of(r) or f"row {i + 1}" for i, (_, r) in enumerate(df.iterrows()) if vals[i] == other]
+            notes.append(f"left out of the fits: {len(names)} {other} row(s) ({', '.join(names)}): {other} is another "
+                         f"quality metric than {chosen} and never fitted with it (--metric {other} fits them)")
+    out = df[keep].reset_index(drop=True).copy()
+    out["fid_metric"] = chosen
+    return out, notes
+
+
 def bpp_basis(df: pd.DataFrame) -> pd.Series | None:
     """Per row, what its BPP was measured on: "<preprocessing> preprocessing, <images>, <n> images"
     ("" when unknown: a registry reference or a table without the columns); None without the columns."""
