@@ -1,8 +1,9 @@
 """``visbpp inspect RUN|MODEL...``: where the bits go in finished runs.
 
 Per model: BPP, mean bits per image, the class information (``--unconditional`` runs), the
-per-group totals (scales / depths / sub-tokens), bits vs position (coarse), the mean bit map
-(terminal rendering of grid layouts) and per-class BPP with bootstrap CIs; ``--compare A B``
+per-group totals (scales / depths / sub-tokens, or the model's named position groups), bits vs
+position (coarse), the mean bit map (terminal rendering of grid layouts) and per-class BPP with
+bootstrap CIs; ``--compare A B``
 (or any two models given) adds a paired comparison on common images. ``--json`` prints one
 object (``models[]``, plus ``paired`` when comparing); ``--plot DIR`` writes figures.
 """
