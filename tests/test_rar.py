@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from conformance_utils import FixtureSet, conformance_root, fixture_sets, optional_entry, optional_file, require
+from rar_variant import maskgit_shapes, rar_shapes
 from visbpp.core.errors import DataError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer, TokenLayout
 from visbpp.core.labels import scoring_null_class
@@ -212,66 +213,9 @@ def test_manifest_keys_shapes_params(manifest):
 # --------------------------------------------------------------------------- size-dependent counts
 
 
-def _official_maskgit_shapes(hidden: int, mult: list, n_res: int, z: int, codes: int, chans: int = 3) -> dict:
-    """Key -> shape of the official MaskGIT-VQGAN tokenizer, written from ``modeling/modules/maskgit_vqgan.py``
-    (spec section 2): ``num_res_blocks`` ResnetBlocks per level *and* in each ``mid``; block 0 of a level maps
-    the previous width (encoder: hidden * (1, *mult)[i]; decoder: hidden * mult[i + 1], last level
-    hidden * mult[-1]) to hidden * mult[i]; 3x3 convs without bias, a 1x1 ``nin_shortcut`` on width changes."""
-    out: dict = {}
-
-    def res(prefix: str, cin: int, cout: int) -> None:
-        out.update({f"{prefix}.norm1.weight": [cin], f"{prefix}.norm1.bias": [cin], f"{prefix}.conv1.weight": [cout, cin, 3, 3],
-                    f"{prefix}.norm2.weight": [cout], f"{prefix}.norm2.bias": [cout],
-                    f"{prefix}.conv2.weight": [cout, cout, 3, 3]})
-        if cin != cout:
-            out[f"{prefix}.nin_shortcut.weight"] = [cout, cout, 1, 1]
-
-    n, top = len(mult), hidden * mult[-1]
-    out["encoder.conv_in.weight"] = [hidden, chans, 3, 3]
-    for i in range(n):
-        for j in range(n_res):
-            res(f"encoder.down.{i}.block.{j}", hidden * ((1,) + tuple(mult))[i] if j == 0 else hidden * mult[i], hidden * mult[i])
-    for j in range(n_res):
-        res(f"encoder.mid.{j}", top, top)
-    out.update({"encoder.norm_out.weight": [top], "encoder.norm_out.bias": [top], "encoder.conv_out.weight": [z, top, 1, 1],
-                "encoder.conv_out.bias": [z], "decoder.conv_in.weight": [top, z, 3, 3], "decoder.conv_in.bias": [top]})
-    for j in range(n_res):
-        res(f"decoder.mid.{j}", top, top)
-    for i in range(n):
-        cin = top if i == n - 1 else hidden * mult[i + 1]
-        for j in range(n_res):
-            res(f"decoder.up.{i}.block.{j}", cin if j == 0 else hidden * mult[i], hidden * mult[i])
-        if i != 0:
-            out.update({f"decoder.up.{i}.upsample_conv.weight": [hidden * mult[i]] * 2 + [3, 3],
-                        f"decoder.up.{i}.upsample_conv.bias": [hidden * mult[i]]})
-    b = hidden * mult[0]
-    out.update({"decoder.norm_out.weight": [b], "decoder.norm_out.bias": [b], "decoder.conv_out.weight": [chans, b, 3, 3],
-                "decoder.conv_out.bias": [chans], "quantize.embedding.weight": [codes, z]})
-    return out
-
-
-def _official_rar_shapes(D: int, layers: int, heads: int, intermediate: int, L: int, classes: int, K: int) -> dict:
-    """Key -> shape of the official ``RAR`` generator, written from ``modeling/rar.py`` (spec section 3): MLP width
-    ``int(D * mlp_ratio)`` with ``mlp_ratio = intermediate_size / D`` (timm ``Mlp``), position tables L + 1024 rows,
-    timestep table L + 100 rows, K + 1 + C + 1 embedding rows."""
-    H, hd = int(D * (intermediate / D)), D // heads
-    out = {"cls_token": [1, 1, D], "embeddings.weight": [K + 1 + classes + 1, D], "pos_embed": [1, L + 1024, D],
-           "target_aware_pos_embed": [1, L + 1024, D], "timesteps_embeddings": [1, L + 100, D]}
-    for i in range(layers):
-        p = f"blocks.{i}."
-        out.update({p + "norm1.weight": [D], p + "norm1.bias": [D], p + "attn.qkv.weight": [3 * D, D],
-                    p + "attn.qkv.bias": [3 * D], p + "attn.q_norm.weight": [hd], p + "attn.q_norm.bias": [hd],
-                    p + "attn.k_norm.weight": [hd], p + "attn.k_norm.bias": [hd], p + "attn.proj.weight": [D, D],
-                    p + "attn.proj.bias": [D], p + "norm2.weight": [D], p + "norm2.bias": [D], p + "mlp.fc1.weight": [H, D],
-                    p + "mlp.fc1.bias": [H], p + "mlp.fc2.weight": [D, H], p + "mlp.fc2.bias": [D],
-                    p + "adaLN_modulation.1.weight": [6 * D, D], p + "adaLN_modulation.1.bias": [6 * D]})
-    out.update({"adaln_before_head.adaLN_modulation.1.weight": [2 * D, D],
-                "adaln_before_head.adaLN_modulation.1.bias": [2 * D], "lm_head.weight": [K, D], "lm_head.bias": [K]})
-    return out
-
-
 @pytest.mark.parametrize("n_res", [1, 3])
 def test_size_dependent_counts_follow_the_official_formulas(n_res):
+    # the official key/shape formulas are written in rar_variant.py (from the upstream classes, not from visbpp);
     # a MaskGIT-VQGAN with num_res_blocks 1 or 3 (the released one has 2) and a generator whose MLP width rounds:
     # int(44 * (98 / 44)) = 97
     cfg = FAM.config_for("rar-b")
@@ -286,15 +230,15 @@ def test_size_dependent_counts_follow_the_official_formulas(n_res):
     with torch.device("meta"):
         tok = FAM.build_tokenizer(cfg)
         gen = FAM.build_transformer(cfg, tok)
-    assert {k: list(v.shape) for k, v in tok.state_dict().items()} == _official_maskgit_shapes(32, [1, 2, 2], n_res, 8, 50)
-    assert {k: list(v.shape) for k, v in gen.state_dict().items()} == _official_rar_shapes(44, 2, 4, 98, 64, 7, 50)
+    assert {k: list(v.shape) for k, v in tok.state_dict().items()} == maskgit_shapes(32, [1, 2, 2], n_res, 8, 50)
+    assert {k: list(v.shape) for k, v in gen.state_dict().items()} == rar_shapes(44, 2, 4, 98, 64, 7, 50)
     assert gen.blocks[0].mlp.fc1.out_features == 97
     # the released sizes: the formulas give the manifests' shapes (checked against the files' keys above)
     real = FAM.config_for("rar-xxl")
     with torch.device("meta"):
         tok, gen = FAM.build_tokenizer(real), FAM.build_transformer(real)
-    assert {k: list(v.shape) for k, v in tok.state_dict().items()} == _official_maskgit_shapes(128, [1, 1, 2, 2, 4], 2, 256, 1024)
-    assert {k: list(v.shape) for k, v in gen.state_dict().items()} == _official_rar_shapes(1408, 40, 16, 6144, 256, 1000, 1024)
+    assert {k: list(v.shape) for k, v in tok.state_dict().items()} == maskgit_shapes(128, [1, 1, 2, 2, 4], 2, 256, 1024)
+    assert {k: list(v.shape) for k, v in gen.state_dict().items()} == rar_shapes(1408, 40, 16, 6144, 256, 1000, 1024)
 
 
 def test_inconsistent_tokenizer_sizes_are_config_errors():
