@@ -7,8 +7,9 @@ the official ``expected.pt`` valid, exactly, in the official architectures:
   dict, trainer/Lightning extras, decoy entries the official loader does not read);
 - extra class rows: labels below the old class count never read them (rows are inserted before the
   null/CFG row where a model has one, so the null class keeps its meaning);
-- extra identity blocks and wider MLPs: a pre-norm residual block whose output projections are zero
-  adds exactly 0, a hidden unit whose output column is zero adds exactly 0.
+- extra identity blocks and wider MLPs: a residual block whose output projections are zero adds exactly
+  0 (transformer layers; ResnetBlocks and attention blocks of conv tokenizers, i.e. ``num_res_blocks`` + 1),
+  a hidden unit whose output column is zero adds exactly 0.
 
 The new sizes are written here from the upstream formulas (e.g. LlamaGen's SwiGLU width, VAR's
 ``round(C * mlp_ratio)``), not taken from visbpp, and the config says them in upstream names: the
@@ -41,9 +42,16 @@ def load_plain(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def state_dict(path: Path, key: str | None) -> dict:
+def state_dict(path: Path, *keys: str | None) -> dict:
+    """The state dict under the first of ``keys`` the file has (``None``: the file is one), as the official
+    loaders look for it (the spec's order), so that any set of the layout can be the source."""
     obj = load_plain(path)
-    return dict(obj if key is None else obj[key])
+    for key in keys:
+        if key is None and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return dict(obj)
+        if key is not None and isinstance(obj.get(key), dict):
+            return dict(obj[key])
+    raise AssertionError(f"{path}: none of the containers {keys}")
 
 
 def start_set(src: Path, dst: Path, *, skip: tuple[str, ...] = ()) -> dict:
@@ -183,7 +191,8 @@ def _llama_gpt(sd: dict, t: dict, *, prefix: str = "", layers_key: str = "n_laye
 
 def build_llamagen(src: Path, dst: Path) -> None:
     cfg = start_set(src, dst)
-    tok, gpt = state_dict(src / "tokenizer.pt", "model"), state_dict(src / "transformer.pt", "model")
+    tok = state_dict(src / "tokenizer.pt", "model")
+    gpt = state_dict(src / "transformer.pt", "model", "module", "state_dict", None)
     d = _llama_gpt(gpt, cfg["transformer"])
     cfg["num_classes"] = d["classes"]
     cfg["derived"].update(ffn_hidden_dim=d["ffn"], class_embedding_rows=d["class_rows"], null_class_index=d["null"])
@@ -191,7 +200,7 @@ def build_llamagen(src: Path, dst: Path) -> None:
     cfg["tokenizer_encoder_decoder_args"]["num_res_blocks"] += 1
     # the tokenizer trainer's file (inference reads "model" only); the GPT as an FSDP run saves it: bare
     torch.save({"model": tok, "ema": noisy(tok), "optimizer": {"state": {}}, "steps": 7,
-           "args": argparse.Namespace(vq_model="VQ-16", ema=True)}, dst / "tokenizer.pt")
+                "args": argparse.Namespace(vq_model="VQ-16", ema=True)}, dst / "tokenizer.pt")
     torch.save(gpt, dst / "transformer.pt")
     cfg["tokenizer_container"], cfg["transformer_container"] = "model", None
     finish_set(dst, cfg, "tokenizer num_res_blocks 3 (identity blocks), in a trainer file with a decoy 'ema'; GPT bare "
@@ -201,7 +210,8 @@ def build_llamagen(src: Path, dst: Path) -> None:
 
 def build_gigatok(src: Path, dst: Path) -> None:
     cfg = start_set(src, dst)
-    tok, gpt = state_dict(src / "tokenizer.pt", "model"), state_dict(src / "transformer.pt", "model")
+    tok = state_dict(src / "tokenizer.pt", "ema", "model", "state_dict", None)
+    gpt = state_dict(src / "transformer.pt", "model", "module", "state_dict", None)
     d = _llama_gpt(gpt, cfg["transformer"])
     cfg["num_classes"] = d["classes"]
     cfg["derived"].update(gpt_ffn_hidden_dim=d["ffn"], class_embedding_rows=d["class_rows"], null_class_index=d["null"])
@@ -214,7 +224,8 @@ def build_gigatok(src: Path, dst: Path) -> None:
 
 def build_hita(src: Path, dst: Path) -> None:
     cfg = start_set(src, dst, skip=("probe_image.npy",))
-    tok, gpt = state_dict(src / "tokenizer.pt", "ema"), state_dict(src / "transformer.pt", "ema")
+    tok = state_dict(src / "tokenizer.pt", "ema")
+    gpt = state_dict(src / "transformer.pt", "ema", "model", "module", "state_dict", None)
     d = _llama_gpt(gpt, cfg["transformer"], multiple_of=256, multiplier=2.2)
     cfg["num_classes"] = d["classes"]
     cfg["derived"].update(gpt_ffn_hidden=d["ffn"], class_embedding_rows=d["class_rows"], null_class_index=d["null"])
@@ -324,8 +335,8 @@ def build_rqtransformer(src: Path, dst: Path) -> None:
     deepen(tok)
     cfg["tokenizer"]["ddconfig"]["num_res_blocks"] += 1
     for sd, name in ((tok, "tokenizer.pt"), (ar, "transformer.pt")):  # the trainers' files; state_dict_ema not read
-        torch.save({"epoch": 4, "state_dict": sd, "optimizer": {"state": {}, "param_groups": []}, "scheduler": {"last_epoch": 4},
-               "state_dict_ema": noisy(sd)}, dst / name)
+        torch.save({"epoch": 4, "state_dict": sd, "optimizer": {"state": {}, "param_groups": []},
+                    "scheduler": {"last_epoch": 4}, "state_dict_ema": noisy(sd)}, dst / name)
     finish_set(dst, cfg, "RQ-VAE num_res_blocks 2 (identity blocks), body and head with an identity block more, 13 "
                          "classes, trainer files with a state_dict_ema")
 
