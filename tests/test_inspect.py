@@ -16,7 +16,7 @@ from visbpp.tui.cli import app
 
 runner = CliRunner()
 KEYS = ["model_id", "n_images", "bpp", "bits_mean", "by_position", "spatial", "by_group", "per_class",
-        "class_info_bits"]
+        "class_info_bits", "raw_rate_bpp", "unigram_bpp", "unigram_bpp_mm", "ar_share", "baseline_note"]
 
 
 def _run(family, tmp_path, monkeypatch, *extra):
