@@ -318,3 +318,25 @@ def test_analyze_json_carries_every_topic_and_the_prediction_coverage(published)
     for needle in ("Functional form of FID vs BPP", "global: AIC", "Size scaling per group", "reducible bits:",
                    "What the AR context buys", "no pairs (no two models share a tokenizer", "Predictive validity"):
         assert needle in text
+
+
+def test_scaling_bootstrap_interval_is_the_percentile_of_scipy_refits(published):
+    """The same resamples of the 4 LlamaGen-384 models (seed, count), each refitted here by curve_fit."""
+    sub = published[published["group"] == "LlamaGen-384"]
+    n = np.array([catalog.get_card(m).params for m in sub["model_id"]], dtype=float)
+    y = sub["bpp"].to_numpy()
+    rng = np.random.default_rng(S.SEED)
+    memo, es, alphas = {}, [], []
+    for _ in range(S.RESAMPLES):
+        idx = tuple(sorted(rng.integers(0, 4, size=4)))
+        if len(set(idx)) < 3:
+            continue
+        if idx not in memo:
+            _, e, _, alpha = _scipy_best(n[list(idx)], y[list(idx)])
+            memo[idx] = (e, alpha)
+        es.append(memo[idx][0])
+        alphas.append(memo[idx][1])
+    fit = next(f for f in S.scaling(published).fits if f.group == "LlamaGen-384")
+    assert fit.resamples_used == len(es)
+    assert fit.e_ci == pytest.approx(tuple(np.quantile(es, [0.025, 0.975])), rel=1e-6)
+    assert fit.alpha_ci == pytest.approx(tuple(np.quantile(alphas, [0.025, 0.975])), rel=1e-4)

@@ -80,3 +80,26 @@ async def test_results_detail_shows_the_cursor_rows_baseline(home):
         assert detail.startswith("var-d16: raw index rate 0.04150")   # 680 tokens x 12 bits / (3 x 256²)
         assert "no measured run" in detail
         assert [r.raw_rate_bpp for r in table.result_rows if r.model_id == "var-d16"] == [pytest.approx(680 * 12 / 196608)]
+
+
+def test_pairs_and_baseline_figures_draw_their_data():
+    import pandas as pd
+
+    from visbpp.core.analysis.pairs import shared_tokenizer_pairs
+    from visbpp.tui.figures import _pyplot
+    from visbpp.tui.figures_beyond import _baseline, _pairs
+
+    plt = _pyplot()
+    df = pd.DataFrame({"model_id": ["a", "b", "c", "d"], "tokenizer_id": ["t"] * 4, "resolution": [256] * 4,
+                       "params": [1e8, 1.1e8, 3e8, 3.2e8], "bpp": [0.1, 0.09, 0.08, 0.085], "fid": [3.0, 2.5, 2.0, 2.2]})
+    pairs = shared_tokenizer_pairs(df).to_dict()
+    fig = _pairs(plt, pairs, "FID")
+    offsets = [tuple(c.get_offsets()[0]) for c in fig.axes[0].collections]
+    assert offsets == [pytest.approx((p["d_bpp"], p["d_fid"])) for p in pairs["pairs"]] and len(offsets) == 2
+    plt.close(fig)
+    base = {"models": [{"model_id": "m", "bpp": 0.3, "raw_rate_bpp": 0.58, "unigram_bpp": 0.53, "ar_share": 1 - 0.3 / 0.53}]}
+    fig = _baseline(plt, base)
+    widths = sorted(round(b.get_width(), 6) for b in fig.axes[0].patches)
+    assert widths == [0.3, 0.53, 0.58]
+    assert any("AR share 43%" in t.get_text() for t in fig.axes[0].texts)
+    plt.close(fig)

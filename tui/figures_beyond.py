@@ -7,6 +7,7 @@ fitted table: ``forms_fid_vs_bpp``, ``scaling_bpp_vs_params``, ``baseline_bits``
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ def _colors(groups) -> dict[str, str]:
 
 
 def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=8, transform=ax.transAxes)
+    wrapped = "\n".join(line for para in text.split("\n") for line in textwrap.wrap(para, 55))
+    ax.text(0.5, 0.5, wrapped, ha="center", va="center", fontsize=7, transform=ax.transAxes)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -54,14 +56,15 @@ def _forms(plt, result, forms: dict, metric: str):
     return fig
 
 
-def _scaling(plt, scaling: dict):
+def _scaling(plt, result, scaling: dict, metric: str):
     fits = [g for g in scaling.get("groups", []) if g["fitted"]]
     if not fits:
         fig, ax = plt.subplots(figsize=(4.5, 3))
         _note(ax, "no group with at least 3 sizes: no scaling fit")
         return fig
-    cols = min(3, len(fits))
-    rows = math.ceil(len(fits) / cols)
+    panels = len(fits) + 1   # + FID against the reducible part
+    cols = min(4, panels)
+    rows = math.ceil(panels / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
     for ax, g in zip(axes.flat, fits):
         n = np.asarray(g["params"], dtype=float)
@@ -77,7 +80,17 @@ def _scaling(plt, scaling: dict):
         ax.set_ylabel("bpp", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, frameon=False)
-    for ax in list(axes.flat)[len(fits):]:
+    ax = list(axes.flat)[len(fits)]
+    fid = dict(zip(result.table["label"], result.table["fid"]))
+    for i, g in enumerate(fits):
+        ax.scatter(g["reducible_bpp"], [fid[m] for m in g["models"]], s=22, color=f"C{i % 10}", label=g["group"])
+    verdict = (scaling.get("fid_vs_reducible") or {}).get("verdict", "")
+    ax.set_title("\n".join(textwrap.wrap(f"{metric} vs bpp − E: {verdict}", 40)), fontsize=7)
+    ax.set_xlabel("reducible bpp − E", fontsize=8)
+    ax.set_ylabel(metric, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, frameon=False)
+    for ax in list(axes.flat)[panels:]:
         ax.axis("off")
     fig.suptitle("BPP against model size: floor E and reducible part", fontsize=10)
     fig.tight_layout()
@@ -98,15 +111,16 @@ def _baseline(plt, baseline: dict):
         vals = [m[key] if m[key] is not None else 0.0 for m in ms]
         if any(m[key] is not None for m in ms):
             ax.barh(y + (1 - k) * h, vals, height=h, color=color, label=label)
+    top = max(max(v for v in (m["raw_rate_bpp"], m["unigram_bpp"], m["bpp"]) if v is not None) for m in ms)
     for i, m in enumerate(ms):
         if m["ar_share"] is not None:
-            ax.text(max(m["bpp"], m["unigram_bpp"]) * 1.01, y[i], f" AR share {100 * m['ar_share']:.0f}%",
-                    va="center", fontsize=6)
+            ax.text(top * 1.02, y[i], f"AR share {100 * m['ar_share']:.0f}%", va="center", fontsize=7)
+    ax.set_xlim(0, top * 1.25)
     ax.set_yticks(y, [m["model_id"] for m in ms], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("bits / (3·H·W)")
     ax.set_title("What the AR context buys over the token code")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
     return fig
 
 
@@ -164,7 +178,7 @@ def write_beyond_figures(result, sections: dict, out_dir: str | Path, metric: st
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for stem, draw in (("forms_fid_vs_bpp", lambda: _forms(plt, result, sections["forms"], metric)),
-                       ("scaling_bpp_vs_params", lambda: _scaling(plt, sections["scaling"])),
+                       ("scaling_bpp_vs_params", lambda: _scaling(plt, result, sections["scaling"], metric)),
                        ("baseline_bits", lambda: _baseline(plt, sections["baseline"])),
                        ("pairs_delta_bpp_vs_delta_fid", lambda: _pairs(plt, sections["pairs"], metric)),
                        ("validity_predicted_vs_observed", lambda: _validity(plt, sections["validity"], metric))):
