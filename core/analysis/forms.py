@@ -1,6 +1,6 @@
 """Is FID linear in BPP at all? Four functional forms compared per group and over all rows.
 
-Forms (statsmodels OLS on a validated table):
+Forms (statsmodels OLS on a validated table; the design matrices are built here, columns as named):
 
 * ``linear``      FID = a + b·BPP                     (the paper's straight line)
 * ``log-linear``  FID = a + b·ln BPP
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from visbpp.core.analysis.fits import _num, _ols
+from visbpp.core.analysis.fits import _num
 
 AIC_TIE = 2.0   # AIC differences below this do not separate two forms (Burnham & Anderson)
 
@@ -181,11 +181,12 @@ def fit_form(data: pd.DataFrame, form: Form) -> FormFit:
     why = _why_not(data, form)
     if why:
         return FormFit(form.name, form.formula, n, form.k, note=why)
-    fit = _ols(form.formula, data)
+    cols = ["Intercept"] + [c.strip() for c in form.formula.split("~")[1].split("+")]
+    fit = sm.OLS(data["log_fid" if form.log_response else "fid"].to_numpy(dtype=float), _design(data, form)).fit()
     shift = 2.0 * float(np.log(data["fid"]).sum()) if form.log_response else 0.0
     rmse, mae, loo_note = _loo(data, form)
     return FormFit(form.name, form.formula, n, form.k, aic=float(fit.aic) + shift, bic=float(fit.bic) + shift,
-                   r2=float(fit.rsquared), coef={k: float(v) for k, v in fit.params.items()},
+                   r2=float(fit.rsquared), coef={k: float(v) for k, v in zip(cols, fit.params)},
                    loo_rmse=rmse, loo_mae=mae, loo_note=loo_note)
 
 

@@ -67,16 +67,13 @@ def fit_power_law(n_params, bpp) -> PowerLaw:
     ref = float(np.exp(np.log(n).mean()))
     x = n / ref
     lo, hi = y.min(), y.max()
-    best = None
-    for alpha in ALPHA_GRID:   # E and A by least squares at each α, kept inside their bounds
-        z = np.power(x, -alpha)
-        zc = z - z.mean()
-        a = float(max(0.0, (zc @ (y - y.mean())) / (zc @ zc))) if zc @ zc > 0 else 0.0
-        e = float(np.clip(y.mean() - a * z.mean(), 0.0, lo))
-        rss = float(((e + a * z - y) ** 2).sum())
-        if best is None or rss < best[0]:
-            best = (rss, e, a, alpha)
-    _, e0, a0, alpha0 = best
+    z = np.power(x[None, :], -ALPHA_GRID[:, None])          # (grid, n): E and A by least squares at each α,
+    zc = z - z.mean(1, keepdims=True)                        # kept inside their bounds
+    ss = (zc * zc).sum(1)
+    a = np.where(ss > 0, np.maximum(0.0, (zc @ (y - y.mean())) / np.where(ss > 0, ss, 1.0)), 0.0)
+    e = np.clip(y.mean() - a * z.mean(1), 0.0, lo)
+    i = int(np.argmin(((e[:, None] + a[:, None] * z - y) ** 2).sum(1)))
+    e0, a0, alpha0 = float(e[i]), float(a[i]), float(ALPHA_GRID[i])
     eps = 1e-9 * max(hi, 1e-300)
     p0 = (min(max(e0, eps), lo - eps) if lo > 2 * eps else lo / 2, max(a0, eps), min(max(alpha0, 1e-6), ALPHA_MAX - 1e-6))
     with warnings.catch_warnings():
