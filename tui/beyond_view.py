@@ -83,7 +83,9 @@ def forms_verdicts(forms: dict) -> list[Text]:
 
 # ------------------------------------------------------------------------------------------ scaling
 
-def scaling_table(scaling: dict, compact: bool = False) -> Table:
+def scaling_table(scaling: dict, compact: bool = False) -> Table | Text:
+    if not any(g.get("fitted") for g in scaling.get("groups", [])):
+        return Text("Size scaling bpp = E + A·N^−α: no group fitted", style="dim")
     cols = [("group", "left"), ("n", "right"), ("E", "right"), ("E 95% CI", "right"), ("α", "right"),
             ("α 95% CI", "right")]
     if not compact:
@@ -123,8 +125,10 @@ def scaling_notes(scaling: dict, compact: bool = False) -> list[Text]:
                 line += (f"; a line per group vs one: F({ol['df_num']:g}, {ol['df_den']:g}) = "
                          f"{_f(ol['separate_lines_f'], '.3g')}, {_peq(ol['separate_lines_p'])}")
             out.append(Text(line))
-    if r:
+    if r.get("raw"):
         out.append(Text(f"reducible bits: {r.get('verdict')}", style="bold"))
+    elif r.get("note") and any(g.get("fitted") for g in scaling.get("groups", [])):
+        out.append(Text(f"FID against bpp − E: not fitted ({r['note']})", style="dim"))
     if scaling.get("note"):
         out.append(Text(scaling["note"], style="dim"))
     return out
@@ -132,7 +136,9 @@ def scaling_notes(scaling: dict, compact: bool = False) -> list[Text]:
 
 # ------------------------------------------------------------------------------------------ baseline
 
-def baseline_table(baseline: dict, compact: bool = False) -> Table:
+def baseline_table(baseline: dict, compact: bool = False) -> Table | Text:
+    if not any(m["raw_rate_bpp"] is not None or m["unigram_bpp"] is not None for m in baseline.get("models", [])):
+        return Text("What the AR context buys: no raw rate or token baseline for these models", style="dim")
     cols = [("model", "left"), ("bpp", "right"), ("raw rate", "right"), ("unigram", "right")]
     if not compact:
         cols += [("unigram MM", "right"), ("codes seen", "right")]
