@@ -149,7 +149,8 @@ def run_baseline(folder: str, model_id: str, cache_dir: str | None = None, doc: 
         return TokenBaseline(model_id, note=f"{folder}: no complete results.json")
     summary = next((m for m in doc.get("models", []) if m.get("model_id") == model_id), {})
     bpp = _num(summary.get("bpp"))
-    base = replace(from_card(model_id, bpp), run_id=doc.get("run_id"), source="", note="")
+    card = from_card(model_id, bpp)
+    base = replace(card, run_id=doc.get("run_id"), source="", note="")
     if rows is None:
         every, why = R.verified_rows(folder, doc)
         if every is None:
@@ -168,7 +169,7 @@ def run_baseline(folder: str, model_id: str, cache_dir: str | None = None, doc: 
         raw = toks.size * math.log2(base.vocab_size) / subpixels
     return replace(base, raw_rate_bpp=raw, unigram_bpp=plug / subpixels, unigram_bpp_mm=mm / subpixels,
                    n_images=len(rows), n_tokens=int(toks.size), codes_seen=m, source="token cache",
-                   note="" if base.vocab_size is not None else base.note)
+                   note="" if base.vocab_size is not None else card.note)
 
 
 _MEMO: dict[tuple, TokenBaseline] = {}
