@@ -54,6 +54,13 @@ def _render(console: Console, rep: dict, classes: list[dict], summary: dict, max
         console.print(f"class information: {summary['class_info']}")
     else:
         console.print("class information: not measured (run with --unconditional)")
+    parts = [f"raw index rate {rep['raw_rate_bpp']:.6f}"] if rep["raw_rate_bpp"] is not None else []
+    if rep["unigram_bpp"] is not None:
+        parts.append(f"order-0 (unigram) baseline {rep['unigram_bpp']:.6f} (Miller–Madow {rep['unigram_bpp_mm']:.6f}); "
+                     f"AR share 1 - bpp/baseline = {100 * rep['ar_share']:.1f}%")
+    if parts or rep["baseline_note"]:
+        console.print("token code (bits / (3·H·W)): " + "; ".join(parts or ["no baseline"])
+                      + (f" ({rep['baseline_note']})" if rep["baseline_note"] else ""))
     if rep["by_group"] is None:
         console.print("no per-token file for this run (scored by an older version): rerun to get the breakdowns")
     else:
