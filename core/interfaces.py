@@ -15,7 +15,7 @@ position, so ``bits(image) = token_nll.double().sum(-1) / ln 2``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +31,11 @@ class TokenLayout:
     ``scales[i]``, coarse to fine, each row-major), ``"depth"`` (grid h x w x ``depth``, depth
     fastest) or ``"subtokens"`` (grid h x w, each position scored as ``parts`` factorised
     sub-tokens named ``part_names``; the model then also offers ``subtoken_nll -> (B, L, parts)``).
+
+    Optional named position groups: position i belongs to ``group_names[group_of[i]]`` (e.g. PAR:
+    its sequential first group vs its parallel groups, while the positions stay raster cells).
+    When given they are the layout's per-group breakdown, in place of the kind's own (scales,
+    depths, sub-tokens or "all").
     """
 
     kind: str
@@ -39,6 +44,17 @@ class TokenLayout:
     depth: int = 1
     parts: int = 1
     part_names: tuple[str, ...] = ()
+    group_names: tuple[str, ...] = ()
+    group_of: tuple[int, ...] = field(default=(), repr=False)  # per position: index into group_names
+
+    def __post_init__(self) -> None:
+        if not (self.group_names or self.group_of):
+            return
+        if len(self.group_of) != self.length:
+            raise ValueError(f"token layout: group_of names a group for {len(self.group_of)} positions, "
+                             f"the layout has {self.length}")
+        if not all(0 <= g < len(self.group_names) for g in self.group_of):
+            raise ValueError(f"token layout: group_of holds indices outside the {len(self.group_names)} group names")
 
     @property
     def length(self) -> int:

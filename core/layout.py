@@ -10,16 +10,22 @@ from visbpp.core.interfaces import TokenLayout
 
 
 def layout_to_dict(layout: TokenLayout) -> dict:
-    return {"kind": layout.kind, "grid": list(layout.grid) if layout.grid else None, "scales": list(layout.scales),
-            "depth": layout.depth, "parts": layout.parts, "part_names": list(layout.part_names)}
+    """Plain JSON data; ``groups`` (names, per-position index) only for a layout with named position groups."""
+    d = {"kind": layout.kind, "grid": list(layout.grid) if layout.grid else None, "scales": list(layout.scales),
+         "depth": layout.depth, "parts": layout.parts, "part_names": list(layout.part_names)}
+    if layout.group_names:
+        d["groups"] = {"names": list(layout.group_names), "of": list(layout.group_of)}
+    return d
 
 
 def layout_from_dict(d: dict | None, length: int = 0) -> TokenLayout:
     """The layout recorded with a run; ``None`` (a model without one) -> a plain sequence of ``length``."""
     if d is None:
         return TokenLayout("sequence", (1, length))
+    groups = d.get("groups") or {}
     return TokenLayout(d["kind"], tuple(d["grid"]) if d.get("grid") else None, tuple(d.get("scales", ())),
-                       int(d.get("depth", 1)), int(d.get("parts", 1)), tuple(d.get("part_names", ())))
+                       int(d.get("depth", 1)), int(d.get("parts", 1)), tuple(d.get("part_names", ())),
+                       tuple(groups.get("names", ())), tuple(int(g) for g in groups.get("of", ())))
 
 
 def check_shape(nll: np.ndarray, layout: TokenLayout) -> None:

@@ -27,6 +27,7 @@ FAMILY_MODULES = {
     "rar": "rar",
     "gigatok": "gigatok",
     "hita": "hita",
+    "par": "par",
     "flexvar": "flexvar",
     "alitok": "alitok",
     "vfmtok": "vfmtok",

@@ -9,7 +9,9 @@ it imports no torch (the loaders import the family's modules when called). ``job
 ``--config C.json --tokenizer T.pt --transformer M.pt`` triple.
 
 The tokenizer key (token-cache identity) is the sha256 of the tokenizer checkpoint file
-plus the family name; files are hashed once and memoised by (path, size, mtime).
+plus the name of the family whose tokenizer code reads it (the tokenizer card's family; a family
+object's ``tokenizer_family`` for ``--config`` runs, e.g. PAR runs LlamaGen's tokenizer and shares
+its cache); files are hashed once and memoised by (path, size, mtime).
 """
 
 from __future__ import annotations
@@ -94,12 +96,13 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
     config = official_config(card.id)  # = get_family(card.family).config_for(card.id), without torch
     tr_file = next(f for f in card.files if f.role == "transformer")
     tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
+    tok_card = get_tokenizer_card(card.tokenizer_id)
     if tr_file.contains_tokenizer:
         # The AR file carries the tokenizer it was trained with (first_stage_model.*): score with that copy.
         tok_path = tr_path
     else:
-        tok_path = resolve_checkpoint(get_tokenizer_card(card.tokenizer_id).file, checkpoint_dir, card.id)
-    extras = {f.role: resolve_checkpoint(f, checkpoint_dir, card.id) for f in get_tokenizer_card(card.tokenizer_id).extra_files}
+        tok_path = resolve_checkpoint(tok_card.file, checkpoint_dir, card.id)
+    extras = {f.role: resolve_checkpoint(f, checkpoint_dir, card.id) for f in tok_card.extra_files}
     if extras:
         config["extra_files"] = extras
     load_tokenizer, load_model = _loaders(card.family, config, tok_path, tr_path)
@@ -107,7 +110,7 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
     return ScoringJob(
         model_id=card.id,
         family=card.family,
-        tokenizer_key=tokenizer_key(card.family, tok_path, config, extras),
+        tokenizer_key=tokenizer_key(tok_card.family, tok_path, config, extras),
         load_tokenizer=load_tokenizer,
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
@@ -180,7 +183,7 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     return ScoringJob(
         model_id=model_id,
         family=name,
-        tokenizer_key=tokenizer_key(name, tok_path, cfg, extra_paths),
+        tokenizer_key=tokenizer_key(getattr(fam, "tokenizer_family", name), tok_path, cfg, extra_paths),
         load_tokenizer=load_tokenizer,
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, "config": os.path.abspath(config_path), **extra_paths},

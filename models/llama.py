@@ -80,7 +80,8 @@ class Attention(nn.Module):
     """Fused ``wqkv`` (q | k | v), 2-D RoPE on q and k, causal SDPA, ``wo``. No biases.
 
     ``rope=None``: no rotation at all (position-free attention, for models that add a learned
-    absolute position table to the input instead).
+    absolute position table to the input instead). ``mask`` (T, T) bool, True = may attend:
+    replaces the causal mask (e.g. PAR's group mask); None = causal.
     """
 
     def __init__(self, dim: int, n_head: int, n_kv_head: int | None = None):
@@ -89,7 +90,7 @@ class Attention(nn.Module):
         self.wqkv = Linear(dim, (self.n_head + 2 * self.n_kv) * self.head_dim, bias=False)
         self.wo = Linear(self.n_head * self.head_dim, dim, bias=False)
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape
         q_size, kv_size = self.n_head * self.head_dim, self.n_kv * self.head_dim
         q, k, v = self.wqkv(x).split([q_size, kv_size, kv_size], dim=-1)
@@ -102,7 +103,7 @@ class Attention(nn.Module):
         if self.n_kv != self.n_head:
             k = k.repeat_interleave(self.n_head // self.n_kv, dim=1)
             v = v.repeat_interleave(self.n_head // self.n_kv, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, Dh)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)  # (B, H, T, Dh)
         return self.wo(y.transpose(1, 2).reshape(B, T, q_size))
 
 
@@ -124,12 +125,16 @@ class Block(nn.Module):
         if adaln:
             self.ada_lin = nn.Sequential(nn.SiLU(), Linear(dim, 6 * dim))
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, cond: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask``: see :class:`Attention` (None = causal; then not passed on, so attention subclasses
+        without a mask argument keep working)."""
+        at = (rope,) if mask is None else (rope, mask)
         if cond is None:
-            h = _add(self.attention(self.attention_norm(x), rope), x)
+            h = _add(self.attention(self.attention_norm(x), *at), x)
             return _add(self.feed_forward(self.ffn_norm(h)), h)
         g1, g2, s1, s2, b1, b2 = self.ada_lin(cond).chunk(6, dim=-1)  # each (B, 1, D)
-        h = x + g1 * self.attention(self.attention_norm(x) * (1 + s1) + b1, rope)
+        h = x + g1 * self.attention(self.attention_norm(x) * (1 + s1) + b1, *at)
         return h + g2 * self.feed_forward(self.ffn_norm(h) * (1 + s2) + b2)
 
 

@@ -42,6 +42,21 @@ def require(folder: Path | None) -> Path:
     return folder
 
 
+def optional_file(folder: Path, name: str, what: str) -> Path:
+    """``folder / name``, a file a set may leave out; skips the calling check (with the reason) when absent."""
+    path = folder / name
+    if not path.is_file():
+        pytest.skip(f"{folder.name}: no {name} in this set (optional: {what}); check not applicable")
+    return path
+
+
+def optional_entry(fs: "FixtureSet", key: str):
+    """``expected.pt[key]`` of an entry a set may leave out; skips the calling check (with the reason) when absent."""
+    if key not in fs.expected:
+        pytest.skip(f"{fs.folder.name}: expected.pt has no {key!r} (optional entry); check not applicable")
+    return fs.expected[key]
+
+
 class FixtureSet:
     """Loaded content of one fixture folder."""
 

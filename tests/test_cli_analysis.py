@@ -200,12 +200,14 @@ def test_set_all_without_results_module(monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # figures, models, export
 
-def test_plot_writes_three_figures(tmp_path):
+def test_plot_writes_the_figures(tmp_path):
     pytest.importorskip("matplotlib")
     d = one_json(invoke("analyze", "--json", "--plot", str(tmp_path / "figs")))
     names = sorted(Path(p).name for p in d["figures"])
-    assert names == sorted(f"{s}.{e}" for s in ("global_fid_vs_bpp", "groups_fid_vs_bpp",
-                                                 "bilinear_predicted_vs_observed") for e in ("png", "pdf"))
+    stems = ("global_fid_vs_bpp", "groups_fid_vs_bpp", "bilinear_predicted_vs_observed",   # the paper's
+             "forms_fid_vs_bpp", "scaling_bpp_vs_params", "baseline_bits", "pairs_delta_bpp_vs_delta_fid",
+             "validity_predicted_vs_observed")                                                # beyond it
+    assert names == sorted(f"{s}.{e}" for s in stems for e in ("png", "pdf"))
     for p in d["figures"]:
         assert Path(p).stat().st_size > 1000
         if p.endswith(".png"):

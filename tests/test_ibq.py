@@ -65,6 +65,8 @@ def test_raw_weights_differ_from_ema(loaded):
     cfg["tokenizer"]["use_ema"] = False
     tok_raw = FAM.load_tokenizer(fs.tokenizer_path, cfg)
     assert tok_raw.weights_source == "tokenizer-file raw"
+    if torch.equal(tok_raw.quantize.embedding.weight, tok_ar.quantize.embedding.weight):
+        pytest.skip(f"{fs.tokenizer_path}: its raw weights equal the EMA copies, so the choice cannot be seen")
     assert not torch.allclose(tok_raw.quantize.embedding.weight, tok_ar.quantize.embedding.weight)
 
 
@@ -75,11 +77,11 @@ def test_chunking_gives_same_nll(loaded):
     full = gpt.token_nll(tokens, labels)
     for chunk in (1, 7, tokens.shape[1] - 1):
         torch.testing.assert_close(gpt.token_nll(tokens, labels, chunk=chunk), full, atol=1e-6, rtol=0)
-    tok_ar.quantize.chunk = 5  # quantiser chunking must not change codes
+    chunk, tok_ar.quantize.chunk = tok_ar.quantize.chunk, 5  # quantiser chunking must not change codes
     try:
         assert torch.equal(tok_ar.encode(_x(fs.images)), tokens)
     finally:
-        tok_ar.quantize.chunk = 1024
+        tok_ar.quantize.chunk = chunk
 
 
 def test_bf16_autocast_cpu(loaded):
@@ -105,14 +107,15 @@ def test_interface_attributes(loaded):
 
 
 def test_bad_inputs(loaded):
-    _, tok_ar, _, gpt = loaded
+    fs, tok_ar, _, gpt = loaded
+    S = fs.config["image_size"]
     L, V = gpt.tokens_per_image, gpt.vocab_size
     with pytest.raises(ValueError, match="token values"):
         gpt.token_nll(torch.full((1, L), V), torch.zeros(1, dtype=torch.long))
     with pytest.raises(ValueError, match="class labels"):
         gpt.token_nll(torch.zeros(1, L, dtype=torch.long), torch.tensor([-1]))
     with pytest.raises(ValueError, match="expects"):
-        tok_ar.encode(torch.zeros(1, 3, 8, 8))
+        tok_ar.encode(torch.zeros(1, 3, S + 8, S + 8))
 
 
 # --------------------------------------------------------------------------- quantiser (hand-computed)

@@ -16,7 +16,7 @@ from visbpp.tui.cli import app
 
 runner = CliRunner()
 KEYS = ["model_id", "run_id", "n_images", "bpp", "bits_mean", "by_position", "spatial", "by_group", "per_class",
-        "class_info_bits"]
+        "class_info_bits", "raw_rate_bpp", "unigram_bpp", "unigram_bpp_mm", "ar_share", "baseline_note"]
 
 
 def _run(family, tmp_path, monkeypatch, *extra):
@@ -49,6 +49,9 @@ def test_inspect_json_schema_and_values(tmp_path, monkeypatch):
     assert sum(map(sum, m["spatial"])) == pytest.approx(bits.mean(), rel=1e-12)
     assert m["by_group"] == {"all": pytest.approx(bits.mean(), rel=1e-12)}
     assert m["class_info_bits"] == doc["models"][0]["class_info_bits"] is not None
+    # a model outside the registry: its cached tokens give the order-0 baseline, its vocabulary no raw rate
+    assert m["raw_rate_bpp"] is None and m["unigram_bpp"] > 0 and "not a registry model" in m["baseline_note"]
+    assert m["ar_share"] == pytest.approx(1 - m["bpp"] / m["unigram_bpp"], rel=1e-12)
     # per class by hand
     for c in m["per_class"]:
         rs = [x for x in rows if x["label"] == c["label"]]

@@ -20,7 +20,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conformance_utils import FixtureSet, conformance_root, fixture_sets, require
+from conformance_utils import FixtureSet, conformance_root, fixture_sets, optional_entry, optional_file, require
+from rar_variant import maskgit_shapes, rar_shapes
 from visbpp.core.errors import DataError
 from visbpp.core.interfaces import ARModel, Family, ImageTokenizer, TokenLayout
 from visbpp.core.labels import scoring_null_class
@@ -66,18 +67,18 @@ def test_conformance_variant_and_preprocess(folder):
     assert isinstance(tok, MaskGITTokenizer if variant == "maskgit" else RobusTokTokenizer)
     x = torch.stack([tok.preprocess(Image.fromarray(a)) for a in fs.images])
     assert torch.equal(x, fs.expected["x"])
-    raw = Image.fromarray(np.load(fs.folder / "preprocess_raw.npy"))
     S = fs.config["image_size"]
-    assert np.array_equal(center_crop_arr(raw, S), fs.expected["preprocess_adm"].numpy())
+    assert str(S) in tok.preprocess_id
     if variant == "maskgit":  # the evaluation transform (bicubic short side, rounded centre crop), [0, 1]
-        assert torch.equal(tok.preprocess(raw), fs.expected["preprocess_val"])
         assert "short" in tok.preprocess_id and "[0,1]" in tok.preprocess_id
         assert float(x.min()) >= 0.0
     else:  # ADM centre crop, [-1, 1]
-        assert torch.equal(tok.preprocess(raw), fs.expected["x"][0])
         assert "center_crop_arr" in tok.preprocess_id
         assert float(x.min()) < 0.0
-    assert str(S) in tok.preprocess_id
+    raw = Image.fromarray(np.load(optional_file(fs.folder, "preprocess_raw.npy", "a raw picture for the transforms")))
+    assert np.array_equal(center_crop_arr(raw, S), optional_entry(fs, "preprocess_adm").numpy())
+    want = optional_entry(fs, "preprocess_val") if variant == "maskgit" else fs.expected["x"][0]
+    assert torch.equal(tok.preprocess(raw), want)
 
 
 @pytest.mark.parametrize("folder", SETS)
@@ -121,10 +122,11 @@ def test_teacher_forcing_is_causal_and_class_conditional(folder):
     tokens = fs.expected["tokens"]
     base = gen.token_nll(tokens, labels)
     changed = tokens.clone()
-    changed[:, 5] = (changed[:, 5] + 1) % gen.vocab_size
+    p = tokens.shape[1] // 2  # a middle position of this set's sequence
+    changed[:, p] = (changed[:, p] + 1) % gen.vocab_size
     nll = gen.token_nll(changed, labels)
-    assert torch.equal(nll[:, :5], base[:, :5])
-    assert not torch.allclose(nll[:, 5:], base[:, 5:])
+    assert torch.equal(nll[:, :p], base[:, :p])
+    assert not torch.allclose(nll[:, p:], base[:, p:])
     other = gen.token_nll(tokens, (labels + 1) % gen.num_classes)
     assert not torch.allclose(other[:, 0], base[:, 0])
     null = torch.full_like(labels, gen.num_classes)
@@ -206,6 +208,51 @@ def test_manifest_keys_shapes_params(manifest):
     assert m["container"] is None is card.files[0].container
     assert module.tokens_per_image == card.tokens_per_image and module.vocab_size == card.codebook_size
     assert cfg["transformer"]["model.generator"]["hidden_size"] == m["config"]["hidden_size"]
+
+
+# --------------------------------------------------------------------------- size-dependent counts
+
+
+@pytest.mark.parametrize("n_res", [1, 3])
+def test_size_dependent_counts_follow_the_official_formulas(n_res):
+    # the official key/shape formulas are written in rar_variant.py (from the upstream classes, not from visbpp);
+    # a MaskGIT-VQGAN with num_res_blocks 1 or 3 (the released one has 2) and a generator whose MLP width rounds:
+    # int(44 * (98 / 44)) = 97
+    cfg = FAM.config_for("rar-b")
+    cfg["tokenizer"].update(hidden_channels=32, channel_mult=[1, 2, 2], num_resolutions=3, num_res_blocks=n_res,
+                            z_channels=8, resolution=32)
+    cfg["tokenizer_quantizer"].update(num_embeddings=50, embedding_dim=8)
+    cfg["transformer"]["model.generator"].update(hidden_size=44, num_hidden_layers=2, num_attention_heads=4,
+                                                 intermediate_size=98, image_seq_len=64, condition_num_classes=7)
+    cfg["transformer"]["model.vq_model.codebook_size"] = 50
+    cfg.update(image_size=32, num_classes=7, downsample=4, token_grid=[8, 8], seq_len=64)
+    assert int(44 * (98 / 44)) == 97 != 98
+    with torch.device("meta"):
+        tok = FAM.build_tokenizer(cfg)
+        gen = FAM.build_transformer(cfg, tok)
+    assert {k: list(v.shape) for k, v in tok.state_dict().items()} == maskgit_shapes(32, [1, 2, 2], n_res, 8, 50)
+    assert {k: list(v.shape) for k, v in gen.state_dict().items()} == rar_shapes(44, 2, 4, 98, 64, 7, 50)
+    assert gen.blocks[0].mlp.fc1.out_features == 97
+    # the released sizes: the formulas give the manifests' shapes (checked against the files' keys above)
+    real = FAM.config_for("rar-xxl")
+    with torch.device("meta"):
+        tok, gen = FAM.build_tokenizer(real), FAM.build_transformer(real)
+    assert {k: list(v.shape) for k, v in tok.state_dict().items()} == maskgit_shapes(128, [1, 1, 2, 2, 4], 2, 256, 1024)
+    assert {k: list(v.shape) for k, v in gen.state_dict().items()} == rar_shapes(1408, 40, 16, 6144, 256, 1000, 1024)
+
+
+def test_inconsistent_tokenizer_sizes_are_config_errors():
+    cfg = FAM.config_for("rar-b")
+    cfg["tokenizer"]["hidden_channels"] = 40
+    with pytest.raises(ConfigError, match=r"multiples of 32 .*\[40, 80\]"):
+        FAM.parse_config(cfg)
+    rt = FAM.config_for("robusttok-rar-b")
+    rt["tokenizer"]["fixture_vit_override"] = {"img_size": 64, "patch_size": 16}
+    rt["tokenizer"]["ModelArgs"].update(num_latent_tokens=16, v_patch_nums=[4])
+    rt["transformer"]["model.generator"]["image_seq_len"] = 16
+    rt.update(image_size=64, seq_len=16, token_grid=[4, 4])
+    with pytest.raises(ConfigError, match="patch_size\\^2 \\+ 1 image-side entries"):
+        FAM.parse_config(rt)
 
 
 # --------------------------------------------------------------------------- loading errors

@@ -13,6 +13,8 @@ from visbpp.core.analysis import plots
 from visbpp.core.analysis.fits import AnalysisResult, Prediction
 from visbpp.core.registry.catalog import ModelCard, Published, TokenizerCard
 
+from . import beyond_view
+
 MARKERS = ("o", "x", "+", "*", "#", "@", "%", "&", "$", "~")
 
 
@@ -52,7 +54,8 @@ def metric_name(r: AnalysisResult) -> str:
 
 
 def render(console: Console, r: AnalysisResult, source: str, prediction: Prediction | None = None,
-           show_plots: bool = True) -> None:
+           show_plots: bool = True, sections: dict | None = None) -> None:
+    """The fits of ``r``; ``sections``: the analyses beyond the straight line (``report.beyond_sections``)."""
     m = metric_name(r)
     console.print(f"[bold]{m} vs BPP[/bold] — {source}, {len(r.table)} models")
     if r.fid_source is not None:
@@ -122,9 +125,13 @@ def render(console: Console, r: AnalysisResult, source: str, prediction: Predict
         console.print(f"[bold]Prediction[/bold] for bpp = {pr.bpp:g}, rFID = {pr.rfid:g}: FID = {pr.fid:.3f} "
                       f"({lvl} CI of the mean [{pr.ci[0]:.3f}, {pr.ci[1]:.3f}], "
                       f"{lvl} prediction interval [{pr.pi[0]:.3f}, {pr.pi[1]:.3f}])")
+        if sections is not None:
+            cover = {**pr.to_dict(), "pi_coverage_leave_one_model_out":
+                     sections["validity"]["leave_one_model_out"]["overall"]}
+            console.print(f"  {beyond_view.prediction_coverage(cover)}")
     render_paper(console, r.paper)
-    if r.finetunes:
-        render_finetunes(console, r)
+    if sections is not None:
+        beyond_view.render(console, sections, metric_name(r))
     for w in r.warnings:
         console.print(Text("warning: " + w.message, style="yellow"))
     for n in r.notes:
@@ -195,20 +202,6 @@ def _render_comparisons(console: Console, r: AnalysisResult, m: str) -> None:
                              f"p = {_p(gf.rfid_f_p_value)}" if gf.rfid_f is not None else ""))
         elif cp.note:
             console.print(f"{cp.name}: {cp.note}", style="dim")
-def render_finetunes(console: Console, r: AnalysisResult) -> None:
-    """Base model vs fine-tune per size: ΔBPP against ΔFID (same architecture and tokenizer)."""
-    t = _table("Base vs fine-tune (Δ = fine-tune − base; *: BPP sources or FID guidance differ)")
-    for col in ("fine-tune", "base"):
-        t.add_column(col, no_wrap=True)
-    for col in ("BPP", "base BPP", "ΔBPP", "FID", "base FID", "ΔFID"):
-        t.add_column(col, justify="right", no_wrap=True)
-    for p in r.finetunes:
-        mark = "" if p.comparable else " *"
-        t.add_row(p.model + mark, p.base, f"{p.bpp:.7f}", f"{p.base_bpp:.7f}", f"{p.d_bpp:+.7f}",
-                  f"{p.fid:.3g} ({p.fid_guidance})", f"{p.base_fid:.3g} ({p.base_fid_guidance})", f"{p.d_fid:+.3g}")
-    console.print(t)
-
-
 def _plotext_canvas(draw: Callable, console: Console, title: str, xlabel: str, ylabel: str) -> Text:
     import plotext as plt
 

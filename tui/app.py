@@ -60,6 +60,7 @@ from .widgets.missing_modal import MissingCheckpointsModal
 from .widgets.model_detail import ModelDetail
 from .widgets.model_picker import ModelPicker
 from .widgets.progress_panel import ProgressPanel
+from .widgets.result_detail import ResultDetail
 from .widgets.results_table import ResultsTable
 from .widgets.run_settings import RunSettingsPanel
 from .widgets.runs_panel import RunsChanged, RunsPanel
@@ -143,6 +144,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
             with TabPane("3 Results", id="results"):
                 with Vertical(id="results-body"):
                     yield ResultsTable(id="results-table")
+                    yield ResultDetail(id="result-detail")
             with TabPane("4 Plots", id="plots"):
                 with Vertical(id="plots-col"):
                     with Horizontal(id="plots-row"):

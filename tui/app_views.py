@@ -1,4 +1,5 @@
-"""The Models tab's detail pane and the Bits tab of ``VisbppApp`` (a mixin: the app's state lives there)."""
+"""The Models tab's detail pane, the Results tab's detail line and the Bits tab of ``VisbppApp`` (a mixin: the
+app's state lives there)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from .messages import BitsLoaded
 from .widgets.bits_panel import BitsPanel
 from .widgets.model_detail import ModelDetail
 from .widgets.model_picker import ModelPicker
+from .widgets.result_detail import ResultDetail
+from .widgets.results_table import ResultsTable
 
 
 class ViewsMixin:
@@ -26,11 +29,15 @@ class ViewsMixin:
         return sel[0] if fallback and sel else None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "picker":
-            try:
+        try:
+            if event.data_table.id == "picker":
                 self.show_detail()
-            except NoMatches:   # the app is shutting down and its widgets are gone
-                pass
+            elif event.data_table.id == "results-table":
+                table = self.query_one(ResultsTable)
+                rows = {r.model_id: r for r in table.result_rows}
+                self.query_one(ResultDetail).show_row(rows.get(event.row_key.value) if event.row_key else None)
+        except NoMatches:   # the app is shutting down and its widgets are gone
+            pass
 
     def show_detail(self) -> None:
         mid = self._cursor_model()

@@ -94,7 +94,7 @@ def render(b: BitsReport) -> Group:
     else:
         if r.get("spatial"):
             parts += [Text("Mean bit map", style="bold"), heatmap(r["spatial"])]
-        parts.append(bars(r["by_group"], "Bits by scale / depth group"))
+        parts.append(bars(r["by_group"], "Bits by group"))
     if r.get("per_class"):
         parts.append(per_class(r["per_class"]))
     return Group(*parts)

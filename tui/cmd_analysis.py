@@ -148,12 +148,16 @@ def analyze_cmd(
         prediction = result.predict(*predict) if predict else None
     except TableError as e:
         _fail(str(e))
+    from visbpp.core.analysis.report import beyond_sections
+
+    sections = beyond_sections(result, measured)
     figures = []
     if plot is not None:
         from .figures import FiguresUnavailable, write_figures
+        from .figures_beyond import write_beyond_figures
 
         try:
-            figures = write_figures(result, plot)
+            figures = write_figures(result, plot) + write_beyond_figures(result, sections, plot, view.metric_name(result))
         except FiguresUnavailable as e:
             _fail(str(e))
         except OSError as e:
@@ -164,15 +168,16 @@ def analyze_cmd(
         from visbpp.core.analysis.report import analysis_document
 
         out = analysis_document(result, source=source, model_set=ms.value if ms else None,
-                                preprocess=preprocess, measured=measured)
+                                preprocess=preprocess, measured=measured, sections=sections)
         if prediction is not None:
-            out["prediction"] = prediction.to_dict()
+            out["prediction"] = {**prediction.to_dict(),
+                                 "pi_coverage_leave_one_model_out": sections["validity"]["leave_one_model_out"]["overall"]}
         if plot is not None:
             out["figures"] = [str(p) for p in figures]
         sys.stdout.write(json.dumps(out, allow_nan=False) + "\n")
         return
     console = Console()
-    view.render(console, result, source, prediction, show_plots=not no_plots)
+    view.render(console, result, source, prediction, show_plots=not no_plots, sections=sections)
     if figures:
         console.print(f"figures written: {', '.join(str(p) for p in figures)}")
 

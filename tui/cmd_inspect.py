@@ -1,8 +1,9 @@
 """``visbpp inspect RUN|MODEL...``: where the bits go in finished runs.
 
 Per model: BPP, mean bits per image, the class information (``--unconditional`` runs), the
-per-group totals (scales / depths / sub-tokens), bits vs position (coarse), the mean bit map
-(terminal rendering of grid layouts) and per-class BPP with bootstrap CIs; ``--compare A B``
+per-group totals (scales / depths / sub-tokens, or the model's named position groups), bits vs
+position (coarse), the mean bit map (terminal rendering of grid layouts) and per-class BPP with
+bootstrap CIs; ``--compare A B``
 (or any two models given) adds a paired comparison on common images. ``--json`` prints one
 object (``models[]``, plus ``paired`` when comparing); ``--plot DIR`` writes figures.
 """
@@ -63,6 +64,13 @@ def _render(console: Console, rep: dict, classes: list[dict], src, max_classes: 
         also = f"; run {', '.join(others)} of this model has it (`visbpp inspect {others[0]}`)" if others else \
             " (score with --unconditional)"
         console.print(f"class information: not measured{where}{also}", highlight=False)
+    parts = [f"raw index rate {rep['raw_rate_bpp']:.6f}"] if rep["raw_rate_bpp"] is not None else []
+    if rep["unigram_bpp"] is not None:
+        parts.append(f"order-0 (unigram) baseline {rep['unigram_bpp']:.6f} (Miller–Madow {rep['unigram_bpp_mm']:.6f}); "
+                     f"AR share 1 - bpp/baseline = {100 * rep['ar_share']:.1f}%")
+    if parts or rep["baseline_note"]:
+        console.print("token code (bits / (3·H·W)): " + "; ".join(parts or ["no baseline"])
+                      + (f" ({rep['baseline_note']})" if rep["baseline_note"] else ""))
     if rep["by_group"] is None:
         console.print("no per-token file for this run (scored by an older version): rerun to get the breakdowns")
     else:

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,11 +30,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("ci", "bpp 95% CI"),
     ("bits_per_token", "bits_per_token"),
     ("n_images", "n"),
+    ("raw_rate_bpp", "raw bpp"),
+    ("unigram_bpp", "unigram"),
+    ("ar_share", "AR share"),
 )
 
 
 MICRO_FID = "micro-FID"
-NARROW_DROP = ("group", "resolution")   # columns left out below 135 terminal columns (the model id names both)
+# columns left out below 135 terminal columns (the model id names group and resolution; the detail pane
+# under the table shows the baseline of the cursor row)
+NARROW_DROP = ("group", "resolution", "raw_rate_bpp", "unigram_bpp", "ar_share")
 MICRO_MARK = " µFID"   # suffix of micro-FID cells in the FID / rFID columns
 
 
@@ -58,6 +63,11 @@ class ResultRow:
     n_images: int | None = None
     fid_metric: str = "FID"            # "micro-FID" for the micro zoo: never shown as plain FID
     fid_choice: str = ""               # which published FID set the fid is from (paper, readme, noguidance)
+    raw_rate_bpp: float | None = None  # visbpp.core.analysis.baseline: the token code without and with the AR model
+    unigram_bpp: float | None = None
+    unigram_bpp_mm: float | None = None
+    ar_share: float | None = None
+    baseline_note: str = ""
 
     @property
     def micro(self) -> bool:
@@ -92,7 +102,20 @@ class ResultRow:
             self._fid_cell(self.rfid),
             fmt_bpp(self.reference_bpp), fmt_bpp(self.measured_bpp), self.ci,
             fmt_float(self.bits_per_token, 3), str(self.n_images) if self.n_images is not None else "-",
+            fmt_bpp(self.raw_rate_bpp, 5), fmt_bpp(self.unigram_bpp, 5), fmt_share(self.ar_share),
         )
+
+    def baseline_detail(self) -> str:
+        """The detail pane's line: the token code's rates beside the model's BPP."""
+        if self.raw_rate_bpp is None and self.unigram_bpp is None:
+            return f"{self.model_id}: no token baseline" + (f" ({self.baseline_note})" if self.baseline_note else "")
+        text = f"{self.model_id}: raw index rate {fmt_bpp(self.raw_rate_bpp, 5)} bpp"
+        if self.unigram_bpp is not None:
+            text += (f" · order-0 baseline {fmt_bpp(self.unigram_bpp, 5)} (Miller–Madow {fmt_bpp(self.unigram_bpp_mm, 5)})"
+                     f" · model {fmt_bpp(self.measured_bpp, 5)} · AR share {fmt_share(self.ar_share)}")
+        elif self.baseline_note:
+            text += f"; {self.baseline_note}"
+        return text
 
     def sort_value(self, key: str):
         return self.ci_low if key == "ci" else getattr(self, key)
@@ -113,9 +136,22 @@ def _int(v: Any) -> int | None:
     return None if f is None else int(f)
 
 
-def build_rows(records: Sequence[dict], measured: Sequence[dict]) -> list[ResultRow]:
+def fmt_share(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def build_rows(records: Sequence[dict], measured: Sequence[dict], baselines: dict | None = None) -> list[ResultRow]:
     """One row per merged-table record, measured values joined by model id; measured models
-    absent from the merged table (custom checkpoints) are appended."""
+    absent from the merged table (custom checkpoints) are appended. ``baselines``: model id ->
+    ``TokenBaseline`` (``visbpp.core.analysis.baseline``) for the baseline columns."""
+    rows = _build_rows(records, measured)
+    if not baselines:
+        return rows
+    return [replace(r, **baselines[r.model_id].values(), baseline_note=baselines[r.model_id].note)
+            if r.model_id in baselines else r for r in rows]
+
+
+def _build_rows(records: Sequence[dict], measured: Sequence[dict]) -> list[ResultRow]:
     meas = {m.get("model_id"): m for m in measured}
     rows: list[ResultRow] = []
     seen: set[str] = set()
@@ -218,13 +254,28 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
         micro_records, b.micro_analysis = _micro(b.measured)
     except Exception as e:  # noqa: BLE001 - shown in the UI, the app keeps running
         b.error = f"analysis: {type(e).__name__}: {e}"
-    b.rows = build_rows(b.records + micro_records, b.measured)
+    try:
+        base = _baselines(b.records + micro_records, b.measured)
+    except OSError as e:  # an unreadable token cache: the rows show "-" and the notes say why
+        base = {}
+        b.notes.append(f"token baselines not computed: {e}")
+    b.rows = build_rows(b.records + micro_records, b.measured, base)
     b.series = fit_series(b.records, b.analysis)
     b.micro_series = fit_series(micro_records, b.micro_analysis, metric=MICRO_FID)
     b.bilinear = bilinear_points(b.records, b.analysis, b.analysis_obj)
     if b.analysis is not None and b.micro_analysis is not None:
         b.analysis = {**b.analysis, "micro": b.micro_analysis}
     return b
+
+
+def _baselines(records: list[dict], measured: list[dict]) -> dict:
+    """model id -> TokenBaseline for the rows of the table and the measured models."""
+    import pandas as pd
+
+    from visbpp.core.analysis.baseline import baselines
+
+    table = pd.DataFrame.from_records(records, columns=["model_id", "bpp"]) if records else None
+    return baselines(table, measured).by_model()
 
 
 def _records(df) -> list[dict]:

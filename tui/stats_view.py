@@ -1,8 +1,9 @@
 """The statistics of an analysis (``AnalysisResult.to_dict()``) as Rich tables for the Statistics tab.
 
 Pure rendering: per-group fits (slope ± 95% CI, R², Pearson r, n), the ANCOVA (separate vs common
-slopes), the global linear and bilinear models (coefficients with p-values, R², AIC) and the
-models whose Cook's distance exceeds the threshold."""
+slopes), the global linear and bilinear models (coefficients with p-values, R², AIC), the
+models whose Cook's distance exceeds the threshold, then one compact table per analysis beyond
+the straight line (``beyond_view``: forms, scaling, baseline, pairs, validity)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+from . import beyond_view
 
 
 def _f(v: Any, fmt: str = ".3f") -> str:
@@ -94,6 +97,7 @@ def statistics(analysis: dict | None, fid_source: str = "paper") -> Group:
     parts: list = [Text(f"FID set: {fid_source}  ·  r = Pearson correlation  ·  CI = 95% confidence interval",
                         style="dim"), group_table(analysis), ancova_text(analysis), Text(""),
                    global_table(analysis), outlier_text(analysis)]
+    parts += beyond_view.renderables(analysis, "FID", compact=True)
     warns = [w["message"] if isinstance(w, dict) else str(w) for w in analysis.get("warnings", [])]
     if warns:
         parts += [Text("")] + [Text(f"⚠ {w}", style="yellow") for w in warns]

@@ -10,7 +10,8 @@ breakdown of an image sums to its bits (up to float64 rounding).
   ``None`` for VAR's scales (their maps have different sizes);
   or a ``"sequence"`` (a model that describes no layout);
 - ``by_group`` name -> (N,): per scale (``"1x1"``, ``"2x2"``...), per depth (``"depth 0"``...),
-  per sub-token (the layout's part names), or ``{"all": bits}`` for a plain raster.
+  per sub-token (the layout's part names), or ``{"all": bits}`` for a plain raster; a layout
+  with named position groups (``TokenLayout.group_names``) gets those instead.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def fold(nll: np.ndarray, layout: TokenLayout) -> Breakdown:
                 groups[f"depth {d}"] = cells[:, :, :, d].sum((1, 2))
         elif not groups:
             groups["all"] = bits.copy()
+    if layout.group_names:  # the model's named position groups replace the kind's own
+        of = np.asarray(layout.group_of)
+        groups = {name: b[:, of == g].sum(1) for g, name in enumerate(layout.group_names)}
     return Breakdown(bits, b, spatial, groups)
 
 

@@ -1,16 +1,18 @@
 """Base model vs fine-tune per size (e.g. a CCA fine-tune and the checkpoint it started from).
 
 Same architecture and tokenizer, so the change in BPP can be set against the change in FID: does
-BPP follow FID when only the training objective changed? Computed from the rows of a merged or
-user table that carry ``base_model`` (the fine-tune's base card id) and both rows' BPP and FID.
+BPP follow FID when only the training objective changed? The pairs are the fine-tune pairs of the
+shared-tokenizer comparison (``visbpp.core.analysis.pairs``): rows whose ``base_model`` (the
+fine-tune's base card id) is another row of the table.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pandas as pd
+
+from visbpp.core.analysis.pairs import FINE_TUNE, shared_tokenizer_pairs
 
 
 @dataclass(frozen=True)
@@ -47,26 +49,8 @@ class FinetunePair:
                 "comparable": self.comparable}
 
 
-def _str(row: pd.Series, col: str) -> str:
-    v = row.get(col, "")
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-
-
 def finetune_pairs(df: pd.DataFrame) -> list[FinetunePair]:
-    """One pair per row with a ``base_model`` whose base row is in ``df``; both need BPP and FID."""
-    if "base_model" not in df.columns or "model_id" not in df.columns:
-        return []
-    by_id = {str(r["model_id"]): r for _, r in df.iterrows() if isinstance(r.get("model_id"), str)}
-    out = []
-    for _, r in df.iterrows():
-        base = _str(r, "base_model")
-        b = by_id.get(base)
-        if not base or b is None:
-            continue
-        vals = [r["bpp"], b["bpp"], r["fid"], b["fid"]]
-        if any(pd.isna(v) for v in vals):
-            continue
-        out.append(FinetunePair(str(r["model_id"]), base, float(r["bpp"]), float(b["bpp"]), float(r["fid"]),
-                                float(b["fid"]), _str(r, "bpp_source"), _str(b, "bpp_source"),
-                                _str(r, "fid_guidance"), _str(b, "fid_guidance")))
-    return out
+    """The fine-tune pairs of :func:`visbpp.core.analysis.pairs.shared_tokenizer_pairs` (base -> fine-tune)."""
+    return [FinetunePair(p.b, p.a, p.bpp_b, p.bpp_a, p.fid_b, p.fid_a, p.bpp_source_b, p.bpp_source_a,
+                         p.fid_guidance_b, p.fid_guidance_a)
+            for p in shared_tokenizer_pairs(df).pairs if p.kind == FINE_TUNE]

@@ -293,7 +293,9 @@ def _fit_group(name: str, g: pd.DataFrame, x: str = "bpp") -> GroupFit:
 
 
 def _comparisons(df: pd.DataFrame) -> tuple[ComparisonResult, ...]:
-    """One result per name in the optional ``compare`` column ("; "-separated names per row)."""
+    """One result per name in the optional ``compare`` column ("; "-separated names per row) whose
+    rows span at least two rFIDs (tokenizers); a set on one tokenizer (models scoring the same
+    tokens in other orders, or a single row) has no tokenizer to compare."""
     if "compare" not in df.columns:
         return ()
     names: dict[str, list[int]] = {}
@@ -304,6 +306,8 @@ def _comparisons(df: pd.DataFrame) -> tuple[ComparisonResult, ...]:
     out = []
     for name, rows in names.items():
         sub = df.iloc[rows].reset_index(drop=True)
+        if sub["rfid"].nunique() < 2:
+            continue
         n, models = len(sub), tuple(sub["label"])
         by_bpp, by_rfid = _fit_group(name, sub, "bpp"), _fit_group(name, sub, "rfid")
         if n < MIN_GROUP_N:

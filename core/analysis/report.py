@@ -3,7 +3,8 @@
 ``visbpp export`` and the TUI's ``e`` both write :func:`export_frame` (same columns, same rows
 for the same results store, pins and model set); ``visbpp analyze --json`` and the TUI's ``j``
 both write :func:`analysis_document` (the fits plus the fit set, FID sources, preprocessing,
-versions, git hash and the run behind every measured value).
+versions, git hash and the run behind every measured value, and the analyses beyond the straight
+line of :func:`beyond_sections`: ``forms``, ``scaling``, ``baseline``, ``pairs``, ``validity``).
 
 Units everywhere: ``bpp`` = bits / (3*H*W) (the published table's), ``bits_per_hw`` = bits / (H*W),
 ``bits_per_token``, ``bits`` (per image). ``reference_bpp`` is the registry's reference value of a
@@ -60,7 +61,13 @@ def export_frame(measured: Sequence[dict] | None, model_set: str = "all", fid_so
             m = by_id.get(mid)
             vals.append(m.get(key) if m and run is not None and not pd.isna(run) else None)
         df[col] = vals
-    return df[list(TABLE_COLUMNS) + list(EXTRA_COLUMNS)]
+    from visbpp.core.analysis.baseline import COLUMNS as BASELINE_COLUMNS
+    from visbpp.core.analysis.baseline import baselines
+
+    base = baselines(df, measured).by_model()
+    for col in BASELINE_COLUMNS:
+        df[col] = [base[mid].values()[col] if mid in base else None for mid in df["model_id"]]
+    return df[list(TABLE_COLUMNS) + list(EXTRA_COLUMNS) + list(BASELINE_COLUMNS)]
 
 
 def measured_runs(table: pd.DataFrame, measured: Sequence[dict] | None) -> dict:
@@ -75,9 +82,27 @@ def measured_runs(table: pd.DataFrame, measured: Sequence[dict] | None) -> dict:
     return out
 
 
+def beyond_sections(result, measured: Sequence[dict] | None = None, cache_dir: str | None = None) -> dict:
+    """The analyses beyond the paper's straight line on ``result``'s table, as JSON-ready dicts:
+    functional forms, size scaling, the token code's order-0 baseline, shared-tokenizer pairs and
+    predictive validity (``visbpp.core.analysis.forms``, ``scaling``, ``baseline``, ``pairs``, ``validity``)."""
+    from visbpp.core.analysis.baseline import baselines
+    from visbpp.core.analysis.forms import forms
+    from visbpp.core.analysis.pairs import shared_tokenizer_pairs
+    from visbpp.core.analysis.scaling import scaling
+    from visbpp.core.analysis.validity import validity
+
+    t = result.table
+    return {"forms": forms(t).to_dict(), "scaling": scaling(t).to_dict(),
+            "baseline": baselines(t, [m for m in measured or () if m.get("model_id") in set(t.get("model_id", ()))],
+                                  cache_dir).to_dict(),
+            "pairs": shared_tokenizer_pairs(t).to_dict(), "validity": validity(t).to_dict()}
+
+
 def analysis_document(result, *, source: str, model_set: str | None, preprocess: str | None,
-                      measured: Sequence[dict] | None = None) -> dict:
-    """``AnalysisResult.to_dict()`` with what a reader needs to trust it (see the module doc)."""
+                      measured: Sequence[dict] | None = None, sections: dict | None = None) -> dict:
+    """``AnalysisResult.to_dict()`` with what a reader needs to trust it (see the module doc);
+    ``sections``: :func:`beyond_sections` when the caller has them already."""
     try:
         from visbpp.core.store.results import CI_METHOD, UNITS, git_dirty, git_hash, versions
     except ImportError:  # an install without the results module: the fits alone
@@ -98,4 +123,5 @@ def analysis_document(result, *, source: str, model_set: str | None, preprocess:
         "units": UNITS, "ci_method": CI_METHOD, "reference_bpp": REFERENCE_BPP_LEGEND,
         "versions": versions(), "git": {"hash": git_hash(), "dirty": git_dirty()},
     })
+    out.update(sections if sections is not None else beyond_sections(result, measured))
     return out

@@ -61,6 +61,17 @@ class TokenCache:
         self.set_aside: list[str] = []  # one line per damaged shard moved aside (its images are encoded again)
         self.reload()
 
+    @classmethod
+    def open_existing(cls, cache_dir: str | None, folder_key: str) -> "TokenCache | None":
+        """The cache folder ``folder_key`` as its ``key.json`` describes it, or None when it is not there."""
+        info = os.path.join(default_cache_dir(cache_dir), "tokens", folder_key, "key.json")
+        try:
+            with open(info) as f:
+                k = json.load(f)
+            return cls(cache_dir, k["tokenizer_key"], k["preprocess_id"], int(k["resolution"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _lock(self):
         from filelock import FileLock
 

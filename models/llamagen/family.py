@@ -144,15 +144,19 @@ class LlamaGenFamily:
     def load_transformer(self, path: str, config: Mapping[str, Any], tokenizer: VQTokenizer | None = None) -> GPT:
         return build_and_load(path, lambda: self.build_transformer(config, tokenizer),
                               containers=_containers(config.get("transformer_container", "model")),
-                              select=_refuse_learned_positions,
+                              select=_refuse_other_families,
                               drop=("freqs_cis",))  # a stray RoPE table some files carry
 
 
-def _refuse_learned_positions(sd: dict, module: Any, path: str) -> dict:
-    """Refuse, never drop: a learned position table is a different model (GigaTok's 1-D GPT)."""
+def _refuse_other_families(sd: dict, module: Any, path: str) -> dict:
+    """Refuse, never drop: a learned position table (GigaTok's 1-D GPT) or a special-token table (PAR's
+    group-parallel order) makes a different model."""
     if "positional_embedding" in sd:
         raise CheckpointError(f"{path}: unexpected key positional_embedding: a GigaTok 1-D GPT (learned absolute "
                               f"positions), not a LlamaGen GPT (2-D RoPE); score it with --family gigatok")
+    if "spe_tok_embeddings.special_embeddings.weight" in sd:
+        raise CheckpointError(f"{path}: unexpected key spe_tok_embeddings.special_embeddings.weight: a PAR GPT "
+                              f"(group-parallel token order), not a LlamaGen GPT (raster order); score it with --family par")
     return sd
 
 

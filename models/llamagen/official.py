@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from visbpp.core.registry.catalog import get_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, get_card, model_cards
 
 VQ16_TOKENIZER = {
     "codebook_size": 16384,
@@ -58,6 +58,12 @@ def config_for(model_id: str) -> dict[str, Any]:
     if card.family != "llamagen":
         ids = ", ".join(c.id for c in model_cards("llamagen"))
         raise KeyError(f"{model_id!r} is not a LlamaGen size; LlamaGen ids: {ids}")
+    return card_config(card)
+
+
+def card_config(card: ModelCard) -> dict[str, Any]:
+    """The config of a card on LlamaGen's VQ-16 tokenizer and GPT trunk (``card.arch``: n_layer, n_head,
+    dim); families built on them (PAR) add their own fields."""
     grid = card.resolution // 16
     arch = dict(card.arch)
     transformer = {"dim": arch["dim"], "n_layer": arch["n_layer"], "n_head": arch["n_head"], **GPT_COMMON,

@@ -87,6 +87,12 @@ class RARConfig:
         return self.hidden_size // self.num_attention_heads
 
     @property
+    def mlp_hidden(self) -> int:
+        """The MLP width as upstream computes it: ``int(D * mlp_ratio)`` with ``mlp_ratio = intermediate_size / D``
+        (float arithmetic; it can round below ``intermediate_size``, e.g. D 44, intermediate 98 -> 97)."""
+        return int(self.hidden_size * (self.intermediate_size / self.hidden_size))
+
+    @property
     def embedding_rows(self) -> int:  # codes, mask token, classes, null class
         return self.codebook_size + 1 + self.condition_num_classes + 1
 
@@ -133,6 +139,10 @@ def _maskgit(config: Mapping[str, Any], image_size: int, path: str) -> MaskGITCo
         raise ConfigError(f"{path}: tokenizer.dropout must be 0 (scoring is deterministic), got {tok['dropout']}")
     if image_size % cfg.downsample:
         raise ConfigError(f"{path}: image_size {image_size} is not a multiple of the downsampling {cfg.downsample}")
+    widths = sorted({cfg.hidden_channels * m for m in mult if cfg.hidden_channels * m % 32})
+    if widths:  # every width is normalised by GroupNorm(32 groups)
+        raise ConfigError(f"{path}: tokenizer widths hidden_channels * channel_mult must be multiples of 32 (GroupNorm "
+                          f"with 32 groups), got {widths}")
     return cfg
 
 
@@ -166,6 +176,10 @@ def _robusttok(config: Mapping[str, Any], image_size: int, path: str) -> RobusTo
         raise ConfigError(f"{path}: tokenizer.ModelArgs.num_latent_tokens {cfg.num_latent_tokens} must be a square equal "
                           f"to the patch count (img_size {cfg.img_size} / patch_size {cfg.patch_size})^2 = "
                           f"{cfg.num_patches}")
+    if cfg.patch_size ** 2 != cfg.num_patches:  # upstream sizes the level-embedding index by patch_size^2 + 1
+        raise ConfigError(f"{path}: the RobusTok tokenizer needs (img_size / patch_size)^2 = patch_size^2 (its level "
+                          f"index has patch_size^2 + 1 image-side entries); img_size {cfg.img_size}, patch_size "
+                          f"{cfg.patch_size} give {cfg.num_patches} patches")
     if "v_patch_nums" in args and list(args["v_patch_nums"]) != [cfg.grid]:
         raise ConfigError(f"{path}: tokenizer.ModelArgs.v_patch_nums {args['v_patch_nums']} must be [{cfg.grid}] "
                           f"(single scale)")

@@ -75,7 +75,7 @@ class RAR(nn.Module):
         self.target_aware_pos_embed = nn.Parameter(torch.zeros(1, L + 1024, D))
         self.timesteps_embeddings = nn.Parameter(torch.zeros(1, L + 100, D))
         self.blocks = nn.ModuleList(
-            [Block(D, cfg.num_attention_heads, cfg.intermediate_size) for _ in range(cfg.num_hidden_layers)])
+            [Block(D, cfg.num_attention_heads, cfg.mlp_hidden) for _ in range(cfg.num_hidden_layers)])
         self.adaln_before_head = FinalAdaLN(D)
         self.lm_head = Linear(D, cfg.codebook_size)
         self.tokens_per_image = L

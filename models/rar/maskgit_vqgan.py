@@ -52,7 +52,8 @@ class _Level(nn.Module):
 
 
 class Encoder(nn.Module):
-    """conv_in -> down.i (ResnetBlocks, 2x2 average pool between levels) -> mid -> norm_out -> SiLU -> conv_out 1x1."""
+    """conv_in -> down.i (``num_res_blocks`` ResnetBlocks, 2x2 average pool between levels) -> mid
+    (``num_res_blocks`` ResnetBlocks) -> norm_out -> SiLU -> conv_out 1x1."""
 
     def __init__(self, cfg: MaskGITConfig):
         super().__init__()
@@ -61,7 +62,7 @@ class Encoder(nn.Module):
         prev = (1,) + tuple(mult)
         self.down = nn.ModuleList([_Level(h * prev[i], h * mult[i], cfg.num_res_blocks) for i in range(len(mult))])
         c = h * mult[-1]
-        self.mid = nn.ModuleList([ResnetBlock(c, c) for _ in range(2)])
+        self.mid = nn.ModuleList([ResnetBlock(c, c) for _ in range(cfg.num_res_blocks)])
         self.norm_out = _norm(c)
         self.conv_out = nn.Conv2d(c, cfg.z_channels, 1)
 
@@ -78,7 +79,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """conv_in -> mid -> up.{n-1..0} (ResnetBlocks, nearest x2 + upsample_conv except level 0) -> norm_out -> SiLU -> conv_out."""
+    """conv_in -> mid (``num_res_blocks`` ResnetBlocks) -> up.{n-1..0} (``num_res_blocks`` ResnetBlocks, nearest x2 +
+    upsample_conv except level 0) -> norm_out -> SiLU -> conv_out."""
 
     def __init__(self, cfg: MaskGITConfig):
         super().__init__()
@@ -86,7 +88,7 @@ class Decoder(nn.Module):
         n = len(mult)
         c = h * mult[-1]
         self.conv_in = nn.Conv2d(cfg.z_channels, c, 3, padding=1)
-        self.mid = nn.ModuleList([ResnetBlock(c, c) for _ in range(2)])
+        self.mid = nn.ModuleList([ResnetBlock(c, c) for _ in range(cfg.num_res_blocks)])
         widths_in = [h * mult[i + 1] if i < n - 1 else h * mult[-1] for i in range(n)]
         self.up = nn.ModuleList([_Level(widths_in[i], h * mult[i], cfg.num_res_blocks, upsample=i > 0) for i in range(n)])
         self.norm_out = _norm(h * mult[0])

@@ -1,4 +1,5 @@
-"""Statistics tab: per-group fits, ANCOVA, global linear vs bilinear models, Cook's-distance outliers."""
+"""Statistics tab: per-group fits, ANCOVA, global linear vs bilinear models, Cook's-distance outliers, and a
+compact table per analysis beyond the straight line (forms, scaling, baseline, pairs, validity); it scrolls."""
 
 from __future__ import annotations
 

@@ -37,6 +37,12 @@ _GPT = {
 }
 
 
+def _same_tokens(gpt: str) -> tuple[str, ...]:
+    """``compare``: this @384 model and the models scoring the same VQ-16 tokens with a GPT of the same
+    size in another order (PAR's cards copy it from here)."""
+    return (f"{gpt} GPT on VQ-16 @384 tokens",)
+
+
 def _card(*, mid, gpt, size, params, res, fname, container, fid, rfid, bpp, readme_fid, cfg, aliases, published=True,
           alt_fid=(), **extra):
     grid = res // 16
@@ -84,10 +90,10 @@ CARDS = (
           aliases=("LlamaGen 343M_384", "343M_384", "LlamaGen-L-384", "GPT-L-384")),
     _card(mid="llamagen-xl-384", gpt="XL", size="775M_384 (XL)", params=774_699_520, res=384, fname="c2i_XL_384.pt",
           container="model", fid=3.42, rfid=0.94, bpp=0.0131801, readme_fid=2.62, cfg=1.75,
-          aliases=("LlamaGen 775M_384", "775M_384", "LlamaGen-XL-384", "GPT-XL-384")),
+          aliases=("LlamaGen 775M_384", "775M_384", "LlamaGen-XL-384", "GPT-XL-384"), compare=_same_tokens("XL")),
     _card(mid="llamagen-xxl-384", gpt="XXL", size="1.4B_384 (XXL)", params=1_410_972_672, res=384,
           fname="c2i_XXL_384.pt", container=None, fid=2.89, rfid=0.94, bpp=0.0131356, readme_fid=2.34, cfg=1.75,
-          aliases=("LlamaGen 1.4B_384", "1.4B_384", "LlamaGen-XXL-384", "GPT-XXL-384")),
+          aliases=("LlamaGen 1.4B_384", "1.4B_384", "LlamaGen-XXL-384", "GPT-XXL-384"), compare=_same_tokens("XXL")),
     # Extra released checkpoint, not in the published table (spec: "Extra released checkpoints").
     # Its only upstream FID is the README's, sampled with CFG 1.65: kept out of the published-table
     # fit groups (explicit group) so it is never mixed silently with that table's FID column.
@@ -96,6 +102,6 @@ CARDS = (
           aliases=("LlamaGen 3.1B_384", "3.1B_384", "LlamaGen-3B-384", "GPT-3B-384", "LlamaGen-3B"), published=False,
           alt_fid=(Published(9.38, "Chen et al. 2024, CCA (arXiv 2410.09347), Table 2", "without guidance (third party)",
                              guidance="none", origin="third-party"),),
-          group="LlamaGen-384-readme-cfg",
+          group="LlamaGen-384-readme-cfg", compare=_same_tokens("3B"),
           notes="head_dim 100 (n_head 32 fixed: not readable from the weights); bare state dict (FSDP run)."),
 )
