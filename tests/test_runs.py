@@ -170,7 +170,7 @@ def test_runs_list_show_and_rm_keep_the_token_cache(home):
     assert [x["run_id"] for x in got] == ["runB", "runA"]
     assert got[1]["models"] == MICRO and got[1]["n_images"] == 20 and got[1]["subset"] == "limit 20"
     assert got[1]["complete"] and got[1]["dtype"] == "fp32" and got[1]["data"] == "/d/digits"
-    shown = json.loads(cli("runs", "show", "runB").stdout)
+    shown = json.loads(cli("runs", "show", "runB", "--json").stdout)
     assert shown["document"]["results"]["micro-s"]["n_images"] == 12
     cli("runs", "pin", "micro-s", "runB")
     r = cli("runs", "rm", "runB")
@@ -179,6 +179,64 @@ def test_runs_list_show_and_rm_keep_the_token_cache(home):
     assert (home / "results" / "runA" / "results.json").exists() and (home / "runs" / "runA").exists()
     assert (home / "tokens" / "tok-key" / "shard-0.pt").read_bytes() == b"tokens"
     assert RU.read_pins() == {}
+
+
+def _unfinished(home: Path, run_id: str, **ident) -> None:
+    state = home / "runs" / run_id
+    state.mkdir(parents=True)
+    identity = {"jobs": [["micro-m", "micro", "k", {}]], "data": "/d/digits", "limit": 7, "per_class": None,
+                "n_images": 7, "dtype": "fp32", "tf32": False, "device": "cpu", "preprocess": "official", **ident}
+    (state / "meta.json").write_text(json.dumps({"identity": identity}))
+
+
+def _cells_over(text: str, width: int) -> list[str]:
+    from rich.cells import cell_len
+
+    return [ln for ln in text.splitlines() if cell_len(ln) > width]
+
+
+def test_runs_list_at_80_columns_shows_every_id_whole(home, monkeypatch):
+    """At 80 columns (or piped) every run id and model id is shown whole; the table comes back where
+    it fits; an unfinished run shows its subset and when it was last written, options are shown."""
+    _unfinished(home, "c0ffee0123456789abcdef", unconditional=True, recon=True)
+    monkeypatch.setenv("COLUMNS", "80")
+    for args in (("runs", "list"), ("runs",)):   # bare `visbpp runs` lists
+        r = cli(*args)
+        assert r.exit_code == 0, r.output
+        assert "…" not in r.stdout and not _cells_over(r.stdout, 80)
+        words = set(r.stdout.replace(",", " ").split())
+        assert {"runA", "runB", "c0ffee0123456789abcdef", *MICRO} <= words
+    assert "limit 7" in r.stdout and "last written 20" in r.stdout and "unconditional, recon" in r.stdout
+    monkeypatch.setenv("COLUMNS", "200")
+    r = cli("runs", "list")
+    assert "┃ run id" in r.stdout and "…" not in r.stdout and "c0ffee0123456789abcdef" in r.stdout
+
+
+def test_runs_show_summary_first_json_on_request_and_id_prefixes(home):
+    r = cli("runs", "show", "runA")
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert lines[0] == "run runA: complete, finished 2026-01-01 00:00" and len(lines) < 12
+    assert any(ln.strip().startswith("micro-s: bpp 0.400000") and "n=20" in ln for ln in lines)
+    assert "visbpp runs show runA --json" in lines[-1]
+    _unfinished(home, "deadbeef00")
+    assert json.loads(cli("runs", "show", "dead", "--json").stdout)["run_id"] == "deadbeef00"  # a unique prefix
+    r = cli("runs", "show", "run")
+    assert r.exit_code == 2 and "prefix 'run' is ambiguous: runA, runB" in r.stderr
+    r = cli("runs", "pin", "micro-s", "runB")
+    assert r.exit_code == 0 and "pinned micro-s to run runB" in r.stdout
+    r = cli("runs", "rm", "dead")
+    assert r.exit_code == 0 and not (home / "runs" / "deadbeef00").exists()
+
+
+def test_models_at_80_columns_shows_every_model_id_whole(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("models")
+    assert r.exit_code == 0
+    assert "…" not in r.stdout and not _cells_over(r.stdout, 80)
+    starts = {ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()}
+    assert {c.id for c in model_cards()} <= starts
+    assert "left out at 80 columns: tokens, res" in " ".join(r.stdout.split())
 
 
 def test_bad_run_ids_and_runs_in_progress_change_nothing(home):

@@ -14,6 +14,7 @@ from visbpp.core.analysis.fits import AnalysisResult, Prediction
 from visbpp.core.registry.catalog import ModelCard, Published, TokenizerCard
 
 from . import beyond_view
+from .cli_tables import fit_by_dropping
 
 MARKERS = ("o", "x", "+", "*", "#", "@", "%", "&", "$", "~")
 
@@ -304,6 +305,9 @@ class _Sources:
         return Text(f"{p.value:g}{unit} [{n}]")
 
 
+MODELS_DROP_ORDER = ("tokens", "res", "params", "family")   # narrow terminals: the id, values and files stay
+
+
 def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iterable[TokenizerCard],
                   checkpoint_dir: str | None = None) -> None:
     cards = list(cards)
@@ -314,14 +318,14 @@ def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iter
                "files: checkpoints)",
                box=None)
     t.add_column("id", no_wrap=True)
-    t.add_column("family", min_width=8, overflow="fold")
+    t.add_column("family")
     for col in ("params", "res", "tokens"):
-        t.add_column(col, justify="right", min_width=4)
+        t.add_column(col, justify="right", no_wrap=True)
     for col in ("FID", "rFID"):
-        t.add_column(col, min_width=5)
+        t.add_column(col)
     t.add_column("ref BPP", justify="right", no_wrap=True)
     if show_status:
-        t.add_column("files", min_width=7)
+        t.add_column("files")
     for c, s in zip(cards, status):
         fid = src.ref(c.fid)
         for p in c.alt_fid:
@@ -332,16 +336,22 @@ def render_models(console: Console, cards: Iterable[ModelCard], tokenizers: Iter
         if show_status:
             row.append(s or "")
         t.add_row(*row)
+    dropped = fit_by_dropping(console, t, MODELS_DROP_ORDER)
+    if dropped:
+        t.caption = f"left out at {console.width} columns: {', '.join(dropped)} (a wider terminal or --json shows them)"
     console.print(t)
     from visbpp.core.analysis.report import REFERENCE_BPP_LEGEND
 
     console.print(Text(REFERENCE_BPP_LEGEND, style="dim"))
     tt = _table("Tokenizers")
     for col in ("id", "family", "params", "codebook", "downsample", "rFID at resolution"):
-        tt.add_column(col, no_wrap=col == "id")
+        tt.add_column(col, no_wrap=col in ("id", "family"))
     for tok in tokenizers:
         rf = Text(", ".join(f"{r}: {src.ref(p).plain}" for r, p in tok.rfid) or "–")
         tt.add_row(tok.id, tok.family, f"{tok.params / 1e6:.1f}M", str(tok.codebook_size), str(tok.downsample), rf)
+    dropped = fit_by_dropping(console, tt, ("downsample", "params", "codebook"))
+    if dropped:
+        tt.caption = f"left out at {console.width} columns: {', '.join(dropped)}"
     console.print(tt)
     console.print("Sources:")
     for text, n in src.items.items():

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -75,7 +76,21 @@ def _dirs(cache_dir: str | None) -> tuple[str, str, str]:
     return cache, os.path.join(cache, "results"), os.path.join(cache, "runs")
 
 
-def _summary(run_id: str, doc: dict | None, state_meta: dict | None) -> dict:
+OPTION_FLAGS = ("unconditional", "recon", "compile")   # settings that add to what a run measures or how
+
+
+def _options(settings: dict) -> list[str]:
+    """The optional settings a run was made with (``--unconditional``, ``--recon``, ``--compile``)."""
+    return [k for k in OPTION_FLAGS if settings.get(k)]
+
+
+def _subset_text(sub: dict) -> str:
+    part = [f"first {sub['per_class']} per class"] if sub.get("per_class") is not None else []
+    part += [f"limit {sub['limit']}"] if sub.get("limit") is not None else []
+    return ", ".join(part) or "all"
+
+
+def _summary(run_id: str, doc: dict | None, state_meta: dict | None, state_time: str = "") -> dict:
     from visbpp.core.store.results import run_config
 
     if doc is not None:
@@ -84,19 +99,21 @@ def _summary(run_id: str, doc: dict | None, state_meta: dict | None) -> dict:
         ns = sorted({m.get("n_images") for m in doc.get("models", []) if isinstance(m, dict)} - {None})
         sub = meta.get("subset") if isinstance(meta.get("subset"), dict) else {}
         host = meta.get("host") if isinstance(meta.get("host"), dict) else {}
-        part = [f"first {sub['per_class']} per class"] if sub.get("per_class") is not None else []
-        part += [f"limit {sub['limit']}"] if sub.get("limit") is not None else []
-        return {"run_id": run_id, "models": models, "data": sub.get("data", ""), "subset": ", ".join(part) or "all",
+        settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+        return {"run_id": run_id, "models": models, "data": sub.get("data", ""), "subset": _subset_text(sub),
                 "image_set": image_set(sub),
                 "n_images": ns[0] if len(ns) == 1 else ns, "preprocess": meta.get("preprocess", DEFAULT_PREPROCESSING),
-                "dtype": meta.get("dtype", ""), "device": host.get("gpu") or meta.get("device_name") or meta.get("device", ""),
+                "dtype": numerics({"dtype": meta.get("dtype", ""), "tf32": meta.get("tf32")}),
+                "options": _options(settings),
+                "device": host.get("gpu") or meta.get("device_name") or meta.get("device", ""),
                 "date": doc.get("finished_at", ""), "complete": True}
     ident = (state_meta or {}).get("identity") or {}
     jobs = ident.get("jobs") if isinstance(ident.get("jobs"), list) else []
     models = [str(j[0]) for j in jobs if isinstance(j, list) and j]
-    return {"run_id": run_id, "models": models, "data": ident.get("data", ""), "subset": "",
+    return {"run_id": run_id, "models": models, "data": ident.get("data", ""), "subset": _subset_text(ident),
             "n_images": ident.get("n_images"), "preprocess": ident.get("preprocess", ""),
-            "dtype": ident.get("dtype", ""), "device": ident.get("device", ""), "date": "", "complete": False}
+            "dtype": numerics({"dtype": ident.get("dtype", ""), "tf32": ident.get("tf32")}),
+            "options": _options(ident), "device": ident.get("device", ""), "date": state_time, "complete": False}
 
 
 def list_runs(cache_dir: str | None = None) -> list[dict]:
@@ -115,15 +132,33 @@ def list_runs(cache_dir: str | None = None) -> list[dict]:
         doc, why = _read_document(path)
         if why:
             warnings.warn(f"{path}: skipped a damaged results-store entry ({why})", stacklevel=2)
-        state = None
+        state, when = None, ""
         if doc is None:
+            meta_path = os.path.join(st, rid, "meta.json")
             try:
-                with open(os.path.join(st, rid, "meta.json")) as f:
+                with open(meta_path) as f:
                     state = json.load(f)
+                when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(meta_path)))
             except (OSError, ValueError):
                 state = {}
-        out.append(_summary(rid, doc, state))
+        out.append(_summary(rid, doc, state, when))
     return sorted(out, key=lambda r: (r["complete"], r["date"], r["run_id"]), reverse=True)
+
+
+def resolve_id(run_id: str, cache_dir: str | None = None) -> str:
+    """The full id of the run that ``run_id`` names: itself, or the one run whose id starts with
+    it (as git takes a commit prefix); RunError when it names none or several."""
+    _check_id(run_id)
+    _, res, st = _dirs(cache_dir)
+    if os.path.isdir(os.path.join(res, run_id)) or os.path.isdir(os.path.join(st, run_id)):
+        return run_id
+    ids = sorted({n for d in (res, st) if os.path.isdir(d) for n in os.listdir(d)
+                  if n.startswith(run_id) and os.path.isdir(os.path.join(d, n))})
+    if len(ids) > 1:
+        raise RunError(f"run id prefix {run_id!r} is ambiguous: {', '.join(ids)}; give more characters")
+    if not ids:
+        raise RunError(_unknown(run_id, cache_dir))
+    return ids[0]
 
 
 def show_run(run_id: str, cache_dir: str | None = None) -> dict:
@@ -131,10 +166,8 @@ def show_run(run_id: str, cache_dir: str | None = None) -> dict:
     from visbpp.core.store.results import _read_document
 
     _, res, st = _dirs(cache_dir)
-    _check_id(run_id)
+    run_id = resolve_id(run_id, cache_dir)
     doc, _why = _read_document(os.path.join(res, run_id, "results.json"))
-    if doc is None and not os.path.isdir(os.path.join(st, run_id)) and not os.path.isdir(os.path.join(res, run_id)):
-        raise RunError(_unknown(run_id, cache_dir))
     info = next(r for r in list_runs(cache_dir) if r["run_id"] == run_id)
     return {**info, "document": doc, "pinned_for": sorted(m for m, r in read_pins(cache_dir).items() if r == run_id)}
 
@@ -156,10 +189,10 @@ def remove_runs(run_ids: list[str], cache_dir: str | None = None) -> list[str]:
     from visbpp.core.store.runstate import RunInProgressError, run_lock
 
     cache, res, st = _dirs(cache_dir)
-    for rid in run_ids:
-        _check_id(rid)
-        if not (os.path.isdir(os.path.join(res, rid)) or os.path.isdir(os.path.join(st, rid))):
-            raise RunError(_unknown(rid, cache_dir) + "; nothing removed")
+    try:
+        run_ids = [resolve_id(rid, cache_dir) for rid in run_ids]
+    except RunError as e:
+        raise RunError(f"{e}; nothing removed") from None
     locks = []
     try:
         for rid in run_ids:
@@ -224,8 +257,11 @@ def _write_pins(pins: dict[str, str], cache_dir: str | None) -> None:
 
 
 def pin(model_id: str, run_id: str, cache_dir: str | None = None) -> dict:
-    """Pin ``model_id`` to the complete run ``run_id`` (which must hold the model); its entry."""
-    _check_id(run_id)
+    """Pin ``model_id`` to the complete run ``run_id`` (or an id prefix; it must hold the model); its entry."""
+    try:
+        run_id = resolve_id(run_id, cache_dir)
+    except RunError as e:
+        raise RunError(f"{e}; nothing pinned") from None
     entries = [e for e in stored_measurements(cache_dir) if e["run_id"] == run_id]
     if not entries:
         raise RunError(_unknown(run_id, cache_dir) + " or it is not complete; nothing pinned")
