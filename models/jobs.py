@@ -25,6 +25,7 @@ from visbpp.core.engine.run_types import ScoringJob
 from visbpp.core.errors import CheckpointError, ConfigError, VisbppError
 from visbpp.core.registry import checkpoints as ck
 from visbpp.core.registry import class_names
+from visbpp.core.registry.cards import reference_bpp_source
 from visbpp.core.registry.catalog import CheckpointFile, get_card, get_tokenizer_card, model_cards
 from visbpp.core.store.results import file_sha256
 
@@ -115,6 +116,7 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
         reference_bpp=card.reference_bpp,
+        reference_bpp_source=reference_bpp_source(card),
         class_names=class_names.for_config(card.family, config),
     )
 

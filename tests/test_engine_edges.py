@@ -342,3 +342,13 @@ def test_bf16_on_a_cpu_without_native_bf16_warns_and_is_noted(tmp_path, monkeypa
         assert notes == [RT.BF16_SLOW_CPU] and res.metadata["notes"] == notes
     fp32 = run([fake_job()], _settings(tmp_path, dtype="fp32"))  # fp32 (the default) never gets the note
     assert fp32.metadata["notes"] == []
+
+
+def test_progress_line_without_memory_reading_has_no_dangling_separator():
+    from visbpp.core.engine.events import Progress
+    from visbpp.tui.cmd_run import PlainDisplay
+
+    buf = io.StringIO()
+    PlainDisplay(stream=buf).on_event(Progress("tok", "reconstructing", 8, 8, 4.0, 0.0))  # recon: no memory stats
+    line = buf.getvalue().strip()
+    assert line == "[tok] reconstructing 8/8 images, 4.00 images/s, ETA 0:00:00", line

@@ -161,7 +161,7 @@ def test_run_preprocess_paper_equals_paper_recipe(family, tmp_path):
     doc = json.loads((out / "results.json").read_text())
     assert doc["config"]["preprocess"] == "paper" and doc["models"][0]["preprocess"] == "paper"
     assert all(v.startswith("paper:") for v in doc["config"]["preprocess_ids"].values())
-    assert "Compression of Visual Tokens" in doc["config"]["reference_bpp_source"]
+    assert doc["config"]["reference_bpp_source"] is None  # own checkpoints: no registry reference BPP
     with open(out / "summary.csv", newline="") as f:
         assert next(csv.DictReader(f))["preprocess"] == "paper"
 

@@ -56,7 +56,32 @@ _register_all()
 
 
 def main() -> None:
-    app()
+    """The console script: usage errors (an unknown option or choice, a missing argument) are one
+    ``error:`` line on stderr with exit code 2, like every other error of visbpp."""
+    import sys
+
+    try:  # typer bundles its own click from 0.2x on
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover - older typer on the click package
+        from click import exceptions as cx
+
+    try:
+        code = app(standalone_mode=False)
+    except cx.NoArgsIsHelpError as e:
+        e.show()
+        code = e.exit_code
+    except cx.UsageError as e:
+        where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+        msg = " ".join(e.format_message().split()).replace("Value error, ", "")  # pydantic wording
+        sys.stderr.write(f"error: {msg}{where}\n")
+        code = e.exit_code
+    except cx.ClickException as e:
+        sys.stderr.write("error: " + " ".join(e.format_message().split()) + "\n")
+        code = e.exit_code
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -311,8 +311,9 @@ class PlainDisplay:
             now = time.monotonic()
             if e.done == e.total or now - self.last >= self.every:
                 self.last = now
-                self._print(f"[{e.model_id}] {e.stage} {e.done}/{e.total} images, {e.images_per_s:.2f} images/s, "
-                            f"ETA {_fmt_eta(e.eta_s)}, {_fmt_mem(e.memory)}")
+                parts = [f"{e.done}/{e.total} images", f"{e.images_per_s:.2f} images/s", f"ETA {_fmt_eta(e.eta_s)}",
+                         _fmt_mem(e.memory)]
+                self._print(f"[{e.model_id}] {e.stage} " + ", ".join(p for p in parts if p))
         elif isinstance(e, E.ImageSkipped):
             self._print(f"skipped {e.image}: {e.reason}")
         elif isinstance(e, E.ModelFinished):

@@ -27,6 +27,7 @@ class ScoringJob:
     checkpoints: Mapping[str, str] = field(default_factory=dict)
     reference_bpp: float | None = None
     class_names: tuple[str, ...] | None = None  # the model's classes in index order (labels by folder name); None: unknown
+    reference_bpp_source: str | None = None     # where reference_bpp comes from (the published table, the micro zoo)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,6 @@ from visbpp.core.engine.run_types import RunResult, RunSettings, ScoringJob  # n
 from visbpp.core.engine.runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
 from visbpp.core.linear import backend as linear_backend
 from visbpp.core.nll import NonFiniteNLLError  # noqa: F401 - re-exported (engine API)
-from visbpp.core.registry.cards import PUBLISHED_TABLE
 from visbpp.core.registry.class_names import describe
 from visbpp.core.store import results as R
 from visbpp.core.store import token_store as TS
@@ -153,6 +152,14 @@ def _run_locked(jobs, settings, emit, cancel, cache_dir, dist, device, ds, sampl
         plan.tok = plan.model = None
         RT.free_memory(device)
     return ctx.finish(jobs, run_id, identity, new_rows, bad, resolution, cancelled, started)
+
+
+def _reference_source(jobs) -> str | None:
+    """Where the run's ``reference_bpp`` values come from: one source, or per model when they differ."""
+    srcs = {j.model_id: j.reference_bpp_source for j in jobs if j.reference_bpp_source}
+    if len(set(srcs.values())) <= 1:
+        return next(iter(srcs.values()), None)
+    return "; ".join(f"{m}: {s}" for m, s in srcs.items())
 
 
 def _unlabeled(ds, settings) -> tuple[str, ...]:
@@ -342,7 +349,7 @@ class _Ctx:
             "versions": R.versions(), "git_hash": R.git_hash(), "checkpoints": ckpts,
             "tokenizer_keys": {j.model_id: j.tokenizer_key for j in jobs},
             "token_cache": self.token_cache_keys, "preprocess": self.s.preprocess,
-            "preprocess_ids": self.preprocess_ids, "reference_bpp_source": PUBLISHED_TABLE, "device": dev, "device_name": name,
+            "preprocess_ids": self.preprocess_ids, "reference_bpp_source": _reference_source(jobs), "device": dev, "device_name": name,
             "dtype": self.s.dtype, "tf32": self.s.tf32, "batch_size": self.batch_sizes or
             {j.model_id: self.state.batch_size(j.model_id) for j in jobs},
             "batch_size_setting": self.s.batch_size, "world_size": self.dist.world, "workers": self.s.workers,

@@ -19,6 +19,20 @@ TABLE_FID_PROTOCOL = ("sampling protocol not stated by the table; matches no ups
 TABLE_RFID_PROTOCOL = "tokenizer reconstruction FID on ImageNet val as quoted by the table (its settings not stated)"
 
 
+def reference_bpp_source(card) -> str | None:
+    """Where a card's ``reference_bpp`` comes from (None without one): the published table, or the
+    micro zoo's own held-out measurement."""
+    if card.reference_bpp is None:
+        return None
+    from visbpp.core.registry.catalog import MICRO_FAMILY
+
+    if card.family == MICRO_FAMILY:
+        from visbpp.core.registry.cards.micro import REFERENCE_SOURCE
+
+        return REFERENCE_SOURCE
+    return PUBLISHED_TABLE
+
+
 def modules() -> list[ModuleType]:
     out = []
     for name in FAMILY_MODULES:

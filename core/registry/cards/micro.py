@@ -20,6 +20,8 @@ SOURCE = "visbpp zoo train (core/assets/micro/zoo.json)"
 PROTOCOL = ("micro-FID: Fréchet distance of DigitClassifier features, {n} class-conditional samples "
             "(no guidance) vs the 360 held-out digits, 16x16")
 RPROTOCOL = "micro-FID of tokenizer reconstructions of the 360 held-out digits vs the originals, 16x16"
+REFERENCE_SOURCE = ("shipped held-out BPP of the micro zoo, measured in this repo by `visbpp zoo train` "
+                    "(core/assets/micro/zoo.json); not a published value")
 
 # The architecture of each micro size (the one place it is written): what `visbpp zoo train` trains and
 # what each card's ``arch`` carries; about 10x in parameters from the smallest to the largest.
