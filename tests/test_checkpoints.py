@@ -93,7 +93,8 @@ def test_first_seen_checksum_is_recorded_and_enforced(payload):
 def test_offline_and_unreachable_errors_name_the_file(monkeypatch):
     f = CheckpointFile("transformer", "x.pt", "http://127.0.0.1:9/page", None, repo="http://127.0.0.1:9/page",
                        direct_url="http://127.0.0.1:9/files/x.pt")
-    with pytest.raises(ck.FetchError, match=r"cannot reach .*x\.pt"):
+    with pytest.raises(download.NetworkUnreachable, match=r"network unreachable: cannot connect to 127\.0\.0\.1:9 .*x\.pt "
+                                                           r"was not downloaded"):
         download.fetch_file(f)
     monkeypatch.setenv("VISBPP_OFFLINE", "1")
     with pytest.raises(ck.MissingCheckpointError, match=r"offline mode: x\.pt .*Expected at"):
@@ -319,3 +320,52 @@ def test_models_and_fetch_check_see_a_checkpoint_dir(tmp_path):
     r = CliRunner().invoke(app, ["models", "--checkpoint-dir", str(d)], env={"COLUMNS": "200"})
     line = next(ln for ln in r.output.splitlines() if ln.startswith("llamagen-b-256"))
     assert "present" in line
+
+
+@pytest.fixture
+def fresh_probes(monkeypatch):
+    monkeypatch.setattr(download, "_probed", {})
+
+
+def test_no_network_is_said_on_the_first_try_without_the_hubs_retries(monkeypatch, fresh_probes):
+    """An endpoint whose name does not resolve: one NetworkUnreachable naming the host and the file,
+    and the hub client (with its retries) is never called; later files of that host are not probed again."""
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_ENDPOINT", "https://no-such-host.invalid")
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: calls.append(a) or "/nope")
+    card = get_card("llamagen-b-256")
+    files = ck.files_for(card)
+    for f in files:
+        with pytest.raises(download.NetworkUnreachable, match=rf"cannot resolve no-such-host\.invalid .*{f.filename} was "
+                                                              r"not downloaded.*--checkpoint-dir"):
+            download.fetch_file(f)
+    assert calls == [] and list(download._probed) == [("no-such-host.invalid", 443)]
+
+
+def test_a_resolver_that_hangs_is_given_up_after_the_probe_time(monkeypatch, fresh_probes):
+    import threading
+
+    release = threading.Event()
+    monkeypatch.setattr(download, "PROBE_SECONDS", 0.2)
+    monkeypatch.setattr(download.socket, "getaddrinfo", lambda *a, **k: release.wait(30) and [])
+    try:
+        with pytest.raises(download.NetworkUnreachable, match=r"no answer from hangs\.example:443 within 0\.2 s"):
+            download.check_reachable("https://hangs.example/f.pt", "f.pt")
+    finally:
+        release.set()
+
+
+def test_cli_fetch_without_network_one_error_then_names_the_files_not_tried(tmp_path, monkeypatch, fresh_probes):
+    from typer.testing import CliRunner
+
+    from visbpp.tui.cli import app
+
+    monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_ENDPOINT", "https://no-such-host.invalid")
+    r = CliRunner().invoke(app, ["fetch", "llamagen-b-256", "llamagen-l-256"])
+    assert r.exit_code == 1
+    err = " ".join(r.stderr.split())
+    assert err.count("error: network unreachable") == 1 and "Traceback" not in err and "Retry" not in err
+    assert "not tried without a network:" in err and "c2i_L_256.pt" in err

@@ -68,15 +68,27 @@ def register(app: typer.Typer) -> None:
                 bar.update(tasks[name], completed=done, total=total)
 
             seen: dict[str, Path] = {}
+            tried: set[str] = set()
+            unreachable: list[str] = []   # files not tried once the network was found unreachable
             for c in cards:
                 for f in ck.files_for(c):
-                    if f.cache_relpath in seen:
+                    if f.cache_relpath in tried:
+                        continue
+                    tried.add(f.cache_relpath)
+                    if unreachable:
+                        unreachable.append(f.filename)
                         continue
                     try:
                         seen[f.cache_relpath] = download.fetch_file(f, progress, c.id)
                         typer.echo(f"ok\t{c.id}\t{f.role}\t{seen[f.cache_relpath]}")
+                    except download.NetworkUnreachable as e:
+                        failures += 1
+                        unreachable.append(f.filename)
+                        err.print(f"error: {e}", highlight=False)
                     except ck.FetchError as e:
                         failures += 1
-                        err.print(f"error: {e}")
+                        err.print(f"error: {e}", highlight=False)
+        if len(unreachable) > 1:
+            err.print(f"not tried without a network: {', '.join(unreachable[1:])}", highlight=False)
         if failures:
             raise typer.Exit(1)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +31,79 @@ from visbpp.core.registry.catalog import CheckpointFile, ModelCard
 USER_AGENT = "visbpp/0.1 (+checkpoint fetch)"
 MIRROR_ENV = "VISBPP_HTTP_MIRROR"
 READ_CHUNK = 64 << 10  # bytes per read: what arrived is on disk before the next read blocks
+PROBE_SECONDS = 2.5    # name resolution + TCP connect to a download host, at most (one try, no retries)
+
+
+class NetworkUnreachable(ck.FetchError):
+    """A download host cannot be resolved or connected to: no network (or no route to it)."""
+
+
+_probed: dict[tuple[str, int], str] = {}   # (host, port) -> "" when reachable, else why not (this process)
+
+
+def _resolve_and_connect(host: str, port: int) -> str:
+    """"" when ``host:port`` takes a TCP connection, else the reason; never longer than PROBE_SECONDS."""
+    result: list[str] = []
+
+    def probe() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            result.append(f"cannot resolve {host} ({e.strerror or e})")
+            return
+        last = ""
+        for family, kind, proto, _, addr in infos[:4]:
+            try:
+                with socket.socket(family, kind, proto) as sock:
+                    sock.settimeout(PROBE_SECONDS)
+                    sock.connect(addr)
+                result.append("")
+                return
+            except OSError as e:
+                last = f"cannot connect to {host}:{port} ({e.strerror or e})"
+        result.append(last or f"cannot connect to {host}:{port}")
+
+    t = threading.Thread(target=probe, daemon=True, name=f"probe {host}")
+    t.start()
+    t.join(PROBE_SECONDS)
+    return result[0] if result else f"no answer from {host}:{port} within {PROBE_SECONDS:g} s"
+
+
+def check_reachable(url: str, what: str) -> None:
+    """:class:`NetworkUnreachable` (within about PROBE_SECONDS, once per host and process) when the
+    host of ``url`` cannot be resolved or connected to, naming it and what to do instead."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    key = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    if key not in _probed:
+        _probed[key] = _resolve_and_connect(*key)
+    if _probed[key]:
+        raise NetworkUnreachable(
+            f"network unreachable: {_probed[key]}; {what} was not downloaded. Without a network, copy the file "
+            f"from {url} by hand and pass --checkpoint-dir (or list it in {cache_root() / 'checkpoints.toml'}); "
+            f"behind a mirror, set HF_ENDPOINT (hub files) or {MIRROR_ENV} (HTTPS files)")
+
+
+def _hub_progress(name: str, progress: ck.ProgressFn | None):
+    """A tqdm class for ``hf_hub_download`` that reports to ``progress`` under the file's own name
+    (the hub shortens long names in its bars) and prints nothing itself."""
+    if progress is None:
+        return None
+    from tqdm.std import tqdm
+
+    class HubProgress(tqdm):
+        def __init__(self, *a, **kw):
+            kw["disable"] = True
+            super().__init__(*a, **kw)
+            self.done, self.size = 0, kw.get("total")
+            progress(name, self.done, self.size)
+
+        def update(self, n=1):
+            self.done += int(n or 0)
+            progress(name, self.done, self.size)
+
+    return HubProgress
 
 
 def offline() -> bool:
@@ -173,10 +248,11 @@ def _hub_download(f: CheckpointFile, progress: ck.ProgressFn | None) -> Path:
 
     endpoint = hub_endpoint()
     where = f"{endpoint}/{f.repo[3:]}/resolve/{f.revision or 'main'}/{f.filename}"
+    check_reachable(where, f.filename)
     try:
         path = Path(hf_hub_download(
             repo_id=f.repo[3:], filename=f.filename, revision=f.revision,
-            cache_dir=str(cache_root() / "hf"), endpoint=endpoint,
+            cache_dir=str(cache_root() / "hf"), endpoint=endpoint, tqdm_class=_hub_progress(f.filename, progress),
         ))
     except (hfe.EntryNotFoundError, hfe.RepositoryNotFoundError, hfe.RevisionNotFoundError) as e:
         raise ck.FetchError(f"{f.filename}: not found at {where} ({type(e).__name__}); "
@@ -244,6 +320,10 @@ def _gdrive_download(f: CheckpointFile, progress: ck.ProgressFn | None, model_id
     stage.mkdir(parents=True, exist_ok=True)
     staged = stage / f.filename
     url = os.environ.get(GDRIVE_URL_ENV, GDRIVE_URL).format(id=fid)
+    try:
+        check_reachable(url, f.filename)
+    except NetworkUnreachable as e:
+        raise _gdrive_by_hand(f, str(e).split(";")[0], model_id) from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(dest) + ".lock"):
         if dest.is_file():
@@ -300,13 +380,17 @@ def fetch_file(f: CheckpointFile, progress: ck.ProgressFn | None = None, model_i
             f"offline mode: {f.filename} ({model_id or f.role}) is not on disk. Expected at {ck.cached_path(f)}; "
             f"download {src} there, or unset VISBPP_OFFLINE/HF_HUB_OFFLINE and run `visbpp fetch`."
         )
+    if progress is not None:   # a line from the first moment, before any byte arrives
+        progress(f.filename, 0, None)
     if f.source_kind == "hub":
         path = _hub_download(f, progress)
     elif f.source_kind == "gdrive":
         path = _gdrive_download(f, progress, model_id)
     elif f.source_kind == "http":
+        check_reachable(mirrored(f.direct_url or f.url), f.filename)
         path = http_download(mirrored(f.direct_url or f.url), ck.cached_path(f), progress, expected_sha256=f.sha256)
     else:  # archive: download once, unpack every member next to each other, drop the archive
+        check_reachable(mirrored(f.url), f.filename)
         target_root = ck.cached_path(f).parents[len(Path(f.archive_member or f.filename).parts) - 1]
         with FileLock(str(target_root) + ".lock"):
             if not ck.cached_path(f).is_file():
