@@ -261,3 +261,23 @@ def test_row_with_an_extra_field_is_named_not_shifted(tmp_path):
     r = CliRunner().invoke(app, ["analyze", str(p), "--json"])
     assert r.exit_code == 2
     assert "line 3 has 7 fields, the header has 6" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_exports_follow_the_umask(tmp_path, mask):
+    """`visbpp export` and the TUI's e/j files get the permissions the umask gives a new file."""
+    import os
+    import stat
+
+    from visbpp.tui.results_view import export_json, export_table
+
+    old = os.umask(mask)
+    try:
+        r = invoke("export", str(tmp_path / "cli.csv"))
+        assert r.exit_code == 0 and str(tmp_path / "cli.csv") in " ".join(r.stderr.split())
+        export_table([], tmp_path / "tui.csv")
+        export_json({"a": 1}, tmp_path / "tui.json")
+    finally:
+        os.umask(old)
+    for name in ("cli.csv", "tui.csv", "tui.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask, name

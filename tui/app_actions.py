@@ -87,7 +87,7 @@ class ActionsMixin:
         except (OSError, ValueError) as e:
             self.push_screen(ErrorModal(f"Export of the {what} failed", str(e)))
             return
-        self.notify(f"Wrote the {what} to {p}")
+        self.notify(f"Wrote the {what} to {Path(p).resolve()}")
 
     def action_cancel(self) -> None:
         if self.fetching:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
+
+from visbpp.core.files import atomic_write_text
 
 from .state import fmt_bpp, fmt_float
 
@@ -402,18 +403,6 @@ def bilinear_points(records: Sequence[dict], analysis: dict | None, analysis_obj
 # ---------------------------------------------------------------- export
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_table(measured: Sequence[dict], path: str | os.PathLike, fid_source: str = "paper") -> Path:
     """The table ``visbpp export --fid FID_SOURCE`` writes (``visbpp.core.analysis.report.export_frame``, --set all) for ``measured``."""
     from visbpp.core.analysis.report import export_frame
@@ -432,5 +421,5 @@ def export_json(analysis: dict | None, path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
         raise ValueError(f"{p} is a folder; give a file name such as {p / 'visbpp_analysis.json'}")
-    _atomic_write(p, lambda f: json.dump(analysis, f, indent=2, default=str))
+    atomic_write_text(p, json.dumps(analysis, indent=2, default=str))
     return p

@@ -22,12 +22,12 @@ import importlib
 import io
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
+from visbpp.core.files import atomic_write_text
 from visbpp.core.registry import catalog
 from visbpp.core.registry.cards import PUBLISHED_TABLE
 from visbpp.core.registry.catalog import ModelCard, Published
@@ -461,20 +461,13 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
 # export
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write ``df`` as CSV atomically (temp file in the same folder, then rename)."""
+    """Write ``df`` as CSV atomically (temp file in the same folder, then rename), with the
+    permissions the umask gives a new file."""
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise TableError(f"{p}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False)  # floats at full precision (repr)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buf = io.StringIO(newline="")
+    df.to_csv(buf, index=False)  # floats at full precision (repr)
+    atomic_write_text(p, buf.getvalue())
     return p
