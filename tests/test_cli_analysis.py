@@ -281,3 +281,70 @@ def test_exports_follow_the_umask(tmp_path, mask):
         os.umask(old)
     for name in ("cli.csv", "tui.csv", "tui.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask, name
+
+
+# ------------------------------------------------------------------ plots: markers, legends, labels, equation
+
+
+def test_group_markers_are_distinct_and_never_the_outliers():
+    from visbpp.core.analysis import plots
+
+    looks = [plots.style(i)[::2] for i in range(64)]   # (marker, colour)
+    assert len(set(looks)) == 64
+    assert all(m != plots.OUTLIER_MARKER for m, _ in looks)
+
+
+def test_bilinear_equation_is_the_statsmodels_fit_with_its_cis():
+    from visbpp.core.analysis import plots
+    from visbpp.core.analysis.fits import analyze
+
+    df = published_frame()
+    res = analyze(df)
+    ols = smf.ols("fid ~ bpp + rfid", data=df).fit()
+    ci = ols.conf_int(alpha=0.05)
+    eq = plots.bilinear_equation(res)
+
+    def g(v):
+        return f"{v:.4g}".replace("-", "−")
+
+    a, b, c = ols.params["Intercept"], ols.params["bpp"], ols.params["rfid"]
+    sign = (lambda v: "−" if v < 0 else "+")
+    assert eq.startswith(f"FID = {g(a)} {sign(b)} {g(abs(b))}·BPP {sign(c)} {g(abs(c))}·rFID; 95% CIs: ")
+    assert f"rFID [{g(ci.loc['rfid', 0])}, {g(ci.loc['rfid', 1])}]" in eq
+
+
+def test_terminal_plots_legend_below_the_data_and_the_bilinear_equation(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    r = invoke("analyze")
+    assert r.exit_code == 0
+    lines = r.stdout.replace("\u00a0", " ").splitlines()
+    legend = [i for i, ln in enumerate(lines) if ln.startswith("• VQGAN (Taming)  x RQ-Transformer")]
+    frames = [i for i, ln in enumerate(lines) if ln.lstrip().startswith("└")]
+    assert len(legend) == 2 and all(any(f < i for f in frames) for i in legend)   # each legend under a plot frame
+    assert "o Cook's-distance outlier (llamagen-b-384)" in " ".join(r.stdout.split())
+    assert any(ln.startswith("FID = ") and "95% CIs" in ln for ln in lines)
+    plot = "\n".join(lines[frames[0] - 16:frames[0]])
+    assert "481M" in plot and "d30" in plot      # points labelled with model sizes
+
+
+def test_figures_label_sizes_keep_the_legend_outside_and_ring_outliers(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from visbpp.core.analysis.fits import analyze
+    from visbpp.tui import figures
+
+    figs = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, out, stem: figs.setdefault(stem, fig) and [])
+    monkeypatch.setattr("matplotlib.pyplot.close", lambda fig=None: None)
+    figures.write_figures(analyze(published_frame()), tmp_path)
+    for stem in ("global_fid_vs_bpp", "groups_fid_vs_bpp", "bilinear_predicted_vs_observed"):
+        ax = figs[stem].axes[0]
+        texts = {t.get_text() for t in ax.texts}
+        assert {"481M", "d16", "XXL"} <= texts, stem
+        legend = ax.get_legend()
+        assert legend is not None and legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1, stem
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert "Cook's-distance outlier" in labels, stem
+        markers = {c.get_paths()[0].vertices.tobytes() for c in ax.collections if c.get_label().startswith(
+            ("VQGAN", "RQ-", "LlamaGen", "VAR"))}
+        assert len(markers) == 5, stem   # one marker shape per group
+    assert any(t.get_text().startswith("FID = ") for t in figs["bilinear_predicted_vs_observed"].axes[0].texts)

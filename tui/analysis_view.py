@@ -16,8 +16,6 @@ from visbpp.core.registry.catalog import ModelCard, Published, TokenizerCard
 from . import beyond_view
 from .cli_tables import fit_by_dropping
 
-MARKERS = ("o", "x", "+", "*", "#", "@", "%", "&", "$", "~")
-
 
 def _f(v: float | None, fmt: str = ".4g") -> str:
     return "–" if v is None else format(v, fmt)
@@ -203,11 +201,15 @@ def _render_comparisons(console: Console, r: AnalysisResult, m: str) -> None:
                              f"p = {_p(gf.rfid_f_p_value)}" if gf.rfid_f is not None else ""))
         elif cp.note:
             console.print(f"{cp.name}: {cp.note}", style="dim")
+def _plot_width(console: Console) -> int:
+    return max(40, min(console.width, 100))
+
+
 def _plotext_canvas(draw: Callable, console: Console, title: str, xlabel: str, ylabel: str) -> Text:
     import plotext as plt
 
     plt.clear_figure()
-    plt.plotsize(max(40, min(console.width, 100)), 20)
+    plt.plotsize(_plot_width(console), 20)
     if not console.is_terminal or console.no_color:
         plt.theme("clear")
     draw(plt)
@@ -219,31 +221,68 @@ def _plotext_canvas(draw: Callable, console: Console, title: str, xlabel: str, y
     return Text.from_ansi(canvas)
 
 
+_style = plots.style
+RICH_COLORS = plots.RICH_COLORS
+
+
+def _legend(entries: list[tuple[str, str, str]], outliers: set[str]) -> Text:
+    """The legend below a plot (never over the data): glyph in its colour, then the name."""
+    t = Text()
+    for glyph, color, name in entries:
+        t.append("  " if t.plain else "").append(glyph + " ", style=RICH_COLORS.get(color, color))
+        t.append(name.replace(" ", "\u00a0"))
+    if outliers:
+        t.append("  " + plots.OUTLIER_MARKER + " ", style="bold red")
+        t.append(f"Cook's-distance outlier ({', '.join(sorted(outliers))})")
+    return t
+
+
 def render_plots(console: Console, r: AnalysisResult) -> None:
     pts = plots.group_points(r)
     lines = {ln.name: ln for ln in plots.group_fit_lines(r)}
+    flagged = plots.outlier_labels(r)
+    labels = console.width >= 100
+
+    def scatter(plt, series: list) -> None:
+        xs = [x for p in series for x in p.x]
+        for i, p in enumerate(series):   # after every line: markers over the lines
+            marker, _, color = _style(i)
+            if labels:   # beside the marker, never on it
+                for x, y, size in zip(p.x, p.y, p.sizes):
+                    at, side = plots.label_place(x, min(xs), max(xs), _plot_width(console))
+                    plt.text(size, at, y, color=color, alignment=side)
+            plt.scatter(list(p.x), list(p.y), marker=marker, color=color)
+            out = [(x, y) for x, y, lab in zip(p.x, p.y, p.labels) if lab in flagged]
+            if out:
+                plt.scatter([o[0] for o in out], [o[1] for o in out], marker=plots.OUTLIER_MARKER, color="red")
 
     def groups(plt):
-        for i, p in enumerate(pts):
-            plt.scatter(list(p.x), list(p.y), marker=MARKERS[i % len(MARKERS)], label=p.name)
-            if p.name in lines:
-                plt.plot(list(lines[p.name].x), list(lines[p.name].y), marker="braille")
         gl = plots.global_fit_line(r)
-        plt.plot(list(gl.x), list(gl.y), marker=".", label=f"global fit (R² {r.global_.linear.r2:.3f})")
+        plt.plot(list(gl.x), list(gl.y), marker=".", color="gray")
+        for i, p in enumerate(pts):
+            if p.name in lines:
+                plt.plot(list(lines[p.name].x), list(lines[p.name].y), marker="braille", color=_style(i)[2])
+        scatter(plt, pts)
 
     m = metric_name(r)
-    console.print(_plotext_canvas(groups, console, f"{m} vs BPP (groups and fits)", "bpp = bits / (3·H·W)", m))
+    entries = [(g, c, p.name) for i, p in enumerate(pts) for _, g, c in [_style(i)]]
+    console.print(_plotext_canvas(groups, console, f"{m} vs BPP (groups and fits; sizes labelled)",
+                                  "bpp = bits / (3·H·W)", m))
+    console.print(_legend(entries + [("·", "gray", f"global fit (R² {r.global_.linear.r2:.3f})")],
+                          {x for x in flagged if x in set(r.table["label"])}))
     bp = plots.bilinear_points(r)
-    if bp is None:
+    if not bp:
         return
 
     def bilinear(plt):
-        plt.scatter(list(bp.x), list(bp.y), marker="o", label="models")
-        lo, hi = min(bp.x + bp.y), max(bp.x + bp.y)
-        plt.plot([lo, hi], [lo, hi], marker="braille", label="y = x")
+        lo, hi = min(v for p in bp for v in p.x + p.y), max(v for p in bp for v in p.x + p.y)
+        plt.plot([lo, hi], [lo, hi], marker="braille", color="gray")
+        scatter(plt, bp)
 
-    console.print(_plotext_canvas(bilinear, console, f"{m} ~ bpp + rfid (R² {r.global_.bilinear.r2:.3f})",
-                                  f"observed {m}", f"predicted {m}"))
+    console.print(_plotext_canvas(bilinear, console, f"{m} ~ bpp + rfid (R² {r.global_.bilinear.r2:.3f}): "
+                                  f"fitted vs observed", f"observed {m}", f"fitted {m}"))
+    console.print(_legend(entries + [("⠒", "gray", "y = x")], set()))
+    console.print(plots.bilinear_equation(r, m), highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------

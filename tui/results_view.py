@@ -1,7 +1,7 @@
 """Pure logic behind the results table and the plots (no textual).
 
 ``load_bundle`` gathers the merged table (published + measured), the analysis and the rows
-the table shows; ``fit_series`` / ``bilinear_points`` turn the analysis into what the plots
+the table shows; ``fit_series`` / ``bilinear_view`` turn the analysis into what the plots
 draw. All statistics come from ``visbpp.core.analysis.fits``; this module only evaluates the
 fitted lines it reports.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from visbpp.core.analysis.plots import size_label
 from visbpp.core.files import atomic_write_text
 
 from .state import fmt_bpp, fmt_float
@@ -263,7 +264,7 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
     b.rows = build_rows(b.records + micro_records, b.measured, base)
     b.series = fit_series(b.records, b.analysis)
     b.micro_series = fit_series(micro_records, b.micro_analysis, metric=MICRO_FID)
-    b.bilinear = bilinear_points(b.records, b.analysis, b.analysis_obj)
+    b.bilinear = bilinear_view(b.analysis_obj)
     if b.analysis is not None and b.micro_analysis is not None:
         b.analysis = {**b.analysis, "micro": b.micro_analysis}
     return b
@@ -322,14 +323,6 @@ class GroupSeries:
     ids: tuple[str, ...] = ()                                      # label of each point as the analysis names it
 
 
-def short_size(size: str) -> str:
-    """A point label from the table's size: the letter in parentheses ("111M_256 (B)" -> "B"), else the size."""
-    s = str(size or "")
-    if "(" in s and s.endswith(")"):
-        return s[s.rindex("(") + 1:-1]
-    return s.split("_")[0][:6]
-
-
 def fit_series(records: Sequence[dict], analysis: dict | None, metric: str = "FID") -> list[GroupSeries]:
     fits = {g.get("group"): g for g in (analysis or {}).get("groups", [])}
     groups: dict[str, list[tuple[float, float, str, str]]] = {}
@@ -338,7 +331,7 @@ def fit_series(records: Sequence[dict], analysis: dict | None, metric: str = "FI
         if x is None or y is None:
             continue
         groups.setdefault(str(r.get("group") or r.get("family")), []).append(
-            (x, y, short_size(r.get("size") or r.get("model_id") or ""), str(r.get("label") or r.get("model_id") or "")))
+            (x, y, size_label(r.get("size") or r.get("model_id") or ""), str(r.get("label") or r.get("model_id") or "")))
     out = []
     for g, pts in groups.items():
         pts.sort()
@@ -357,12 +350,21 @@ def fit_series(records: Sequence[dict], analysis: dict | None, metric: str = "FI
 
 @dataclass(frozen=True)
 class BilinearView:
-    """Observed FID (x, as in the CLI and PNG figures) against the bilinear model's fitted FID (y)."""
+    """Observed FID (x, as in the CLI and PNG figures) against the bilinear model's fitted FID (y),
+    one series per fit group (in the fit plot's group order), and the fitted equation with its CIs."""
 
-    observed: tuple[float, ...]
-    predicted: tuple[float, ...]
+    series: tuple                   # core.analysis.plots.Points per group: x observed, y fitted, sizes
     r2_linear: float | None
     r2_bilinear: float | None
+    equation: str = ""              # "FID = a ± b·BPP ± c·rFID; 95% CIs: ..."
+
+    @property
+    def observed(self) -> tuple[float, ...]:
+        return tuple(x for p in self.series for x in p.x)
+
+    @property
+    def predicted(self) -> tuple[float, ...]:
+        return tuple(y for p in self.series for y in p.y)
 
     @property
     def title(self) -> str:
@@ -373,31 +375,15 @@ class BilinearView:
         return f"bilinear R² {fmt_float(self.r2_bilinear, 3)} (lin {fmt_float(self.r2_linear, 3)})"
 
 
-def bilinear_points(records: Sequence[dict], analysis: dict | None, analysis_obj: Any = None) -> BilinearView | None:
-    """Observed FID against the bilinear model's fitted FID (FID ~ BPP + rFID).
+def bilinear_view(analysis_obj: Any) -> BilinearView | None:
+    """The bilinear model FID ~ BPP + rFID of an ``AnalysisResult`` (None without that fit)."""
+    from visbpp.core.analysis import plots
 
-    Uses the statsmodels fit carried by the ``AnalysisResult`` when given; otherwise evaluates
-    the reported coefficients a + b·BPP + c·rFID on the table rows."""
-    glob = (analysis or {}).get("global") or {}
-    bil, lin = glob.get("bilinear") or {}, glob.get("linear") or {}
-    r2_lin, r2_bil = _num(lin.get("r2")), _num(bil.get("r2"))
-    fit = getattr(getattr(getattr(analysis_obj, "global_", None), "bilinear", None), "fit", None)
-    if fit is not None:
-        obs = tuple(float(v) for v in fit.model.endog)
-        pred = tuple(float(v) for v in fit.fittedvalues)
-        return BilinearView(obs, pred, r2_lin, r2_bil)
-    coef = bil.get("coef") or {}
-    a, b, c = _num(coef.get("Intercept")), _num(coef.get("bpp")), _num(coef.get("rfid"))
-    if a is None or b is None or c is None:
+    glob = getattr(analysis_obj, "global_", None)
+    if glob is None or glob.bilinear is None:
         return None
-    obs, pred = [], []
-    for r in records:
-        x, y, z = _num(r.get("bpp")), _num(r.get("fid")), _num(r.get("rfid"))
-        if x is None or y is None or z is None:
-            continue
-        obs.append(y)
-        pred.append(a + b * x + c * z)
-    return BilinearView(tuple(obs), tuple(pred), r2_lin, r2_bil)
+    return BilinearView(tuple(plots.bilinear_points(analysis_obj)), _num(glob.linear.r2), _num(glob.bilinear.r2),
+                        plots.bilinear_equation(analysis_obj) or "")
 
 
 # ---------------------------------------------------------------- export

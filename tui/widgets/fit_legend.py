@@ -1,4 +1,5 @@
-"""Legend of the fit plot: each group's marker colour with its R² and Pearson r (or "no fit")."""
+"""Legend of the fit plot, outside the data: each group's marker in its colour with its R² and
+Pearson r (or "no fit"), and the Cook's-distance outliers' own marker."""
 
 from __future__ import annotations
 
@@ -7,23 +8,25 @@ from typing import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from ..results_view import GroupSeries
-from .fit_plot import COLORS, MARKER_GLYPHS
+from visbpp.core.analysis import plots
 
-# plotext colour names -> Rich colour names
-RICH = {"orange": "dark_orange", "gray": "grey50"}
+from ..results_view import GroupSeries
+
+
+def legend_text(series: Sequence[GroupSeries], outliers: Sequence[str] = (), offset: int = 0) -> Text:
+    t = Text()
+    for i, s in enumerate(series, start=offset):
+        if t.plain:
+            t.append("  ")
+        _, glyph, color = plots.style(i)
+        t.append(glyph + " ", style=plots.RICH_COLORS.get(color, color))
+        t.append(s.label.replace(" ", "\u00a0"), style="" if s.line else "dim")  # an entry never breaks
+    if outliers:
+        t.append(f"  {plots.OUTLIER_MARKER}", style="bold red")
+        t.append(f"\u00a0Cook's-distance outlier: {', '.join(sorted(outliers))}")
+    return t
 
 
 class FitLegend(Static):
     def show(self, series: Sequence[GroupSeries], outliers: Sequence[str] = ()) -> None:
-        t = Text()
-        for i, s in enumerate(series):
-            if i:
-                t.append("  ")
-            color = COLORS[i % len(COLORS)]
-            t.append(MARKER_GLYPHS[i % len(MARKER_GLYPHS)] + " ", style=RICH.get(color, color))
-            t.append(s.label.replace(" ", "\u00a0"), style="" if s.line else "dim")  # an entry never breaks
-        if outliers:
-            t.append("  o", style="red")
-            t.append(f"\u00a0Cook's-distance outlier: {', '.join(sorted(outliers))}")
-        self.update(t)
+        self.update(legend_text(series, outliers))

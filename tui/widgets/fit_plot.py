@@ -1,8 +1,9 @@
 """FID vs BPP per fit group, with each group's fitted line and size labels on the points.
 
 ``g`` (the app's zoom action) cycles all groups -> one group at a time, so a group's own BPP range
-fills the plot. Models flagged by Cook's distance are drawn with a red ring. The legend (colour,
-R², Pearson r) is the ``FitLegend`` below the plot, outside the data."""
+fills the plot. Each group has its own marker and colour (``core.analysis.plots.style``), drawn over
+its fit line; models flagged by Cook's distance get the outliers' own marker in red. The legend
+(marker, R², Pearson r) is the ``FitLegend`` below the plot, outside the data."""
 
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ from typing import Sequence
 
 from textual_plotext import PlotextPlot
 
-from ..results_view import GroupSeries
+from visbpp.core.analysis import plots
 
-COLORS = ("cyan", "magenta", "green", "orange", "blue", "red", "yellow", "gray")
-MARKERS = ("dot", "x", "+", "o", "*", "#", "@", "$")
-MARKER_GLYPHS = ("•", "x", "+", "o", "*", "#", "@", "$")  # how each marker looks, for the legend
+from ..results_view import GroupSeries
 
 
 class FitPlot(PlotextPlot):
@@ -59,20 +58,22 @@ class FitPlot(PlotextPlot):
         xs = [x for s in shown for x in s.bpp]
         if xs and self.size.width:
             set_ticks(plt, min(xs), max(xs), max(2, self.size.width // 10))
-        for i, s in enumerate(self.series, start=self.color_offset):
-            if self.zoom is not None and s.group != self.zoom:
-                continue
-            color, marker = COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)]
+        drawn = [(i, s) for i, s in enumerate(self.series, start=self.color_offset)
+                 if self.zoom is None or s.group == self.zoom]
+        for i, s in drawn:   # every line first: no line is drawn over a marker
             if s.line is not None:
                 (x0, y0), (x1, y1) = s.line
-                plt.plot([x0, x1], [y0, y1], color=color)
-            plt.scatter(list(s.bpp), list(s.fid), color=color, marker=marker)  # markers over the line
+                plt.plot([x0, x1], [y0, y1], color=plots.style(i)[2])
+        for i, s in drawn:
+            marker, _, color = plots.style(i)
+            if labels and (self.zoom is not None or len(self.series) <= 3):
+                for x, y, name in zip(s.bpp, s.fid, s.names):   # beside the marker, never on it
+                    at, side = plots.label_place(x, min(xs), max(xs), self.size.width)
+                    plt.text(name, at, y, color=color, alignment=side)
+            plt.scatter(list(s.bpp), list(s.fid), color=color, marker=marker)
             flagged = [(x, y) for x, y, m in zip(s.bpp, s.fid, s.ids) if m in self.outliers]
             if flagged:
-                plt.scatter([p[0] for p in flagged], [p[1] for p in flagged], color="red", marker="o")
-            if labels and (self.zoom is not None or len(self.series) <= 3):
-                for x, y, name in zip(s.bpp, s.fid, s.names):
-                    plt.text(name, x, y, color=color, alignment="left")
+                plt.scatter([p[0] for p in flagged], [p[1] for p in flagged], color="red", marker=plots.OUTLIER_MARKER)
         self.refresh()
 
 
