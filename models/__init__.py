@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
-from visbpp.core.registry.catalog import family_name, get_card
+from visbpp.core.errors import UnknownModelError
+from visbpp.core.registry.catalog import (
+    ModelCard,
+    TokenizerCard,
+    family_label,
+    family_name,
+    get_card,
+    get_tokenizer_card,
+    model_cards,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from visbpp.core.interfaces import Family
@@ -31,20 +40,40 @@ def get_family(name: str) -> "Family":
     return importlib.import_module(family_package(name)).FAMILY
 
 
-def official_config(model_id: str) -> dict:
-    """The official config of a registered model, from its family's torch-free ``official`` module
-    (the same as ``get_family(card.family).config_for(model_id)``, without importing torch)."""
-    return importlib.import_module(f"{family_package(get_card(model_id).family)}.official").config_for(model_id)
+def official_config(card: ModelCard, tokenizer: TokenizerCard) -> dict:
+    """The official config of a registered model from its cards: ``config(card, tokenizer)`` of its
+    family's torch-free ``official`` module (the family's base config + the cards' ``arch``)."""
+    return importlib.import_module(f"{family_package(card.family)}.official").config(card, tokenizer)
 
 
-def shipped_data_dir(name: str):
-    """The data folder a family ships (``default_data_dir()`` of its ``data`` module or of its
-    ``FAMILY``; e.g. the micro zoo's held-out digits, written on first use), or None when the family
-    needs the user's data (ImageNet). A ``data`` module is looked up first: it needs no torch."""
-    package = family_package(name)
-    fn = None
-    if importlib.util.find_spec(f"{package}.data") is not None:
-        fn = getattr(importlib.import_module(f"{package}.data"), "default_data_dir", None)
-    if fn is None:
-        fn = getattr(get_family(name), "default_data_dir", None)
-    return fn() if fn is not None else None
+def config_for(model_id: str, family: str) -> dict:
+    """``Family.config_for``: the official config of a registered id (or alias) of ``family``
+    (``KeyError`` naming the family's ids when the id is another family's). A tokenizer card's id
+    stands for the first size scored with that tokenizer (whose config holds the tokenizer's)."""
+    users = [c for c in model_cards(family) if c.tokenizer_id == model_id]
+    card = users[0] if users else get_card(model_id)
+    if card.family != family:
+        label = family_label(family)
+        ids = ", ".join(c.id for c in model_cards(family))
+        raise KeyError(f"{model_id!r} is not a {label} model; {label} ids: {ids}")
+    return official_config(card, get_tokenizer_card(card.tokenizer_id))
+
+
+def shipped_data_dir(name: str) -> str | None:
+    """The data folder family ``name`` ships (``default_data_dir()`` of its torch-free ``data``
+    module, e.g. the micro zoo's held-out digits, written on first use), or None when the family
+    needs the user's data (ImageNet) or is none of the registry's (a stand-in of a test)."""
+    try:
+        module = f"{family_package(name)}.data"
+    except UnknownModelError:
+        return None
+    if importlib.util.find_spec(module) is None:
+        return None
+    return str(importlib.import_module(module).default_data_dir())
+
+
+def common_data_dir(families: Iterable[str]) -> str | None:
+    """The data folder that every one of ``families`` ships, when they all ship the same one; else
+    None (the user names the data)."""
+    dirs = {shipped_data_dir(f) for f in set(families)}
+    return dirs.pop() if len(dirs) == 1 else None

@@ -116,18 +116,21 @@ def test_every_registry_family_is_the_models_package_of_its_name():
 
 
 def test_official_configs_are_the_family_objects_configs():
-    cards = model_cards()
-    for c in cards:
-        assert official_config(c.id) == get_family(c.family).config_for(c.id), c.id
-    for fam in ("openmagvit2", "ibq"):  # the tokenizer id stands for the first size
-        mod = importlib.import_module(f"visbpp.models.{fam}.official")
-        assert mod.config_for(mod.TOKENIZER_ID) == get_family(fam).config_for(mod.TOKENIZER_ID)
+    from visbpp.core.registry.catalog import get_tokenizer_card
+
+    for c in model_cards():
+        assert official_config(c, get_tokenizer_card(c.tokenizer_id)) == get_family(c.family).config_for(c.id), c.id
+    for fam in ("openmagvit2", "ibq"):  # the codebook size comes from the tokenizer card, written once
+        c = model_cards(fam)[0]
+        cfg = get_family(fam).config_for(c.id)
+        assert cfg["tokenizer"]["n_embed"] == cfg["derived"]["codebook_size"] == get_tokenizer_card(c.tokenizer_id).codebook_size
 
 
 def test_official_configs_and_registered_jobs_need_no_torch(tmp_path):
-    code = ("import json, sys\nfrom visbpp.core.registry.catalog import model_cards\nfrom visbpp.models import official_config\n"
+    code = ("import json, sys\nfrom visbpp.core.registry.catalog import get_tokenizer_card, model_cards\n"
+            "from visbpp.models import official_config\n"
             "from visbpp.models.jobs import job_for_card\n"
-            "configs = {c.id: official_config(c.id) for c in model_cards()}\n"
+            "configs = {c.id: official_config(c, get_tokenizer_card(c.tokenizer_id)) for c in model_cards()}\n"
             "job = job_for_card('micro-s')\n"
             "print(json.dumps([len(configs), job.tokenizer_key, 'torch' in sys.modules]))\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

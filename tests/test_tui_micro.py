@@ -103,13 +103,19 @@ async def test_each_model_shows_as_it_finishes_and_cancel_stops_the_selection(ho
 
 
 def test_only_a_family_that_ships_data_gets_a_default(home):
-    from visbpp.tui.state import CustomModel, shipped_data_dir
+    from visbpp.core.registry.catalog import model_cards
+    from visbpp.models import common_data_dir
+    from visbpp.tui.state import CustomModel, picker_rows, selection_families
 
     digits = str(home / "data" / "micro-digits-heldout")
-    assert shipped_data_dir(["micro-s", "micro-xl"]) == digits
-    assert shipped_data_dir(["llamagen-b-256"]) is None                # ImageNet: the user's data dir
-    assert shipped_data_dir(["micro-s", "llamagen-b-256"]) is None     # mixed: no common default
-    assert shipped_data_dir(["micro-s", "mine"], [CustomModel("mine", "llamagen")]) is None
+    assert common_data_dir(["micro", "micro"]) == digits
+    assert common_data_dir(["llamagen"]) is None                # ImageNet: the user's data dir
+    assert common_data_dir(["micro", "llamagen"]) is None       # mixed: no common default
+    assert common_data_dir([]) is None
+    custom = [CustomModel("mine", "llamagen"), CustomModel("tiny", "micro")]
+    rows = picker_rows(model_cards(), {}, custom)
+    assert selection_families(["micro-s", "mine", "llamagen-b-256", "tiny"], rows, custom) == \
+        ["micro", "llamagen", "llamagen", "micro"]
 
 
 def test_mixed_protocol_fit_warning_reaches_the_tui(tmp_path):

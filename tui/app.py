@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from visbpp.core.engine import events as ev
 from visbpp.core.registry.catalog import model_cards
+from visbpp.models.jobs import JobPlan
 
 from . import settings as st
 from .app_actions import TABS, ActionsMixin
@@ -37,7 +38,6 @@ from .results_view import Bundle, analysis_warnings, load_bundle
 from .run_worker import score_selection
 from .state import (
     CustomModel,
-    JobPlan,
     RunView,
     checkpoint_status,
     custom_info,
@@ -47,7 +47,7 @@ from .state import (
     fmt_eta,
     picker_rows,
     readable_error,
-    shipped_data_dir,
+    selection_families,
 )
 from .stats_view import outliers
 from .widgets.bilinear_plot import BilinearPlot
@@ -366,7 +366,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
             self._update_summary(self.query_one(ModelPicker).ordered_selection())
 
     def _run_done(self, result) -> None:
-        if isinstance(result, JobPlan):
+        if isinstance(result, JobPlan):  # nothing ran: files missing or models that cannot be built
             self._clear_progress()
             self._maybe_quit()
             if result.errors:
@@ -466,8 +466,10 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
     def _resolve_default_data(self, selected: Sequence[str]) -> None:
         """Find (and write on first use) the data the selection's family ships, off the UI thread;
         the run settings show it as the data dir used while the field is empty."""
-        sel, custom = tuple(selected), list(self.custom_models)
-        self.run_worker(lambda: shipped_data_dir(sel, custom) if sel else None, name="defaults", group="defaults",
+        from visbpp.models import common_data_dir
+
+        families = selection_families(selected, self.query_one(ModelPicker).rows_data, self.custom_models)
+        self.run_worker(lambda: common_data_dir(families) if families else None, name="defaults", group="defaults",
                         thread=True, exclusive=True, exit_on_error=False)
 
     def _save_settings(self, settings: st.UISettings | None = None) -> None:

@@ -61,35 +61,33 @@ def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, 
             _fail("a user checkpoint needs all of --family F --config C.json --tokenizer T.pt --transformer M.pt")
         if models:
             _fail("--model cannot be combined with --config/--tokenizer/--transformer; run them separately")
-        return [J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra))]
+        return J.JobPlan([J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra))])
     if extra:
         _fail("--extra is for your own checkpoints (--family F --config C.json ...); registered models find "
               "their extra files like any checkpoint (`visbpp fetch ID`, --checkpoint-dir)")
-    out = [J.job_for_card(m, checkpoint_dir) for m in models]
+    ids = list(models)
     if family:
-        have = {j.model_id for j in out}
-        out += [j for j in J.jobs_for_family(family, checkpoint_dir) if j.model_id not in have]
-    if not out:
+        from visbpp.core.registry.catalog import model_cards
+
+        ids += [c.id for c in model_cards(family)]
+    if not ids:
         _fail("name the models: --model ID (repeatable), --family F, or --family F --config C.json "
               "--tokenizer T.pt --transformer M.pt (`visbpp models` lists the ids)")
-    return out
+    plan = J.plan_jobs(ids, checkpoint_dir)
+    for _, msg in plan.missing + plan.errors:
+        _fail(msg)
+    return plan
 
 
-def _default_data(jobs) -> str:
-    """The data folder a family ships (e.g. the micro zoo's held-out digits), when every model has
-    the same one; otherwise --data is required."""
-    from visbpp.models import shipped_data_dir
-
-    dirs = set()
-    for j in jobs:
-        d = shipped_data_dir(j.family)
-        if d is None:
-            _fail("--data DIR is required: the ImageNet val folder (ImageFolder with 1000 synset folders, "
-                  "or the flat folder with --labels-csv LOC_val_solution.csv), or your own ImageFolder")
-        dirs.add(str(d))
-    if len(dirs) != 1:
-        _fail("--data DIR is required: the selected models ship different default data")
-    return dirs.pop()
+def _default_data(plan) -> str:
+    """The data folder the planned models' family ships (e.g. the micro zoo's held-out digits), when
+    every model has the same one; otherwise --data is required."""
+    data = plan.data_dir()
+    if data is None:
+        _fail("--data DIR is required: the ImageNet val folder (ImageFolder with 1000 synset folders, "
+              "or the flat folder with --labels-csv LOC_val_solution.csv), or your own ImageFolder "
+              "(only models that all ship the same data, e.g. the micro zoo, have a default)")
+    return data
 
 
 def _known_errors():
@@ -170,8 +168,8 @@ def register(app: typer.Typer) -> None:
             from visbpp.core.store.results import usable_dirs
 
             usable_dirs(out)  # --out and the cache dir (VISBPP_HOME) are checked before any work
-            jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
-            data = data or _default_data(jobs)
+            plan = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
+            jobs, data = plan.jobs, data or _default_data(plan)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
                                    batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=nworkers,
                                    preprocess=preprocess, unconditional=unconditional, recon=recon,

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from visbpp.core.engine import events as ev
 
 from . import settings as st
-from .state import CustomModel, JobPlan, plan_jobs, shipped_data_dir
+from .state import CustomModel, own_jobs
 
 
 @dataclass
@@ -30,17 +30,18 @@ class SelectionResult:
 
 def score_selection(selected: Sequence[str], custom: Sequence[CustomModel], ui: st.UISettings, cache_dir: str,
                     post: Callable[[object], None], cancel: threading.Event,
-                    runner: Callable | None = None) -> JobPlan | SelectionResult:
+                    runner: Callable | None = None):
     """Plan the jobs, then run them one at a time through ``runner`` (default: the engine's ``run``).
 
     ``post`` receives engine events; the ``RunFinished`` of every model run but the last (or a
     cancelled one) is held back so the progress panel shows one run over the whole selection.
     A SettingsError (no data dir and no data shipped by the family) propagates to the caller."""
-    default = None if ui.data_dir.strip() else shipped_data_dir(selected, custom)
-    settings = st.to_run_settings(ui, cache_dir=cache_dir, default_data=default)
-    plan = plan_jobs(selected, custom, ui.checkpoint_dir)
+    from visbpp.models.jobs import plan_jobs
+
+    plan = plan_jobs(selected, ui.checkpoint_dir or None, own_jobs(custom))
     if plan.missing or plan.errors:
         return plan
+    settings = st.to_run_settings(ui, cache_dir=cache_dir, default_data=None if ui.data_dir.strip() else plan.data_dir())
     if runner is None:
         from visbpp.core.engine.runner import run as runner
     out = SelectionResult(data_dir=settings.data)
