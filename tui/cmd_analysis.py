@@ -56,7 +56,7 @@ def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | N
     """The measurements chosen by the one selection rule (visbpp.core.store.runs); its notes join ``notes``."""
     import warnings
 
-    from visbpp.core.analysis.table import MeasuredUnavailable, load_measured
+    from visbpp.core.analysis.table import load_measured
 
     if preprocess is not None and preprocess not in PREPROCESSINGS:
         _fail(f"--preprocess {preprocess!r}: expected one of {', '.join(PREPROCESSINGS)}")
@@ -67,9 +67,6 @@ def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | N
         for w in caught:  # damaged store entries: skipped, each named once
             typer.echo(f"warning: {w.message}", err=True)
         return got
-    except MeasuredUnavailable as e:
-        notes.append(str(e))
-        return None
     except (OSError, ValueError, KeyError, TypeError) as e:
         _fail(f"cannot read measured results: {type(e).__name__}: {e}")
 

@@ -96,19 +96,6 @@ def _known_errors():
     return VisbppError
 
 
-def _score(jobs, settings, on_event):
-    """``engine.run``; a run found finished without importing torch (``core/engine/finished.py``) returns
-    its result at once, the same as the engine's."""
-    from visbpp.core.engine.finished import finished_without_torch
-
-    result = finished_without_torch(jobs, settings, on_event)
-    if result is not None:
-        return result
-    from visbpp.core.engine.runner import run as engine_run
-
-    return engine_run(jobs, settings, on_event)
-
-
 def _flops(n: float) -> str:
     return f"{n / 1e9:.1f} GFLOP" if n >= 1e8 else f"{n / 1e6:.2f} MFLOP"
 
@@ -176,15 +163,17 @@ def register(app: typer.Typer) -> None:
                                    compile=compile_, force=force)
         except known as e:
             _fail(str(e))
+        from visbpp.core.engine.entry import score
+
         show = _rank0() and not quiet
         display = (RichDisplay() if sys.stdout.isatty() else PlainDisplay()) if show else None
         t0 = time.perf_counter()
         try:
             if display is not None:
                 with display:
-                    result = _score(jobs, settings, display.on_event)
+                    result = score(jobs, settings, display.on_event)
             else:
-                result = _score(jobs, settings, warn_on_stderr if _rank0() else None)
+                result = score(jobs, settings, warn_on_stderr if _rank0() else None)
         except KeyboardInterrupt:
             if _rank0():
                 sys.stderr.write("interrupted: finished batches are saved; run the same command again to resume\n")

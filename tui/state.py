@@ -75,11 +75,9 @@ def checkpoint_status(card: ModelCard, checkpoint_dir: str | None = None) -> Che
 
 
 def fetch_function():
-    """``visbpp.core.registry.download.fetch_models`` when the download module is present, else None."""
-    try:
-        from visbpp.core.registry.download import fetch_models
-    except ModuleNotFoundError:
-        return None
+    """``visbpp.core.registry.download.fetch_models`` (imported on first use: the HTTP clients)."""
+    from visbpp.core.registry.download import fetch_models
+
     return fetch_models
 
 
@@ -216,7 +214,7 @@ class ModelProgress:
         if self.stage == "done" and self.bpp is not None:
             return f"bpp {self.bpp:.7f}  bits_per_token {fmt_float(self.bits_per_token, 3)}  n={self.n_images}"
         if self.stage == "queued":
-            return "waits for the models above (one engine run per model)"
+            return "waits for the models above"
         if self.stage == "not run":
             return "not scored: the run was cancelled"
         rate = f"{self.images_per_s:.1f} img/s" if self.images_per_s else "- img/s"
@@ -277,9 +275,9 @@ class RunView:
         if isinstance(event, ev.RunFinished):
             self.running, self.finished = False, True
             self.cancelled, self.out_dir = event.cancelled, event.out_dir
-            if event.cancelled:  # the rest of the selection is not scored
+            if event.cancelled:  # the models not scored at all (queued, or only their tokenizer loaded) did not run
                 for r in self.models.values():
-                    if r.stage == "queued":
+                    if r.stage != "done" and not (r.stage == "scoring" and r.done > 0):
                         r.stage = "not run"
             return None
         return None
