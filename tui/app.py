@@ -222,10 +222,9 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
         self.query_one("#selection-summary", Static).update(txt)
 
     # ------------------------------------------------------------------ run
-    def _settings_error(self, message: str) -> None:
+    def _settings_error(self, message: str, field: str | None = None) -> None:
         """Show a settings error; closing it puts the focus in the field it names."""
         self.action_tab("run")
-        field = st.field_of(message)
 
         def focus(_=None) -> None:
             try:
@@ -274,7 +273,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
             try:
                 st.to_run_settings(self.ui_settings, cache_dir=str(self.home))
             except st.SettingsError as e:
-                self._settings_error(str(e))
+                self._settings_error(str(e), st.ui_field(e))
                 return
         self._cancel = threading.Event()
         self.run_view.start(selected)
@@ -309,7 +308,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
             if w.name == "fetch":
                 self.query_one(ProgressPanel).fetch_line("")
             if isinstance(err, st.SettingsError):
-                self._settings_error(str(err))
+                self._settings_error(str(err), st.ui_field(err))
             elif isinstance(err, InterruptedError):
                 self.notify(readable_error(err))
             else:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from visbpp.core.engine import events as ev
-from visbpp.core.registry.catalog import ModelCard
+from visbpp.core.registry.catalog import MICRO_FAMILY, ModelCard
 
 # ---------------------------------------------------------------- formatting
 
@@ -108,9 +108,6 @@ class PickerRow:
     fid: str = ""
     rfid: str = ""
     status: str = ""
-
-
-MICRO_FAMILY = "micro"   # the bundled micro zoo: scored out of the box, quality figure micro-FID
 
 
 def _params(n: int) -> str:

@@ -29,10 +29,9 @@ import pandas as pd
 
 from visbpp.core.registry import catalog
 from visbpp.core.registry.cards import PUBLISHED_TABLE
-from visbpp.core.registry.catalog import ModelCard, Published
+from visbpp.core.registry.catalog import MICRO_FAMILY, ModelCard, Published
 
 MODEL_SETS = ("published", "all", "micro")
-MICRO_FAMILY = "micro"  # cards of this family carry micro-FID, never mixed with ImageNet FIDs
 REQUIRED_COLUMNS = ("family", "size", "resolution", "fid", "rfid", "bpp")
 NUMERIC_COLUMNS = ("resolution", "fid", "rfid", "bpp")
 

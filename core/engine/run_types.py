@@ -34,6 +34,13 @@ DTYPES = ("fp32", "bf16")                 # fp32: the reference; bf16: autocast 
 DEVICES = ("auto", "cuda", "mps", "cpu")  # and "cuda:N"
 
 
+def check_dtype(dtype: str) -> str:
+    """``dtype`` if it is one of :data:`DTYPES`, else :class:`SettingsError` (``--dtype``)."""
+    if dtype not in DTYPES:
+        raise SettingsError(f"--dtype {dtype!r}: expected {' or '.join(DTYPES)}", "dtype")
+    return dtype
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """The settings of a run; they check themselves when made (:class:`SettingsError` naming the
@@ -73,8 +80,7 @@ class RunSettings:
                                            and self.workers >= 0):
             raise SettingsError(f"--workers {self.workers}: the decode workers must be auto, 0 (decode in the main "
                                 f"process) or more", "workers")
-        if self.dtype not in DTYPES:
-            raise SettingsError(f"--dtype {self.dtype!r}: expected {' or '.join(DTYPES)}", "dtype")
+        check_dtype(self.dtype)
         if not isinstance(self.device, str) or not (self.device.lower() in DEVICES
                                                     or re.fullmatch(r"cuda:\d+", self.device.lower())):
             raise SettingsError(f"--device {self.device!r}: expected {', '.join(DEVICES)} or cuda:N", "device")

@@ -37,6 +37,7 @@ class Published:
 
 
 METRICS = ("FID", "micro-FID")
+MICRO_FAMILY = "micro"   # the micro zoo (trained in this repo on digits): micro-FID, never mixed with ImageNet FIDs
 ORIGINS = ("", "readme", "paper", "table", "third-party")
 
 

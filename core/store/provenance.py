@@ -81,10 +81,7 @@ def versions() -> dict:
         v["visbpp"] = version("visbpp")
     except Exception:  # noqa: BLE001
         v["visbpp"] = None
-    try:
-        import PIL
+    import PIL
 
-        v["pillow"] = PIL.__version__
-    except ImportError:
-        pass
+    v["pillow"] = PIL.__version__
     return v

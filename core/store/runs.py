@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 from visbpp.core.errors import OutputError, VisbppError
 from visbpp.core.files import atomic_write_text, default_cache_dir
+from visbpp.core.registry.catalog import MICRO_FAMILY
 from visbpp.core.store.reading import read_document, read_measurements, run_config
 
 PINS_FILE = "pins.json"
-MICRO_FAMILY = "micro"
 
 
 class RunError(VisbppError, KeyError):

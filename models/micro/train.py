@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from visbpp.core.files import atomic_write_text, umask
-from visbpp.core.nll import LN2
 from visbpp.core.registry.cards.micro import SIZES
+from visbpp.core.units import LN2
 
 from ..llamagen import FAMILY as LLAMAGEN
 from ..llamagen.gpt import GPT
