@@ -223,10 +223,12 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
 
 def random_modules(model_id: str | None = None, family: str | None = None, config_path: str | None = None):
     """(tokenizer, AR model) of a registered size (or a --config file) with random weights, for bench."""
+    from visbpp.core.registry.build import finish  # torch
+
     if model_id is not None:
         card = get_card(model_id)
         fam, config = get_family(card.family), official_config(card, get_tokenizer_card(card.tokenizer_id))
     else:
         fam, config = get_family(family), read_config(config_path)
-    tok = fam.build_tokenizer(config)
-    return tok, fam.build_transformer(config, tok)
+    tok = finish(fam.build_tokenizer(config))
+    return tok, finish(fam.build_transformer(config, tok))   # as loaded models are handed out (CPU linears too)

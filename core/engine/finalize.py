@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from visbpp.core import linear as LN
 from visbpp.core.engine import data as D
 from visbpp.core.engine import recon as RC
 from visbpp.core.engine import runtime as RT
@@ -25,7 +26,6 @@ from visbpp.core.engine.constants import NO_LABEL
 from visbpp.core.engine.context import RunContext
 from visbpp.core.engine.events import ModelFinished, RunFinished, StageChanged
 from visbpp.core.engine.run_types import RunResult, ScoringJob
-from visbpp.core.linear import backend as linear_backend
 from visbpp.core.registry.cards import PUBLISHED_TABLE
 from visbpp.core.registry.checkpoints import file_sha256
 from visbpp.core.store import provenance as PV
@@ -38,6 +38,14 @@ def unlabeled(ctx: RunContext) -> tuple[str, ...]:
     """Flat-layout files without a CSV row, reported as skipped when the whole folder is scored."""
     s = ctx.settings
     return ctx.ds.unlabeled if s.limit is None and s.per_class is None else ()
+
+
+def run_notes(ctx: RunContext) -> list[str]:
+    """Warnings about how this machine runs the settings (recorded with the results)."""
+    notes = RT.dtype_notes(ctx.device, ctx.settings.dtype)
+    if ctx.device.type == "cpu" and LN.note():
+        notes.append(LN.note())
+    return notes
 
 
 def now() -> str:
@@ -149,10 +157,10 @@ def _metadata(ctx: RunContext, jobs: list[ScoringJob], identity: dict, started: 
         {j.model_id: ctx.state.batch_size(j.model_id) for j in jobs},
         "batch_size_setting": s.batch_size, "world_size": ctx.dist.world, "workers": s.workers,
         "decode_workers": ctx.workers, "compile": s.compile, "sdpa": RT.sdpa_backends(device),
-        "cpu_linear": linear_backend() if device.type == "cpu" else None,
+        "cpu_linear": LN.backend() if device.type == "cpu" else None,
         "subset": {"data": ctx.ds.root, "layout": ctx.ds.layout, "labels_csv": identity["labels_csv"],
                    "limit": s.limit, "per_class": s.per_class, "n_selected": len(ctx.samples),
                    "n_classes": len(ctx.ds.classes)},
         "started_at": started, "settings": dataclasses.asdict(s),
-        "notes": RT.dtype_notes(device, s.dtype),
+        "notes": run_notes(ctx),
     }

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from visbpp.core.cpu_linear import requested as requested_cpu_linear
 from visbpp.core.engine import data as D
 from visbpp.core.engine import run_identity as RI
 from visbpp.core.engine.events import Event, ModelFinished, RunFinished, StageChanged
@@ -52,13 +53,15 @@ class Located:
     store: str
 
 
-def locate(jobs: Sequence[ScoringJob], settings: RunSettings, cache_dir: str, device_type: str) -> Located:
-    """Scan the data, select the subset and compute the run id (``DataError`` when nothing is selected)."""
+def locate(jobs: Sequence[ScoringJob], settings: RunSettings, cache_dir: str, device_type: str,
+           cpu_linear: str) -> Located:
+    """Scan the data, select the subset and compute the run id (``DataError`` when nothing is selected);
+    ``cpu_linear`` is the float32 CPU linear backend (see ``run_identity``)."""
     ds = D.scan(settings.data, settings.labels_csv)
     samples = D.select(ds.samples, settings.limit, settings.per_class)
     if not samples:
         raise D.DataError(f"{ds.root}: no images selected")
-    identity = RI.identity(jobs, settings, samples, ds, device_type)
+    identity = RI.identity(jobs, settings, samples, ds, device_type, cpu_linear)
     run_id = RI.run_id(identity)
     return Located(ds, samples, identity, run_id, R.store_dir(run_id, cache_dir))
 
@@ -116,7 +119,7 @@ def finished_without_torch(jobs: Sequence[ScoringJob], settings: RunSettings,
         return None
     try:
         cache_dir = check_run(jobs, settings)
-        where = locate(jobs, settings, cache_dir, device_type)
+        where = locate(jobs, settings, cache_dir, device_type, requested_cpu_linear())
         done = finished_run(where.store, True)
     except (VisbppError, ValueError, OSError):
         return None

@@ -51,6 +51,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from visbpp.core import linear as LN
 from visbpp.core.engine import encode_pass as EP
 from visbpp.core.engine import finished as FIN
 from visbpp.core.engine import preprocessing as PP
@@ -60,7 +61,7 @@ from visbpp.core.engine import score_loop as SL
 from visbpp.core.engine.constants import NO_LABEL
 from visbpp.core.engine.context import RunContext
 from visbpp.core.engine.events import Event, ImageSkipped, RunStarted, StageChanged
-from visbpp.core.engine.finalize import Tally, finish, now, unlabeled
+from visbpp.core.engine.finalize import Tally, finish, now, run_notes, unlabeled
 from visbpp.core.engine.run_types import RunResult, RunSettings, ScoringJob  # noqa: F401 - re-exported (engine API)
 from visbpp.core.engine.runtime import find_batch_size  # noqa: F401 - re-exported (engine API)
 from visbpp.core.nll import NonFiniteNLLError  # noqa: F401 - re-exported (engine API)
@@ -93,7 +94,7 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
     RT.efficient_attention(device)
     emit = _Emitter(on_event, dist.rank)
 
-    where = FIN.locate(jobs, settings, cache_dir, device.type)  # data, subset, run id, results-store folder
+    where = FIN.locate(jobs, settings, cache_dir, device.type, LN.backend())  # data, subset, run id, store folder
     done = None if settings.force else finished_run(where.store, dist.rank == 0)  # complete, per_image.csv intact
     if done is not None:
         return FIN.noop_result(done, where.store, settings, emit, dist.rank)
@@ -113,7 +114,7 @@ def run(jobs: Sequence[ScoringJob], settings: RunSettings, on_event: Callable[[E
 
 def _run_locked(ctx: RunContext, jobs: list[ScoringJob], where: FIN.Located) -> RunResult:
     ctx.emit(RunStarted(where.run_id, tuple(j.model_id for j in jobs), len(ctx.samples)))
-    for note in RT.dtype_notes(ctx.device, ctx.settings.dtype):
+    for note in run_notes(ctx):
         ctx.emit(StageChanged("", "warning", note))
     for image in unlabeled(ctx):
         ctx.emit(ImageSkipped(image, NO_LABEL))
