@@ -14,7 +14,6 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Iterable
 
-from visbpp.core.errors import UnknownModelError
 from visbpp.core.registry.catalog import (
     ModelCard,
     TokenizerCard,
@@ -59,17 +58,15 @@ def config_for(model_id: str, family: str) -> dict:
     return official_config(card, get_tokenizer_card(card.tokenizer_id))
 
 
-def shipped_data_dir(name: str) -> str | None:
-    """The data folder family ``name`` ships (``default_data_dir()`` of its torch-free ``data``
-    module, e.g. the micro zoo's held-out digits, written on first use), or None when the family
-    needs the user's data (ImageNet) or is none of the registry's (a stand-in of a test)."""
-    try:
-        module = f"{family_package(name)}.data"
-    except UnknownModelError:
+def shipped_data_dir(family: str) -> str | None:
+    """The data folder ``family`` (a family's name, as jobs and cards carry it) ships:
+    ``default_data_dir()`` of its torch-free ``data`` module, e.g. the micro zoo's held-out digits,
+    written on first use; None when the family needs the user's data (ImageNet) or has no package
+    here (a stand-in of a test)."""
+    package = f"{__name__}.{family}"
+    if importlib.util.find_spec(package) is None or importlib.util.find_spec(f"{package}.data") is None:
         return None
-    if importlib.util.find_spec(module) is None:
-        return None
-    return str(importlib.import_module(module).default_data_dir())
+    return str(importlib.import_module(f"{package}.data").default_data_dir())
 
 
 def common_data_dir(families: Iterable[str]) -> str | None:
