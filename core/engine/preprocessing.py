@@ -61,7 +61,7 @@ def load_image_plain(path: str):
         with open(path, "rb") as f:
             return Image.open(f).convert("RGB")
     except UnidentifiedImageError:
-        if D._has_image_signature(path):
+        if D.has_image_signature(path):
             raise D.BadImage(f"{D.IMAGE_DECODE_ERRORS} (image signature but unreadable header)") from None
         raise D.BadImage("not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
