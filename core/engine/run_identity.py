@@ -1,9 +1,12 @@
 """The identity of a run: what makes a rerun of the same command resume instead of starting anew.
 
 The run id is a hash of the jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the
-data, the subset, the preprocessing protocol, the dtype, TF32, ``--compile``, the device type
-and the batch-size setting. Settings that were added later enter the identity only when set,
-so the ids of earlier runs stay the same.
+data, the subset, the preprocessing protocol, the dtype, TF32, ``--compile``, the device type,
+the batch-size setting and, on the CPU, the float32 linear backend (``core/linear``: oneDNN and
+``F.linear`` differ by ~1e-5 nats, so a run of one is never resumed or reused by the other).
+Settings that were added later enter the identity only when they differ from what earlier runs
+used (``aten`` linears; ``onednn`` is what earlier CPU runs of this version used), so the ids of
+earlier runs stay the same.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import os
 OPTIONAL_FLAGS = ("unconditional", "recon", "compile")
 
 
-def identity(jobs, settings, samples, ds, device_type: str) -> dict:
+def identity(jobs, settings, samples, ds, device_type: str, cpu_linear: str) -> dict:
+    """What identifies the run; ``cpu_linear`` is the float32 CPU linear backend of the process
+    (``core.linear.backend()``; without torch ``core.cpu_linear.requested()``)."""
     def stat(p):
         try:
             st = os.stat(p)
@@ -33,6 +38,7 @@ def identity(jobs, settings, samples, ds, device_type: str) -> dict:
         "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
         "preprocess": settings.preprocess,
         **{k: True for k in OPTIONAL_FLAGS if getattr(settings, k, False)},
+        **({"cpu_linear": cpu_linear} if device_type == "cpu" and cpu_linear != "onednn" else {}),
     }
 
 

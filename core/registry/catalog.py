@@ -37,6 +37,7 @@ class Published:
 
 
 METRICS = ("FID", "micro-FID")
+MICRO_FAMILY = "micro"   # the micro zoo (trained in this repo on digits): micro-FID, never mixed with ImageNet FIDs
 ORIGINS = ("", "readme", "paper", "table", "third-party")
 
 
@@ -204,6 +205,12 @@ def family_name(name: str) -> str:
             return c.family
     choices = sorted({c.family for c in _all()[0]})
     raise UnknownModelError(f"unknown family {name!r}; known families: {', '.join(choices)}")
+
+
+def family_label(name: str) -> str:
+    """The display label of a family ("rqtransformer" -> "RQ-Transformer"), as its cards carry it."""
+    fam = family_name(name)
+    return next(c.family_label for c in _all()[0] if c.family == fam)
 
 
 def get_card(name: str) -> ModelCard:
