@@ -72,7 +72,8 @@ def config_for(model_id: str, family: str) -> dict:
     if card.family != family:
         label = family_label(family)
         ids = ", ".join(c.id for c in model_cards(family))
-        raise KeyError(f"{model_id!r} is not a {label} model; {label} ids: {ids}")
+        article = "an" if label[:1].upper() in "AEIOU" else "a"
+        raise KeyError(f"{model_id!r} is not {article} {label} model; {label} ids: {ids}")
     return official_config(card, get_tokenizer_card(card.tokenizer_id))
 
 
