@@ -35,12 +35,12 @@ import torch
 from visbpp.core.engine import data as D
 from visbpp.core.engine.bench import count_flops, seed
 from visbpp.core.engine.runner import RunSettings, ScoringJob, run
+from visbpp.core.units import LN2
 from visbpp.models.jobs import random_modules
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "..", "..", "shared", "conformance", "llamagen", "config.json")
 CASES = {"tiny": dict(n=96, size=(80, 80), bs=16), "b256": dict(n=16, size=(320, 256), bs=8)}
-LN2 = 0.6931471805599453
 
 
 def make_jpegs(root: str, n: int, size: tuple[int, int], classes: int = 4) -> list[tuple[str, int]]:

@@ -123,7 +123,10 @@ def official_var_nll(m, x_in: torch.Tensor, tokens: torch.Tensor, labels: torch.
 
 
 def seeded(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Random weights with realistic scales (N(0, 1/fan_in) matrices, 1 + small noise norms)."""
+    """Random weights with realistic scales (N(0, 1/fan_in) matrices, 1 + small noise norms), finished
+    as loaded models are (fp32, eval, no grad, the process's CPU linears: ``core/registry/build.finish``)."""
+    from visbpp.core.registry.build import finish
+
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
@@ -132,7 +135,7 @@ def seeded(module: torch.nn.Module, seed: int) -> torch.nn.Module:
             else:
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g) if name.endswith("norm.weight")
                         else 0.02 * torch.randn(p.shape, generator=g))
-    return module.eval().requires_grad_(False)
+    return finish(module)
 
 
 def gpt_case(batch: int):

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-LN2 = 0.6931471805599453
+from visbpp.core.units import LN2
 
 
 def rss_mb() -> float:

@@ -37,7 +37,11 @@ class DeviceError(VisbppError, ValueError):
 
 
 class SettingsError(VisbppError, ValueError):
-    """A settings file or setting value is invalid."""
+    """A settings file or setting value is invalid; ``field`` names the setting at fault, when one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownModelError(VisbppError, KeyError):

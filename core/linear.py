@@ -10,47 +10,71 @@ autocast — to oneDNN, and everything else (CUDA, MPS, bf16 autocast, training,
 
 Both are float32 GEMMs with float32 accumulation; only the summation order differs, so outputs
 agree to float32 rounding and a model's per-token NLL to about 1e-5 nats (tested against the
-official-code fixtures). The default is oneDNN on x86-64 CPUs and ``F.linear`` on others;
-``VISBPP_CPU_LINEAR=aten|onednn`` overrides it; :func:`backend` names the choice, which results
-record.
+official-code fixtures). Which one a process uses (:func:`backend`) is the request of
+``visbpp.core.cpu_linear`` — unless the oneDNN op is missing or fails the feature test run at
+import (its private signature may change with a torch upgrade): then ``F.linear``, with
+:func:`note` saying why. The backend is part of a CPU run's identity and recorded in results.
+
+Model files build plain ``nn.Linear``; :func:`use_backend_linears` turns them into :class:`Linear`
+(same parameters and keys) where models are finished after loading (``core/registry/build``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
-import platform
 from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ENV = "VISBPP_CPU_LINEAR"  # "onednn" (default where available) or "aten"
+from visbpp.core.cpu_linear import ENV, requested
+
 _OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
 
 
-def _choose(machine: str | None = None) -> str:
-    """The backend: ``VISBPP_CPU_LINEAR`` when set; by default oneDNN on x86-64 (where it was
-    measured) and ``F.linear`` elsewhere (e.g. ARM, where PyTorch's GEMM may be the faster one)."""
-    machine = (machine or platform.machine()).lower()
-    default = "onednn" if machine in ("x86_64", "amd64") else "aten"
-    want = os.environ.get(ENV, default).strip().lower()
-    if want not in ("onednn", "aten"):
-        raise ValueError(f"{ENV}={want!r}: expected onednn or aten")
-    if want == "onednn" and (_OP is None or not torch.backends.mkldnn.is_available()):
-        return "aten"
-    return want
+def _call_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return _OP(x, weight, bias, "none", [], "")
 
 
-_BACKEND = _choose()
+def feature_test() -> str | None:
+    """None when the oneDNN op computes ``F.linear`` of a small float32 input here, else why not."""
+    if _OP is None or not torch.backends.mkldnn.is_available():
+        return "this torch build has no oneDNN linear op"
+    g = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(3, 2, 24, generator=g), torch.randn(16, 24, generator=g), torch.randn(16, generator=g)
+    try:
+        with torch.inference_mode():
+            got = _call_op(x, w, b)
+    except Exception as e:  # noqa: BLE001 - any failure of the private op means: do not use it
+        return f"the oneDNN linear op failed its feature test ({type(e).__name__}: {e})"
+    want = F.linear(x, w, b)
+    if got.shape != want.shape or got.dtype != want.dtype or not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
+        return "the oneDNN linear op gave another result than F.linear in its feature test"
+    return None
+
+
+def _choose() -> tuple[str, str | None]:
+    want = requested()
+    if want == "aten":
+        return "aten", None
+    why = feature_test()
+    return ("onednn", None) if why is None else ("aten", f"{ENV}: oneDNN asked for, F.linear used instead: {why}")
+
+
+_BACKEND, _NOTE = _choose()
 _FORCE_ATEN = contextvars.ContextVar("visbpp_force_aten_linear", default=False)
 
 
 def backend() -> str:
     """``"onednn"`` or ``"aten"``: what float32 CPU linears of scoring run on in this process."""
     return _BACKEND
+
+
+def note() -> str | None:
+    """Why oneDNN was asked for but is not used (a missing op or a failed feature test), else None."""
+    return _NOTE
 
 
 @contextlib.contextmanager
@@ -90,7 +114,7 @@ def _onednn_ok(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None)
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.linear(x, weight, bias)``: x (..., in), weight (out, in), bias (out,) -> (..., out)."""
     if _onednn_ok(x, weight, bias):
-        return _OP(x, weight, bias, "none", [], "")
+        return _call_op(x, weight, bias)
     return F.linear(x, weight, bias)
 
 
@@ -99,3 +123,12 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)
+
+
+def use_backend_linears(module: nn.Module) -> nn.Module:
+    """Every plain ``nn.Linear`` inside ``module`` becomes a :class:`Linear` in place (its class only:
+    the same parameters, keys and hooks); returns ``module``."""
+    for m in module.modules():
+        if type(m) is nn.Linear:
+            m.__class__ = Linear
+    return module

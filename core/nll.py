@@ -25,7 +25,6 @@ import torch
 from visbpp.core.errors import VisbppError
 from visbpp.core.linear import Linear, linear
 
-LN2 = 0.6931471805599453
 BLOCK_BYTES = 32 * 2**20  # float32 log-probabilities made at once (smaller blocks cost time on a CPU)
 VOCAB_BLOCK = 2048        # head columns per GEMM in linear_head_nll (1024-2048 fastest on a CPU; see BENCHMARKS.md)
 
@@ -128,11 +127,6 @@ def nll_from_logits(logits: torch.Tensor, targets: torch.Tensor, block_bytes: in
 def auto_chunked_nll(hidden: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], targets: torch.Tensor, vocab: int) -> torch.Tensor:
     """:func:`chunked_nll` with a chunk size chosen from the batch size and vocabulary."""
     return chunked_nll(hidden, head, targets, default_chunk(targets.shape[0], vocab))
-
-
-def bits_per_image(token_nll: torch.Tensor) -> torch.Tensor:
-    """(B, L) nats -> (B,) float64 bits."""
-    return token_nll.double().sum(-1) / LN2
 
 
 class NonFiniteNLLError(VisbppError, ValueError):

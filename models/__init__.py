@@ -1,76 +1,93 @@
-"""Model families: one module per family (modules, checkpoint loading, build config per size id).
+"""Model families: one package per family (modules, checkpoint loading, build config per size id).
 
-Families are imported lazily, on first use, so that listing the registry never imports torch
-modules of every family. Each family's ``official`` module (the configs of its registered sizes)
-and ``data`` module (micro) import without torch: jobs of registered models are built without it.
+The families are the registry's (``visbpp.core.registry.catalog.families()``: the ``family`` of
+the cards in ``visbpp.core.registry.cards.CARD_MODULES``, the one list of families); a family's
+code is the package of the same name here, found by that name. Families are imported lazily, on
+first use, so that listing the registry never imports torch modules of every family. Each
+family's ``official`` module (the configs of its registered sizes) and ``data`` module (micro)
+import without torch: jobs of registered models are built without it.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Iterable
 
-from visbpp.core.registry.catalog import family_name, get_card
+from visbpp.core.registry.catalog import (
+    ModelCard,
+    TokenizerCard,
+    family_label,
+    family_name,
+    get_card,
+    get_tokenizer_card,
+    model_cards,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from visbpp.core.interfaces import Family
 
-# family name -> module in this package defining ``FAMILY`` (a visbpp.core.interfaces.Family)
-FAMILY_MODULES = {
-    "llamagen": "llamagen",
-    "var": "var",
-    "rqtransformer": "rqtransformer",
-    "taming": "taming",
-    "openmagvit2": "openmagvit2",
-    "ibq": "ibq",
-    "rar": "rar",
-    "gigatok": "gigatok",
-    "hita": "hita",
-    "par": "par",
-    "flexvar": "flexvar",
-    "alitok": "alitok",
-    "vfmtok": "vfmtok",
-    "micro": "micro",
-}
+
+def family_package(name: str) -> str:
+    """The package of family ``name`` (module name or display label; ``UnknownModelError`` if the
+    registry has no such family)."""
+    return f"{__name__}.{family_name(name)}"
 
 
 def get_family(name: str) -> "Family":
     """The Family object of ``name`` (module name or display label)."""
-    key = name if name in FAMILY_MODULES else family_name(name)
-    if key not in FAMILY_MODULES:
-        raise KeyError(f"no family module for {name!r}; known: {', '.join(FAMILY_MODULES)}")
-    mod = importlib.import_module(f"{__name__}.{FAMILY_MODULES[key]}")
-    return mod.FAMILY
+    return importlib.import_module(family_package(name)).FAMILY
 
 
-def official_config(model_id: str) -> dict:
-    """The official config of a registered model, from its family's torch-free ``official`` module
-    (the same as ``get_family(card.family).config_for(model_id)``, without importing torch)."""
-    family = get_card(model_id).family
-    return importlib.import_module(f"{__name__}.{FAMILY_MODULES[family]}.official").config_for(model_id)
+def official_config(card: ModelCard, tokenizer: TokenizerCard) -> dict:
+    """The official config of a registered model from its cards: ``config(card, tokenizer)`` of its
+    family's torch-free ``official`` module (the family's base config + the cards' ``arch``)."""
+    return importlib.import_module(f"{family_package(card.family)}.official").config(card, tokenizer)
+
+
+def _module_of(family: str, name: str) -> ModuleType | None:
+    """Module ``name`` of family ``family``'s package, or None when the package or the module does
+    not exist (a family with no package here: a stand-in of a test)."""
+    package = f"{__name__}.{family}"
+    if importlib.util.find_spec(package) is None or importlib.util.find_spec(f"{package}.{name}") is None:
+        return None
+    return importlib.import_module(f"{package}.{name}")
 
 
 def token_config(family: str, config: dict):
     """The part of a config the tokens depend on (hashed into the token-cache key): the family's
     torch-free ``official.token_config(config)`` where it defines one (FlexVAR: the scale schedule
     too), else the config's ``tokenizer`` section."""
-    module = FAMILY_MODULES.get(family)
-    fn = getattr(importlib.import_module(f"{__name__}.{module}.official"), "token_config", None) if module else None
+    fn = getattr(_module_of(family, "official"), "token_config", None)
     return fn(config) if fn is not None else config.get("tokenizer", config)
 
 
-def shipped_data_dir(name: str):
-    """The data folder a family ships (``default_data_dir()`` of its ``data`` module or of its
-    ``FAMILY``; e.g. the micro zoo's held-out digits, written on first use), or None when the family
-    needs the user's data (ImageNet). A ``data`` module is looked up first: it needs no torch."""
-    key = name if name in FAMILY_MODULES else family_name(name)
-    if key not in FAMILY_MODULES:
-        return None
-    module = f"{__name__}.{FAMILY_MODULES[key]}.data"
-    fn = None
-    if importlib.util.find_spec(module) is not None:
-        fn = getattr(importlib.import_module(module), "default_data_dir", None)
-    if fn is None:
-        fn = getattr(get_family(key), "default_data_dir", None)
-    return fn() if fn is not None else None
+def config_for(model_id: str, family: str) -> dict:
+    """``Family.config_for``: the official config of a registered id (or alias) of ``family``
+    (``KeyError`` naming the family's ids when the id is another family's). A tokenizer card's id
+    stands for the first size scored with that tokenizer (whose config holds the tokenizer's)."""
+    users = [c for c in model_cards(family) if c.tokenizer_id == model_id]
+    card = users[0] if users else get_card(model_id)
+    if card.family != family:
+        label = family_label(family)
+        ids = ", ".join(c.id for c in model_cards(family))
+        article = "an" if label[:1].upper() in "AEIOU" else "a"
+        raise KeyError(f"{model_id!r} is not {article} {label} model; {label} ids: {ids}")
+    return official_config(card, get_tokenizer_card(card.tokenizer_id))
+
+
+def shipped_data_dir(family: str) -> str | None:
+    """The data folder ``family`` (a family's name, as jobs and cards carry it) ships:
+    ``default_data_dir()`` of its torch-free ``data`` module, e.g. the micro zoo's held-out digits,
+    written on first use; None when the family needs the user's data (ImageNet) or has no package
+    here (a stand-in of a test)."""
+    data = _module_of(family, "data")
+    return str(data.default_data_dir()) if data is not None else None
+
+
+def common_data_dir(families: Iterable[str]) -> str | None:
+    """The data folder that every one of ``families`` ships, when they all ship the same one; else
+    None (the user names the data)."""
+    dirs = {shipped_data_dir(f) for f in set(families)}
+    return dirs.pop() if len(dirs) == 1 else None

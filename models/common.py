@@ -15,8 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visbpp.core.linear import Linear
-
 from .widths import swiglu_hidden  # noqa: F401 - re-exported (torch-free home: models/widths.py)
 
 # ``ddconfig`` of the taming-lineage conv stacks, as a ``config.json`` schema (``visbpp.core.registry.config_schema``)
@@ -288,9 +286,9 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()
-        self.w1 = Linear(dim, hidden, bias=False)
-        self.w3 = Linear(dim, hidden, bias=False)
-        self.w2 = Linear(hidden, dim, bias=False)
+        self.w1 = nn.Linear(dim, hidden, bias=False)
+        self.w3 = nn.Linear(dim, hidden, bias=False)
+        self.w2 = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.w1(x)  # (..., hidden)

@@ -1,6 +1,7 @@
 """Scoring jobs from the registry or from a user's own config + checkpoint files.
 
-``job_for_card`` resolves a registered model's checkpoint files (one small function,
+:func:`plan_jobs` turns the selected ids of a front-end into jobs in one pass (each id resolved to
+its card once, the card passed down). ``job_for_card`` resolves a registered model's checkpoint files (one small function,
 :func:`resolve_checkpoint`, backed by ``visbpp.core.registry.checkpoints``: ``checkpoints.toml``,
 ``--checkpoint-dir`` by archive member path or file name, then the download cache) and
 returns a :class:`~visbpp.core.engine.run_types.ScoringJob` whose loaders build the family's
@@ -19,21 +20,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
 
 from visbpp.core.engine.run_types import ScoringJob
 from visbpp.core.errors import CheckpointError, ConfigError, VisbppError
 from visbpp.core.registry import checkpoints as ck
 from visbpp.core.registry import class_names
-from visbpp.core.registry.cards import reference_bpp_source
-from visbpp.core.registry.catalog import CheckpointFile, get_card, get_tokenizer_card, model_cards
-from visbpp.core.store.results import file_sha256
+from visbpp.core.registry.cards import PUBLISHED_TABLE
+from visbpp.core.registry.cards.micro import REFERENCE_SOURCE as MICRO_REFERENCE_SOURCE
+from visbpp.core.registry.catalog import MICRO_FAMILY, CheckpointFile, ModelCard, get_card, get_tokenizer_card
+from visbpp.core.registry.checkpoints import file_sha256
 
-from . import get_family, official_config, token_config
+from . import common_data_dir, get_family, official_config, token_config
 
 MissingCheckpointError = ck.MissingCheckpointError
 
-__all__ = ["MissingCheckpointError", "ConfigFileError", "job_for_card", "job_from_config", "jobs_for_family",
+__all__ = ["MissingCheckpointError", "ConfigFileError", "JobPlan", "job_for_card", "job_from_config", "plan_jobs",
            "resolve_checkpoint", "tokenizer_key"]
 
 
@@ -91,19 +94,28 @@ def _as_config_error(load, where: str):
         raise ConfigError(f"{where}: {e}") from e
 
 
-def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob:
-    """A registered model as a scoring job; raises MissingCheckpointError before any work."""
-    card = get_card(model_id)
-    config = official_config(card.id)  # = get_family(card.family).config_for(card.id), without torch
+def reference_bpp_source(card: ModelCard) -> str | None:
+    """Where a card's ``reference_bpp`` comes from (None without one): the micro zoo's own held-out
+    measurement, else the published table."""
+    if card.reference_bpp is None:
+        return None
+    return MICRO_REFERENCE_SOURCE if card.family == MICRO_FAMILY else PUBLISHED_TABLE
+
+
+def job_for_card(card: ModelCard | str, checkpoint_dir: str | None = None) -> ScoringJob:
+    """A registered model (its card, or an id/alias) as a scoring job; raises MissingCheckpointError
+    before any work."""
+    card = card if isinstance(card, ModelCard) else get_card(card)
+    tcard = get_tokenizer_card(card.tokenizer_id)
+    config = official_config(card, tcard)  # the family's torch-free official.py: no torch imported
     tr_file = next(f for f in card.files if f.role == "transformer")
     tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
-    tok_card = get_tokenizer_card(card.tokenizer_id)
     if tr_file.contains_tokenizer:
         # The AR file carries the tokenizer it was trained with (first_stage_model.*): score with that copy.
         tok_path = tr_path
     else:
-        tok_path = resolve_checkpoint(tok_card.file, checkpoint_dir, card.id)
-    extras = {f.role: resolve_checkpoint(f, checkpoint_dir, card.id) for f in tok_card.extra_files}
+        tok_path = resolve_checkpoint(tcard.file, checkpoint_dir, card.id)
+    extras = {f.role: resolve_checkpoint(f, checkpoint_dir, card.id) for f in tcard.extra_files}
     if extras:
         config["extra_files"] = extras
     load_tokenizer, load_model = _loaders(card.family, config, tok_path, tr_path)
@@ -111,7 +123,7 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
     return ScoringJob(
         model_id=card.id,
         family=card.family,
-        tokenizer_key=tokenizer_key(tok_card.family, tok_path, config, extras),
+        tokenizer_key=tokenizer_key(tcard.family, tok_path, config, extras),
         load_tokenizer=load_tokenizer,
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
@@ -121,9 +133,42 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
     )
 
 
-def jobs_for_family(family: str, checkpoint_dir: str | None = None, published_only: bool = False) -> list[ScoringJob]:
-    """Every registered size of ``family`` (all files must be present)."""
-    return [job_for_card(c.id, checkpoint_dir) for c in model_cards(family, published_only=published_only)]
+@dataclass
+class JobPlan:
+    """A selection as scoring jobs, with what kept a model out (missing files, other errors)."""
+
+    jobs: list[ScoringJob] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)   # (model id, message with the expected paths)
+    errors: list[tuple[str, str]] = field(default_factory=list)    # (model id, message)
+
+    def data_dir(self) -> str | None:
+        """The data folder every planned job's family ships (the micro zoo's digits), else None."""
+        return common_data_dir(j.family for j in self.jobs)
+
+
+def plan_jobs(ids: Iterable[str], checkpoint_dir: str | None = None,
+              own: Mapping[str, Callable[[], ScoringJob]] | None = None) -> JobPlan:
+    """The selected ids as scoring jobs in one pass, in order: each registered id (or alias) resolved
+    to its card once and the card passed down (:func:`job_for_card`; an id named twice is planned
+    once); ``own`` builds a front-end's own models by their label (``job_from_config``). A missing
+    checkpoint or any other visbpp error is collected for its id, so every problem is reported at once."""
+    plan, seen, own = JobPlan(), set(), own or {}
+    for mid in ids:
+        try:
+            if mid in own:
+                job = own[mid]()
+            else:
+                card = get_card(mid)
+                if card.id in seen:
+                    continue
+                job = job_for_card(card, checkpoint_dir)
+            seen.add(job.model_id)
+            plan.jobs.append(job)
+        except MissingCheckpointError as e:
+            plan.missing.append((mid, str(e)))
+        except (VisbppError, OSError) as e:
+            plan.errors.append((mid, str(e)))
+    return plan
 
 
 def read_config(config_path: str) -> dict:
@@ -195,12 +240,12 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
 
 def random_modules(model_id: str | None = None, family: str | None = None, config_path: str | None = None):
     """(tokenizer, AR model) of a registered size (or a --config file) with random weights, for bench."""
+    from visbpp.core.registry.build import finish  # torch
+
     if model_id is not None:
         card = get_card(model_id)
-        fam = get_family(card.family)
-        config = fam.config_for(card.id)
+        fam, config = get_family(card.family), official_config(card, get_tokenizer_card(card.tokenizer_id))
     else:
-        fam = get_family(family)
-        config = read_config(config_path)
-    tok = fam.build_tokenizer(config)
-    return tok, fam.build_transformer(config, tok)
+        fam, config = get_family(family), read_config(config_path)
+    tok = finish(fam.build_tokenizer(config))
+    return tok, finish(fam.build_transformer(config, tok))   # as loaded models are handed out (CPU linears too)

@@ -16,8 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visbpp.core.linear import Linear
-
 from .common import FeedForward, RMSNorm
 
 # --------------------------------------------------------------------------- 2-D RoPE
@@ -87,8 +85,8 @@ class Attention(nn.Module):
     def __init__(self, dim: int, n_head: int, n_kv_head: int | None = None):
         super().__init__()
         self.n_head, self.n_kv, self.head_dim = n_head, n_kv_head or n_head, dim // n_head
-        self.wqkv = Linear(dim, (self.n_head + 2 * self.n_kv) * self.head_dim, bias=False)
-        self.wo = Linear(self.n_head * self.head_dim, dim, bias=False)
+        self.wqkv = nn.Linear(dim, (self.n_head + 2 * self.n_kv) * self.head_dim, bias=False)
+        self.wo = nn.Linear(self.n_head * self.head_dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor | None, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape
@@ -108,7 +106,7 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm llama block; with ``adaln`` the IBQ modulation from ``ada_lin`` = (SiLU, Linear(D, 6D)).
+    """Pre-norm llama block; with ``adaln`` the IBQ modulation from ``ada_lin`` = (SiLU, nn.Linear(D, 6D)).
 
     Plain: h = x + attn(attention_norm(x)); out = h + ffn(ffn_norm(h)).
     AdaLN chunks are (gamma1, gamma2, scale1, scale2, shift1, shift2):
@@ -123,7 +121,7 @@ class Block(nn.Module):
         self.attention_norm = RMSNorm(dim, norm_eps)
         self.ffn_norm = RMSNorm(dim, norm_eps)
         if adaln:
-            self.ada_lin = nn.Sequential(nn.SiLU(), Linear(dim, 6 * dim))
+            self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor | None, cond: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -16,11 +16,12 @@ from torch import nn
 
 from visbpp.core.labels import check_label_range
 from visbpp.core.registry.build import build_and_load
+from visbpp.core.registry.catalog import family_label
 from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.core.registry.config_schema import check_config
 
+from . import config_for
 from .llama import Block, Rope2D  # noqa: F401 - the shared llama block and RoPE, re-exported
-from .seedvoken_official import size_config
 
 
 class ClassEmbedder(nn.Module):
@@ -103,12 +104,10 @@ class SeedVokenFamily:
     """Family object shared by the SEED-Voken families (Open-MAGVIT2, IBQ): Lightning files, the
     tokenizer readable from its own file (raw or EMA copies) or from an AR file's ``first_stage_model.*``.
 
-    Subclasses set the class attributes below and ``config_for``.
+    Subclasses set the class attributes below.
     """
 
     name: str
-    label: str
-    tokenizer_id: str
     default_use_ema: bool                # which tokenizer copy the official AR configuration uses
     tokenizer_cls: type                  # (TokenizerConfig) -> module, with ``TokenizerConfig.from_config``
     tokenizer_config_cls: type
@@ -117,12 +116,16 @@ class SeedVokenFamily:
 
     schema: dict                         # the config.json schema (``visbpp.core.registry.config_schema``)
     base_config: dict                    # official config of the family in the fixture schema, sizes aside
-    codebook_size: int
+
+    @property
+    def label(self) -> str:
+        """The family's display label (its cards' ``family_label``)."""
+        return family_label(self.name)
 
     def config_for(self, model_id: str) -> dict:
-        """Official configuration of a size id (or of the tokenizer id: the first size), fixture schema
-        (``seedvoken_official.size_config``)."""
-        return size_config(self.name, self.label, self.tokenizer_id, self.base_config, self.codebook_size, model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards in
+        ``official.config``, fixture schema)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping, where: str | None = None) -> Mapping:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -15,8 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visbpp.core.linear import Linear
-
 
 class Attention(nn.Module):
     """Multi-head attention with fused ``qkv`` and ``proj``; ``qk_norm`` adds ``q_norm``/``k_norm``."""
@@ -24,11 +22,11 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int, *, qk_norm: bool = False, causal: bool = False):
         super().__init__()
         self.heads, self.causal = heads, causal
-        self.qkv = Linear(dim, 3 * dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
         if qk_norm:
             self.q_norm = nn.LayerNorm(dim // heads, eps=1e-6)
             self.k_norm = nn.LayerNorm(dim // heads, eps=1e-6)
-        self.proj = Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, D = x.shape
@@ -44,8 +42,8 @@ class Mlp(nn.Module):
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()
-        self.fc1 = Linear(dim, hidden)
-        self.fc2 = Linear(hidden, dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(F.gelu(self.fc1(x)))

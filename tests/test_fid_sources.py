@@ -4,8 +4,6 @@ and the provenance of the table's VAR BPPs."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -33,9 +31,9 @@ def one_json(r) -> dict:
 @pytest.fixture
 def fake_results(monkeypatch):
     store: list[dict] = []
-    mod = types.ModuleType("visbpp.core.store.results")
-    mod.measured_results = lambda cache_dir=None, **kw: list(store)
-    monkeypatch.setitem(sys.modules, "visbpp.core.store.results", mod)
+    from visbpp.core.analysis import table
+
+    monkeypatch.setattr(table, "measured_results", lambda cache_dir=None, **kw: list(store))
     return store
 
 

@@ -201,7 +201,7 @@ def test_schedule_resolution_and_token_identity(tmp_path):
         root, layout = "/data", "imagefolder"
 
     settings = RunSettings(data="/data")
-    assert run_id(identity([a], settings, [], _Data(), "cpu")) != run_id(identity([b], settings, [], _Data(), "cpu"))
+    assert run_id(identity([a], settings, [], _Data(), "cpu", "onednn")) != run_id(identity([b], settings, [], _Data(), "cpu", "onednn"))
 
 
 def test_schedule_and_size_checks():

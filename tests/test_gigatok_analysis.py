@@ -4,8 +4,6 @@ comparison across the five tokenizers (FID ~ bpp, FID ~ rfid, bilinear), checked
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pandas as pd
 import pytest
@@ -35,9 +33,9 @@ def _measured(ids=MEASURED) -> list[dict]:
 @pytest.fixture
 def fake_results(monkeypatch, tmp_path):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
-    mod = types.ModuleType("visbpp.core.store.results")
-    mod.measured_results = lambda cache_dir=None, **kw: _measured()
-    monkeypatch.setitem(sys.modules, "visbpp.core.store.results", mod)
+    from visbpp.core.analysis import table
+
+    monkeypatch.setattr(table, "measured_results", lambda cache_dir=None, **kw: _measured())
 
 
 def _gpt_b_points() -> pd.DataFrame:

@@ -143,3 +143,29 @@ def test_inspect_names_the_run_and_where_the_class_information_is(tmp_path, monk
             f"(`visbpp inspect {runs[20]}`)") in text
     r = runner.invoke(app, ["inspect", runs[20]])
     assert r.exit_code == 0 and "class information bits(null) - bits(label)" in r.output
+
+
+def test_bootstraps_in_blocks_are_the_one_draw(monkeypatch):
+    """Resamples drawn in blocks (memory independent of n) are exactly those of one (resamples, n) draw."""
+    from visbpp.core.store import summary as S
+
+    n = 257
+    bits = np.random.default_rng(3).gamma(2.0, 3.0, size=(2, n))
+    den = np.full(n, 3.0 * 16 * 16)
+    idx = np.random.default_rng(S.BOOTSTRAP_SEED).integers(0, n, size=(S.BOOTSTRAP_RESAMPLES, n))
+    stats = bits[:, idx].sum(-1) / den[idx].sum(-1)
+    want = [tuple(float(v) for v in np.quantile(s, [0.025, 0.975])) for s in stats]
+    monkeypatch.setattr(S, "BLOCK_ELEMENTS", 7 * n + 3)   # blocks of 7 resamples, the last one shorter
+    blocks = list(S.resample_blocks(n))
+    assert len(blocks) == -(-S.BOOTSTRAP_RESAMPLES // 7) and max(len(b) for _, b in blocks) == 7
+    assert np.array_equal(np.concatenate([b for _, b in blocks]), idx)      # the same draws, in order
+    for got, w in zip(I.paired_bpp_cis(bits, den), want):   # equal up to the summation order of numpy
+        assert got == pytest.approx(w, rel=1e-13)
+    assert R.bootstrap_ci(bits[0], den) == pytest.approx(want[0], rel=1e-13)
+
+
+def test_sign_test_of_many_images():
+    """50,000 paired images (an ImageNet val run): the exact tail without overflowing a float."""
+    d = np.where(np.arange(50_000) < 25_200, 1.0, -1.0)
+    assert I.sign_test(d) == pytest.approx(stats.binomtest(24_800, 50_000).pvalue, rel=1e-9)
+    assert 0.0 < I.sign_test(d) < 0.1

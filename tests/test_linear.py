@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import visbpp.core.cpu_linear as CL
 import visbpp.core.linear as LN
 from visbpp.core.linear import Linear, linear
 
@@ -37,15 +38,63 @@ def test_default_backend_is_onednn_on_x86_64():
     # torch 2.13 x86-64 CPU and CUDA wheels ship oneDNN; the tests below need it (they fail, not skip, without)
     assert LN._OP is not None and torch.backends.mkldnn.is_available()
     x86 = platform.machine().lower() in ("x86_64", "amd64")
-    assert os.environ.get(LN.ENV) is None and LN.backend() == ("onednn" if x86 else "aten")
-    assert LN._choose("x86_64") == LN._choose("AMD64") == "onednn"
+    assert os.environ.get(LN.ENV) is None and LN.backend() == ("onednn" if x86 else "aten") and LN.note() is None
+    assert CL.requested("x86_64") == CL.requested("AMD64") == "onednn"
+    assert LN.feature_test() is None   # the op works in this torch: its call signature is the one used here
 
 
 def test_default_backend_elsewhere_is_f_linear(monkeypatch):
     monkeypatch.delenv(LN.ENV, raising=False)
-    assert LN._choose("arm64") == LN._choose("aarch64") == "aten"
+    assert CL.requested("arm64") == CL.requested("aarch64") == "aten"
     monkeypatch.setenv(LN.ENV, "onednn")  # asked for explicitly
-    assert LN._choose("aarch64") == "onednn"
+    assert CL.requested("aarch64") == "onednn"
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_env_value_is_the_default(monkeypatch, value):
+    monkeypatch.setenv(LN.ENV, value)
+    assert CL.requested("x86_64") == "onednn" and CL.requested("aarch64") == "aten"
+
+
+def test_an_op_that_fails_its_feature_test_falls_back_to_f_linear(monkeypatch):
+    """A torch whose private op changed (another signature, another result) is detected at import,
+    not at call time: F.linear is used, with a note saying why."""
+    monkeypatch.delenv(LN.ENV, raising=False)
+    monkeypatch.setattr(CL.platform, "machine", lambda: "x86_64")
+
+    def changed(*a):
+        raise RuntimeError("mkldnn::_linear_pointwise() expected at most 5 argument(s)")
+
+    monkeypatch.setattr(LN, "_OP", changed)
+    backend, note = LN._choose()
+    assert backend == "aten" and "F.linear used instead" in note and "expected at most 5" in note
+    monkeypatch.setattr(LN, "_OP", lambda x, w, b, *a: F.linear(x, w, b) + 1.0)   # a wrong result
+    assert LN._choose()[0] == "aten" and "another result" in LN._choose()[1]
+    monkeypatch.setattr(LN, "_OP", None)
+    assert LN._choose()[0] == "aten"
+    monkeypatch.setenv(LN.ENV, "aten")   # asked for: no test, no note
+    assert LN._choose() == ("aten", None)
+
+
+def test_models_get_the_backend_linears_where_they_are_finished(tmp_path):
+    """Model files build plain nn.Linear; build_and_load (core/registry/build.finish) swaps them."""
+    from visbpp.core.registry.build import build_and_load
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(8, 4)
+            self.b = torch.nn.Sequential(torch.nn.Linear(4, 2, bias=False), torch.nn.GELU())
+
+    net = Net()
+    assert {type(m) for m in net.modules()} >= {torch.nn.Linear}
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    loaded = build_and_load(tmp_path / "net.pt", Net)
+    assert type(loaded.a) is Linear and type(loaded.b[0]) is Linear
+    assert list(loaded.state_dict()) == list(net.state_dict())
+    x = torch.randn(3, 8)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded.b(loaded.a(x)), net.b(net.a(x)), atol=2e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("shape,bias,strided", [((5, 64), True, False), ((2, 7, 64), False, False),
@@ -134,3 +183,26 @@ def test_a_compiled_forward_traces_f_linear():
     with torch.inference_mode():
         torch.testing.assert_close(f(torch.ones(3, 16)), F.linear(torch.ones(3, 16), lin.weight, lin.bias))
     assert any("linear" in s for s in seen) and not any("mkldnn" in s for s in seen), seen
+
+
+def test_the_backend_is_part_of_a_cpu_runs_identity(tmp_path, monkeypatch):
+    """A run made with F.linear is neither reused nor resumed by a oneDNN process, and vice versa;
+    the torch-free quick check keys on the backend asked for."""
+    from engine_fakes import fake_job, make_imagefolder
+    from visbpp.core.engine import finished as FIN
+    from visbpp.core.engine.runner import RunSettings, run
+
+    monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
+    make_imagefolder(tmp_path / "data")
+    s = RunSettings(data=str(tmp_path / "data"), device="cpu", batch_size=2)
+    monkeypatch.setattr(LN, "_BACKEND", "onednn")
+    a = run([fake_job()], s)
+    assert not a.already_finished and a.metadata["cpu_linear"] == "onednn"
+    assert run([fake_job()], s).already_finished
+    monkeypatch.setattr(LN, "_BACKEND", "aten")
+    b = run([fake_job()], s)
+    assert not b.already_finished and b.run_id != a.run_id and b.metadata["cpu_linear"] == "aten"
+    for asked, want in (("aten", b), ("onednn", a), ("", a if CL.requested() == "onednn" else b)):
+        monkeypatch.setenv(LN.ENV, asked)
+        quick = FIN.finished_without_torch([fake_job()], s)
+        assert quick is not None and quick.already_finished and quick.run_id == want.run_id, asked

@@ -136,7 +136,7 @@ def test_every_card_has_a_config_and_3b_heads():
     with torch.device("meta"):
         gpt = FAM.build_transformer(cfg)
     assert gpt.cfg.head_dim == 100 and gpt.freqs_cis().shape == (577, 50, 2)
-    with pytest.raises(KeyError, match="not a LlamaGen size"):
+    with pytest.raises(KeyError, match="not a LlamaGen model"):
         FAM.config_for(next(c.id for c in model_cards() if c.family != "llamagen"))
 
 

@@ -155,7 +155,7 @@ def test_random_bytes_are_reported_as_unreadable_not_as_pickled_objects(tmp_path
 
 
 def test_every_project_error_is_a_visbpp_error():
-    from visbpp.core.analysis.table import MeasuredUnavailable, TableError
+    from visbpp.core.analysis.table import TableError
     from visbpp.core.engine.data import DataError
     from visbpp.core.engine.runtime import DeviceError
     from visbpp.core.registry.catalog import UnknownModelError
@@ -166,7 +166,7 @@ def test_every_project_error_is_a_visbpp_error():
     from visbpp.models.llamagen import ConfigError
 
     for cls in (CheckpointError, FetchError, MissingCheckpointError, DataError, UnknownModelError, OutputError,
-                RunInProgressError, DeviceError, TableError, MeasuredUnavailable, ConfigFileError, ConfigError,
+                RunInProgressError, DeviceError, TableError, ConfigFileError, ConfigError,
                 errors.SettingsError):
         assert issubclass(cls, errors.VisbppError), cls
     assert str(UnknownModelError("no model 'x'")) == "no model 'x'"

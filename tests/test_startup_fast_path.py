@@ -4,6 +4,7 @@ the engine's, the torch-free official configs, the torch-free device-type decisi
 import fnmatch
 import glob
 import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from visbpp.core.engine import finished as FIN
 from visbpp.core.engine.run_types import RunSettings
 from visbpp.core.registry.catalog import model_cards
-from visbpp.models import FAMILY_MODULES, get_family, official_config, shipped_data_dir
+from visbpp.models import get_family, official_config, shipped_data_dir
 from visbpp.models import jobs as J
 from visbpp.tui.cli import app
 
@@ -101,20 +102,35 @@ def test_a_changed_setting_is_not_taken_as_finished(finished_home, tmp_path, mon
     assert not any("already finished" in ln for ln in lines) and any("5 images, 0 skipped" in ln for ln in lines)
 
 
+def test_every_registry_family_is_the_models_package_of_its_name():
+    from visbpp.core.registry import cards
+    from visbpp.core.registry.catalog import families
+
+    assert len(set(cards.CARD_MODULES)) == len(cards.CARD_MODULES)
+    assert set(families()) <= set(cards.CARD_MODULES)   # each family has its card module (cca: fine-tunes only)
+    for fam in families():
+        assert get_family(fam).name == fam
+        assert importlib.util.find_spec(f"visbpp.models.{fam}.official") is not None, fam
+    with pytest.raises(KeyError, match="unknown family"):
+        get_family("nosuchfamily")
+
+
 def test_official_configs_are_the_family_objects_configs():
-    cards = model_cards()
-    assert {c.family for c in cards} == set(FAMILY_MODULES)
-    for c in cards:
-        assert official_config(c.id) == get_family(c.family).config_for(c.id), c.id
-    for fam in ("openmagvit2", "ibq"):  # the tokenizer id stands for the first size
-        mod = importlib.import_module(f"visbpp.models.{fam}.official")
-        assert mod.config_for(mod.TOKENIZER_ID) == get_family(fam).config_for(mod.TOKENIZER_ID)
+    from visbpp.core.registry.catalog import get_tokenizer_card
+
+    for c in model_cards():
+        assert official_config(c, get_tokenizer_card(c.tokenizer_id)) == get_family(c.family).config_for(c.id), c.id
+    for fam in ("openmagvit2", "ibq"):  # the codebook size comes from the tokenizer card, written once
+        c = model_cards(fam)[0]
+        cfg = get_family(fam).config_for(c.id)
+        assert cfg["tokenizer"]["n_embed"] == cfg["derived"]["codebook_size"] == get_tokenizer_card(c.tokenizer_id).codebook_size
 
 
 def test_official_configs_and_registered_jobs_need_no_torch(tmp_path):
-    code = ("import json, sys\nfrom visbpp.core.registry.catalog import model_cards\nfrom visbpp.models import official_config\n"
+    code = ("import json, sys\nfrom visbpp.core.registry.catalog import get_tokenizer_card, model_cards\n"
+            "from visbpp.models import official_config\n"
             "from visbpp.models.jobs import job_for_card\n"
-            "configs = {c.id: official_config(c.id) for c in model_cards()}\n"
+            "configs = {c.id: official_config(c, get_tokenizer_card(c.tokenizer_id)) for c in model_cards()}\n"
             "job = job_for_card('micro-s')\n"
             "print(json.dumps([len(configs), job.tokenizer_key, 'torch' in sys.modules]))\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

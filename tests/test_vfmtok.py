@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
-import types
 from functools import lru_cache
 from pathlib import Path
 
@@ -463,9 +461,10 @@ _PROTOCOL = {"preprocess": "paper", "subset": {"n_classes": 1000, "n_selected": 
 
 def test_analyze_set_all_noguidance_fits_the_vfmtok_group(monkeypatch, tmp_path):
     monkeypatch.setenv("VISBPP_HOME", str(tmp_path / "home"))
-    mod = types.ModuleType("visbpp.core.store.results")
-    mod.measured_results = lambda cache_dir=None, **kw: [{"model_id": k, "bpp": v, **_PROTOCOL} for k, v in MEASURED.items()]
-    monkeypatch.setitem(sys.modules, "visbpp.core.store.results", mod)
+    from visbpp.core.analysis import table
+
+    monkeypatch.setattr(table, "measured_results",
+                        lambda cache_dir=None, **kw: [{"model_id": k, "bpp": v, **_PROTOCOL} for k, v in MEASURED.items()])
     for fid, col in (("noguidance", "alt"), ("paper", "fid")):
         r = runner.invoke(app, ["analyze", "--set", "all", "--fid", fid, "--json"])
         assert r.exit_code == 0, r.output

@@ -117,3 +117,34 @@ def slow_job(delay: float, label: str = "slow-fake"):
     job = ScoringJob(model_id=label, family="fake", tokenizer_key=f"fake-tokenizer-{label}",
                      load_tokenizer=FakeTokenizer, load_model=lambda tok: SlowModel(delay))
     return CustomModel(label, "fake", job=job)
+
+
+class GatedModel(SlowModel):
+    """A uniform model whose every batch waits for ``release`` (set by the test) after setting
+    ``entered``: the test decides what happens while a batch is being scored, whatever the load."""
+
+    def __init__(self, entered, release, scored: list) -> None:
+        super().__init__(0.0)
+        self.entered, self.release, self.scored = entered, release, scored
+
+    def token_nll(self, tokens, labels):
+        self.entered.set()
+        assert self.release.wait(120), "the test never released the batch"
+        self.scored.append(len(tokens))
+        return super().token_nll(tokens, labels)
+
+
+def counting_job(label: str, scored: list, entered=None, release=None):
+    """A custom model scoring 3 bits per token that appends each batch's size to ``scored``; with
+    ``entered``/``release`` (threading.Event) each batch waits to be released (``GatedModel``)."""
+    import threading
+
+    from visbpp.core.engine.runner import ScoringJob
+    from visbpp.tui.state import CustomModel
+
+    if entered is None:
+        entered, release = threading.Event(), threading.Event()
+        release.set()
+    job = ScoringJob(model_id=label, family="fake", tokenizer_key=f"fake-tokenizer-{label}",
+                     load_tokenizer=FakeTokenizer, load_model=lambda tok: GatedModel(entered, release, scored))
+    return CustomModel(label, "fake", job=job)

@@ -303,14 +303,6 @@ def _pub(p: Published | None) -> dict | None:
                                    "guidance": p.guidance, "origin": p.origin}
 
 
-def _pub_text(p: Published | None) -> Text:
-    if p is None:
-        return Text("–")
-    t = Text(f"{p.value:g}")
-    t.append(f"\n{p.source}" + (f"; {p.protocol}" if p.protocol else ""), style="dim")
-    return t
-
-
 def card_dict(c: ModelCard) -> dict:
     from visbpp.core.registry import catalog
 

@@ -2,9 +2,9 @@
 panels, and read the FID-vs-BPP fits beside the results table.
 
 The app only wires widgets to the pure logic in ``state`` / ``results_view`` / ``settings`` and to
-the engine (``visbpp.core.engine.runner.run``, the same as ``visbpp run``). Background work runs in
-thread workers that return plain data or post dataclass messages; one ``Worker.StateChanged``
-handler routes their results and errors.
+the engine (``visbpp.core.engine.entry.score``, the same call as ``visbpp run``). Background work
+runs in ``@work`` thread methods (``app_workers.py``) that post typed messages (``messages.py``);
+the ``Worker.StateChanged`` handler only reports their errors.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -26,28 +27,35 @@ from textual.worker import Worker, WorkerState
 
 from visbpp.core.engine import events as ev
 from visbpp.core.registry.catalog import model_cards
+from visbpp.models.jobs import JobPlan
 
 from . import settings as st
 from .app_actions import TABS, ActionsMixin
 from .app_views import ViewsMixin
+from .app_workers import WorkersMixin
 from .launch import heavy_imports
 from .memory import probe_memory
-from .messages import EngineEvent, FetchProgress
-from .results_view import Bundle, analysis_warnings, load_bundle
-from .run_worker import score_selection
+from .messages import (
+    BundleLoaded,
+    CustomInfosLoaded,
+    DefaultDataFound,
+    EngineEvent,
+    FetchDone,
+    FetchProgress,
+    RunDone,
+    StatusesLoaded,
+)
+from .results_view import Bundle, analysis_warnings
 from .state import (
     CustomModel,
-    JobPlan,
     RunView,
-    checkpoint_status,
-    custom_info,
     default_selection,
     fetch_function,
     fmt_bytes,
     fmt_eta,
     picker_rows,
     readable_error,
-    shipped_data_dir,
+    selection_families,
 )
 from .stats_view import outliers
 from .widgets.bilinear_plot import BilinearPlot
@@ -69,7 +77,7 @@ from .widgets.stats_panel import StatsPanel
 __all__ = ["TABS", "VisbppApp", "heavy_imports", "main"]
 
 
-class VisbppApp(ActionsMixin, ViewsMixin, App):
+class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
     """The TUI. Every external dependency is a constructor argument so tests can pin them."""
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere keep it
@@ -167,17 +175,16 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
         picker = self.query_one(ModelPicker)
         if self.custom_models:   # your own checkpoints: selected, at the top
             picker.set_selected([m.label for m in self.custom_models], quiet=True)
-            self.run_worker(lambda: {m.label: custom_info(m) for m in self.custom_models}, name="custom-info",
-                            group="custom-info", thread=True, exit_on_error=False)
+            self.load_custom_infos()
         else:
             picker.set_selected(default_selection(model_cards()) if saved is None else saved, quiet=True)
         self._update_summary(picker.ordered_selection())
         self._resolve_default_data(picker.ordered_selection())
         self.refresh_analysis()
         if self.check_checkpoints:
-            self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
+            self.load_statuses(self.ui_settings.checkpoint_dir)
         if self.warm_torch:
-            self.run_worker(heavy_imports, name="warm", group="warm", thread=True)
+            self.warm_imports()
         if self._settings_warning:
             self.notify(self._settings_warning, severity="warning")
         self._store_signature = self._results_signature()
@@ -217,10 +224,9 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
         self.query_one("#selection-summary", Static).update(txt)
 
     # ------------------------------------------------------------------ run
-    def _settings_error(self, message: str) -> None:
+    def _settings_error(self, message: str, field: str | None = None) -> None:
         """Show a settings error; closing it puts the focus in the field it names."""
         self.action_tab("run")
-        field = st.field_of(message)
 
         def focus(_=None) -> None:
             try:
@@ -241,16 +247,19 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
         return self._quit_clean
 
     def quit_now(self) -> None:
-        self._quit_clean = not any(w.name in ("run", "fetch", "defaults") and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-                       for w in self.workers)
+        self._quit_clean = not (self.running or self._busy("fetch") or self._busy("defaults"))
         self.exit()
+
+    def _busy(self, group: str) -> bool:
+        return any(w.group == group and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
 
     @property
     def fetching(self) -> bool:
-        return any(w.name == "fetch" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
+        return self._busy("fetch")
 
     @property
     def running(self) -> bool:
+        """A run worker that has not posted its ``RunDone`` yet."""
         return self._run_worker is not None and self._run_worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
     def action_run(self) -> None:
@@ -266,49 +275,27 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
             try:
                 st.to_run_settings(self.ui_settings, cache_dir=str(self.home))
             except st.SettingsError as e:
-                self._settings_error(str(e))
+                self._settings_error(str(e), st.ui_field(e))
                 return
         self._cancel = threading.Event()
         self.run_view.start(selected)
         self.query_one(ProgressPanel).reset(self.run_view)
         self.action_tab("run")
-        args = (selected, list(self.custom_models), self.ui_settings, str(self.home),
-                lambda e: self.post_message(EngineEvent(e)), self._cancel, self.runner)
-        self._run_worker = self.run_worker(lambda: (heavy_imports(), score_selection(*args))[1], name="run",
-                                           group="run", thread=True, exit_on_error=False)
+        self._run_worker = self.score_in_background((selected, list(self.custom_models), self.ui_settings, str(self.home),
+                                                     lambda e: self.post_message(EngineEvent(e)), self._cancel, self.runner))
 
     # ------------------------------------------------------------------ background work
     def refresh_analysis(self) -> None:
-        model_set, live, home, fid = self.model_set, list(self.live_measured), str(self.home), self.fid_source
-        self.run_worker(lambda: (heavy_imports(), load_bundle(home, model_set, live, fid))[1], name="analysis", group="analysis",
-                        thread=True, exclusive=True, exit_on_error=False)
-
-    def _statuses_job(self) -> dict:
-        heavy_imports()
-        ckdir = self.ui_settings.checkpoint_dir
-        return {c.id: checkpoint_status(c, ckdir) for c in model_cards()}
+        self.load_analysis(str(self.home), self.model_set, list(self.live_measured), self.fid_source)
 
     def _fetch(self, model_ids: Sequence[str]) -> None:
-        fetch = fetch_function()
-        if fetch is None:
-            return
         from visbpp.core.registry.catalog import get_card
 
-        cards = [get_card(m) for m in model_ids]
-        self._fetch_cancel = cancel = threading.Event()
+        self._fetch_cancel = threading.Event()
         self._fetch_seen = {}
-
-        def progress(d, n, t):
-            if cancel.is_set():
-                raise InterruptedError("download cancelled; fetch again to resume it")
-            self.post_message(FetchProgress(d, n, t))
-
-        def job():
-            return fetch(cards, progress=progress)
-
-        self.notify(f"Fetching checkpoints of {len(cards)} models… (c cancels)")
+        self.notify(f"Fetching checkpoints of {len(model_ids)} models… (c cancels)")
         self.action_tab("run")
-        self.run_worker(job, name="fetch", group="fetch", thread=True, exclusive=True, exit_on_error=False)
+        self.fetch_checkpoints(fetch_function(), [get_card(m) for m in model_ids], self._fetch_cancel)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -323,7 +310,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
             if w.name == "fetch":
                 self.query_one(ProgressPanel).fetch_line("")
             if isinstance(err, st.SettingsError):
-                self._settings_error(str(err))
+                self._settings_error(str(err), st.ui_field(err))
             elif isinstance(err, InterruptedError):
                 self.notify(readable_error(err))
             else:
@@ -340,35 +327,41 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
             return
         if state == WorkerState.CANCELLED and w.name == "run":
             self._maybe_quit()
-        if state != WorkerState.SUCCESS:
-            return
-        try:
-            self._worker_succeeded(w)
-        except NoMatches:  # the app is shutting down and its widgets are gone
-            pass
 
-    def _worker_succeeded(self, w: Worker) -> None:
-        if w.name == "analysis":
-            self._apply_bundle(w.result)
-        elif w.name == "statuses":
-            self.statuses = w.result
+    # worker outcomes (messages from app_workers.py); the app may be shutting down, its widgets gone
+    def on_bundle_loaded(self, message: BundleLoaded) -> None:
+        with suppress(NoMatches):
+            self._apply_bundle(message.bundle)
+
+    def on_statuses_loaded(self, message: StatusesLoaded) -> None:
+        self.statuses = message.statuses
+        with suppress(NoMatches):
             self._fill_picker()
-        elif w.name == "custom-info":
-            self.custom_infos = w.result
+
+    def on_custom_infos_loaded(self, message: CustomInfosLoaded) -> None:
+        self.custom_infos = message.infos
+        with suppress(NoMatches):
             self._fill_picker()
-        elif w.name == "fetch":
+
+    def on_fetch_done(self, message: FetchDone) -> None:
+        with suppress(NoMatches):
             self.query_one(ProgressPanel).fetch_line("")
             self.notify("Checkpoints fetched.")
-            self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
-        elif w.name == "run":
-            self._run_done(w.result)
-        elif w.name == "defaults":
-            self.default_data = w.result
-            self.query_one(RunSettingsPanel).show_default_data(w.result)
+            self.load_statuses(self.ui_settings.checkpoint_dir)
+
+    def on_default_data_found(self, message: DefaultDataFound) -> None:
+        self.default_data = message.path
+        with suppress(NoMatches):
+            self.query_one(RunSettingsPanel).show_default_data(message.path)
             self._update_summary(self.query_one(ModelPicker).ordered_selection())
 
+    def on_run_done(self, message: RunDone) -> None:
+        self._run_worker = None   # its last act was posting this message
+        with suppress(NoMatches):
+            self._run_done(message.result)
+
     def _run_done(self, result) -> None:
-        if isinstance(result, JobPlan):
+        if isinstance(result, JobPlan):  # nothing ran: files missing or models that cannot be built
             self._clear_progress()
             self._maybe_quit()
             if result.errors:
@@ -376,8 +369,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
                 self.push_screen(ErrorModal("Could not prepare the run", msg))
             if result.missing:
                 ids = [m for m, _ in result.missing]
-                self.push_screen(MissingCheckpointsModal(result.missing, fetch_function() is not None),
-                                 lambda go: self._fetch(ids) if go else None)
+                self.push_screen(MissingCheckpointsModal(result.missing), lambda go: self._fetch(ids) if go else None)
             return
         if self.run_view.running:  # the engine ended without a RunFinished event
             self.run_view.running, self.run_view.finished = False, True
@@ -468,9 +460,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
     def _resolve_default_data(self, selected: Sequence[str]) -> None:
         """Find (and write on first use) the data the selection's family ships, off the UI thread;
         the run settings show it as the data dir used while the field is empty."""
-        sel, custom = tuple(selected), list(self.custom_models)
-        self.run_worker(lambda: shipped_data_dir(sel, custom) if sel else None, name="defaults", group="defaults",
-                        thread=True, exclusive=True, exit_on_error=False)
+        self.find_default_data(selection_families(selected, self.query_one(ModelPicker).rows_data, self.custom_models))
 
     def _save_settings(self, settings: st.UISettings | None = None) -> None:
         """Write the settings; only valid values reach the file (``savable``)."""
@@ -490,7 +480,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, App):
             self.query_one(f"#set-{name}", Input).set_class(name in bad, "-invalid")
         self._save_settings(st.savable(self.ui_settings, last_good))
         if self.check_checkpoints and message.settings.checkpoint_dir != old_ck:
-            self.run_worker(self._statuses_job, name="statuses", group="statuses", thread=True, exclusive=True)
+            self.load_statuses(self.ui_settings.checkpoint_dir)
 
 
 

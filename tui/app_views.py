@@ -6,7 +6,6 @@ from __future__ import annotations
 from textual.css.query import NoMatches
 from textual.widgets import DataTable
 
-from .bits_view import load_report
 from .detail_view import card_detail, custom_detail
 from .messages import BitsLoaded
 from .widgets.bits_panel import BitsPanel
@@ -55,9 +54,7 @@ class ViewsMixin:
             detail.show(card_detail(get_card(mid), self.statuses.get(mid), measured, self.ui_settings.checkpoint_dir))
 
     def _load_bits(self) -> None:
-        mid, home = self._cursor_model(fallback=True), str(self.home)
-        self.run_worker(lambda: self.post_message(BitsLoaded(load_report(mid, home))), name="bits", group="bits",
-                        thread=True, exclusive=True, exit_on_error=False)
+        self.load_bits(self._cursor_model(fallback=True), str(self.home))
 
     def on_bits_loaded(self, message: BitsLoaded) -> None:
         try:

@@ -43,13 +43,7 @@ COMMAND_MODULES = ("cmd_analysis", "cmd_run", "cmd_runs", "cmd_inspect", "cmd_fe
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"{__package__}.{name}":
-                continue
-            raise
-        mod.register(app)
+        importlib.import_module(f"{__package__}.{name}").register(app)
 
 
 _register_all()

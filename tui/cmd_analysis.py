@@ -10,13 +10,16 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
 
-from visbpp.core.engine.preprocessing import PREPROCESSINGS
+from visbpp.core.engine.preprocessing import check as check_preprocessing
+from visbpp.core.errors import SettingsError
 from visbpp.core.registry import catalog
+
+from .cli_errors import fail
 
 # pandas/statsmodels (visbpp.core.analysis.table, visbpp.core.analysis.fits, the view) are imported inside the
 # commands so that `visbpp --help` and the other commands start fast.
@@ -39,12 +42,6 @@ _FID_HELP = ("Which published FID is fitted: 'paper' (the card's primary FID, th
              "guidance). Models without one drop out with a note.")
 
 
-def _fail(msg: str) -> NoReturn:
-    """One-line error on stderr, exit code 2."""
-    line = " ".join(str(msg).split())
-    sys.stderr.write(f"error: {line}\n")
-    sys.stderr.flush()
-    raise typer.Exit(2)
 
 
 def _note(msg: str) -> None:
@@ -56,10 +53,13 @@ def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | N
     """The measurements chosen by the one selection rule (visbpp.core.store.runs); its notes join ``notes``."""
     import warnings
 
-    from visbpp.core.analysis.table import MeasuredUnavailable, load_measured
+    from visbpp.core.analysis.table import load_measured
 
-    if preprocess is not None and preprocess not in PREPROCESSINGS:
-        _fail(f"--preprocess {preprocess!r}: expected one of {', '.join(PREPROCESSINGS)}")
+    if preprocess is not None:
+        try:
+            check_preprocessing(preprocess)
+        except SettingsError as e:
+            fail(e)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -67,11 +67,8 @@ def _measured(notes: list[str], preprocess: str | None = None) -> list[dict] | N
         for w in caught:  # damaged store entries: skipped, each named once
             typer.echo(f"warning: {w.message}", err=True)
         return got
-    except MeasuredUnavailable as e:
-        notes.append(str(e))
-        return None
     except (OSError, ValueError, KeyError, TypeError) as e:
-        _fail(f"cannot read measured results: {type(e).__name__}: {e}")
+        fail(f"cannot read measured results: {type(e).__name__}: {e}")
 
 
 def _bundled(model_set: ModelSet, notes: list[str], preprocess: str | None = None,
@@ -130,24 +127,24 @@ def analyze_cmd(
     try:
         if csv is not None:
             if model_set is not None:
-                _fail("--set chooses among the bundled models; it cannot be combined with a CSV file")
+                fail("--set chooses among the bundled models; it cannot be combined with a CSV file")
             if fid is not None:
-                _fail("--fid chooses among the registry's published FIDs; a CSV file brings its own fid column")
+                fail("--fid chooses among the registry's published FIDs; a CSV file brings its own fid column")
             df, source, fid_source = read_csv(csv), str(csv), None
         else:
             if metric is not None:
-                _fail("--metric chooses among a CSV file's rows; the bundled sets have one metric each "
+                fail("--metric chooses among a CSV file's rows; the bundled sets have one metric each "
                       "(--set micro: micro-FID)")
             ms = model_set or ModelSet.published
             fs = FidSource.paper if ms is ModelSet.micro or fid is None else fid
             if ms is ModelSet.micro and fid not in (None, FidSource.paper):
-                _fail("--fid applies to the ImageNet model sets; the micro zoo has one micro-FID per model")
+                fail("--fid applies to the ImageNet model sets; the micro zoo has one micro-FID per model")
             (df, measured), source, fid_source = (_bundled(ms, notes, preprocess, fs),
                                                   f"bundled table, --set {ms.value}, --fid {fs.value}", fs.value)
         result = analyze(df, notes=notes, allow_mixed=allow_mixed, fid_source=fid_source, metric=metric)
         prediction = result.predict(*predict) if predict else None
     except TableError as e:
-        _fail(str(e))
+        fail(str(e))
     from visbpp.core.analysis.report import beyond_sections
 
     sections = beyond_sections(result, measured)
@@ -159,9 +156,9 @@ def analyze_cmd(
         try:
             figures = write_figures(result, plot) + write_beyond_figures(result, sections, plot, view.metric_name(result))
         except FiguresUnavailable as e:
-            _fail(str(e))
+            fail(str(e))
         except OSError as e:
-            _fail(f"--plot {plot}: cannot write the figures there ({e.strerror or e}); pass a writable folder")
+            fail(f"--plot {plot}: cannot write the figures there ({e.strerror or e}); pass a writable folder")
     if as_json:
         for n in notes:   # the human output prints them with the result
             _note(n)
@@ -201,7 +198,7 @@ def models_cmd(
     try:
         view.render_models(Console(), cards, catalog.tokenizer_cards(), str(checkpoint_dir) if checkpoint_dir else None)
     except CacheDirError as e:  # the checkpoint status column needs the cache dir
-        _fail(str(e))
+        fail(str(e))
 
 
 def export_cmd(
@@ -223,9 +220,9 @@ def export_cmd(
         df = export_frame(measured, model_set.value, fid.value)
         path = write_csv(df, out)
     except TableError as e:
-        _fail(str(e))
+        fail(str(e))
     except OSError as e:
-        _fail(f"cannot write {out}: {e.strerror or e}")
+        fail(f"cannot write {out}: {e.strerror or e}")
     from visbpp.core.analysis.table import bpp_basis
 
     metrics = list(dict.fromkeys(df["fid_metric"])) if len(df) else []

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_errors import fail
+
 SHADES = ".:-=+*#%@"
 
 
-def _fail(msg: str) -> NoReturn:
-    sys.stderr.write("error: " + " ".join(str(msg).split()) + "\n")
-    raise typer.Exit(2)
 
 
 def _f(v, fmt: str) -> str:
@@ -129,15 +128,15 @@ def inspect_cmd(
     try:
         sources = [s for t in targets for s in I.resolve(t)]
     except I.InspectError as e:
-        _fail(str(e))
+        fail(str(e))
     by_id = {}
     for s in sources:
         by_id.setdefault(s.model_id, s)
     if compare and len(compare) != 2:
-        _fail(f"--compare needs exactly two model ids (given {len(compare)}): --compare A --compare B")
+        fail(f"--compare needs exactly two model ids (given {len(compare)}): --compare A --compare B")
     missing = [c for c in compare if c not in by_id]
     if missing:
-        _fail(f"--compare {', '.join(missing)}: not among the inspected models ({', '.join(by_id)})")
+        fail(f"--compare {', '.join(missing)}: not among the inspected models ({', '.join(by_id)})")
     pairs_of = [tuple(compare)] if compare else ([tuple(by_id)] if len(by_id) == 2 else [])
     reports, tables = [], []
     for s in by_id.values():
@@ -152,9 +151,9 @@ def inspect_cmd(
         try:
             written = write_inspect_figures(reports, plot)
         except FiguresUnavailable as e:
-            _fail(str(e))
+            fail(str(e))
         except OSError as e:
-            _fail(f"--plot {plot}: cannot write the figures there ({e.strerror or e}); pass a writable folder")
+            fail(f"--plot {plot}: cannot write the figures there ({e.strerror or e}); pass a writable folder")
         sys.stderr.write(f"note: {len(written)} figure files written to {plot}\n")
     if as_json:
         typer.echo(I.dumps(reports, pairs))

@@ -11,10 +11,12 @@ import json
 import os
 import sys
 import time
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
+
+from .cli_errors import fail
 
 err = Console(stderr=True)
 
@@ -23,23 +25,6 @@ def _rank0() -> bool:
     return int(os.environ.get("RANK", 0)) == 0
 
 
-def _fail(msg: str, code: int = 2) -> NoReturn:
-    rank = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", 1)) > 1 else ""
-    sys.stderr.write(f"error: {rank}" + " ".join(str(msg).split()) + "\n")
-    sys.stderr.flush()
-    raise typer.Exit(code)
-
-
-def _batch_size(v: str):
-    if v == "auto":
-        return "auto"
-    try:
-        n = int(v)
-    except ValueError:
-        _fail(f"--batch-size {v!r}: expected a positive integer or 'auto'")
-    if n < 1:
-        _fail(f"--batch-size {v!r}: expected a positive integer or 'auto'")
-    return n
 
 
 def _extra_files(items) -> dict:
@@ -47,7 +32,7 @@ def _extra_files(items) -> dict:
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            _fail(f"--extra {item!r}: expected NAME=PATH (e.g. --extra backbone=dinov2_vitl14_reg4_pretrain.pth)")
+            fail(f"--extra {item!r}: expected NAME=PATH (e.g. --extra backbone=dinov2_vitl14_reg4_pretrain.pth)")
         out[name] = path
     return out
 
@@ -58,57 +43,42 @@ def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, 
     own = [o for o in (config, tokenizer, transformer) if o]
     if own:
         if len(own) != 3 or not family:
-            _fail("a user checkpoint needs all of --family F --config C.json --tokenizer T.pt --transformer M.pt")
+            fail("a user checkpoint needs all of --family F --config C.json --tokenizer T.pt --transformer M.pt")
         if models:
-            _fail("--model cannot be combined with --config/--tokenizer/--transformer; run them separately")
-        return [J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra))]
+            fail("--model cannot be combined with --config/--tokenizer/--transformer; run them separately")
+        return J.JobPlan([J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra))])
     if extra:
-        _fail("--extra is for your own checkpoints (--family F --config C.json ...); registered models find "
+        fail("--extra is for your own checkpoints (--family F --config C.json ...); registered models find "
               "their extra files like any checkpoint (`visbpp fetch ID`, --checkpoint-dir)")
-    out = [J.job_for_card(m, checkpoint_dir) for m in models]
+    ids = list(models)
     if family:
-        have = {j.model_id for j in out}
-        out += [j for j in J.jobs_for_family(family, checkpoint_dir) if j.model_id not in have]
-    if not out:
-        _fail("name the models: --model ID (repeatable), --family F, or --family F --config C.json "
+        from visbpp.core.registry.catalog import model_cards
+
+        ids += [c.id for c in model_cards(family)]
+    if not ids:
+        fail("name the models: --model ID (repeatable), --family F, or --family F --config C.json "
               "--tokenizer T.pt --transformer M.pt (`visbpp models` lists the ids)")
-    return out
+    plan = J.plan_jobs(ids, checkpoint_dir)
+    for _, msg in plan.missing + plan.errors:
+        fail(msg)
+    return plan
 
 
-def _default_data(jobs) -> str:
-    """The data folder a family ships (e.g. the micro zoo's held-out digits), when every model has
-    the same one; otherwise --data is required."""
-    from visbpp.models import shipped_data_dir
-
-    dirs = set()
-    for j in jobs:
-        d = shipped_data_dir(j.family)
-        if d is None:
-            _fail("--data DIR is required: the ImageNet val folder (ImageFolder with 1000 synset folders, "
-                  "or the flat folder with --labels-csv LOC_val_solution.csv), or your own ImageFolder")
-        dirs.add(str(d))
-    if len(dirs) != 1:
-        _fail("--data DIR is required: the selected models ship different default data")
-    return dirs.pop()
+def _default_data(plan) -> str:
+    """The data folder the planned models' family ships (e.g. the micro zoo's held-out digits), when
+    every model has the same one; otherwise --data is required."""
+    data = plan.data_dir()
+    if data is None:
+        fail("--data DIR is required: the ImageNet val folder (ImageFolder with 1000 synset folders, "
+              "or the flat folder with --labels-csv LOC_val_solution.csv), or your own ImageFolder "
+              "(only models that all ship the same data, e.g. the micro zoo, have a default)")
+    return data
 
 
 def _known_errors():
     from visbpp.core.errors import VisbppError
 
     return VisbppError
-
-
-def _score(jobs, settings, on_event):
-    """``engine.run``; a run found finished without importing torch (``core/engine/finished.py``) returns
-    its result at once, the same as the engine's."""
-    from visbpp.core.engine.finished import finished_without_torch
-
-    result = finished_without_torch(jobs, settings, on_event)
-    if result is not None:
-        return result
-    from visbpp.core.engine.runner import run as engine_run
-
-    return engine_run(jobs, settings, on_event)
 
 
 def _flops(n: float) -> str:
@@ -153,48 +123,43 @@ def register(app: typer.Typer) -> None:
                                    "replaced; cached tokens are reused)."),
     ) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
-        from visbpp.core.engine.preprocessing import PREPROCESSINGS
         from visbpp.core.engine.run_types import RunSettings
 
-        if dtype not in ("fp32", "bf16"):
-            _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
-        if preprocess not in PREPROCESSINGS:
-            _fail(f"--preprocess {preprocess!r}: expected one of {', '.join(PREPROCESSINGS)}")
-        bs = _batch_size(batch_size)
-        if workers != "auto" and not (workers.isdigit()):
-            _fail(f"--workers {workers}: expected auto, 0 (decode images in the main process) or a positive number "
-                  f"of DataLoader worker processes")
-        nworkers = workers if workers == "auto" else int(workers)
+        from .settings import parse_batch_size, parse_workers
+
         known = _known_errors()
-        try:
+        try:  # the options are translated here and checked by RunSettings
             from visbpp.core.store.results import usable_dirs
 
+            bs, nworkers = parse_batch_size(batch_size), parse_workers(workers)
             usable_dirs(out)  # --out and the cache dir (VISBPP_HOME) are checked before any work
-            jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
-            data = data or _default_data(jobs)
+            plan = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
+            jobs, data = plan.jobs, data or _default_data(plan)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
                                    batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=nworkers,
                                    preprocess=preprocess, unconditional=unconditional, recon=recon,
                                    compile=compile_, force=force)
         except known as e:
-            _fail(str(e))
+            fail(str(e))
+        from visbpp.core.engine.entry import score
+
         show = _rank0() and not quiet
         display = (RichDisplay() if sys.stdout.isatty() else PlainDisplay()) if show else None
         t0 = time.perf_counter()
         try:
             if display is not None:
                 with display:
-                    result = _score(jobs, settings, display.on_event)
+                    result = score(jobs, settings, display.on_event)
             else:
-                result = _score(jobs, settings, warn_on_stderr if _rank0() else None)
+                result = score(jobs, settings, warn_on_stderr if _rank0() else None)
         except KeyboardInterrupt:
             if _rank0():
                 sys.stderr.write("interrupted: finished batches are saved; run the same command again to resume\n")
             raise typer.Exit(130) from None
         except known as e:
-            _fail(str(e))
+            fail(str(e))
         except OSError as e:
-            _fail(f"{e}")
+            fail(f"{e}")
         if not _rank0():
             return
         if result.already_finished and display is None:  # the display has said so already
@@ -219,17 +184,17 @@ def register(app: typer.Typer) -> None:
         """Throughput, peak memory, FLOPs/image and MFU of a model with random weights (no download)."""
         from visbpp.core.engine.bench import bench as run_bench
         from visbpp.core.engine.bench import seed as seed_weights
+        from visbpp.core.engine.run_types import check_dtype
         from visbpp.models.jobs import random_modules
 
-        if dtype not in ("fp32", "bf16"):
-            _fail(f"--dtype {dtype!r}: expected fp32 or bf16")
         known = _known_errors()
         try:
+            check_dtype(dtype)
             seed_weights(seed)
             tok, ar = random_modules(model)
             res = run_bench(tok, ar, batch_size, device, dtype, tf32, iters=iters, seed=seed)
         except known as e:
-            _fail(str(e))
+            fail(str(e))
         res["model_id"] = model
         if as_json:
             typer.echo(json.dumps(res))

@@ -14,23 +14,18 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from typing import List, NoReturn
+from typing import List
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .cli_errors import fail
 from .cli_tables import fits
 
 runs_app = typer.Typer(help="List, show, remove and pin the runs of the results store (alone: list).",
                        invoke_without_command=True)
-
-
-def _fail(msg: str) -> NoReturn:
-    sys.stderr.write("error: " + " ".join(str(msg).split()) + "\n")
-    sys.stderr.flush()
-    raise typer.Exit(2)
 
 
 def _call(fn, *a):
@@ -44,7 +39,7 @@ def _call(fn, *a):
             sys.stderr.write(f"warning: {w.message}\n")
         return out
     except VisbppError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 def _n(v) -> str:

@@ -1,8 +1,10 @@
 """Run settings of the TUI, remembered between sessions in a small JSON file.
 
-Pure logic (no textual): load/save the user's last choices and turn them into the
-engine's ``RunSettings``. The file lives in the visbpp home (``VISBPP_HOME``, else the
-platformdirs user cache dir), next to the results store and the token cache.
+Pure logic (no textual): load/save the user's last choices and translate them into the
+engine's ``RunSettings``, which checks the values itself (this module only turns text into
+numbers). The file lives in the visbpp home (``VISBPP_HOME``, else the platformdirs user cache
+dir), next to the results store and the token cache. ``parse_batch_size`` / ``parse_workers`` are
+the translations `visbpp run` uses too.
 """
 
 from __future__ import annotations
@@ -15,13 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from visbpp.core.engine.preprocessing import PREPROCESSINGS  # official (the family's own transform) | paper
+from visbpp.core.engine.run_types import DEVICES, DTYPES, RunSettings
+from visbpp.core.errors import SettingsError
 
 SETTINGS_FILE = "tui_settings.json"
-DEVICES = ("auto", "cuda", "mps", "cpu")
-DTYPES = ("fp32", "bf16")
-
-
-from visbpp.core.errors import SettingsError  # noqa: E402 - re-exported
 
 
 def visbpp_home() -> Path:
@@ -97,13 +96,14 @@ VALIDATED = ("limit", "per_class", "batch_size")   # the typed fields checked be
 
 
 def field_errors(ui: UISettings) -> dict[str, str]:
-    """Field name -> message for every typed number that a run would refuse (checked before saving)."""
+    """Field name -> message for every typed number that a run would refuse (checked before saving):
+    the text translated as for a run, the value checked by ``RunSettings`` itself."""
     out = {}
-    for name, check in (("limit", lambda v: _optional_int(v, "limit")),
+    for name, parse in (("limit", lambda v: _optional_int(v, "limit")),
                         ("per_class", lambda v: _optional_int(v, "per class")),
                         ("batch_size", parse_batch_size)):
         try:
-            check(getattr(ui, name))
+            RunSettings(data="", **{name: parse(getattr(ui, name))})
         except SettingsError as e:
             out[name] = str(e)
     return out
@@ -115,12 +115,11 @@ def savable(new: UISettings, last_good: UISettings) -> UISettings:
     return new.updated(**{k: getattr(last_good, k) for k in bad}) if bad else new
 
 
-def field_of(message: str) -> str | None:
-    """The settings field a ``SettingsError`` message names (its ``name:`` prefix), for focusing it."""
-    head = message.split(":", 1)[0].strip().replace(" ", "_")
-    return {"labels_csv": "labels_csv", "data_dir": "data_dir", "per_class": "per_class", "limit": "limit",
-            "batch_size": "batch_size", "device": "device", "dtype": "dtype",
-            "preprocess": "preprocess"}.get(head.lower())
+def ui_field(error: SettingsError) -> str | None:
+    """The settings-panel field a ``SettingsError`` is about (``RunSettings.data`` is ``data_dir``), for
+    focusing it; None when the panel has no such field."""
+    name = {"data": "data_dir"}.get(error.field or "", error.field)
+    return name if name in {f.name for f in fields(UISettings)} else None
 
 
 def save_settings(settings: UISettings, path: str | os.PathLike) -> None:
@@ -142,27 +141,35 @@ def _optional_int(text: str, name: str) -> int | None:
     if not t:
         return None
     try:
-        v = int(t)
+        return int(t)
     except ValueError:
-        raise SettingsError(f"{name}: {text!r} is not a whole number (leave it empty for all images)") from None
-    if v <= 0:
-        raise SettingsError(f"{name}: must be at least 1, got {v}")
-    return v
+        raise SettingsError(f"{name}: {text!r} is not a whole number (leave it empty for all images)",
+                            name.replace(" ", "_")) from None
 
 
 def parse_batch_size(text: str) -> int | str:
+    """A typed batch size: a whole number, ``auto``, or empty for the default (``RunSettings``'s)."""
     t = text.strip().lower()
     if not t:
-        return 16   # the field's placeholder: empty means the default
+        return RunSettings.batch_size   # the field's placeholder: empty means the default
     if t == "auto":
         return "auto"
     try:
-        v = int(t)
+        return int(t)
     except ValueError:
-        raise SettingsError(f"batch size: {text!r} is neither a whole number nor 'auto'") from None
-    if v <= 0:
-        raise SettingsError(f"batch size: must be at least 1, got {v}")
-    return v
+        raise SettingsError(f"batch size: {text!r} is neither a whole number nor 'auto'", "batch_size") from None
+
+
+def parse_workers(text: str) -> int | str:
+    """Typed decode workers: ``auto`` or a whole number."""
+    t = text.strip().lower()
+    if t == "auto":
+        return "auto"
+    try:
+        return int(t)
+    except ValueError:
+        raise SettingsError(f"--workers {text!r}: expected auto, 0 (decode in the main process) or a number of "
+                            f"decode worker processes", "workers") from None
 
 
 def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: str | None = None):
@@ -170,23 +177,15 @@ def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: 
 
     ``default_data`` (the data a family ships, e.g. the micro zoo's held-out digits) is used
     when the data dir is empty."""
-    from visbpp.core.engine.runner import RunSettings
-
     data = ui.data_dir.strip() or (default_data or "")
     if not data:
         raise SettingsError("data dir: empty; type the ImageNet val folder (ImageFolder root or flat folder + labels CSV)"
-                            " (only the micro models have a built-in default)")
+                            " (only the micro models have a built-in default)", "data_dir")
     if not Path(data).expanduser().is_dir():
-        raise SettingsError(f"data dir: {data} is not a folder")
+        raise SettingsError(f"data dir: {data} is not a folder", "data_dir")
     labels = ui.labels_csv.strip() or None
     if labels and not Path(labels).expanduser().is_file():
-        raise SettingsError(f"labels CSV: {labels} does not exist")
-    if ui.device not in DEVICES:
-        raise SettingsError(f"device: {ui.device!r} is not one of {', '.join(DEVICES)}")
-    if ui.dtype not in DTYPES:
-        raise SettingsError(f"dtype: {ui.dtype!r} is not one of {', '.join(DTYPES)}")
-    if ui.preprocess not in PREPROCESSINGS:
-        raise SettingsError(f"preprocess: {ui.preprocess!r} is not one of {', '.join(PREPROCESSINGS)}")
+        raise SettingsError(f"labels CSV: {labels} does not exist", "labels_csv")
     return RunSettings(
         data=str(Path(data).expanduser()),
         labels_csv=str(Path(labels).expanduser()) if labels else None,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from visbpp.core.engine import events as ev
-from visbpp.core.registry.catalog import ModelCard, model_cards
+from visbpp.core.registry.catalog import MICRO_FAMILY, ModelCard
 
 # ---------------------------------------------------------------- formatting
 
@@ -75,11 +75,9 @@ def checkpoint_status(card: ModelCard, checkpoint_dir: str | None = None) -> Che
 
 
 def fetch_function():
-    """``visbpp.core.registry.download.fetch_models`` when the download module is present, else None."""
-    try:
-        from visbpp.core.registry.download import fetch_models
-    except ModuleNotFoundError:
-        return None
+    """``visbpp.core.registry.download.fetch_models`` (imported on first use: the HTTP clients)."""
+    from visbpp.core.registry.download import fetch_models
+
     return fetch_models
 
 
@@ -110,9 +108,6 @@ class PickerRow:
     fid: str = ""
     rfid: str = ""
     status: str = ""
-
-
-MICRO_FAMILY = "micro"   # the bundled micro zoo: scored out of the box, quality figure micro-FID
 
 
 def _params(n: int) -> str:
@@ -169,65 +164,30 @@ def toggle_family(selected: set[str], members: Sequence[str]) -> set[str]:
     return out
 
 
-def default_cards() -> tuple[ModelCard, ...]:
-    return model_cards()
-
-
 def default_selection(cards: Sequence[ModelCard]) -> tuple[str, ...]:
     """What the picker starts with when the user never saved a selection: the micro zoo."""
     return tuple(c.id for c in cards if c.family == MICRO_FAMILY)
 
 
-def shipped_data_dir(selected: Sequence[str], custom: Sequence[CustomModel] = ()) -> str | None:
-    """The data folder the selected models' family ships (the micro zoo's held-out digits, written
-    on first use), when every selected model has the same one; else None (the user's data dir)."""
-    from visbpp.core.registry.catalog import UnknownModelError, get_card
-    from visbpp.models import shipped_data_dir as family_data
-
-    labels = {m.label for m in custom}
-    families = set()
-    for mid in selected:
-        if mid in labels:
-            return None
-        try:
-            families.add(get_card(mid).family)
-        except UnknownModelError:
-            return None
-    dirs = {str(d) if d is not None else None for d in (family_data(f) for f in sorted(families))}
-    return dirs.pop() if len(dirs) == 1 else None
+def selection_families(selected: Sequence[str], rows: Iterable[PickerRow], custom: Sequence[CustomModel] = ()) -> list[str]:
+    """The family of each selected model: from the picker rows (registered models), a custom model's own."""
+    family = {r.key: r.family for r in rows if not r.is_family}
+    family.update({m.label: m.family for m in custom})
+    return [family[k] for k in selected if k in family]
 
 
 # ---------------------------------------------------------------- selection -> jobs
 
 
-@dataclass
-class JobPlan:
-    jobs: list = field(default_factory=list)
-    missing: list[tuple[str, str]] = field(default_factory=list)   # (model id, message with paths)
-    errors: list[tuple[str, str]] = field(default_factory=list)    # (model id, message)
-
-
-def plan_jobs(selected: Sequence[str], custom: Sequence[CustomModel], checkpoint_dir: str | None) -> JobPlan:
-    """Scoring jobs for the selected ids through ``visbpp.models.jobs`` (the same as ``visbpp run``)."""
-    from visbpp.core.registry.checkpoints import MissingCheckpointError
+def own_jobs(custom: Sequence[CustomModel]) -> dict:
+    """label -> a function building the custom model's scoring job (``plan_jobs``'s ``own``)."""
     from visbpp.models import jobs as mj
 
-    plan = JobPlan()
-    by_label = {m.label: m for m in custom}
-    for mid in selected:
-        try:
-            if mid in by_label:
-                m = by_label[mid]
-                plan.jobs.append(m.job if m.job is not None else
-                                 mj.job_from_config(m.family, m.config, m.tokenizer, m.transformer, model_id=m.label))
-            else:
-                plan.jobs.append(mj.job_for_card(mid, checkpoint_dir=checkpoint_dir or None))
-        except Exception as e:  # noqa: BLE001 - sorted into missing / other below
-            if isinstance(e, MissingCheckpointError):
-                plan.missing.append((mid, str(e)))
-            else:
-                plan.errors.append((mid, f"{type(e).__name__}: {e}"))
-    return plan
+    def build(m: CustomModel):
+        return lambda: m.job if m.job is not None else mj.job_from_config(m.family, m.config, m.tokenizer, m.transformer,
+                                                                           model_id=m.label)
+
+    return {m.label: build(m) for m in custom}
 
 
 # ---------------------------------------------------------------- progress
@@ -251,7 +211,7 @@ class ModelProgress:
         if self.stage == "done" and self.bpp is not None:
             return f"bpp {self.bpp:.7f}  bits_per_token {fmt_float(self.bits_per_token, 3)}  n={self.n_images}"
         if self.stage == "queued":
-            return "waits for the models above (one engine run per model)"
+            return "waits for the models above"
         if self.stage == "not run":
             return "not scored: the run was cancelled"
         rate = f"{self.images_per_s:.1f} img/s" if self.images_per_s else "- img/s"
@@ -312,9 +272,9 @@ class RunView:
         if isinstance(event, ev.RunFinished):
             self.running, self.finished = False, True
             self.cancelled, self.out_dir = event.cancelled, event.out_dir
-            if event.cancelled:  # the rest of the selection is not scored
+            if event.cancelled:  # the models not scored at all (queued, or only their tokenizer loaded) did not run
                 for r in self.models.values():
-                    if r.stage == "queued":
+                    if r.stage != "done" and not (r.stage == "scoring" and r.done > 0):
                         r.stage = "not run"
             return None
         return None

@@ -29,10 +29,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from visbpp.core.analysis.fits import _num
+from visbpp.core.analysis.regression import json_float
+from visbpp.core.units import LN2
 
 COLUMNS = ("raw_rate_bpp", "unigram_bpp", "unigram_bpp_mm", "ar_share")
-LN2 = math.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,11 @@ class TokenBaseline:
 
     def values(self) -> dict:
         """The four columns (:data:`COLUMNS`)."""
-        return {"raw_rate_bpp": _num(self.raw_rate_bpp), "unigram_bpp": _num(self.unigram_bpp),
-                "unigram_bpp_mm": _num(self.unigram_bpp_mm), "ar_share": _num(self.ar_share)}
+        return {"raw_rate_bpp": json_float(self.raw_rate_bpp), "unigram_bpp": json_float(self.unigram_bpp),
+                "unigram_bpp_mm": json_float(self.unigram_bpp_mm), "ar_share": json_float(self.ar_share)}
 
     def to_dict(self) -> dict:
-        return {"model_id": self.model_id, "bpp": _num(self.bpp), **self.values(), "n_images": self.n_images,
+        return {"model_id": self.model_id, "bpp": json_float(self.bpp), **self.values(), "n_images": self.n_images,
                 "n_tokens": self.n_tokens, "codes_seen": self.codes_seen, "vocab_size": self.vocab_size,
                 "run_id": self.run_id, "source": self.source, "note": self.note}
 
@@ -148,7 +148,7 @@ def run_baseline(folder: str, model_id: str, cache_dir: str | None = None, doc: 
     if doc is None:
         return TokenBaseline(model_id, note=f"{folder}: no complete results.json")
     summary = next((m for m in doc.get("models", []) if m.get("model_id") == model_id), {})
-    bpp = _num(summary.get("bpp"))
+    bpp = json_float(summary.get("bpp"))
     card = from_card(model_id, bpp)
     base = replace(card, run_id=doc.get("run_id"), source="", note="")
     if rows is None:
@@ -181,12 +181,12 @@ def measured_baseline(entry: dict, cache_dir: str | None = None) -> TokenBaselin
     mid = str(entry.get("model_id", ""))
     path = entry.get("path")
     if not path:
-        return replace(from_card(mid, _num(entry.get("bpp"))), source="", note="the measurement names no run folder")
+        return replace(from_card(mid, json_float(entry.get("bpp"))), source="", note="the measurement names no run folder")
     folder = os.path.dirname(str(path))
     try:
         key = (folder, mid, os.stat(path).st_mtime_ns, cache_dir, _token_listing(cache_dir))
     except OSError:
-        return TokenBaseline(mid, _num(entry.get("bpp")), note=f"{path}: unreadable")
+        return TokenBaseline(mid, json_float(entry.get("bpp")), note=f"{path}: unreadable")
     if key not in _MEMO:
         _MEMO[key] = run_baseline(folder, mid, cache_dir)
     return _MEMO[key]
@@ -228,10 +228,10 @@ def baselines(table: pd.DataFrame | None, measured: Sequence[dict] | None, cache
                 continue
             seen.add(mid)
             m = meas.get(mid)
-            if m is not None and _num(m.get("bpp")) is not None:
+            if m is not None and json_float(m.get("bpp")) is not None:
                 out.append(measured_baseline(m, cache_dir))
             else:
-                out.append(from_card(mid, _num(bpp)))
+                out.append(from_card(mid, json_float(bpp)))
     for mid, m in meas.items():
         if mid not in seen and mid:
             out.append(measured_baseline(m, cache_dir))

@@ -22,8 +22,7 @@ import numpy as np
 
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.layout import check_shape, position_nll
-
-LN2 = 0.6931471805599453
+from visbpp.core.units import LN2
 
 
 @dataclass

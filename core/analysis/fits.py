@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.anova import anova_lm
 
 from visbpp.core.analysis.finetune import FinetunePair, finetune_pairs
 from visbpp.core.analysis.paper import paper_analysis
+from visbpp.core.analysis.regression import json_float, ols
 from visbpp.core.analysis.table import TableError, bpp_basis, one_metric, validate
 
 __all__ = [
@@ -32,16 +32,8 @@ LINEAR = "fid ~ bpp"
 BILINEAR = "fid ~ bpp + rfid"
 
 
-def _num(x: Any) -> float | None:
-    """A float for JSON: NaN/inf become None."""
-    if x is None:
-        return None
-    v = float(x)
-    return v if math.isfinite(v) else None
-
-
 def _pair(lo: Any, hi: Any) -> list[float | None]:
-    return [_num(lo), _num(hi)]
+    return [json_float(lo), json_float(hi)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,8 +61,8 @@ class GroupFit:
     def to_dict(self) -> dict:
         return {
             "group": self.group, "n": self.n, "models": list(self.models), "fitted": self.fitted,
-            "slope": _num(self.slope), "intercept": _num(self.intercept), "r2": _num(self.r2),
-            "pearson_r": _num(self.pearson_r), "p_value": _num(self.p_value),
+            "slope": json_float(self.slope), "intercept": json_float(self.intercept), "r2": json_float(self.r2),
+            "pearson_r": json_float(self.pearson_r), "p_value": json_float(self.p_value),
             "slope_ci": _pair(*self.slope_ci) if self.slope_ci else None, "note": self.note,
         }
 
@@ -101,11 +93,11 @@ class AncovaResult:
         return {
             "groups": list(self.groups), "n": self.n, "fitted": self.fitted,
             "common_formula": "fid ~ bpp + C(group)", "separate_formula": "fid ~ bpp * C(group)",
-            "common_slope": _num(self.common_slope), "common_slope_p_value": _num(self.common_slope_p_value),
-            "r2_common": _num(self.r2_common), "r2_separate": _num(self.r2_separate),
-            "ssr_common": _num(self.ssr_common), "ssr_separate": _num(self.ssr_separate),
-            "f": _num(self.f), "p_value": _num(self.p_value),
-            "df_num": _num(self.df_num), "df_den": _num(self.df_den), "note": self.note,
+            "common_slope": json_float(self.common_slope), "common_slope_p_value": json_float(self.common_slope_p_value),
+            "r2_common": json_float(self.r2_common), "r2_separate": json_float(self.r2_separate),
+            "ssr_common": json_float(self.ssr_common), "ssr_separate": json_float(self.ssr_separate),
+            "f": json_float(self.f), "p_value": json_float(self.p_value),
+            "df_num": json_float(self.df_num), "df_den": json_float(self.df_den), "note": self.note,
         }
 
 
@@ -129,13 +121,13 @@ class ModelFit:
 
     def to_dict(self) -> dict:
         return {
-            "formula": self.formula, "n": self.n, "r2": _num(self.r2), "adj_r2": _num(self.adj_r2),
-            "aic": _num(self.aic), "bic": _num(self.bic),
-            "coef": {k: _num(v) for k, v in self.coef.items()},
-            "pvalues": {k: _num(v) for k, v in self.pvalues.items()},
+            "formula": self.formula, "n": self.n, "r2": json_float(self.r2), "adj_r2": json_float(self.adj_r2),
+            "aic": json_float(self.aic), "bic": json_float(self.bic),
+            "coef": {k: json_float(v) for k, v in self.coef.items()},
+            "pvalues": {k: json_float(v) for k, v in self.pvalues.items()},
             "conf_int": {k: _pair(*v) for k, v in self.conf_int.items()},
-            "cooks_distance": {k: _num(v) for k, v in self.cooks_distance.items()},
-            "cooks_threshold": _num(self.cooks_threshold), "outliers": list(self.outliers),
+            "cooks_distance": {k: json_float(v) for k, v in self.cooks_distance.items()},
+            "cooks_threshold": json_float(self.cooks_threshold), "outliers": list(self.outliers),
         }
 
 
@@ -151,7 +143,7 @@ class Prediction:
     alpha: float = 0.05
 
     def to_dict(self) -> dict:
-        return {"bpp": self.bpp, "rfid": self.rfid, "fid": _num(self.fid), "ci": _pair(*self.ci),
+        return {"bpp": self.bpp, "rfid": self.rfid, "fid": json_float(self.fid), "ci": _pair(*self.ci),
                 "pi": _pair(*self.pi), "level": 1 - self.alpha}
 
 
@@ -171,8 +163,8 @@ class GlobalResult:
             "n": self.n, "linear": self.linear.to_dict(),
             "bilinear": self.bilinear.to_dict() if self.bilinear else None,
             "rfid_f_test": None if self.rfid_f is None else {
-                "f": _num(self.rfid_f), "p_value": _num(self.rfid_f_p_value),
-                "df_num": _num(self.rfid_df_num), "df_den": _num(self.rfid_df_den)},
+                "f": json_float(self.rfid_f), "p_value": json_float(self.rfid_f_p_value),
+                "df_num": json_float(self.rfid_df_num), "df_den": json_float(self.rfid_df_den)},
             "note": self.note,
         }
 
@@ -270,19 +262,13 @@ class AnalysisResult:
 # ---------------------------------------------------------------------------------------------
 # fitting
 
-def _ols(formula: str, data: pd.DataFrame):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # tiny n: statsmodels warns about kurtosis tests etc.
-        return smf.ols(formula, data=data).fit()
-
-
 def _fit_group(name: str, g: pd.DataFrame, x: str = "bpp") -> GroupFit:
     n, models = len(g), tuple(g["label"])
     if n < MIN_GROUP_N:
         return GroupFit(name, n, models, note=f"n = {n} < {MIN_GROUP_N}")
     if g[x].nunique() < 2:
         return GroupFit(name, n, models, note=f"all models have the same {x}: no slope")
-    fit = _ols(f"fid ~ {x}", g)
+    fit = ols(f"fid ~ {x}", g)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         r = stats.pearsonr(g[x], g["fid"]).statistic
@@ -322,8 +308,8 @@ def _ancova(df: pd.DataFrame, fitted: list[str]) -> AncovaResult:
     sub = df[df["group"].isin(fitted)]
     if len(fitted) < 2:
         return AncovaResult(tuple(fitted), len(sub), note=f"needs at least 2 fitted groups, have {len(fitted)}")
-    common = _ols("fid ~ bpp + C(group)", sub)
-    separate = _ols("fid ~ bpp * C(group)", sub)
+    common = ols("fid ~ bpp + C(group)", sub)
+    separate = ols("fid ~ bpp * C(group)", sub)
     if separate.df_resid < 1:
         return AncovaResult(tuple(fitted), len(sub), note="no residual degrees of freedom for separate slopes")
     with warnings.catch_warnings():
@@ -339,7 +325,7 @@ def _ancova(df: pd.DataFrame, fitted: list[str]) -> AncovaResult:
 
 
 def _model_fit(formula: str, df: pd.DataFrame) -> ModelFit:
-    fit = _ols(formula, df)
+    fit = ols(formula, df)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cooks = fit.get_influence().cooks_distance[0]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from visbpp.core.analysis.fits import _num
+from visbpp.core.analysis.regression import json_float
 
 AIC_TIE = 2.0   # AIC differences below this do not separate two forms (Burnham & Anderson)
 
@@ -73,9 +73,9 @@ class FormFit:
 
     def to_dict(self) -> dict:
         return {"form": self.form, "formula": self.formula, "n": self.n, "k": self.k, "fitted": self.fitted,
-                "aic": _num(self.aic), "bic": _num(self.bic), "r2": _num(self.r2),
-                "coef": {k: _num(v) for k, v in self.coef.items()}, "loo_rmse": _num(self.loo_rmse),
-                "loo_mae": _num(self.loo_mae), "loo_note": self.loo_note, "note": self.note}
+                "aic": json_float(self.aic), "bic": json_float(self.bic), "r2": json_float(self.r2),
+                "coef": {k: json_float(v) for k, v in self.coef.items()}, "loo_rmse": json_float(self.loo_rmse),
+                "loo_mae": json_float(self.loo_mae), "loo_note": self.loo_note, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class FormComparison:
 
     def to_dict(self) -> dict:
         return {"scope": self.scope, "n": self.n, "models": list(self.models),
-                "fits": [f.to_dict() for f in self.fits], "delta_aic": {k: _num(v) for k, v in self.delta_aic().items()},
+                "fits": [f.to_dict() for f in self.fits], "delta_aic": {k: json_float(v) for k, v in self.delta_aic().items()},
                 "best_aic": self.best_aic, "best_loo": self.best_loo, "verdict": self.verdict}
 
 

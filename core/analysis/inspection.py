@@ -10,22 +10,25 @@ mean bits), ``per_class`` (``[{label, n, bpp}]``), ``class_info_bits`` (mean bit
 bits(label) when scored with ``--unconditional``, else None), and the token code's rates over the
 run's images (``visbpp.core.analysis.baseline``): ``raw_rate_bpp``, ``unigram_bpp``, ``unigram_bpp_mm``,
 ``ar_share`` (None where the token cache no longer holds the run's tokens; ``baseline_note`` says why). :func:`per_class_table` adds
-bootstrap CIs; :func:`paired` compares two models on their common images.
+bootstrap CIs; :func:`paired` compares two models on their common images. Bootstrap resamples are
+drawn in blocks (``visbpp.core.store.summary.resample_blocks``), so memory does not grow with the
+number of images.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binom
 
 from visbpp.core.analysis import breakdown as BD
 from visbpp.core.layout import layout_from_dict
 from visbpp.core.store import results as R
 from visbpp.core.store import token_store as TS
+from visbpp.core.store.summary import percentile_ci, resample_blocks
 
 
 class InspectError(ValueError):
@@ -135,9 +138,7 @@ def sign_test(d: np.ndarray) -> float:
     n = pos + neg
     if n == 0:
         return 1.0
-    k = min(pos, neg)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n
-    return min(1.0, 2 * tail)
+    return min(1.0, 2.0 * float(binom.cdf(min(pos, neg), n, 0.5)))   # exact binomial tail, any n
 
 
 def paired_bpp_cis(bits: np.ndarray, den: np.ndarray, resamples: int = R.BOOTSTRAP_RESAMPLES,
@@ -148,11 +149,10 @@ def paired_bpp_cis(bits: np.ndarray, den: np.ndarray, resamples: int = R.BOOTSTR
     m, n = bits.shape
     if n < R.MIN_CI_IMAGES:
         return [(None, None)] * m
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    stats = bits[:, idx].sum(-1) / den[idx].sum(-1)          # (M, resamples)
-    a = (1 - level) / 2
-    return [tuple(float(v) for v in np.quantile(s, [a, 1 - a])) for s in stats]
+    stats = np.empty((m, resamples), dtype=np.float64)
+    for sl, idx in resample_blocks(n, resamples, seed):   # idx: (block, n), the same draws for every model
+        stats[:, sl] = bits[:, idx].sum(-1) / den[idx].sum(-1)
+    return [percentile_ci(s, level) for s in stats]
 
 
 def paired(a: Source, b: Source, resamples: int = R.BOOTSTRAP_RESAMPLES, seed: int = R.BOOTSTRAP_SEED) -> dict:

@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from statsmodels.stats.anova import anova_lm
 
+from visbpp.core.analysis.regression import json_float, ols
 from visbpp.core.registry.cards import PAPER_REPOSITORY, PAPER_TITLE
 
 SLOPE_VS_RFID_MIN_N = 3
@@ -46,24 +46,11 @@ VAR_SUBSET3 = ("d16", "d20", "d24")
 VAR_SUBSET4 = VAR_SUBSET3 + ("d30",)
 
 
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    v = float(x)
-    return v if math.isfinite(v) else None
-
-
-def _ols(formula: str, data: pd.DataFrame):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return smf.ols(formula, data=data).fit()
-
-
 def _anova(small, big) -> tuple[float | None, float | None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         row = anova_lm(small, big).iloc[1]
-    return _num(row["F"]), _num(row["Pr(>F)"])
+    return json_float(row["F"]), json_float(row["Pr(>F)"])
 
 
 def _pearson(x, y) -> float | None:
@@ -72,7 +59,7 @@ def _pearson(x, y) -> float | None:
         return None
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return _num(np.corrcoef(x, y)[0, 1])
+        return json_float(np.corrcoef(x, y)[0, 1])
 
 
 def _line(x, y) -> dict:
@@ -84,7 +71,7 @@ def _line(x, y) -> dict:
     resid = y - (slope * x + intercept)
     sst = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float((resid ** 2).sum()) / sst if sst > 0 else None
-    return {"n": int(len(x)), "slope": _num(slope), "intercept": _num(intercept), "r2": _num(r2),
+    return {"n": int(len(x)), "slope": json_float(slope), "intercept": json_float(intercept), "r2": json_float(r2),
             "pearson_r": _pearson(x, y)}
 
 
@@ -105,14 +92,14 @@ def slope_tests(d: pd.DataFrame) -> dict:
     if len(groups) < 2:
         out["note"] = f"needs at least 2 groups, have {len(groups)}"
         return out
-    full = _ols("fid ~ bpp_c * C(group)", d)
-    reduced = _ols("fid ~ bpp_c + C(group)", d)
+    full = ols("fid ~ bpp_c * C(group)", d)
+    reduced = ols("fid ~ bpp_c + C(group)", d)
     if full.df_resid < 1:
         out["note"] = "no residual degrees of freedom for separate slopes"
         return out
     f, p = _anova(reduced, full)
-    out["slope_test"] = {"F": f, "p": p, "df_num": _num(full.df_model - reduced.df_model),
-                         "df_den": _num(full.df_resid), "n": int(len(d))}
+    out["slope_test"] = {"F": f, "p": p, "df_num": json_float(full.df_model - reduced.df_model),
+                         "df_den": json_float(full.df_resid), "n": int(len(d))}
     names = list(full.params.index)
 
     def terms(g: str) -> list[str]:
@@ -122,7 +109,7 @@ def slope_tests(d: pd.DataFrame) -> dict:
     # a group's own slope is estimated only from two or more distinct BPPs (else the pseudo-inverse's
     # minimum-norm value stands in for it): no slope, and no test against it, is reported
     unidentified = [g for g in groups if d.loc[d["group"] == g, "bpp_c"].nunique() < 2]
-    out["slopes"] = {g: None if g in unidentified else _num(v) for g, v in slopes.items()}
+    out["slopes"] = {g: None if g in unidentified else json_float(v) for g, v in slopes.items()}
     out["not_identified"] = unidentified
     rows = []
     for g1, g2 in itertools.combinations(groups, 2):
@@ -143,10 +130,10 @@ def slope_tests(d: pd.DataFrame) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             test = full.wald_test(r, scalar=True)
-        rows.append({"group1": g1, "group2": g2, "slope1": _num(slopes[g1]), "slope2": _num(slopes[g2]),
-                     "diff": _num(slopes[g1] - slopes[g2]),
-                     "wald_chi2": _num(np.atleast_1d(test.statistic)[0]),
-                     "pvalue": _num(np.atleast_1d(test.pvalue)[0]), "identifiable": True, "note": ""})
+        rows.append({"group1": g1, "group2": g2, "slope1": json_float(slopes[g1]), "slope2": json_float(slopes[g2]),
+                     "diff": json_float(slopes[g1] - slopes[g2]),
+                     "wald_chi2": json_float(np.atleast_1d(test.statistic)[0]),
+                     "pvalue": json_float(np.atleast_1d(test.pvalue)[0]), "identifiable": True, "note": ""})
     rows.sort(key=lambda r: math.inf if r["pvalue"] is None else r["pvalue"])  # stable: pair order on ties
     out["pairwise"] = rows
     return out
@@ -156,11 +143,11 @@ def nested_models(d: pd.DataFrame) -> list[dict]:
     """The three nested global models, each with the ANOVA F test against the previous one."""
     out, prev = [], None
     for formula in NESTED:
-        fit = _ols(formula, d)
+        fit = ols(formula, d)
         f, p = _anova(prev, fit) if prev is not None else (None, None)
-        out.append({"formula": formula, "n": int(len(d)), "r2": _num(fit.rsquared), "adj_r2": _num(fit.rsquared_adj),
-                    "aic": _num(fit.aic), "f_vs_previous": f, "p_vs_previous": p,
-                    "coef": {k: _num(v) for k, v in fit.params.items()}})
+        out.append({"formula": formula, "n": int(len(d)), "r2": json_float(fit.rsquared), "adj_r2": json_float(fit.rsquared_adj),
+                    "aic": json_float(fit.aic), "f_vs_previous": f, "p_vs_previous": p,
+                    "coef": {k: json_float(v) for k, v in fit.params.items()}})
         prev = fit
     return out
 
@@ -201,7 +188,7 @@ def slope_vs_rfid(d: pd.DataFrame, min_n: int = SLOPE_VS_RFID_MIN_N) -> dict:
         if len(sub) < min_n:
             continue
         fams.append({"group": g, "n": int(len(sub)), "slope": _line(sub["bpp"], sub["fid"])["slope"],
-                     "rfid_mean": _num(sub["rfid"].mean())})
+                     "rfid_mean": json_float(sub["rfid"].mean())})
     ok = [f for f in fams if f["slope"] is not None]
     r = _pearson([f["slope"] for f in ok], [f["rfid_mean"] for f in ok]) if len(ok) >= 2 else None
     return {"pearson_r": r, "n": len(ok), "min_n": min_n, "groups": fams}

@@ -17,6 +17,9 @@ from typing import Sequence
 
 import pandas as pd
 
+from visbpp.core.store.provenance import git_dirty, git_hash, versions
+from visbpp.core.store.summary import CI_METHOD, UNITS
+
 # Columns added to the merged table (core/analysis/table.py TABLE_COLUMNS) in the export.
 EXTRA_COLUMNS = ("measured_bits_per_hw", "measured_bits_per_token", "measured_dtype", "measured_selected_by")
 REFERENCE_BPP_LEGEND = ("reference_bpp (\"ref BPP\"): the registry's reference value, the published table's BPP "
@@ -103,10 +106,6 @@ def analysis_document(result, *, source: str, model_set: str | None, preprocess:
                       measured: Sequence[dict] | None = None, sections: dict | None = None) -> dict:
     """``AnalysisResult.to_dict()`` with what a reader needs to trust it (see the module doc);
     ``sections``: :func:`beyond_sections` when the caller has them already."""
-    try:
-        from visbpp.core.store.results import CI_METHOD, UNITS, git_dirty, git_hash, versions
-    except ImportError:  # an install without the results module: the fits alone
-        CI_METHOD, UNITS, git_dirty, git_hash, versions = None, None, lambda: None, lambda: None, lambda: None
     out = result.to_dict()
     t = result.table
     col = (lambda c: list(t[c]) if c in t.columns else [None] * len(t))

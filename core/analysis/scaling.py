@@ -33,7 +33,7 @@ from scipy import stats
 from scipy.optimize import curve_fit
 from statsmodels.stats.anova import anova_lm
 
-from visbpp.core.analysis.fits import _num, _ols
+from visbpp.core.analysis.regression import json_float, ols
 
 MIN_SIZES = 3
 ALPHA_MAX = 5.0
@@ -116,12 +116,12 @@ class ScalingFit:
         return tuple(b - self.e for b in self.bpp) if self.fitted else ()
 
     def to_dict(self) -> dict:
-        pair = (lambda c: [_num(c[0]), _num(c[1])] if c else None)
+        pair = (lambda c: [json_float(c[0]), json_float(c[1])] if c else None)
         return {"group": self.group, "n": self.n, "models": list(self.models), "params": list(self.params),
-                "bpp": list(self.bpp), "fitted": self.fitted, "E": _num(self.e), "A": _num(self.a),
-                "alpha": _num(self.alpha), "rss": _num(self.rss), "E_ci": pair(self.e_ci),
+                "bpp": list(self.bpp), "fitted": self.fitted, "E": json_float(self.e), "A": json_float(self.a),
+                "alpha": json_float(self.alpha), "rss": json_float(self.rss), "E_ci": pair(self.e_ci),
                 "alpha_ci": pair(self.alpha_ci), "ci_method": self.ci_method, "resamples_used": self.resamples_used,
-                "at_bounds": list(self.at_bounds), "reducible_bpp": [_num(v) for v in self.reducible()],
+                "at_bounds": list(self.at_bounds), "reducible_bpp": [json_float(v) for v in self.reducible()],
                 "note": self.note}
 
 
@@ -206,18 +206,18 @@ class OneLine:
     note: str = ""
 
     def to_dict(self) -> dict:
-        return {"x": self.x, "n": self.n, "r2": _num(self.r2), "aic": _num(self.aic), "slope": _num(self.slope),
-                "separate_lines_f": _num(self.f), "separate_lines_p": _num(self.p_value),
-                "df_num": _num(self.df_num), "df_den": _num(self.df_den), "note": self.note}
+        return {"x": self.x, "n": self.n, "r2": json_float(self.r2), "aic": json_float(self.aic), "slope": json_float(self.slope),
+                "separate_lines_f": json_float(self.f), "separate_lines_p": json_float(self.p_value),
+                "df_num": json_float(self.df_num), "df_den": json_float(self.df_den), "note": self.note}
 
 
 def one_line(data: pd.DataFrame, x: str) -> OneLine:
     groups = data["group"].nunique()
-    one = _ols(f"fid ~ {x}", data)
+    one = ols(f"fid ~ {x}", data)
     out = OneLine(x, len(data), r2=float(one.rsquared), aic=float(one.aic), slope=float(one.params[x]))
     if groups < 2:
         return replace(out, note="one group only: no separate lines to compare")
-    sep = _ols(f"fid ~ {x} * C(group)", data)
+    sep = ols(f"fid ~ {x} * C(group)", data)
     if sep.df_resid < 1:
         return replace(out, note="no residual degrees of freedom for a line per group")
     with warnings.catch_warnings():

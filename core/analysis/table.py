@@ -18,7 +18,6 @@ else family + resolution when the family has several resolutions in the data, el
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import math
 import os
@@ -30,10 +29,9 @@ import pandas as pd
 from visbpp.core.files import atomic_write_text
 from visbpp.core.registry import catalog
 from visbpp.core.registry.cards import PUBLISHED_TABLE
-from visbpp.core.registry.catalog import ModelCard, Published
+from visbpp.core.registry.catalog import MICRO_FAMILY, ModelCard, Published
 
 MODEL_SETS = ("published", "all", "micro")
-MICRO_FAMILY = "micro"  # cards of this family carry micro-FID, never mixed with ImageNet FIDs
 REQUIRED_COLUMNS = ("family", "size", "resolution", "fid", "rfid", "bpp")
 NUMERIC_COLUMNS = ("resolution", "fid", "rfid", "bpp")
 
@@ -56,19 +54,18 @@ BPP_REFERENCE = "registry reference"  # a card's own reference BPP (e.g. the mic
 BPP_MEASURED = "measured"
 # What the published table's BPPs were measured on (the paper's own pipeline, core/engine/preprocessing.py "paper").
 PUBLISHED_PREPROCESS = "paper"
-from visbpp.core.errors import DataError, VisbppError  # noqa: E402
-from visbpp.core.store.runs import IMAGENET_VAL_ALL, IMAGENET_VAL_N  # noqa: E402
+from visbpp.core.errors import DataError  # noqa: E402
+from visbpp.core.store.runs import (  # noqa: E402
+    IMAGENET_VAL_ALL,
+    IMAGENET_VAL_N,
+    measured_results,  # noqa: E402
+)
 from visbpp.core.store.runs import basis as measurement_basis  # noqa: E402
-
-MAX_BPP = 64.0  # bits per subpixel above which a value is a unit or column mistake (raw 8-bit RGB is 8)
+from visbpp.core.units import MAX_BPP  # noqa: E402
 
 
 class TableError(DataError):
     """Bad input table; the message names the problem and the column/row (one line)."""
-
-
-class MeasuredUnavailable(VisbppError, RuntimeError):
-    """The measured-results store (``visbpp.core.store.results``) is not available."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,22 +74,8 @@ class MeasuredUnavailable(VisbppError, RuntimeError):
 def load_measured(cache_dir: str | None = None, preprocess: str | None = None,
                   notes: list[str] | None = None) -> list[dict]:
     """Measured results from the results store as the one selection rule picks them (only runs of
-    protocol ``preprocess`` when given; the rule's notes join ``notes``); :class:`MeasuredUnavailable`
-    if it is absent."""
-    try:
-        mod = importlib.import_module("visbpp.core.store.results")
-    except ModuleNotFoundError as e:
-        if e.name in ("visbpp.core.store.results", "visbpp"):
-            raise MeasuredUnavailable(
-                "measured results are unavailable (module visbpp.core.store.results is not installed); "
-                "only published values are used"
-            ) from None
-        raise
-    if notes is not None:
-        return list(mod.measured_results(cache_dir, preprocess=preprocess, notes=notes))
-    if preprocess is not None:
-        return list(mod.measured_results(cache_dir, preprocess=preprocess))
-    return list(mod.measured_results(cache_dir))
+    protocol ``preprocess`` when given; the rule's notes join ``notes``)."""
+    return list(measured_results(cache_dir, preprocess=preprocess, notes=notes))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from visbpp.core.analysis.fits import BILINEAR, LINEAR, _num
+from visbpp.core.analysis.fits import BILINEAR, LINEAR
+from visbpp.core.analysis.regression import json_float
 
 LEVEL = 0.95
 
@@ -40,8 +41,8 @@ class HeldOut:
         return self.pi[0] <= self.fid <= self.pi[1]
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "family": self.family, "fid": self.fid, "predicted": _num(self.predicted),
-                "pi": [_num(self.pi[0]), _num(self.pi[1])], "inside": self.inside}
+        return {"label": self.label, "family": self.family, "fid": self.fid, "predicted": json_float(self.predicted),
+                "pi": [json_float(self.pi[0]), json_float(self.pi[1])], "inside": self.inside}
 
 
 def _summary(preds: list[HeldOut]) -> dict:

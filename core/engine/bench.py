@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from visbpp.core.engine import runtime as RT
+from visbpp.core.engine.run_types import check_dtype
 from visbpp.core.linear import aten_linears
 from visbpp.core.linear import backend as linear_backend
-
-LN2 = 0.6931471805599453
+from visbpp.core.units import LN2
 
 # dense peak TFLOP/s per (GPU name fragment, dtype); "tf32" = fp32 with TF32 allowed
 PEAK_TFLOPS = {
@@ -95,6 +95,7 @@ def bench(tokenizer, model, batch_size: int = 8, device: str = "auto", dtype: st
           iters: int = 3, warmup: int = 1, flops: bool = True, compare_dtypes: bool = True,
           seed: int = 0) -> dict[str, Any]:
     """Measure ``tokenizer`` (encode) and ``model`` (token_nll) on synthetic data; returns a dict."""
+    check_dtype(dtype)
     dev = RT.resolve_device(device)
     tokenizer = tokenizer.to(dev).eval() if isinstance(tokenizer, torch.nn.Module) else tokenizer
     model = model.to(dev).eval() if isinstance(model, torch.nn.Module) else model

@@ -234,7 +234,7 @@ def to_rgb8(img):
 _SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF", b"\x00\x00\x00\x0cjP")
 
 
-def _has_image_signature(path: str) -> bool:
+def has_image_signature(path: str) -> bool:
     with open(path, "rb") as f:
         head = f.read(16)
     return head.startswith(_SIGNATURES)
@@ -257,7 +257,7 @@ def load_image(path: str):
             im.load()
             return to_rgb8(im)
     except UnidentifiedImageError:
-        if _has_image_signature(path):
+        if has_image_signature(path):
             raise BadImage(f"{IMAGE_DECODE_ERRORS} (image signature but unreadable header)") from None
         raise BadImage("not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:

@@ -21,6 +21,8 @@ import torch
 from visbpp.core.engine import data as D
 from visbpp.core.engine import persist as P
 from visbpp.core.engine import runtime as RT
+from visbpp.core.engine.constants import CPU_AUTO_BATCH, GPU_ENCODE_BATCH
+from visbpp.core.engine.context import RunContext
 from visbpp.core.engine.events import Progress, StageChanged
 from visbpp.core.store.token_cache import image_key
 
@@ -56,14 +58,13 @@ def resolve_workers(setting, device: torch.device, n_images: int) -> int:
     return max(0, min(AUTO_CAP.get(device.type, 4), cpus - 1))
 
 
-def encode_batch_size(ctx) -> int:
-    from visbpp.core.engine.runner import CPU_AUTO_BATCH
+def encode_batch_size(ctx: RunContext) -> int:
+    """Images per encode (and reconstruction) batch: ``--batch-size``, or with ``auto`` a fixed size per device."""
+    bs = ctx.settings.batch_size
+    return bs if isinstance(bs, int) else (CPU_AUTO_BATCH if ctx.device.type == "cpu" else GPU_ENCODE_BATCH)
 
-    bs = ctx.s.batch_size
-    return bs if isinstance(bs, int) else (CPU_AUTO_BATCH if ctx.device.type == "cpu" else 64)
 
-
-def encode_all(ctx, plans: list[GroupPlan]) -> bool:
+def encode_all(ctx: RunContext, plans: list[GroupPlan]) -> bool:
     """Encode what the plans' caches lack, one decode per image; True when cancelled."""
     by_decode: dict = {}
     for p in plans:
@@ -71,7 +72,7 @@ def encode_all(ctx, plans: list[GroupPlan]) -> bool:
     return any(_encode(ctx, ps) for ps in by_decode.values())
 
 
-def _encode(ctx, plans: list[GroupPlan]) -> bool:
+def _encode(ctx: RunContext, plans: list[GroupPlan]) -> bool:
     todo_sets = [{s.image for s in p.need if not p.cache.has(ctx.keys[s.image])} for p in plans]
     todo = [s for s in ctx.samples if any(s.image in t for t in todo_sets)]
     wanted = [[g for g, t in enumerate(todo_sets) if s.image in t] for s in todo]
@@ -82,7 +83,7 @@ def _encode(ctx, plans: list[GroupPlan]) -> bool:
     if not total:
         return False
     label = plans[0].pending[0].model_id
-    ctx.workers = resolve_workers(ctx.s.workers, ctx.device, total)
+    ctx.workers = resolve_workers(ctx.settings.workers, ctx.device, total)
     ctx.emit(StageChanged(label, "encoding", f"{total} images, {len(plans)} tokenizer(s), {ctx.workers} decode workers"))
     ds = D.MultiImageDataset(todo, plans[0].pp.decode, [p.pp.transform for p in plans], wanted)
     extra = {"prefetch_factor": 4} if ctx.workers else {}
@@ -115,7 +116,7 @@ def _encode(ctx, plans: list[GroupPlan]) -> bool:
             fl.close(raise_errors=ok)
 
 
-def _encode_batch(ctx, tok, x):
+def _encode_batch(ctx: RunContext, tok, x):
     x = x.to(ctx.device, non_blocking=True)
     try:
         with torch.inference_mode(), RT.tf32_mode(False):  # tokens are data: never TF32

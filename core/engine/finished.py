@@ -17,17 +17,17 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from visbpp.core.cpu_linear import requested as requested_cpu_linear
 from visbpp.core.engine import data as D
-from visbpp.core.engine import preprocessing as PP
 from visbpp.core.engine import run_identity as RI
-from visbpp.core.engine.events import Event, RunFinished, StageChanged
+from visbpp.core.engine.events import Event, ModelFinished, RunFinished, StageChanged
 from visbpp.core.engine.run_types import RunResult, RunSettings, ScoringJob
 from visbpp.core.errors import ConfigError, VisbppError
 from visbpp.core.registry.class_names import describe
 from visbpp.core.store import results as R
 from visbpp.core.store import token_store as TS
+from visbpp.core.store.reading import finished_run, run_config
 
-DTYPES = ("fp32", "bf16")
 # device nodes through which torch could find a GPU on Linux (NVIDIA, ROCm, WSL)
 GPU_DEVICE_NODES = ("/dev/nvidia*", "/dev/kfd", "/dev/dxg")
 
@@ -40,8 +40,6 @@ def check_run(jobs: Sequence[ScoringJob], settings: RunSettings) -> str:
     ids = [j.model_id for j in jobs]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"model ids must be unique in a run: {ids}")
-    if settings.workers != "auto" and (not isinstance(settings.workers, int) or settings.workers < 0):
-        raise ConfigError(f"--workers {settings.workers}: expected auto, 0 (decode in the main process) or more")
     return R.usable_dirs(settings.out_dir, settings.cache_dir)
 
 
@@ -67,30 +65,35 @@ def class_names(jobs: Sequence[ScoringJob]) -> tuple[str, ...] | None:
     return next(iter(sets), None)
 
 
-def locate(jobs: Sequence[ScoringJob], settings: RunSettings, cache_dir: str, device_type: str) -> Located:
-    """Scan the data (labels from the models' class names), select the subset and compute the run
-    id (``DataError`` when nothing is selected)."""
+def locate(jobs: Sequence[ScoringJob], settings: RunSettings, cache_dir: str, device_type: str,
+           cpu_linear: str) -> Located:
+    """Scan the data (labels from the models' class names), select the subset and compute the run id
+    (``DataError`` when nothing is selected); ``cpu_linear`` is the float32 CPU linear backend (see
+    ``run_identity``)."""
     ds = D.scan(settings.data, settings.labels_csv, class_names(jobs))
     samples = D.select(ds.samples, settings.limit, settings.per_class)
     if not samples:
         raise D.DataError(f"{ds.root}: no images selected")
-    identity = RI.identity(jobs, settings, samples, ds, device_type)
+    identity = RI.identity(jobs, settings, samples, ds, device_type, cpu_linear)
     run_id = RI.run_id(identity)
     return Located(ds, samples, identity, run_id, R.store_dir(run_id, cache_dir))
 
 
 def noop_result(done: tuple[dict, list[dict]], store: str, settings: RunSettings,
                 emit: Callable[[Event], None], rank: int = 0) -> RunResult:
-    """The result of a run found complete in the store (``done`` = ``results.finished_run``): its
-    outputs are copied to ``out_dir`` (rank 0) and nothing is recomputed."""
+    """The result of a run found complete in the store (``done`` = ``reading.finished_run``): its
+    outputs are copied to ``out_dir`` (rank 0), a ``ModelFinished`` is emitted per model (its stored
+    summary) and nothing is recomputed."""
     doc, rows = done
     if rank == 0 and settings.out_dir:
         TS.copy_outputs(store, settings.out_dir)
         R.write_outputs(settings.out_dir, doc, rows)
     msg = f"run {doc['run_id']} already finished at {doc.get('finished_at', '?')}: nothing recomputed (--force recomputes it)"
     emit(StageChanged("", "done", msg))
+    for m in doc["models"]:
+        emit(ModelFinished(m["model_id"], m["n_images"], m["bpp"], m["bits_per_token"], dict(m)))
     emit(RunFinished(doc["run_id"], settings.out_dir, False))
-    return RunResult(doc["run_id"], doc["models"], rows, doc.get("skipped", []), R.run_config(doc),
+    return RunResult(doc["run_id"], doc["models"], rows, doc.get("skipped", []), run_config(doc),
                      False, settings.out_dir, already_finished=True, store_dir=store)
 
 
@@ -125,13 +128,12 @@ def finished_without_torch(jobs: Sequence[ScoringJob], settings: RunSettings,
     if settings.force or os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1"):
         return None  # a torchrun (or a WORLD_SIZE the engine must judge)
     device_type = device_type_without_torch(settings.device)
-    if device_type is None or settings.dtype not in DTYPES:
+    if device_type is None:
         return None
     try:
         cache_dir = check_run(jobs, settings)
-        PP.check(settings.preprocess)
-        where = locate(jobs, settings, cache_dir, device_type)
-        done = R.finished_run(where.store, True)
+        where = locate(jobs, settings, cache_dir, device_type, requested_cpu_linear())
+        done = finished_run(where.store, True)
     except (VisbppError, ValueError, OSError):
         return None
     if done is None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from visbpp.core.engine import data as D
+from visbpp.core.errors import SettingsError
 from visbpp.core.store.runs import DEFAULT_PREPROCESSING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PREPROCESSINGS = (DEFAULT_PREPROCESSING, "paper")
 
 
-class PreprocessingError(ValueError):
+class PreprocessingError(SettingsError):
     """An unknown preprocessing name."""
 
 
@@ -38,7 +39,7 @@ def check(name: str) -> str:
     """``name`` if it is a known protocol, else :class:`PreprocessingError` naming the choices."""
     if name not in PREPROCESSINGS:
         raise PreprocessingError(f"--preprocess {name!r}: expected one of {', '.join(PREPROCESSINGS)} "
-                                 f"(official: each family's own eval transform; paper: the published table's)")
+                                 f"(official: each family's own eval transform; paper: the published table's)", "preprocess")
     return name
 
 
@@ -60,7 +61,7 @@ def load_image_plain(path: str):
         with open(path, "rb") as f:
             return Image.open(f).convert("RGB")
     except UnidentifiedImageError:
-        if D._has_image_signature(path):
+        if D.has_image_signature(path):
             raise D.BadImage(f"{D.IMAGE_DECODE_ERRORS} (image signature but unreadable header)") from None
         raise D.BadImage("not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:

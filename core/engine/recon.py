@@ -28,9 +28,10 @@ import torch.nn.functional as F
 
 from visbpp.core.engine import data as D
 from visbpp.core.engine import runtime as RT
-from visbpp.core.engine.encode_pass import resolve_workers
+from visbpp.core.engine.context import RunContext
+from visbpp.core.engine.encode_pass import encode_batch_size, resolve_workers
 from visbpp.core.engine.events import Progress, StageChanged
-from visbpp.core.store.runstate import RowAppender, _read_lines
+from visbpp.core.store.runstate import RowAppender, read_lines
 from visbpp.core.store.token_cache import atomic_write_text, image_key
 
 WINDOW, SIGMA, K1, K2, PEAK = 11, 1.5, 0.01, 0.03, 255.0
@@ -76,23 +77,23 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _cached(folder: str) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
     for p in sorted(glob.glob(os.path.join(folder, "recon-*.jsonl"))):
-        for line in _read_lines(p)[0]:
+        for line in read_lines(p)[0]:
             for k, a, b in line["rows"]:
                 out[k] = (float(a), float(b))
     return out
 
 
-def reconstruct(ctx, tok, cache, good, tokenizer_key: str, label: str) -> bool:
+def reconstruct(ctx: RunContext, tok, cache, good, tokenizer_key: str, label: str) -> bool:
     """Decode and measure every image of ``good`` not yet cached; True when cancelled."""
     have = _cached(cache.folder)
     todo = [s for s in good if image_key(s.path) not in have]
-    bs = ctx.s.batch_size if isinstance(ctx.s.batch_size, int) else 16
+    bs = encode_batch_size(ctx)
     batches = [list(range(i, min(len(todo), i + bs))) for i in range(0, len(todo), bs)][ctx.dist.rank::ctx.dist.world]
     total = sum(len(b) for b in batches)
     if total:
         ctx.emit(StageChanged(label, "reconstructing", f"{total} images"))
         loader = torch.utils.data.DataLoader(D.ImageDataset(todo, tok.preprocess), batch_sampler=batches,
-                                             num_workers=resolve_workers(ctx.s.workers, ctx.device, total),
+                                             num_workers=resolve_workers(ctx.settings.workers, ctx.device, total),
                                              collate_fn=D.collate)
         app = RowAppender(os.path.join(cache.folder, f"recon-{os.getpid()}-rank{ctx.dist.rank}.jsonl"))
         rate = RT.Rate(total)
@@ -116,8 +117,8 @@ def reconstruct(ctx, tok, cache, good, tokenizer_key: str, label: str) -> bool:
     return False
 
 
-def finalize(ctx, jobs, summaries: list[dict], dests: list[str]) -> None:
-    folders = ctx.state.meta.get("recon", {}) if ctx.s.recon else {}
+def finalize(ctx: RunContext, jobs, summaries: list[dict], dests: list[str]) -> None:
+    folders = ctx.state.meta.get("recon", {}) if ctx.settings.recon else {}
     if not folders:
         for d in dict.fromkeys(x for x in dests if x):  # from an earlier run into the same folder
             if os.path.exists(os.path.join(d, "recon.csv")):

@@ -1,10 +1,13 @@
 """The identity of a run: what makes a rerun of the same command resume instead of starting anew.
 
 The run id is a hash of the jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the
-data, the subset, the preprocessing protocol, the dtype, TF32, ``--compile``, the device type
-and the batch-size setting. Settings that were added later enter the identity only when set,
-so the ids of earlier runs stay the same; so does the label rule: labels taken from the class
-names that differ from the folders' sorted positions (a subset of the classes) add ``labels``.
+data, the subset, the preprocessing protocol, the dtype, TF32, ``--compile``, the device type,
+the batch-size setting and, on the CPU, the float32 linear backend (``core/linear``: oneDNN and
+``F.linear`` differ by ~1e-5 nats, so a run of one is never resumed or reused by the other).
+Settings that were added later enter the identity only when they differ from what earlier runs
+used (``aten`` linears; ``onednn`` is what earlier CPU runs of this version used), so the ids of
+earlier runs stay the same; so does the label rule: labels taken from the class names that
+differ from the folders' sorted positions (a subset of the classes) add ``labels``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import os
 OPTIONAL_FLAGS = ("unconditional", "recon", "compile")
 
 
-def identity(jobs, settings, samples, ds, device_type: str) -> dict:
+def identity(jobs, settings, samples, ds, device_type: str, cpu_linear: str) -> dict:
+    """What identifies the run; ``cpu_linear`` is the float32 CPU linear backend of the process
+    (``core.linear.backend()``; without torch ``core.cpu_linear.requested()``)."""
     def stat(p):
         try:
             st = os.stat(p)
@@ -34,6 +39,7 @@ def identity(jobs, settings, samples, ds, device_type: str) -> dict:
         "dtype": settings.dtype, "batch_size": settings.batch_size, "tf32": settings.tf32, "device": device_type,
         "preprocess": settings.preprocess,
         **{k: True for k in OPTIONAL_FLAGS if getattr(settings, k, False)},
+        **({"cpu_linear": cpu_linear} if device_type == "cpu" and cpu_linear != "onednn" else {}),
         **({"labels": "by-class-name"} if getattr(ds, "relabelled", False) else {}),
     }
 

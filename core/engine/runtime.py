@@ -105,11 +105,8 @@ def dtype_notes(device: torch.device, dtype: str) -> list[str]:
 
 
 def autocast(device: torch.device, dtype: str):
-    if dtype == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    if dtype != "fp32":
-        raise DeviceError(f"--dtype {dtype!r}: expected fp32 or bf16")
-    return contextlib.nullcontext()
+    """The AR forward's precision context for a ``RunSettings.dtype`` (checked there)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if dtype == "bf16" else contextlib.nullcontext()
 
 
 def efficient_attention(device: torch.device) -> None:

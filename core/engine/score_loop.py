@@ -19,12 +19,14 @@ import torch
 
 from visbpp.core.engine import persist as P
 from visbpp.core.engine import runtime as RT
+from visbpp.core.engine.constants import CPU_AUTO_BATCH, GPU_AUTO_START
+from visbpp.core.engine.context import RunContext
 from visbpp.core.engine.events import Progress, StageChanged
 from visbpp.core.engine.runtime import find_batch_size
 from visbpp.core.nll import check_finite
 from visbpp.core.store import token_store as TS
+from visbpp.core.units import LN2
 
-LN2 = 0.6931471805599453
 COMPILE_BACKEND = "inductor"   # torch.compile backend of --compile
 OVERLAP = {"cuda": 1}           # per device type: batches queued on the device before the host reads one
 
@@ -33,13 +35,11 @@ def chunks(seq, n):
     return [seq[i:i + n] for i in range(0, len(seq), n)]
 
 
-def batch_size(ctx, j, model, cache, good) -> int:
-    from visbpp.core.engine.runner import CPU_AUTO_BATCH
-
+def batch_size(ctx: RunContext, j, model, cache, good) -> int:
     bs = ctx.state.batch_size(j.model_id)
     if bs is None:
-        if isinstance(ctx.s.batch_size, int):
-            bs = ctx.s.batch_size
+        if isinstance(ctx.settings.batch_size, int):
+            bs = ctx.settings.batch_size
         elif ctx.device.type == "cpu":
             bs = CPU_AUTO_BATCH
         else:
@@ -55,10 +55,8 @@ def batch_size(ctx, j, model, cache, good) -> int:
     return bs
 
 
-def _probe_batch(ctx, model, cache, good) -> int:
+def _probe_batch(ctx: RunContext, model, cache, good) -> int:
     """Largest batch (halving from GPU_AUTO_START) whose forward fits, backing off on OOM."""
-    from visbpp.core.engine.runner import CPU_AUTO_BATCH, GPU_AUTO_START
-
     ex = next((cache.tokens[ctx.keys[s.image]] for s in good if ctx.keys[s.image] in cache.tokens), None)
     if ex is None:
         return CPU_AUTO_BATCH
@@ -66,7 +64,7 @@ def _probe_batch(ctx, model, cache, good) -> int:
     def attempt(bs):
         toks = ex.unsqueeze(0).expand(bs, *ex.shape).contiguous().to(ctx.device)
         labels = torch.zeros(bs, dtype=torch.long, device=ctx.device)
-        with torch.inference_mode(), RT.autocast(ctx.device, ctx.s.dtype), RT.tf32_mode(ctx.s.tf32):
+        with torch.inference_mode(), RT.autocast(ctx.device, ctx.settings.dtype), RT.tf32_mode(ctx.settings.tf32):
             model.token_nll(toks, labels)
         RT.synchronize(ctx.device)
 
@@ -82,7 +80,7 @@ def compiled(model):
     return model
 
 
-def _staged(ctx, cache, batches):
+def _staged(ctx: RunContext, cache, batches):
     """(batch, tokens, labels) on the device, the next batch's copy issued before the current is scored."""
     pin = ctx.device.type == "cuda"
 
@@ -100,7 +98,7 @@ def _staged(ctx, cache, batches):
         yield cur
 
 
-def score(ctx, j, model, tok, cache, good, done, out_rows) -> bool:
+def score(ctx: RunContext, j, model, tok, cache, good, done, out_rows) -> bool:
     """Score model ``j`` on the pending batches of ``good``; True when cancelled."""
     ctx.check_classes(j, model)
     bs = batch_size(ctx, j, model, cache, good)
@@ -110,7 +108,7 @@ def score(ctx, j, model, tok, cache, good, done, out_rows) -> bool:
     ctx.emit(StageChanged(j.model_id, "scoring", f"{total} images, batch size {bs}"))
     RT.reset_peak(ctx.device)
     appender = ctx.state.appender(j.model_id)
-    store = TS.ChunkWriter(ctx.state.folder, j.model_id, model, ctx.s.unconditional)
+    store = TS.ChunkWriter(ctx.state.folder, j.model_id, model, ctx.settings.unconditional)
 
     def write(items):  # background thread: every batch's chunk before the row lines that need it
         for images, parts, null, _, _ in items:
@@ -125,7 +123,7 @@ def score(ctx, j, model, tok, cache, good, done, out_rows) -> bool:
         bits = bits.cpu().tolist()
         images = [s.image for s in b]
         if not all(math.isfinite(v) for v in bits):
-            check_finite(nll.double().cpu(), j.model_id, images, ctx.s.dtype)  # nothing non-finite is kept
+            check_finite(nll.double().cpu(), j.model_id, images, ctx.settings.dtype)  # nothing non-finite is kept
         ntok = int(nll.shape[1])
         rows = [{"model_id": j.model_id, "image": s.image, "label": s.label, "bits": v, "tokens": ntok,
                  "pixels": pixels, "bpp": v / (3 * pixels)} for s, v in zip(b, bits)]
@@ -143,8 +141,8 @@ def score(ctx, j, model, tok, cache, good, done, out_rows) -> bool:
             if ctx.cancelled():
                 ok = True
                 return True   # a batch still in flight is not kept: the rerun scores it
-            with torch.inference_mode(), RT.autocast(ctx.device, ctx.s.dtype), RT.tf32_mode(ctx.s.tf32):
-                nll, parts, null = TS.score_batch(model, toks, labels, ctx.s.unconditional)
+            with torch.inference_mode(), RT.autocast(ctx.device, ctx.settings.dtype), RT.tf32_mode(ctx.settings.tf32):
+                nll, parts, null = TS.score_batch(model, toks, labels, ctx.settings.unconditional)
                 inflight.append((b, nll, nll.double().sum(-1) / LN2, parts, null))  # bits: float64, on the device
             while len(inflight) > lag:
                 settle(*inflight.pop(0))

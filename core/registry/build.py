@@ -1,5 +1,5 @@
 """The one build/load path of every family: read -> unwrap -> family filter -> build on meta ->
-strict load -> fp32, eval, no grad.
+strict load -> fp32, eval, no grad, the process's CPU linears (``core/linear``).
 
 A family supplies only what is its own: how to build the module (a zero-argument callable),
 which containers its files use, a ``select`` filter (prefixes, EMA mapping, documented
@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 import torch
 from torch import nn
 
+from visbpp.core.linear import use_backend_linears
 from visbpp.core.registry.checkpoint_io import read_checkpoint, strict_load, unwrap
 
 M = TypeVar("M", bound=nn.Module)
@@ -79,11 +80,13 @@ def build_on_meta(build: Callable[[], M]) -> M:
 
 
 def finish(module: M) -> M:
-    """fp32, eval mode, no gradients: the state every loaded module is handed out in."""
+    """fp32, eval mode, no gradients, and the process's float32 CPU linears (``core/linear``: the
+    plain ``nn.Linear`` layers of the model files become ``Linear``, same parameters): the state every
+    loaded module is handed out in."""
     module.float()
     module.eval()
     module.requires_grad_(False)
-    return module
+    return use_backend_linears(module)
 
 
 def build_and_load(

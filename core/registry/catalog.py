@@ -207,6 +207,12 @@ def family_name(name: str) -> str:
     raise UnknownModelError(f"unknown family {name!r}; known families: {', '.join(choices)}")
 
 
+def family_label(name: str) -> str:
+    """The display label of a family ("rqtransformer" -> "RQ-Transformer"), as its cards carry it."""
+    fam = family_name(name)
+    return next(c.family_label for c in _all()[0] if c.family == fam)
+
+
 def get_card(name: str) -> ModelCard:
     """Card by id or alias (case/punctuation-insensitive); unknown names get a 'did you mean'."""
     n = _norm(name)

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 
 from visbpp.core.errors import OutputError, VisbppError
 from visbpp.core.files import atomic_write_text, default_cache_dir
+from visbpp.core.registry.catalog import MICRO_FAMILY
+from visbpp.core.store.reading import read_document, read_measurements, run_config
 
 PINS_FILE = "pins.json"
-MICRO_FAMILY = "micro"
 DEFAULT_PREPROCESSING = "official"   # the default protocol (each family's own transform), preferred on a tie
 
 
@@ -91,7 +92,6 @@ def _subset_text(sub: dict) -> str:
 
 
 def _summary(run_id: str, doc: dict | None, state_meta: dict | None, state_time: str = "") -> dict:
-    from visbpp.core.store.results import run_config
 
     if doc is not None:
         meta = run_config(doc)
@@ -119,7 +119,6 @@ def _summary(run_id: str, doc: dict | None, state_meta: dict | None, state_time:
 def list_runs(cache_dir: str | None = None) -> list[dict]:
     """Every run of the store (complete ones from their results, unfinished ones from their run
     state), newest first; damaged entries are skipped with a warning naming the file."""
-    from visbpp.core.store.results import _read_document
 
     _, res, st = _dirs(cache_dir)
     ids = set()
@@ -129,7 +128,7 @@ def list_runs(cache_dir: str | None = None) -> list[dict]:
     out = []
     for rid in sorted(ids):
         path = os.path.join(res, rid, "results.json")
-        doc, why = _read_document(path)
+        doc, why = read_document(path)
         if why:
             warnings.warn(f"{path}: skipped a damaged results-store entry ({why})", stacklevel=2)
         state, when = None, ""
@@ -163,11 +162,10 @@ def resolve_id(run_id: str, cache_dir: str | None = None) -> str:
 
 def show_run(run_id: str, cache_dir: str | None = None) -> dict:
     """The run's summary plus its results document (None while unfinished); RunError if unknown."""
-    from visbpp.core.store.results import _read_document
 
     _, res, st = _dirs(cache_dir)
     run_id = resolve_id(run_id, cache_dir)
-    doc, _why = _read_document(os.path.join(res, run_id, "results.json"))
+    doc, _why = read_document(os.path.join(res, run_id, "results.json"))
     info = next(r for r in list_runs(cache_dir) if r["run_id"] == run_id)
     return {**info, "document": doc, "pinned_for": sorted(m for m, r in read_pins(cache_dir).items() if r == run_id)}
 
@@ -288,7 +286,6 @@ def unpin(model_id: str, cache_dir: str | None = None) -> bool:
 
 def stored_measurements(cache_dir: str | None = None, preprocess: str | None = None) -> list[dict]:
     """Every usable measurement (one per model and complete run) of the store."""
-    from visbpp.core.store.results import read_measurements
 
     return [e for e in read_measurements(cache_dir) if preprocess is None or e["preprocess"] == preprocess]
 
@@ -388,3 +385,14 @@ def select_measured(cache_dir: str | None = None, preprocess: str | None = None)
     sel.entries = [chosen[m] for m in sorted(chosen)]
     sel.notes = sel.warnings + sel.notes
     return sel
+
+
+def measured_results(cache_dir: str | None = None, preprocess: str | None = None,
+                     notes: list[str] | None = None) -> list[dict]:
+    """The measurement per model_id from the results store that the analysis uses: the one
+    selection rule of :func:`select_measured` (pins, then the largest common image set, fp32 over
+    bf16, newest last). Its notes are appended to ``notes`` when given."""
+    sel = select_measured(cache_dir, preprocess)
+    if notes is not None:
+        notes.extend(sel.notes)
+    return sel.entries

@@ -50,7 +50,7 @@ def model_slug(model_id: str) -> str:
     return f"{safe}-{hashlib.sha256(model_id.encode()).hexdigest()[:8]}"
 
 
-def _read_lines(path: str) -> tuple[list[dict], int]:
+def read_lines(path: str) -> tuple[list[dict], int]:
     """Complete JSON lines of ``path`` and the byte length of that complete prefix."""
     rows: list[dict] = []
     good = 0
@@ -107,7 +107,7 @@ class RunState:
             return out
         for name in sorted(os.listdir(d)):
             if name.endswith(".jsonl"):
-                for line in _read_lines(os.path.join(d, name))[0]:
+                for line in read_lines(os.path.join(d, name))[0]:
                     rows = line.get("rows") if isinstance(line, dict) else None
                     if not isinstance(rows, list):
                         continue
@@ -130,7 +130,7 @@ def _good_row(r) -> bool:
 class RowAppender:
     def __init__(self, path: str):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        _, good = _read_lines(path)
+        _, good = read_lines(path)
         if os.path.exists(path) and os.path.getsize(path) != good:
             with open(path, "r+b") as f:
                 f.truncate(good)

@@ -36,8 +36,9 @@ import numpy as np
 from visbpp.core.files import atomic_write_text
 from visbpp.core.layout import layout_to_dict, position_nll
 from visbpp.core.store.runstate import model_slug
+from visbpp.core.store.summary import bootstrap_ci, ci_note
+from visbpp.core.units import LN2
 
-LN2 = 0.6931471805599453
 NLL_DIR = "token_nll"
 PAPER_DROP_RATE = 0.1   # label dropout of the VAR training/evaluation code (cond_drop_rate)
 
@@ -119,18 +120,6 @@ def _chunk_index(folder: str) -> dict[str, tuple[str, int]]:
             for i, im in enumerate(imgs):
                 out[im] = (p, i)
     return out
-
-
-def _ci_note(n: int) -> str:
-    from visbpp.core.store.results import ci_note
-
-    return ci_note(n)
-
-
-def _bootstrap_mean_ci(x: np.ndarray) -> tuple[float | None, float | None]:
-    from visbpp.core.store.results import bootstrap_ci
-
-    return bootstrap_ci(x, np.ones_like(x)) if len(x) else (None, None)
 
 
 def _write_model(src: str, rows: list[dict], dest: str, slug: str) -> dict | None:
@@ -221,9 +210,9 @@ def _class_info(s: dict, j, mrows: list[dict], bits_null, info_rows: list[dict])
     bits = np.array([r["bits"] for r in mrows], dtype=np.float64)
     denom = np.array([3.0 * r["pixels"] for r in mrows], dtype=np.float64)
     diff = bits_null - bits
-    lo, hi = _bootstrap_mean_ci(diff)
+    lo, hi = bootstrap_ci(diff, np.ones_like(diff)) if len(diff) else (None, None)
     s.update(class_info="bits(null) - bits(label), mean over images", class_info_bits=float(diff.mean()),
-             class_info_ci_low=lo, class_info_ci_high=hi, class_info_ci_note=_ci_note(len(diff)), bpp_null=float(bits_null.sum() / denom.sum()))
+             class_info_ci_low=lo, class_info_ci_high=hi, class_info_ci_note=ci_note(len(diff)), bpp_null=float(bits_null.sum() / denom.sum()))
     var = j.family == "var"
     if var:
         s["paper_expected_bpp"] = paper_expected_bpp(s["bpp"], s["bpp_null"])

@@ -19,7 +19,7 @@ from visbpp.core.errors import CheckpointError, ConfigError
 from visbpp.core.registry.build import build_and_load
 from visbpp.core.registry.catalog import model_cards
 
-from . import official
+from .. import config_for
 from .config import ORT, alitok_config
 from .official import GENERATOR_BASE, HARDCODED, TOKENIZER_BASE  # noqa: F401 - re-exported
 from .tokenizer import AliTokTokenizer
@@ -69,8 +69,9 @@ class AliTokFamily:
         return tuple(c.id for c in model_cards(self.name))
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The base config + the cards' architecture data (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' values in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "AliTok config") -> Mapping[str, Any]:
         """Check ``config`` (schema, sizes, tokenizer/AR agreement); errors name ``where`` and the field."""

@@ -3,7 +3,8 @@
 The layout of the conformance ``config.json`` (``schema.py``): the constants upstream hard-codes
 (tokenizer constructors, the RoPE table and FFN rounding of ``ARModel``) as the base, the tokenizer
 card's encoder/decoder ViT sizes and the model card's generator sizes (``arch``; ``type: ort`` for
-the ORT releases) filled in. ``FAMILY.config_for`` is :func:`config_for`.
+the ORT releases) and the tokenizer card's codebook size and code dimension filled in.
+``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from visbpp.core.registry.catalog import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
-# modeling/alitok.py: 256 px, patch 16, 17 prefix + 256 grid tokens, codes 4096 x 32, no l2 norm
+# modeling/alitok.py: 256 px, patch 16, 17 prefix + 256 grid tokens, no l2 norm (codes: the tokenizer card's)
 TOKENIZER_BASE: dict[str, Any] = {
     "image_size": 256, "patch_size": 16, "grid_size": 16, "aux_tokens (prefix tokens)": 17, "num_latent_tokens": 273,
-    "token_size (code dim)": 32, "codebook_size": 4096, "use_l2_norm": False, "commitment_cost": 0.25,
-    "layernorm_eps": 1e-05,
+    "use_l2_norm": False, "commitment_cost": 0.25, "layernorm_eps": 1e-05,
 }
 # configs/alitok_{b,l,xl}.yaml, everything but the sizes
 GENERATOR_BASE: dict[str, Any] = {
@@ -31,21 +31,17 @@ HARDCODED: dict[str, Any] = {
 }
 
 
-def config_for(model_id: str) -> dict[str, Any]:
-    """The base config + the tokenizer card's ViT sizes + the model card's generator sizes."""
-    card = get_card(model_id)
-    if card.family != "alitok":
-        ids = ", ".join(c.id for c in model_cards("alitok"))
-        raise KeyError(f"{model_id!r} is not an AliTok model; AliTok ids: {ids}")
-    tcard = get_tokenizer_card(card.tokenizer_id)
+def config(card: ModelCard, tcard: TokenizerCard) -> dict[str, Any]:
+    """The base config + the tokenizer card's codes and ViT sizes + the model card's generator sizes."""
+    codes = {"token_size (code dim)": tcard.code_dim, "codebook_size": tcard.codebook_size}
     return {
         "family": "alitok",
         "model_id": card.id,
         "tokenizer_id": tcard.id,
-        "tokenizer": {**copy.deepcopy(TOKENIZER_BASE), **copy.deepcopy(dict(tcard.arch))},  # encoder, decoder
+        "tokenizer": {**copy.deepcopy(TOKENIZER_BASE), **codes, **copy.deepcopy(dict(tcard.arch))},  # encoder, decoder
         "transformer": {
             "model.generator": {**GENERATOR_BASE, **dict(card.arch)},  # hidden_size, num_hidden_layers, ... (type)
-            "model.vq_model.codebook_size": TOKENIZER_BASE["codebook_size"],
+            "model.vq_model.codebook_size": tcard.codebook_size,
             "hardcoded": dict(HARDCODED),
         },
         "image_size": card.resolution,

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
-from visbpp.core.linear import Linear
 
 from ..common import FeedForward, RMSNorm
 from ..llama import Rope2D, apply_rope, rope_2d_table
@@ -60,10 +59,10 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int, eps: float):
         super().__init__()
         self.heads = heads
-        self.qkv = Linear(dim, 3 * dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
         self.q_norm = RMSNorm(dim // heads, eps)
         self.k_norm = RMSNorm(dim // heads, eps)
-        self.proj = Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         B, T, D = x.shape
@@ -103,7 +102,7 @@ class AliTokAR(C2IScorer):
         self.embeddings = nn.Embedding(cfg.embedding_rows, D)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_hidden_layers))
         self.norm = RMSNorm(D, cfg.norm_eps)
-        self.output = Linear(D, cfg.codebook_size)
+        self.output = nn.Linear(D, cfg.codebook_size)
         self.tokens_per_image = cfg.image_seq_len
         self.vocab_size = cfg.codebook_size
         self.num_classes = cfg.condition_num_classes

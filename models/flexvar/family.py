@@ -20,7 +20,7 @@ from visbpp.core.errors import CheckpointError, ConfigError
 from visbpp.core.registry.build import build_and_load
 from visbpp.core.registry.config_schema import check_config
 
-from . import official
+from .. import config_for
 from .official import scale_schedule
 from .schema import SCHEMA
 from .tokenizer import FlexVAE, FlexVAEConfig
@@ -96,8 +96,9 @@ class FlexVARFamily:
     name = "flexvar"
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The official config of a size (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' values in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "FlexVAR config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -3,7 +3,8 @@
 The schema is the conformance fixtures' ``config.json`` (upstream argument names): ``tokenizer``
 (the FlexVAE = LlamaGen VQ-16 arguments, ``cnn`` = its encoder/decoder widths), ``transformer``
 (the FlexVAR constructor arguments), ``image_size`` and ``scale_schedule``. The card's ``arch``
-gives ``depth`` and ``scale_schedule``. ``FAMILY.config_for`` is :func:`config_for`.
+gives ``depth`` and ``scale_schedule``, the tokenizer card the codebook's size and code dimension.
+``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`.
 
 The scale schedule decides the tokens (each scale is its own quantisation of the latent pooled
 to that size), so :func:`token_config` puts it beside the ``tokenizer`` section in the token-cache
@@ -16,16 +17,14 @@ import copy
 from typing import Any, Mapping
 
 from visbpp.core.registry.cards.flexvar import SCHEDULES
-from visbpp.core.registry.catalog import get_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 # The 10-step schedule: the constructor's and eval_c2i.py's default, the README's "Step 10" FIDs.
 DEFAULT_SCHEDULE = SCHEDULES[10]
 IMAGE_SIZE = 256
 DOWNSAMPLE = 16
 
-FLEXVAE = {
-    "codebook_size": 8912,
-    "codebook_embed_dim": 32,
+FLEXVAE = {   # + codebook_size and codebook_embed_dim of the tokenizer card
     "codebook_l2_norm": True,
     "codebook_show_usage": True,
     "commit_loss_beta": 0.25,
@@ -48,17 +47,15 @@ def _transformer(depth: int) -> dict[str, Any]:
             "pos_grid": 32}
 
 
-def config_for(model_id: str) -> dict[str, Any]:
-    """The family's base config + the card's architecture (``card.arch``: depth, scale_schedule)."""
-    card = get_card(model_id)
-    if card.family != "flexvar":
-        ids = ", ".join(c.id for c in model_cards("flexvar"))
-        raise KeyError(f"{model_id!r} is not a FlexVAR model; FlexVAR ids: {ids}")
+def config(card: ModelCard, tokenizer: TokenizerCard) -> dict[str, Any]:
+    """The family's base config + the cards' values (``card.arch``: depth, scale_schedule; the
+    tokenizer card's codebook size and code dimension)."""
     arch = dict(card.arch)
     return {
         "family": "flexvar",
         "model_id": card.id,
-        "tokenizer": copy.deepcopy(FLEXVAE),
+        "tokenizer": {"codebook_size": tokenizer.codebook_size, "codebook_embed_dim": tokenizer.code_dim,
+                      **copy.deepcopy(FLEXVAE)},
         "transformer": _transformer(int(arch["depth"])),
         "image_size": IMAGE_SIZE,
         "downsample": DOWNSAMPLE,

@@ -24,7 +24,6 @@ from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import check_label_range
-from visbpp.core.linear import Linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..var.transformer import AdaLNBeforeHead, AdaLNSelfAttn, block_causal_bias
@@ -73,13 +72,13 @@ class FlexVAR(nn.Module):
         self._tokenizer = (tokenizer,)  # not a submodule: its weights are not part of this state dict
         self._masks: dict[torch.device, torch.Tensor] = {}  # block-causal mask of the schedule, per device
 
-        self.word_embed = Linear(cfg.Cvae, C)
+        self.word_embed = nn.Linear(cfg.Cvae, C)
         self.class_emb = nn.Embedding(cfg.num_classes + 1, C)  # row num_classes = null class
         self.pos_start = nn.Parameter(torch.zeros(1, 1, C))
         self.pos_1LC = nn.Parameter(torch.zeros(1, C, cfg.pos_grid, cfg.pos_grid))
         self.blocks = nn.ModuleList([AdaLNSelfAttn(cfg) for _ in range(cfg.depth)])
         self.head_nm = AdaLNBeforeHead(C, cfg.norm_eps)
-        self.head = Linear(C, cfg.vocab_size)
+        self.head = nn.Linear(C, cfg.vocab_size)
         self.eval()
 
     @property

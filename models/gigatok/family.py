@@ -20,7 +20,7 @@ from visbpp.core.errors import CheckpointError, ConfigError
 from visbpp.core.registry.build import build_and_load, build_on_meta
 from visbpp.core.registry.catalog import model_cards
 
-from . import official
+from .. import config_for
 from .config import gigatok_config
 from .gpt import GPT
 from .official import TOKENIZER_BASE, TRANSFORMER_BASE  # noqa: F401 - re-exported
@@ -78,8 +78,9 @@ class GigaTokFamily:
         return tuple(c.id for c in model_cards(self.name))
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The base config + the cards' architecture data (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' ``arch`` in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "GigaTok config") -> Mapping[str, Any]:
         """Check ``config`` (schema, released switch values, tokenizer/GPT agreement); errors name ``where``."""

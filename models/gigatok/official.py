@@ -1,13 +1,13 @@
 """The official GigaTok configuration of every registered model, as plain data (no torch): the
 shared tokenizer and GPT arguments with the sizes of the model card (GPT) and its tokenizer card
-(encoder/decoder ViTs). ``FAMILY.config_for`` is :func:`config_for`."""
+(encoder/decoder ViTs). ``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from visbpp.core.registry.catalog import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 # Shared init_args of the five released tokenizer yamls (sizes come from each tokenizer card).
 TOKENIZER_BASE = {
@@ -26,13 +26,8 @@ TRANSFORMER_BASE = {
 }
 
 
-def config_for(model_id: str) -> dict[str, Any]:
+def config(card: ModelCard, tcard: TokenizerCard) -> dict[str, Any]:
     """The base config + the model card's GPT sizes and its tokenizer card's encoder/decoder sizes."""
-    card = get_card(model_id)
-    if card.family != "gigatok":
-        ids = ", ".join(c.id for c in model_cards("gigatok"))
-        raise KeyError(f"{model_id!r} is not a GigaTok model; GigaTok ids: {ids}")
-    tcard = get_tokenizer_card(card.tokenizer_id)
     ta = dict(tcard.arch)
     return {
         "family": "gigatok",

@@ -11,7 +11,7 @@ from visbpp.core.registry.build import build_and_load
 from visbpp.core.registry.checkpoints import MissingCheckpointError
 from visbpp.core.registry.config_schema import check_config
 
-from . import official
+from .. import config_for
 from .config import model_configs
 from .gpt import HitaGPT
 from .official import BASE_TOKENIZER, BASE_TRANSFORMER  # noqa: F401 - re-exported
@@ -33,8 +33,9 @@ class HitaFamily:
     extra_files = EXTRA_FILES
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The base config + the cards' architecture (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' ``arch`` in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "Hita config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema and read it (unknown keys, wrong types, unsupported

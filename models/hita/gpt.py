@@ -23,7 +23,6 @@ from torch import nn
 
 from visbpp.core.errors import ConfigError
 from visbpp.core.interfaces import TokenLayout
-from visbpp.core.linear import Linear, linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -93,7 +92,7 @@ class HitaGPT(C2IScorer):
         self.slot_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.layers = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.output = Linear(cfg.dim, 2 * cfg.vocab_size, bias=False)
+        self.output = nn.Linear(cfg.dim, 2 * cfg.vocab_size, bias=False)
         self.slot_pos = nn.Embedding(cfg.num_slots, cfg.dim)
         self.rope = Rope2D(cfg.grid, cfg.head_dim, cfg.rope_base, 1)  # patch positions, cached per device/dtype
         # 128 holistic codes, then the patch raster: one flat sequence (a 1-row raster)
@@ -133,7 +132,7 @@ class HitaGPT(C2IScorer):
         self._check(tokens, labels)
         h = self.hidden_states(tokens.long(), labels.long(), trainpath)
         nc = self.num_slots
-        return torch.cat([linear(h[:, :nc], *self._head(0)), linear(h[:, nc:], *self._head(1))], dim=1).float()
+        return torch.cat([F.linear(h[:, :nc], *self._head(0)), F.linear(h[:, nc:], *self._head(1))], dim=1).float()
 
     @torch.inference_mode()
     def token_nll(self, tokens: torch.Tensor, labels: torch.Tensor, chunk: int | None = None,

@@ -1,13 +1,13 @@
 """The official Hita configuration of every registered model, as plain data (no torch): the
 released tokenizer and GPT arguments with the model card's GPT sizes and the tokenizer card's
-decoder settings. ``FAMILY.config_for`` is :func:`config_for`."""
+decoder settings. ``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from visbpp.core.registry.catalog import get_card, get_tokenizer_card
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 # The released tokenizer (configs/hita_vqgan*.yaml + VQ_16(z_channels=512, slots dim 12)); the
 # decoder's enable_vfm_recon comes from the tokenizer card.
@@ -32,12 +32,8 @@ BASE_TRANSFORMER = {"n_kv_head": None, "multiple_of": 256, "ffn_dim_multiplier":
                     "vocab_size": 16384, "cls_token_num": 1, "block_size": 441, "num_slots": 128}
 
 
-def config_for(model_id: str) -> dict[str, Any]:
+def config(card: ModelCard, tcard: TokenizerCard) -> dict[str, Any]:
     """The base config + the cards' architecture (GPT: ``card.arch``; tokenizer decoder: ``tcard.arch``)."""
-    card = get_card(model_id)
-    if card.family != "hita":
-        raise KeyError(f"{model_id!r} is not a Hita model")
-    tcard = get_tokenizer_card(card.tokenizer_id)
     tok = copy.deepcopy(BASE_TOKENIZER)
     tok["transformer_config"]["decoder_config"]["params"].update(dict(tcard.arch))
     return {"family": "hita", "model_id": card.id, "tokenizer_id": tcard.id, "tokenizer": tok,

@@ -9,11 +9,10 @@ from ..lazy import lazy_exports
 _EXPORTS = {
     "FAMILY": ".family",
     "IBQFamily": ".family",
-    "config_for": ".family",
     "IBQTokenizer": ".tokenizer",
     "TokenizerConfig": ".tokenizer",
     "AdaLNGPT": ".transformer",
     "GPTConfig": ".transformer",
 }
-__all__ = ['FAMILY', 'IBQFamily', 'config_for', 'IBQTokenizer', 'TokenizerConfig', 'AdaLNGPT', 'GPTConfig']
+__all__ = ['FAMILY', 'IBQFamily', 'IBQTokenizer', 'TokenizerConfig', 'AdaLNGPT', 'GPTConfig']
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

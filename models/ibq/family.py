@@ -9,22 +9,18 @@ from __future__ import annotations
 
 from ..seedvoken_common import SeedVokenFamily
 from ..seedvoken_schema import IBQ_SCHEMA
-from .official import BASE, CODEBOOK_SIZE, LABEL, NAME, TOKENIZER_ID
+from .official import BASE, NAME
 from .tokenizer import IBQTokenizer, TokenizerConfig
 from .transformer import AdaLNGPT, GPTConfig
 
 
 class IBQFamily(SeedVokenFamily):
     name = NAME
-    label = LABEL
     base_config = BASE
     schema = IBQ_SCHEMA
-    codebook_size = CODEBOOK_SIZE
-    tokenizer_id = TOKENIZER_ID
     default_use_ema = True
     tokenizer_cls, tokenizer_config_cls = IBQTokenizer, TokenizerConfig
     transformer_cls, transformer_config_cls = AdaLNGPT, GPTConfig
 
 
 FAMILY = IBQFamily()
-config_for = FAMILY.config_for

@@ -1,26 +1,23 @@
 """The official IBQ configuration of every registered size, as plain data (no torch).
 
-``BASE`` is the family's config in the fixture schema, sizes aside; :func:`config_for` adds a
-card's transformer sizes (``seedvoken_official.size_config``). ``FAMILY.config_for`` is the same.
+``BASE`` is the family's config in the fixture schema, sizes aside; :func:`config` adds the
+cards' codebook size and transformer sizes (``seedvoken_official.size_config``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
+
 from ..seedvoken_official import size_config
 
 NAME = "ibq"
-LABEL = "IBQ"
-
-CODEBOOK_SIZE = 16384
-TOKENIZER_ID = "ibq-16384"
 
 BASE: dict[str, Any] = {
     "family": NAME,
     "tokenizer": {
         "ckpt_path": None,
-        "n_embed": 16384,
         "embed_dim": 256,
         "l2_normalize": False,
         "use_entropy_loss": True,
@@ -59,6 +56,6 @@ BASE: dict[str, Any] = {
 }
 
 
-def config_for(model_id: str) -> dict:
-    """Official configuration of a size id (or of the tokenizer id ``ibq-16384``: the first size)."""
-    return size_config(NAME, LABEL, TOKENIZER_ID, BASE, CODEBOOK_SIZE, model_id)
+def config(card: ModelCard, tokenizer: TokenizerCard) -> dict:
+    """Official configuration of a size (``seedvoken_official.size_config``)."""
+    return size_config(card, tokenizer, BASE)

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
-from visbpp.core.linear import Linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -53,12 +52,12 @@ class GPTConfig:
 
 
 class AdaLNHead(nn.Module):
-    """``rmsnorm`` then (1 + scale) and shift from ``ada_lin`` = (SiLU, Linear(D, 2D)), chunks (scale, shift)."""
+    """``rmsnorm`` then (1 + scale) and shift from ``ada_lin`` = (SiLU, nn.Linear(D, 2D)), chunks (scale, shift)."""
 
     def __init__(self, dim: int, eps: float):
         super().__init__()
         self.rmsnorm = RMSNorm(dim, eps)
-        self.ada_lin = nn.Sequential(nn.SiLU(), Linear(dim, 2 * dim))
+        self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.ada_lin(cond).chunk(2, dim=-1)  # (B, 1, D) each
@@ -77,7 +76,7 @@ class AdaLNGPT(nn.Module):
         self.blocks = nn.ModuleList(
             Block(cfg.n_embd, cfg.n_head, hidden, cfg.norm_eps, adaln=True) for _ in range(cfg.n_layer))
         self.head_nm = AdaLNHead(cfg.n_embd, cfg.head_norm_eps)
-        self.head = Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.tokens_per_image = cfg.block_size
         self.grid = math.isqrt(cfg.block_size)
         if self.grid * self.grid != cfg.block_size:

@@ -17,7 +17,7 @@ from visbpp.core.registry.build import build_and_load
 from visbpp.core.registry.catalog import model_cards
 from visbpp.core.registry.config_schema import check_config
 
-from . import official
+from .. import config_for
 from .gpt import GPT, GPTConfig
 from .official import GPT_COMMON, VQ16_ENCODER_DECODER, VQ16_TOKENIZER  # noqa: F401 - re-exported
 from .schema import SCHEMA
@@ -117,8 +117,9 @@ class LlamaGenFamily:
         return tuple(c.id for c in model_cards(self.name))
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The family's base config + the card's architecture (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' ``arch`` in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "LlamaGen config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -17,7 +17,6 @@ from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import check_label_range
-from visbpp.core.linear import Linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -124,7 +123,7 @@ class C2IScorer(nn.Module):
         self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.layers = nn.ModuleList(block() for _ in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.output = Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         self.null_class = cfg.num_classes if cfg.class_dropout_prob > 0 else None
 
     def _check(self, tokens: torch.Tensor, labels: torch.Tensor) -> None:

@@ -2,7 +2,7 @@
 
 The schema is the conformance fixtures' ``config.json`` (upstream argument names): the VQ-16
 tokenizer, its encoder/decoder arguments and the GPT arguments, with the card's ``arch``
-(``dim``, ``n_layer``, ``n_head``) filled in. ``FAMILY.config_for`` is :func:`config_for`.
+(``dim``, ``n_layer``, ``n_head``) filled in. ``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from visbpp.core.registry.catalog import ModelCard, get_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 VQ16_TOKENIZER = {
     "codebook_size": 16384,
@@ -52,18 +52,8 @@ GPT_COMMON = {
 }
 
 
-def config_for(model_id: str) -> dict[str, Any]:
+def config(card: ModelCard, tokenizer: TokenizerCard) -> dict[str, Any]:
     """The family's base config + the card's architecture (``card.arch``: n_layer, n_head, dim)."""
-    card = get_card(model_id)
-    if card.family != "llamagen":
-        ids = ", ".join(c.id for c in model_cards("llamagen"))
-        raise KeyError(f"{model_id!r} is not a LlamaGen size; LlamaGen ids: {ids}")
-    return card_config(card)
-
-
-def card_config(card: ModelCard) -> dict[str, Any]:
-    """The config of a card on LlamaGen's VQ-16 tokenizer and GPT trunk (``card.arch``: n_layer, n_head,
-    dim); families built on them (PAR) add their own fields."""
     grid = card.resolution // 16
     arch = dict(card.arch)
     transformer = {"dim": arch["dim"], "n_layer": arch["n_layer"], "n_head": arch["n_head"], **GPT_COMMON,

@@ -6,8 +6,8 @@ from typing import Any
 
 from visbpp.core.registry.cards.micro import SIZES
 
+from .. import config_for
 from ..llamagen.family import LlamaGenFamily
-from . import official
 
 
 class MicroFamily(LlamaGenFamily):
@@ -19,7 +19,9 @@ class MicroFamily(LlamaGenFamily):
         return tuple(SIZES)
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' ``arch`` in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
 
 FAMILY = MicroFamily()

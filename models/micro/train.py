@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from visbpp.core.files import atomic_write_text, umask
-from visbpp.core.nll import LN2
+from visbpp.core.registry.build import finish
 from visbpp.core.registry.cards.micro import SIZES
+from visbpp.core.units import LN2
 
 from ..llamagen import FAMILY as LLAMAGEN
 from ..llamagen.gpt import GPT
@@ -87,7 +88,7 @@ def train_tokenizer(x: torch.Tensor, s: TrainSettings, log: LogFn) -> VQTokenize
                     tok.quantize.embedding.weight[dead] = zf.detach()[pick]
             log(f"tokenizer step {step + 1}: loss {loss.item():.4f}, codes used {(used > 0).sum().item()}/{len(used)}")
             used.zero_()
-    return tok.eval().requires_grad_(False)
+    return finish(tok)   # as the scoring loads it (eval, no grad, the process's CPU linears)
 
 
 def train_gpt(model_id: str, tokens: torch.Tensor, labels: torch.Tensor, s: TrainSettings, log: LogFn) -> GPT:
@@ -112,7 +113,7 @@ def train_gpt(model_id: str, tokens: torch.Tensor, labels: torch.Tensor, s: Trai
         sched.step()
         if step % 200 == 199:
             log(f"{model_id} step {step + 1}: {loss.item() / LN2:.3f} bits/token")
-    return gpt.eval().requires_grad_(False)
+    return finish(gpt)   # as the scoring loads it (eval, no grad, the process's CPU linears)
 
 
 @torch.inference_mode()

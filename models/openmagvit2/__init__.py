@@ -9,11 +9,10 @@ from ..lazy import lazy_exports
 _EXPORTS = {
     "FAMILY": ".family",
     "OpenMagvit2Family": ".family",
-    "config_for": ".family",
     "LFQTokenizer": ".tokenizer",
     "TokenizerConfig": ".tokenizer",
     "FactorizedGPT": ".transformer",
     "GPTConfig": ".transformer",
 }
-__all__ = ['FAMILY', 'OpenMagvit2Family', 'config_for', 'LFQTokenizer', 'TokenizerConfig', 'FactorizedGPT', 'GPTConfig']
+__all__ = ['FAMILY', 'OpenMagvit2Family', 'LFQTokenizer', 'TokenizerConfig', 'FactorizedGPT', 'GPTConfig']
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,22 +10,18 @@ from __future__ import annotations
 
 from ..seedvoken_common import SeedVokenFamily
 from ..seedvoken_schema import OPENMAGVIT2_SCHEMA
-from .official import BASE, CODEBOOK_SIZE, LABEL, NAME, TOKENIZER_ID
+from .official import BASE, NAME
 from .tokenizer import LFQTokenizer, TokenizerConfig
 from .transformer import FactorizedGPT, GPTConfig
 
 
 class OpenMagvit2Family(SeedVokenFamily):
     name = NAME
-    label = LABEL
     base_config = BASE
     schema = OPENMAGVIT2_SCHEMA
-    codebook_size = CODEBOOK_SIZE
-    tokenizer_id = TOKENIZER_ID
     default_use_ema = False
     tokenizer_cls, tokenizer_config_cls = LFQTokenizer, TokenizerConfig
     transformer_cls, transformer_config_cls = FactorizedGPT, GPTConfig
 
 
 FAMILY = OpenMagvit2Family()
-config_for = FAMILY.config_for

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
-from visbpp.core.linear import Linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 from ..common import RMSNorm, swiglu_hidden
@@ -73,7 +72,7 @@ class FactorizedGPT(nn.Module):
         self.factorized_blocks = nn.ModuleList(
             Block(cfg.dim, cfg.n_head, hidden, cfg.norm_eps) for _ in range(cfg.factorized_n_layer))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.head = nn.ModuleList([Linear(cfg.dim, 2 ** k1, bias=False), Linear(cfg.dim, 2 ** k2, bias=False)])
+        self.head = nn.ModuleList([nn.Linear(cfg.dim, 2 ** k1, bias=False), nn.Linear(cfg.dim, 2 ** k2, bias=False)])
         self.tokens_per_image = cfg.block_size
         self.grid = math.isqrt(cfg.block_size)
         if self.grid * self.grid != cfg.block_size:

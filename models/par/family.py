@@ -16,7 +16,6 @@ from visbpp.core.registry.config_schema import check_config
 
 from ..llamagen.family import LlamaGenFamily, gpt_config
 from ..llamagen.tokenizer import VQTokenizer
-from . import official
 from .gpt import PARGPT, PARConfig
 from .schema import SCHEMA
 
@@ -64,10 +63,6 @@ class PARFamily(LlamaGenFamily):
 
     name = "par"
     tokenizer_family = "llamagen"  # its tokenizer code and cached tokens are LlamaGen's
-
-    def config_for(self, model_id: str) -> dict[str, Any]:
-        """The family's base config + the card's architecture (``official.config_for``)."""
-        return official.config_for(model_id)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "PAR config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -20,7 +20,7 @@ from visbpp.core.registry.build import build_and_load
 from visbpp.core.registry.catalog import model_cards
 from visbpp.core.registry.checkpoint_io import read_checkpoint, unwrap
 
-from . import official
+from .. import config_for
 from .config import typed_config
 from .generator import RAR
 from .maskgit_vqgan import MaskGITTokenizer
@@ -89,8 +89,9 @@ class RARFamily:
         return config
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The base config of the card's tokenizer variant + the card's generator sizes (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' ``arch`` in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def build_tokenizer(self, config: Mapping[str, Any]):
         p = typed_config(config)

@@ -19,7 +19,6 @@ from torch import nn
 from visbpp.core.errors import DataError
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import check_label_range
-from visbpp.core.linear import Linear
 from visbpp.core.nll import auto_chunked_nll, chunked_nll
 
 from ..vit_blocks import Attention, Mlp
@@ -39,7 +38,7 @@ class Block(nn.Module):
         self.attn = Attention(dim, heads, qk_norm=True, causal=True)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, hidden)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), Linear(dim, 6 * dim))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         sh_a, sc_a, g_a, sh_m, sc_m, g_m = self.adaLN_modulation(c).chunk(6, dim=-1)  # each (B, T, D)
@@ -53,7 +52,7 @@ class FinalAdaLN(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.norm_final = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), Linear(dim, 2 * dim))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         scale, shift = self.adaLN_modulation(c).chunk(2, dim=-1)
@@ -77,7 +76,7 @@ class RAR(nn.Module):
         self.blocks = nn.ModuleList(
             [Block(D, cfg.num_attention_heads, cfg.mlp_hidden) for _ in range(cfg.num_hidden_layers)])
         self.adaln_before_head = FinalAdaLN(D)
-        self.lm_head = Linear(D, cfg.codebook_size)
+        self.lm_head = nn.Linear(D, cfg.codebook_size)
         self.tokens_per_image = L
         self.vocab_size = cfg.codebook_size
         self.num_classes = cfg.condition_num_classes

@@ -1,8 +1,8 @@
 """The official RAR configuration of every registered model, as plain data (no torch).
 
-``config_for(id)`` = the base config of the card's tokenizer variant (``BASES``, the schema of the
+``config(card, tokenizer)`` = the base config of the card's tokenizer variant (``BASES``, the schema of the
 conformance ``config.json``; the tokenizer card's ``arch["variant"]``) with the card's generator
-sizes (``card.arch``) filled in. ``FAMILY.config_for`` is :func:`config_for`.
+sizes (``card.arch``) filled in. ``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from visbpp.core.registry.catalog import get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 _GENERATOR_COMMON = {"dropout": 0.1, "attn_drop": 0.1, "class_label_dropout": 0.1, "image_seq_len": 256,
                      "condition_num_classes": 1000, "use_checkpoint": False}
@@ -44,13 +44,9 @@ BASES: dict[str, dict[str, Any]] = {
 }
 
 
-def config_for(model_id: str) -> dict[str, Any]:
+def config(card: ModelCard, tokenizer: TokenizerCard) -> dict[str, Any]:
     """The base config of the card's tokenizer variant + the card's generator sizes (``card.arch``)."""
-    card = get_card(model_id)
-    if card.family != "rar":
-        ids = ", ".join(c.id for c in model_cards("rar"))
-        raise KeyError(f"{model_id!r} is not a RAR model; RAR ids: {ids}")
-    variant = dict(get_tokenizer_card(card.tokenizer_id).arch)["variant"]
+    variant = dict(tokenizer.arch)["variant"]
     cfg = copy.deepcopy(BASES[variant])
     cfg["model_id"] = card.id
     cfg["transformer"]["model.generator"].update(copy.deepcopy(dict(card.arch)))

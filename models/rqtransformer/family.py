@@ -21,7 +21,7 @@ from visbpp.core.registry.build import build_and_load
 from visbpp.core.registry.checkpoint_io import CheckpointError, read_checkpoint, unwrap
 from visbpp.core.registry.config_schema import check_config
 
-from . import official
+from .. import config_for
 from .rqvae import RQVAE, RQVAEConfig
 from .schema import SCHEMA
 from .transformer import RQTransformer, RQTransformerConfig
@@ -82,8 +82,9 @@ class RQTransformerFamily:
     name = "rqtransformer"
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The family's base config + the card's stage-2 sizes (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' ``arch`` in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "RQ-Transformer config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -4,7 +4,7 @@ The schema is the conformance ``config.json``: ``tokenizer`` is the stage-1 ``ar
 (``hparams`` + ``ddconfig``), ``transformer`` the stage-2 ``arch`` section with the upstream
 defaults merged, plus ``image_size``, ``num_classes``, ``code_shape``, ``tokens_per_image``,
 ``vocab_size``, ``downsample_factor`` and ``checkpoint_container``; the card's ``arch`` gives
-the stage-2 sizes. ``FAMILY.config_for`` is :func:`config_for`.
+the stage-2 sizes. ``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Mapping
 
-from visbpp.core.registry.catalog import get_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 _RQVAE_8x8x4 = {
     "ema": None,
@@ -64,10 +64,6 @@ def _config(card_id: str, arch: Mapping[str, Any]) -> dict:
     }
 
 
-def config_for(model_id: str) -> dict[str, Any]:
+def config(card: ModelCard, tokenizer: TokenizerCard) -> dict[str, Any]:
     """The family's base config + the card's stage-2 sizes (``card.arch``)."""
-    card = get_card(model_id)
-    if card.family != "rqtransformer":
-        ids = ", ".join(c.id for c in model_cards("rqtransformer"))
-        raise KeyError(f"{model_id!r} is not an RQ-Transformer model (known: {ids})")
     return _config(card.id, card.arch)

@@ -23,7 +23,6 @@ from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import check_label_range
-from visbpp.core.linear import Linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 
@@ -117,10 +116,10 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         C = cfg.embed_dim
         self.n_head = cfg.n_head
-        self.key = Linear(C, C, bias=cfg.attn_bias)
-        self.query = Linear(C, C, bias=cfg.attn_bias)
-        self.value = Linear(C, C, bias=cfg.attn_bias)
-        self.proj = Linear(C, C, bias=cfg.attn_bias)
+        self.key = nn.Linear(C, C, bias=cfg.attn_bias)
+        self.query = nn.Linear(C, C, bias=cfg.attn_bias)
+        self.value = nn.Linear(C, C, bias=cfg.attn_bias)
+        self.proj = nn.Linear(C, C, bias=cfg.attn_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -150,7 +149,7 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(C, eps=1e-5)
         self.ln2 = nn.LayerNorm(C, eps=1e-5)
         self.attn = CausalSelfAttention(cfg)
-        self.mlp = nn.Sequential(Linear(C, 4 * C, bias=cfg.mlp_bias), GELU(cfg.gelu), Linear(4 * C, C, bias=cfg.mlp_bias))
+        self.mlp = nn.Sequential(nn.Linear(C, 4 * C, bias=cfg.mlp_bias), GELU(cfg.gelu), nn.Linear(4 * C, C, bias=cfg.mlp_bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
@@ -174,7 +173,7 @@ class Classifier(nn.Module):
     def __init__(self, C: int, vocab: int):
         super().__init__()
         self.layer_norm = nn.LayerNorm(C, eps=1e-5)
-        self.linear = Linear(C, vocab)
+        self.linear = nn.Linear(C, vocab)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.linear(self.layer_norm(h))
@@ -198,8 +197,8 @@ class RQTransformer(nn.Module):
         H, W, D = cfg.block_size
         C = cfg.embed_dim
         self.cond_emb = nn.Embedding(cfg.vocab_size_cond, C)
-        self.input_mlp = Linear(cfg.input_embed_dim, C)
-        self.head_mlp = Linear(cfg.input_embed_dim, C)
+        self.input_mlp = nn.Linear(cfg.input_embed_dim, C)
+        self.head_mlp = nn.Linear(cfg.input_embed_dim, C)
         self.pos_emb_cond = nn.Parameter(0.02 * torch.randn(1, 1, C))
         self.pos_emb_hw = nn.Parameter(0.02 * torch.randn(1, H * W, C))
         self.pos_emb_d = nn.Parameter(0.02 * torch.randn(1, D, C))

@@ -24,8 +24,8 @@ from visbpp.core.registry.build import build_and_load
 from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.core.registry.config_schema import check_config
 
+from .. import config_for
 from . import config as _config
-from . import official
 from .gpt import ClassConditionalGPT, GPTConfig, structural_mask
 from .schema import SCHEMA
 from .vqgan import VQGAN, VQGANConfig
@@ -47,8 +47,9 @@ class TamingFamily:
 
     # ------------------------------------------------------------------ configs
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The family's base config + the card's GPT sizes (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' ``arch`` in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     # ------------------------------------------------------------------ building
     def parse_config(self, config: Mapping[str, Any], where: str = "taming config") -> Mapping[str, Any]:

@@ -20,7 +20,6 @@ from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import check_label_range
-from visbpp.core.linear import Linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 
@@ -71,10 +70,10 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         E = cfg.n_embd
-        self.key = Linear(E, E)
-        self.query = Linear(E, E)
-        self.value = Linear(E, E)
-        self.proj = Linear(E, E)
+        self.key = nn.Linear(E, E)
+        self.query = nn.Linear(E, E)
+        self.value = nn.Linear(E, E)
+        self.proj = nn.Linear(E, E)
         self.register_buffer("mask", structural_mask(cfg.block_size, cfg.n_unmasked))
         self.n_head = cfg.n_head
         self.n_unmasked = cfg.n_unmasked
@@ -102,7 +101,7 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(E)
         self.ln2 = nn.LayerNorm(E)
         self.attn = CausalSelfAttention(cfg)
-        self.mlp = nn.Sequential(Linear(E, 4 * E), nn.GELU(), Linear(4 * E, E), nn.Dropout(0.0))
+        self.mlp = nn.Sequential(nn.Linear(E, 4 * E), nn.GELU(), nn.Linear(4 * E, E), nn.Dropout(0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
@@ -118,7 +117,7 @@ class GPT(nn.Module):
         self.pos_emb = nn.Parameter(torch.zeros(1, cfg.block_size, cfg.n_embd))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd)
-        self.head = Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         self.block_size = cfg.block_size
 
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:

@@ -1,19 +1,15 @@
 """The official taming configuration of every registered size (no torch): the base config of
-``config.py`` with the card's GPT sizes. ``FAMILY.config_for`` is :func:`config_for`."""
+``config.py`` with the card's GPT sizes. ``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from visbpp.core.registry.catalog import get_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 from .config import config_for_card
 
 
-def config_for(model_id: str) -> dict[str, Any]:
+def config(card: ModelCard, tokenizer: TokenizerCard) -> dict[str, Any]:
     """The family's base config + the card's GPT sizes (``card.arch``)."""
-    card = get_card(model_id)
-    if card.family != "taming":
-        ids = ", ".join(c.id for c in model_cards("taming"))
-        raise KeyError(f"{model_id!r} is not a taming size; taming sizes: {ids}")
     return config_for_card(card.arch)

@@ -18,7 +18,7 @@ from visbpp.core.registry.build import build_and_load
 from visbpp.core.registry.checkpoint_io import CheckpointError
 from visbpp.core.registry.config_schema import check_config
 
-from . import official
+from .. import config_for
 from .schema import SCHEMA
 from .transformer import VAR, VARConfig, block_causal_bias, scale_of_positions
 from .vqvae import DOWNSAMPLE, VQVAE, VQVAEConfig
@@ -61,8 +61,9 @@ class VARFamily:
     name = "var"
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The official config of a size (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the cards' ``arch`` in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "VAR config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema (unknown keys and wrong types are errors)."""

@@ -3,14 +3,14 @@
 The schema is the conformance fixtures' ``config.json``: the VQVAE arguments (``tokenizer``), the
 VAR arguments (``transformer``), ``image_size``, ``patch_nums``, ``num_classes``,
 ``tokens_per_image`` and ``vocab_size``; the card's ``arch`` gives ``depth``, ``patch_nums`` and
-``shared_aln``. ``FAMILY.config_for`` is :func:`config_for`.
+``shared_aln``. ``visbpp.models.official_config(card, tokenizer)`` calls :func:`config`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from visbpp.core.registry.catalog import get_card, model_cards
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 CH_MULT = (1, 1, 2, 2, 4)  # fixed inside the official VQVAE (LDM "vq-f16" layout)
 DOWNSAMPLE = 2 ** (len(CH_MULT) - 1)  # 16
@@ -30,11 +30,7 @@ def _official_config(depth: int, patch_nums: tuple[int, ...], shared_aln: bool) 
                 patch_nums=pn, tokens_per_image=L, vocab_size=4096)
 
 
-def config_for(model_id: str) -> dict[str, Any]:
+def config(card: ModelCard, tokenizer: TokenizerCard) -> dict[str, Any]:
     """The official config of a size: the card's architecture (depth, patch_nums, shared_aln) in the
     family's base config."""
-    card = get_card(model_id)
-    if card.family != "var":
-        ids = ", ".join(c.id for c in model_cards("var"))
-        raise KeyError(f"{model_id!r} is not a VAR model; VAR ids: {ids}")
     return _official_config(card.arch["depth"], tuple(card.arch["patch_nums"]), bool(card.arch["shared_aln"]))

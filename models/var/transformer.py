@@ -23,7 +23,6 @@ from torch import nn
 
 from visbpp.core.interfaces import TokenLayout
 from visbpp.core.labels import check_label_range
-from visbpp.core.linear import Linear, linear
 from visbpp.core.nll import chunked_nll, default_chunk
 
 MAX_SCALE_MUL = math.log(100)  # clamp of the per-head logit scale (before exp)
@@ -89,8 +88,8 @@ def block_causal_bias(patch_nums) -> torch.Tensor:
 class FFN(nn.Module):
     def __init__(self, dim: int, hidden: int):
         super().__init__()
-        self.fc1 = Linear(dim, hidden)
-        self.fc2 = Linear(hidden, dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.fc1(x)  # (B, L, hidden), fresh: the activation runs in place
@@ -109,11 +108,11 @@ class SelfAttention(nn.Module):
             self.scale_mul_1H11 = nn.Parameter(torch.full((1, num_heads, 1, 1), 4.0).log())
         else:
             self.scale = 0.25 / math.sqrt(self.head_dim)
-        self.mat_qkv = Linear(dim, 3 * dim, bias=False)
+        self.mat_qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.q_bias = nn.Parameter(torch.zeros(dim))
         self.v_bias = nn.Parameter(torch.zeros(dim))
         self.register_buffer("zero_k_bias", torch.zeros(dim))
-        self.proj = Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, attn_bias: torch.Tensor | tuple[int, ...]) -> torch.Tensor:
         """x (B, L, C); attn_bias: the (1, 1, L, L) additive 0/-inf mask, or the end position of every
@@ -121,7 +120,7 @@ class SelfAttention(nn.Module):
         which skips the masked-out 38% of the 680 x 680 scores of the official mask)."""
         B, L, C = x.shape
         qkv_bias = torch.cat((self.q_bias, self.zero_k_bias, self.v_bias))
-        qkv = linear(x, self.mat_qkv.weight, qkv_bias).view(B, L, 3, self.num_heads, self.head_dim)
+        qkv = (self.mat_qkv(x) + qkv_bias).view(B, L, 3, self.num_heads, self.head_dim)
         v = qkv[:, :, 2].transpose(1, 2)  # (B, H, L, hd)
         if self.l2_norm:
             # q and k normalised in one call (each row on its own: the same values as two calls)
@@ -163,7 +162,7 @@ class AdaLNSelfAttn(nn.Module):
         if cfg.shared_aln:
             self.ada_gss = nn.Parameter(torch.randn(1, 1, 6, C) / C**0.5)
         else:
-            self.ada_lin = nn.Sequential(nn.SiLU(), Linear(C, 6 * C))
+            self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(C, 6 * C))
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, attn_bias: torch.Tensor | tuple[int, ...]) -> torch.Tensor:
         """x (B, L, C); cond: SiLU-free class embedding (B, C), or the shared (B, 1, 6, C) modulation."""
@@ -196,7 +195,7 @@ class AdaLNBeforeHead(nn.Module):
     def __init__(self, C: int, eps: float):
         super().__init__()
         self.C, self.eps = C, eps
-        self.ada_lin = nn.Sequential(nn.SiLU(), Linear(C, 2 * C))
+        self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(C, 2 * C))
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.ada_lin(cond).view(-1, 1, 2, self.C).unbind(2)  # each (B, 1, C)
@@ -226,18 +225,18 @@ class VAR(nn.Module):
         self.nll_chunk: int | None = None  # positions per NLL chunk; None = from the batch size and V
         self._tokenizer = (tokenizer,)  # not a submodule: its weights are not part of this state dict
 
-        self.word_embed = Linear(cfg.Cvae, C)
+        self.word_embed = nn.Linear(cfg.Cvae, C)
         self.class_emb = nn.Embedding(cfg.num_classes + 1, C)  # row num_classes = null class
         self.pos_start = nn.Parameter(torch.zeros(1, self.first_l, C))
         self.pos_1LC = nn.Parameter(torch.zeros(1, self.L, C))
         self.lvl_embed = nn.Embedding(len(cfg.patch_nums), C)
         if cfg.shared_aln:
-            self.shared_ada_lin = nn.Sequential(nn.SiLU(), Linear(C, 6 * C))
+            self.shared_ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(C, 6 * C))
         self.blocks = nn.ModuleList([AdaLNSelfAttn(cfg) for _ in range(cfg.depth)])
         self.register_buffer("lvl_1L", scale_of_positions(cfg.patch_nums))
         self.register_buffer("attn_bias_for_masking", block_causal_bias(cfg.patch_nums).contiguous())
         self.head_nm = AdaLNBeforeHead(C, cfg.norm_eps)
-        self.head = Linear(C, cfg.vocab_size)
+        self.head = nn.Linear(C, cfg.vocab_size)
         self.eval()
 
     @property

@@ -21,7 +21,7 @@ from visbpp.core.registry.catalog import model_cards
 from visbpp.core.registry.checkpoints import MissingCheckpointError
 from visbpp.core.registry.config_schema import check_config
 
-from . import official
+from .. import config_for
 from .config import tokenizer_config, transformer_config
 from .gpt import VFMTokGPT
 from .official import BASE_TOKENIZER, BASE_TRANSFORMER  # noqa: F401 - re-exported
@@ -46,8 +46,9 @@ class VFMTokFamily:
         return tuple(c.id for c in model_cards(self.name))
 
     def config_for(self, model_id: str) -> dict[str, Any]:
-        """The base config + the card's GPT size (``official.config_for``)."""
-        return official.config_for(model_id)
+        """The official config of a registered id (``visbpp.models.config_for``: the card's GPT size in
+        ``official.config``)."""
+        return config_for(model_id, self.name)
 
     def parse_config(self, config: Mapping[str, Any], where: str = "VFMTok config") -> Mapping[str, Any]:
         """Check ``config`` against the family schema and read it (unknown keys, wrong types, unsupported

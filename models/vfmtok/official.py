@@ -1,14 +1,15 @@
 """The official VFMTok configuration of every registered model, as plain data (no torch): the one
 released tokenizer (``VQ_16(codebook_size=16384, codebook_slots_embed_dim=12, z_channels=512,
 transformer_config=configs/vit_transformer.yaml)``) and the LlamaGen GPT arguments of
-``test_net.py`` with the model card's size. ``FAMILY.config_for`` is :func:`config_for`."""
+``test_net.py`` with the model card's size. ``visbpp.models.official_config(card, tokenizer)`` calls
+:func:`config`."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from visbpp.core.registry.catalog import get_card, get_tokenizer_card
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard
 
 # configs/vit_transformer.yaml (the decoder's params are references to the encoder's)
 _ENC = {"layer_type": "normal", "image_size": 336, "patch_size": 16, "dim": 512, "depth": 6, "num_head": 8,
@@ -38,12 +39,8 @@ DINO_INPUT_SIDE = 336
 DINO_LEVELS = [5, 11, 17, 23]
 
 
-def config_for(model_id: str) -> dict[str, Any]:
+def config(card: ModelCard, tcard: TokenizerCard) -> dict[str, Any]:
     """The base config + the model card's GPT size (``card.arch``)."""
-    card = get_card(model_id)
-    if card.family != "vfmtok":
-        raise KeyError(f"{model_id!r} is not a VFMTok model")
-    tcard = get_tokenizer_card(card.tokenizer_id)
     return {"family": "vfmtok", "model_id": card.id, "tokenizer_id": tcard.id,
             "tokenizer": copy.deepcopy(BASE_TOKENIZER), "transformer": {**BASE_TRANSFORMER, **dict(card.arch)},
             "image_size": card.resolution, "dino_input_side": DINO_INPUT_SIDE, "dino_levels": list(DINO_LEVELS)}

@@ -1,4 +1,4 @@
-"""Missing-checkpoints modal: where each file goes, and a fetch offer when a fetcher exists."""
+"""Missing-checkpoints modal: where each file goes, and a fetch offer."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from textual.widgets import Button, Label, Static
 
 
 class MissingCheckpointsModal(ModalScreen[bool]):
-    """Lists where each missing checkpoint must go; offers to fetch when a fetcher exists.
+    """Lists where each missing checkpoint must go and offers to fetch them.
     Dismisses with True when the user asks to fetch."""
 
     BINDINGS = [Binding("escape", "close", "Close"), Binding("f", "fetch", "Fetch")]
 
-    def __init__(self, missing: list[tuple[str, str]], can_fetch: bool) -> None:
+    def __init__(self, missing: list[tuple[str, str]]) -> None:
         super().__init__(classes="modal")
-        self.missing, self.can_fetch = missing, can_fetch
+        self.missing = missing
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
@@ -26,16 +26,14 @@ class MissingCheckpointsModal(ModalScreen[bool]):
                 for mid, msg in self.missing:
                     yield Static(f"• {msg}", markup=False, classes="missing-item", name=mid)
             with Horizontal(classes="modal-buttons"):
-                if self.can_fetch:
-                    yield Button("Fetch (f)", variant="primary", id="fetch")
+                yield Button("Fetch (f)", variant="primary", id="fetch")
                 yield Button("Close", id="close")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "fetch")
 
     def action_fetch(self) -> None:
-        if self.can_fetch:
-            self.dismiss(True)
+        self.dismiss(True)
 
     def action_close(self) -> None:
         self.dismiss(False)

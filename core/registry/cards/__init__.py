@@ -1,12 +1,33 @@
-"""Card data of the registry, one module per family (see ``visbpp.core.registry.catalog``)."""
+"""Card data of the registry, one module per family (see ``visbpp.core.registry.catalog``).
+
+:data:`CARD_MODULES` is the one list of families: the registry reads the cards of these modules
+(in this order, the display order), its families are the cards' ``family`` values, and each
+family's code is the package of that name in ``visbpp.models`` (found by name, no second list).
+Adding a family = its card module here + one line below + its ``models/<family>/`` package.
+"""
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
 
-# Order = display order of families.
-FAMILY_MODULES = ("taming", "rqtransformer", "llamagen", "var", "openmagvit2", "ibq", "rar", "gigatok", "hita", "par", "flexvar", "alitok", "vfmtok", "cca", "micro")
+CARD_MODULES = (
+    "taming",
+    "rqtransformer",
+    "llamagen",
+    "var",
+    "openmagvit2",
+    "ibq",
+    "rar",
+    "gigatok",
+    "hita",
+    "par",
+    "flexvar",
+    "alitok",
+    "vfmtok",
+    "cca",      # fine-tunes: cards of the llamagen and var families
+    "micro",
+)
 
 # The published table (FID, rFID, BPP per model) that this project reproduces is the paper's
 # table, measured by the paper's own code; every card that carries one of its values cites it so.
@@ -19,26 +40,6 @@ TABLE_FID_PROTOCOL = ("sampling protocol not stated by the table; matches no ups
 TABLE_RFID_PROTOCOL = "tokenizer reconstruction FID on ImageNet val as quoted by the table (its settings not stated)"
 
 
-def reference_bpp_source(card) -> str | None:
-    """Where a card's ``reference_bpp`` comes from (None without one): the published table, or the
-    micro zoo's own held-out measurement."""
-    if card.reference_bpp is None:
-        return None
-    from visbpp.core.registry.catalog import MICRO_FAMILY
-
-    if card.family == MICRO_FAMILY:
-        from visbpp.core.registry.cards.micro import REFERENCE_SOURCE
-
-        return REFERENCE_SOURCE
-    return PUBLISHED_TABLE
-
-
 def modules() -> list[ModuleType]:
-    out = []
-    for name in FAMILY_MODULES:
-        try:
-            out.append(importlib.import_module(f"{__name__}.{name}"))
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
-    return out
+    """The card modules of :data:`CARD_MODULES`, in order."""
+    return [importlib.import_module(f"{__name__}.{name}") for name in CARD_MODULES]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from visbpp.core.files import ASSETS_DIR
-from visbpp.core.registry.catalog import CheckpointFile, ModelCard, Published, TokenizerCard
+from visbpp.core.registry.catalog import MICRO_FAMILY, CheckpointFile, ModelCard, Published, TokenizerCard
 
 ZOO_DIR = ASSETS_DIR / "micro"
 REPO = "bundled:micro"
@@ -47,14 +47,14 @@ def _load() -> tuple[tuple[TokenizerCard, ...], tuple[ModelCard, ...]]:
     n = 10 * meta["settings"]["samples_per_class"]
     rfid = Published(round(tmeta["micro_rfid"], 4), SOURCE, RPROTOCOL, metric="micro-FID", guidance="none")
     toks = (TokenizerCard(
-        id="micro-vq", family="micro", params=tmeta["params"], codebook_size=128, code_dim=8, downsample=2,
+        id="micro-vq", family=MICRO_FAMILY, params=tmeta["params"], codebook_size=128, code_dim=8, downsample=2,
         file=_file("tokenizer", tmeta["file"], sha), rfid=((16, rfid),),
         notes="LlamaGen VQ tokenizer code at width 32, two levels",
     ),)
     cards = []
     for mid, m in sorted(meta["models"].items(), key=lambda kv: kv[1]["params"]):
         cards.append(ModelCard(
-            id=mid, family="micro", family_label="Micro", size=mid.split("-", 1)[1].upper(), params=m["params"],
+            id=mid, family=MICRO_FAMILY, family_label="Micro", size=mid.split("-", 1)[1].upper(), params=m["params"],
             resolution=16, tokenizer_id="micro-vq", codebook_size=128, tokens_per_image=64,
             files=(_file("transformer", m["file"], sha),),
             fid=Published(round(m["micro_fid"], 4), SOURCE, PROTOCOL.format(n=n), metric="micro-FID", guidance="none"),
