@@ -88,6 +88,16 @@ def test_run_view_folds_engine_events():
     assert v.models["b"].stage == "not run" and v.models["a"].stage == "done"  # b was still queued
 
 
+def test_a_model_cancelled_part_way_no_longer_reads_scoring():
+    v = RunView()
+    v.start(["a"])
+    v.apply(ev.RunStarted("r1", ("a",), 290))
+    v.apply(ev.Progress("a", "scoring", 144, 290, 50.0, 2.9))
+    v.apply(ev.RunFinished("r1", None, cancelled=True))
+    assert v.models["a"].stage == "cancelled"
+    assert v.models["a"].stats == "cancelled at 144/290: run again to resume"
+
+
 def test_rows_join_measured_sort_and_fit_lines():
     recs = [{"model_id": "m1", "group": "G", "resolution": 256, "fid": 5.0, "rfid": 1.0, "bpp": 0.02,
              "reference_bpp": 0.02, "measured_bpp": None},
@@ -327,7 +337,7 @@ async def test_results_table_shows_every_column_and_row(home, size):
         assert widths <= table.size.width, (widths, table.size.width)
         assert len(table.columns) == (8 if size[0] < 135 else 13)   # narrow: the detail line has the baseline
         assert table.size.height >= table.row_count + 1
-        await pilot.press("p")
+        await pilot.press("4")
         await pilot.pause()
         assert app.query_one("#tabs").active == "plots" and app.query_one("#fit-plot").size.height >= 10
 
@@ -474,3 +484,39 @@ async def test_fid_set_toggle_refits_and_says_which(home):
                 fids = {r.model_id: r.fid for r in rows}
                 assert fids["llamagen-b-256"] == 5.46 and "taming-1.4b" not in fids
                 assert any("no FID of source 'readme'" in n for n in app.bundle.analysis["notes"])
+
+
+def test_toast_line_is_one_short_line():
+    from visbpp.tui.results_view import toast_line
+
+    long = ("not measured on the common image set (official preprocessing, /d (imagefolder), limit 20, n=20): "
+            + ", ".join(f"m{i} (n=12, /d (imagefolder), limit 12)" for i in range(30)) + "; measure them again")
+    line = toast_line([long, "another warning: with details"])
+    assert "\n" not in line and len(line) <= 80
+    assert line == "not measured on the common image set (official preprocessin… (+1 more) · 5 Stats"
+
+
+async def test_fit_warnings_toast_one_line_the_stats_tab_has_them_in_full(home):
+    """Runs on two image sets: the toast is one line; Stats shows the warning in full and which run
+    each measured BPP comes from."""
+    from test_runs import MICRO, _store
+
+    _store(home, "runA", 20, {m: 0.40 - 0.03 * i for i, m in enumerate(MICRO[:3])}, "2026-01-01T00:00:00Z")
+    _store(home, "runB", 12, {"micro-s": 0.45, "micro-xl": 0.3}, "2026-02-01T00:00:00Z")   # micro-xl: 12 images only
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(pilot, app)
+        await pilot.press("m")   # fit measured BPP where available
+        await _loaded(pilot, app, 2)
+        await pilot.pause(0.2)
+        toasts = [n.message for n in app._notifications if n.title == "fit warning"]
+        assert toasts and all("\n" not in t and len(t) <= 80 and t.endswith("5 Stats") for t in toasts)
+        await pilot.press("5")
+        await pilot.pause(0.2)
+        from rich.console import Console
+
+        con = Console(width=300, record=True, file=io.StringIO())
+        con.print(app.query_one("#stats-body").content)
+        body = " ".join(con.export_text().split())
+        assert "Measured BPP from" in body and "micro-s: 2 runs in the store; using run runA" in body
+        assert "micro-l, micro-m: using run runA" in body and "not measured on the common image set" in body

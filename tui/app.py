@@ -45,7 +45,7 @@ from .messages import (
     RunDone,
     StatusesLoaded,
 )
-from .results_view import Bundle, analysis_warnings
+from .results_view import Bundle, analysis_warnings, toast_line
 from .state import (
     CustomModel,
     RunView,
@@ -91,10 +91,9 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
         Binding("c", "cancel", "Cancel"),
         Binding("e", "export_csv", "CSV"),
         Binding("j", "export_json", "JSON"),
-        Binding("m", "toggle_model_set", "BPP set"),
+        Binding("m", "toggle_model_set", "BPP"),
         Binding("f", "toggle_fid_source", "FID"),
         Binding("g", "zoom_group", "Zoom"),
-        Binding("p", "toggle_plots", "Plots", show=False),
         *(Binding(str(i), f"tab('{t}')", t.title(), show=False) for i, t in enumerate(TABS, start=1)),
     ]
 
@@ -167,7 +166,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
             with TabPane("7 Runs", id="runs"):
                 yield RunsPanel(str(self.home), id="runs-panel")
         yield Static("loading the published table…", id="analysis-status")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)   # ctrl+p still opens it: 80 columns hold the keys
 
     def on_mount(self) -> None:
         self._fill_picker()
@@ -217,10 +216,12 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
         self.show_detail()
 
     def _update_summary(self, selected: Sequence[str]) -> None:
-        micro = bool(selected) and self.default_data is not None   # the selection's family ships its data
+        typed = self.ui_settings.data_dir.strip()
+        shipped = bool(selected) and self.default_data is not None and not typed   # the selection's data ships
+        where = (" · r scores them on the bundled data" if shipped else
+                 f" · r scores them on {typed}" if selected and typed else "  ·  space toggles, r runs")
         txt = f"{len(selected)} selected" + (f": {', '.join(selected[:4])}{' …' if len(selected) > 4 else ''}"
-                                              if selected else "") + (
-            " · r scores them, no set-up" if micro else "  ·  space toggles, r runs")
+                                              if selected else "") + where
         self.query_one("#selection-summary", Static).update(txt)
 
     # ------------------------------------------------------------------ run
@@ -392,18 +393,19 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
         micro.display = bool(bundle.micro_series)
         self.query_one(FitLegend).show(list(bundle.series) + list(bundle.micro_series), sorted(flagged))
         self.query_one(BilinearPlot).show(bundle.bilinear)
-        self.query_one(StatsPanel).show(bundle.analysis, self.fid_source)
+        warns = analysis_warnings(bundle)
+        self.query_one(StatsPanel).show(bundle.analysis, self.fid_source, warns, bundle.runs_used)
         n_meas = sum(r.measured_bpp is not None for r in bundle.rows)
         fit = "published BPP" if self.model_set == "published" else "measured BPP where available"
         micro = " · µFID = micro-FID (digits), not FID" if any(r.micro for r in bundle.rows) else ""
         text = (f"{len(bundle.rows)} models, {n_meas} measured · fits on {fit}, FID {self.fid_source}{micro} · "
                 f"4 plots, 5 stats, s sorts")
-        warns = analysis_warnings(bundle)
         status = Text(bundle.error, style="red") if bundle.error else Text(text)
         if warns and not bundle.error:
             status = Text(f"⚠ {len(warns)} fit warning(s) (5 Stats) · ", style="yellow") + status
-            for w in analysis_warnings(bundle, skip_kinds=("bpp_provenance",)):  # mixes pop up; standing notes do not
-                self.notify(w, title="fit warning", severity="warning", timeout=12)
+            mixes = analysis_warnings(bundle, skip_kinds=("bpp_provenance",))   # standing notes do not pop up
+            if mixes:   # one line over the plots; the full text is in the Stats tab
+                self.notify(toast_line(mixes), title="fit warning", severity="warning", timeout=8)
         self.query_one("#analysis-status", Static).update(status)
         self.analysis_loads += 1
 
@@ -479,9 +481,9 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
         for name in st.VALIDATED:
             self.query_one(f"#set-{name}", Input).set_class(name in bad, "-invalid")
         self._save_settings(st.savable(self.ui_settings, last_good))
+        self._update_summary(self.query_one(ModelPicker).ordered_selection())   # where r scores them
         if self.check_checkpoints and message.settings.checkpoint_dir != old_ck:
             self.load_statuses(self.ui_settings.checkpoint_dir)
-
 
 
 from .launch import main, parse_args  # noqa: E402,F401 - the entry point lives there

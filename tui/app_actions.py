@@ -46,9 +46,6 @@ class ActionsMixin:
         if isinstance(self.focused, Input):
             self.query_one("#progress").focus() if self.query_one(TabbedContent).active == "run" else self.set_focus(None)
 
-    def action_toggle_plots(self) -> None:
-        self.action_tab("plots")
-
     def action_zoom_group(self) -> None:
         """Cycle the FID plot through all groups, then each group alone (its BPP range fills the plot)."""
         name = self.query_one("#fit-plot", FitPlot).next_zoom()

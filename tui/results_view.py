@@ -202,7 +202,8 @@ class Bundle:
     micro_analysis: dict | None = None                     # their own analysis: never mixed with FID
     bilinear: Any = None                                   # BilinearView or None
     error: str | None = None
-    notes: list[str] = field(default_factory=list)         # the run selection's notes (core/store/runs.py)
+    notes: list[str] = field(default_factory=list)         # the run selection's warnings (core/store/runs.py)
+    runs_used: list[str] = field(default_factory=list)     # its notes: which run each measurement comes from
 
 
 def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[str]:
@@ -216,6 +217,18 @@ def analysis_warnings(bundle: Bundle, skip_kinds: Sequence[str] = ()) -> list[st
                 continue
             out.append(w["message"] if isinstance(w, dict) else str(w))
     return out
+
+
+TOAST_CHARS = 60   # a warning toast is one line: the start of the first warning, the count, where to read them
+
+
+def toast_line(warnings: Sequence[str]) -> str:
+    """One line for a toast of ``warnings`` (their full text is in the Stats tab)."""
+    first = " ".join(warnings[0].split())
+    head = first.split(":")[0] if ":" in first[:TOAST_CHARS] else first
+    head = head if len(head) <= TOAST_CHARS else head[:TOAST_CHARS - 1].rstrip() + "…"
+    more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
+    return f"{head}{more} · 5 Stats"
 
 
 def merge_measured(stored: Sequence[dict], live: Sequence[dict]) -> list[dict]:
@@ -241,6 +254,7 @@ def load_bundle(cache_dir: str | None, model_set: str = "published", live: Seque
     try:
         sel = select_measured(cache_dir)
         b.measured, b.notes = merge_measured(sel.entries, live), list(sel.warnings)
+        b.runs_used = [n for n in sel.notes if n not in sel.warnings]
     except Exception as e:  # noqa: BLE001 - a damaged store must not stop the table
         b.measured = list(live)
         b.error = f"results store: {type(e).__name__}: {e}"

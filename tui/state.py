@@ -214,6 +214,8 @@ class ModelProgress:
             return "waits for the models above"
         if self.stage == "not run":
             return "not scored: the run was cancelled"
+        if self.stage == "cancelled":
+            return f"cancelled at {self.done}/{self.total}: run again to resume"
         rate = f"{self.images_per_s:.1f} img/s" if self.images_per_s else "- img/s"
         return f"{self.done}/{self.total}  {rate}  ETA {fmt_eta(self.eta_s)}"
 
@@ -272,10 +274,10 @@ class RunView:
         if isinstance(event, ev.RunFinished):
             self.running, self.finished = False, True
             self.cancelled, self.out_dir = event.cancelled, event.out_dir
-            if event.cancelled:  # the models not scored at all (queued, or only their tokenizer loaded) did not run
+            if event.cancelled:  # a model part-way through was cancelled; those not started did not run
                 for r in self.models.values():
-                    if r.stage != "done" and not (r.stage == "scoring" and r.done > 0):
-                        r.stage = "not run"
+                    if r.stage != "done":
+                        r.stage = "cancelled" if r.stage == "scoring" and r.done > 0 else "not run"
             return None
         return None
 

@@ -7,7 +7,7 @@ the straight line (``beyond_view``: forms, scaling, baseline, pairs, validity)."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from rich import box
 from rich.console import Group
@@ -91,19 +91,23 @@ def outliers(analysis: dict | None) -> set[str]:
     return {o for name in ("linear", "bilinear") for o in ((g.get(name) or {}).get("outliers") or [])}
 
 
-def statistics(analysis: dict | None, fid_source: str = "paper") -> Group:
+def statistics(analysis: dict | None, fid_source: str = "paper", warnings: Sequence[str] = (),
+               runs_used: Sequence[str] = ()) -> Group:
+    """The Stats tab; ``warnings`` (every fit and selection warning, in full: the toasts only count
+    them) and ``runs_used`` (which run each measured BPP comes from) close it."""
+    tail: list = [Text("")] + [Text(f"⚠ {w}", style="yellow") for w in warnings] if warnings else []
+    if runs_used:
+        tail += [Text(""), Text("Measured BPP from (the selection rule of `visbpp runs`):", style="bold")]
+        tail += [Text(f"  {n}", style="dim") for n in runs_used]
     if not analysis:
-        return Group(Text("No analysis yet (the table is still loading, or too few models have an FID)."))
+        return Group(Text("No analysis yet (the table is still loading, or too few models have an FID)."), *tail)
     parts: list = [Text(f"FID set: {fid_source}  ·  r = Pearson correlation  ·  CI = 95% confidence interval",
                         style="dim"), group_table(analysis), ancova_text(analysis), Text(""),
                    global_table(analysis), outlier_text(analysis)]
     parts += beyond_view.renderables(analysis, "FID", compact=True)
-    warns = [w["message"] if isinstance(w, dict) else str(w) for w in analysis.get("warnings", [])]
-    if warns:
-        parts += [Text("")] + [Text(f"⚠ {w}", style="yellow") for w in warns]
     micro = analysis.get("micro")
     if micro and micro.get("groups"):
         t = group_table(micro)
         t.title = "Micro zoo  micro-FID = a + b·BPP (its own scale, never mixed with FID)"
         parts += [Text(""), t]
-    return Group(*parts)
+    return Group(*parts, *tail)

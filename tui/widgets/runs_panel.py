@@ -40,6 +40,7 @@ class RunsPanel(DataTable):
 
         from visbpp.core.store import runs as RU
 
+        keep = self._selected()   # the cursor stays on the same run (a pin or unpin never moves it)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # damaged entries: `visbpp runs list` names them
             self.runs, pins = RU.list_runs(self.home), RU.read_pins(self.home)
@@ -50,6 +51,9 @@ class RunsPanel(DataTable):
                          else str(n if n is not None else "-"), r["preprocess"], r["dtype"], str(r["device"]),
                          r["date"], "yes" if r["complete"] else "no",
                          ", ".join(sorted(m for m, rid in pins.items() if rid == r["run_id"])), key=r["run_id"])
+        ids = [r["run_id"] for r in self.runs]
+        if keep is not None and keep["run_id"] in ids:
+            self.move_cursor(row=ids.index(keep["run_id"]))
 
     def _selected(self) -> dict | None:
         if not self.runs or self.cursor_row is None or not 0 <= self.cursor_row < len(self.runs):

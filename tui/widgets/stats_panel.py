@@ -13,5 +13,5 @@ class StatsPanel(VerticalScroll):
     def compose(self):
         yield Static(statistics(None), id="stats-body")
 
-    def show(self, analysis: dict | None, fid_source: str) -> None:
-        self.query_one("#stats-body", Static).update(statistics(analysis, fid_source))
+    def show(self, analysis: dict | None, fid_source: str, warnings=(), runs_used=()) -> None:
+        self.query_one("#stats-body", Static).update(statistics(analysis, fid_source, warnings, runs_used))
