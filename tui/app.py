@@ -248,7 +248,8 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
         return self._quit_clean
 
     def quit_now(self) -> None:
-        self._quit_clean = not (self.running or self._busy("fetch") or self._busy("defaults"))
+        # the bundled data is written beside its folder and renamed in: leaving it half-done is safe
+        self._quit_clean = not (self.running or self._busy("fetch"))
         self.exit()
 
     def _busy(self, group: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import threading
@@ -54,13 +55,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         name = args.name or Path(args.transformer).stem
         custom.append(CustomModel(name, args.family, args.config, args.tokenizer, args.transformer))
     app = VisbppApp(custom_models=custom)
-    app.run()
+    # Our own loop, not asyncio.run(): that would wait, after the app has exited, for the thread
+    # workers in the loop's executor (the warm-up imports of torch, pandas, statsmodels: seconds).
+    loop = asyncio.new_event_loop()
+    app.run(loop=loop)
     if app.abandon_workers_on_exit():
         # Only read-only workers are left (imports, table loads, checkpoint status): end the process now
         # instead of waiting for them (a torch import alone can take seconds), so q quits at once.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(app.return_code or 0)
+    loop.run_until_complete(loop.shutdown_default_executor())   # a run or download finishes its writes
+    loop.close()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ resized to 16x16 with PIL bilinear and replicated to three channels.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -46,20 +48,32 @@ def split(name: str) -> tuple[np.ndarray, np.ndarray]:
 def write_imagefolder(root: str | os.PathLike, name: str = "heldout") -> Path:
     """Write a split as an ImageFolder (``<root>/<digit>/<index>.png``) for `visbpp run`.
 
-    Idempotent: an existing complete folder (marker file) is left as it is.
+    Idempotent: an existing complete folder (marker file) is left as it is. The folder is written
+    beside ``root`` and renamed into place when complete, so a process ended part-way (the TUI quits
+    without waiting for it) leaves no half-written data set, only a staging folder the next call removes.
     """
     root = Path(root)
     marker = root / ".complete"
     if marker.is_file():
         return root
     images, labels = split(name)
-    for c in range(NUM_CLASSES):
-        (root / str(c)).mkdir(parents=True, exist_ok=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for stale in root.parent.glob(f".{root.name}.staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
     counters = [0] * NUM_CLASSES
+    for c in range(NUM_CLASSES):
+        (stage / str(c)).mkdir()
     for img, lab in zip(images, labels):
-        Image.fromarray(img).save(root / str(lab) / f"{counters[lab]:04d}.png")
+        Image.fromarray(img).save(stage / str(lab) / f"{counters[lab]:04d}.png")
         counters[lab] += 1
-    marker.write_text(f"{name} split of the sklearn digits, {len(labels)} images\n")
+    (stage / ".complete").write_text(f"{name} split of the sklearn digits, {len(labels)} images\n")
+    if root.exists() and not marker.is_file():   # a folder of an earlier version, written in place
+        shutil.rmtree(root, ignore_errors=True)
+    try:
+        os.rename(stage, root)
+    except OSError:   # another process put it in place first
+        shutil.rmtree(stage, ignore_errors=True)
     return root
 
 
