@@ -129,6 +129,15 @@ def view(name: str):
             await pilot.press("2")
             fake_run_events(a)
             a.query_one("#progress").focus()
+        elif name == "runs":
+            from test_runs import MICRO, _store
+
+            home = a.home
+            _store(home, "0f3a9c2e7b1d4a56", 360, {m: 0.40 - 0.03 * i for i, m in enumerate(MICRO)},
+                   "2026-01-02T03:04:05Z")
+            _store(home, "9b2e44c01d7a3f18", 120, {"micro-s": 0.41}, "2026-01-03T04:05:06Z", preprocess="paper")
+            await pilot.press("7")
+            a.query_one("#runs-panel").reload()
         elif name == "bits":
             from visbpp.tui.bits_view import BitsReport
 
@@ -142,6 +151,6 @@ def view(name: str):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("name", ["models", "run", "results", "plots", "stats", "bits"])
+@pytest.mark.parametrize("name", ["models", "run", "results", "plots", "stats", "bits", "runs"])
 def test_view_at_size(app, snap_compare, name, size):
     assert snap_compare(app, terminal_size=size, run_before=view(name))

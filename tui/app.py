@@ -107,12 +107,14 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
         runner: Callable | None = None,
         check_checkpoints: bool = True,
         warm_torch: bool = True,
+        switches: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.home = Path(home) if home else st.visbpp_home()
         self.settings_file = st.settings_path(self.home)
         self.ui_settings, self._settings_warning = st.load_settings(self.settings_file)
         self._saved = self.ui_settings   # the last valid settings written (or read)
+        self.ui_settings = self.ui_settings.updated(force="", **(switches or {}))   # visbpp-tui --unconditional ...
         self.custom_models = list(custom_models)
         self.memory_probe, self.memory_interval = memory_probe, memory_interval
         self.runner = runner
@@ -450,7 +452,7 @@ class VisbppApp(ActionsMixin, ViewsMixin, WorkersMixin, App):
             self.query_one(target).focus()
         if event.pane.id == "bits":
             self._load_bits()
-
+        self.refresh_bindings()   # m, f, g make way for the Runs tab's keys there
     # ------------------------------------------------------------------ picker / settings
     @on(ModelPicker.SelectionChanged)
     def _selection_changed(self, message: ModelPicker.SelectionChanged) -> None:

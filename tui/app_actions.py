@@ -18,6 +18,9 @@ from .widgets.path_prompt import PathPrompt
 TABS = ("models", "run", "results", "plots", "stats", "bits", "runs")
 
 
+FIT_ACTIONS = ("toggle_model_set", "toggle_fid_source", "zoom_group")   # m, f, g: what the fits show
+
+
 class ActionsMixin:
     """Actions bound to keys in ``VisbppApp.BINDINGS``."""
 
@@ -36,6 +39,9 @@ class ActionsMixin:
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "leave_field":   # shown in the footer only while a text field has the focus
             return isinstance(self.focused, Input)
+        if action in FIT_ACTIONS:     # the Runs tab's own keys (pin, unpin, remove) take their place there
+            tabs = self.query(TabbedContent)
+            return not tabs or tabs.first().active != "runs"
         return True
 
     def action_tab(self, tab: str) -> None:

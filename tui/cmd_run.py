@@ -28,13 +28,14 @@ def _rank0() -> bool:
 
 
 def _extra_files(items) -> dict:
-    out = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            fail(f"--extra {item!r}: expected NAME=PATH (e.g. --extra backbone=dinov2_vitl14_reg4_pretrain.pth)")
-        out[name] = path
-    return out
+    from visbpp.core.errors import SettingsError
+
+    from .settings import parse_extras
+
+    try:
+        return parse_extras(items)
+    except SettingsError as e:
+        fail(str(e))
 
 
 def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, extra=()):

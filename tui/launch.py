@@ -39,22 +39,41 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", help="name of the custom model in the tables (default: the transformer file name);"
                    " the same flag as `visbpp run --name`")
     p.add_argument("--label", dest="name", help=argparse.SUPPRESS)   # the earlier name of --name
+    p.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
+                   help="a further file the custom model's family needs (repeatable; Hita, VFMTok: "
+                        "--extra backbone=PATH), as `visbpp run --extra`")
+    for flag, what in (("--unconditional", "also score every image with the null class"),
+                       ("--recon", "also decode the tokens: PSNR and SSIM per image"),
+                       ("--force", "recompute a finished run instead of reusing it")):
+        p.add_argument(flag, action="store_true", help=f"start with the Run tab's {flag} switched on: {what}")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from visbpp.core.errors import SettingsError
+
     from .app import VisbppApp
+    from .settings import parse_extras
     from .state import CustomModel
 
     args = parse_args(argv)
     custom: list[CustomModel] = []
     given = [args.family, args.config, args.tokenizer, args.transformer]
+    try:
+        extras = parse_extras(args.extra)
+    except SettingsError as e:
+        raise SystemExit(f"visbpp-tui: {e}") from None
     if any(given):
         if not all(given):
             raise SystemExit("visbpp-tui: a custom model needs all of --family, --config, --tokenizer, --transformer")
         name = args.name or Path(args.transformer).stem
-        custom.append(CustomModel(name, args.family, args.config, args.tokenizer, args.transformer))
-    app = VisbppApp(custom_models=custom)
+        custom.append(CustomModel(name, args.family, args.config, args.tokenizer, args.transformer,
+                                  extras=tuple(extras.items())))
+    elif extras:
+        raise SystemExit("visbpp-tui: --extra is for a custom model (--family F --config C.json --tokenizer T.pt "
+                         "--transformer M.pt)")
+    switches = {k: "on" for k in ("unconditional", "recon", "force") if getattr(args, k)}
+    app = VisbppApp(custom_models=custom, switches=switches)
     # Our own loop, not asyncio.run(): that would wait, after the app has exited, for the thread
     # workers in the loop's executor (the warm-up imports of torch, pandas, statsmodels: seconds).
     loop = asyncio.new_event_loop()

@@ -47,6 +47,10 @@ class UISettings:
     dtype: str = "fp32"           # fp32|bf16
     preprocess: str = "official"  # official|paper
     checkpoint_dir: str = ""      # where official checkpoints are looked up ("" = the cache)
+    extra_files: str = ""         # own models: further files the family needs, "NAME=PATH, NAME=PATH" (--extra)
+    unconditional: str = ""       # "on": also score with the null class (--unconditional)
+    recon: str = ""               # "on": also decode the tokens, PSNR/SSIM (--recon)
+    force: str = ""               # "on": recompute a finished run (--force); never remembered between sessions
     selection: str | None = None  # picked model ids, comma-separated; None = never saved (micro preselected)
 
     @property
@@ -109,10 +113,34 @@ def field_errors(ui: UISettings) -> dict[str, str]:
     return out
 
 
+FLAGS = ("unconditional", "recon", "force")   # the on/off settings, as `visbpp run --unconditional --recon --force`
+
+
+def flag(value: str) -> bool:
+    return value.strip().lower() == "on"
+
+
 def savable(new: UISettings, last_good: UISettings) -> UISettings:
-    """``new`` with every invalid typed field taken from ``last_good`` (what may be written to disk)."""
+    """``new`` with every invalid typed field taken from ``last_good`` (what may be written to disk);
+    ``force`` is never written: each session starts without it."""
     bad = field_errors(new)
-    return new.updated(**{k: getattr(last_good, k) for k in bad}) if bad else new
+    out = new.updated(**{k: getattr(last_good, k) for k in bad}) if bad else new
+    return out.updated(force="")
+
+
+def parse_extras(items) -> dict[str, str]:
+    """``NAME=PATH`` items (``--extra``, repeatable; the Run tab's field separates them with commas)
+    -> {name: path}; :class:`SettingsError` for an item of another form."""
+    if isinstance(items, str):
+        items = [i.strip() for i in items.split(",") if i.strip()]
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise SettingsError(f"--extra {item!r}: expected NAME=PATH (e.g. --extra backbone=dinov2_vitl14_reg4_pretrain.pth)",
+                                "extra_files")
+        out[name.strip()] = path.strip()
+    return out
 
 
 def ui_field(error: SettingsError) -> str | None:
@@ -196,4 +224,5 @@ def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: 
         dtype=ui.dtype,
         cache_dir=cache_dir,
         preprocess=ui.preprocess,
+        **{name: flag(getattr(ui, name)) for name in FLAGS},
     )

@@ -95,6 +95,7 @@ class CustomModel:
     tokenizer: str = ""
     transformer: str = ""
     job: object = None
+    extras: tuple[tuple[str, str], ...] = ()   # further files the family needs (``--extra NAME=PATH``)
 
 
 @dataclass(frozen=True)
@@ -179,13 +180,15 @@ def selection_families(selected: Sequence[str], rows: Iterable[PickerRow], custo
 # ---------------------------------------------------------------- selection -> jobs
 
 
-def own_jobs(custom: Sequence[CustomModel]) -> dict:
-    """label -> a function building the custom model's scoring job (``plan_jobs``'s ``own``)."""
+def own_jobs(custom: Sequence[CustomModel], extras: dict[str, str] | None = None) -> dict:
+    """label -> a function building the custom model's scoring job (``plan_jobs``'s ``own``);
+    ``extras`` (the Run tab's extra files) add to, or replace by name, each model's ``--extra`` files."""
     from visbpp.models import jobs as mj
 
     def build(m: CustomModel):
+        files = {**dict(m.extras), **(extras or {})}
         return lambda: m.job if m.job is not None else mj.job_from_config(m.family, m.config, m.tokenizer, m.transformer,
-                                                                           model_id=m.label)
+                                                                           model_id=m.label, extras=files or None)
 
     return {m.label: build(m) for m in custom}
 

@@ -49,7 +49,7 @@ class BilinearCanvas(PlotextPlot):
             if w >= LABELS_FROM_WIDTH:   # beside the marker, never on it
                 for x, y, size in zip(p.x, p.y, p.sizes):
                     at, side = plots.label_place(x, lo, hi, w)
-                    plt.text(size, at, y, color=color, alignment=side)
+                    plt.text(size, at, y, color=color, background="default", alignment=side)
             plt.scatter(list(p.x), list(p.y), color=color, marker=marker)
         self.refresh()
 

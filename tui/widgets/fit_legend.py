@@ -22,8 +22,9 @@ def legend_text(series: Sequence[GroupSeries], outliers: Sequence[str] = (), off
         t.append(glyph + " ", style=plots.RICH_COLORS.get(color, color))
         t.append(s.label.replace(" ", "\u00a0"), style="" if s.line else "dim")  # an entry never breaks
     if outliers:
-        t.append(f"  {plots.OUTLIER_MARKER}", style="bold red")
-        t.append(f"\u00a0Cook's-distance outlier: {', '.join(sorted(outliers))}")
+        t.append("  " if t.plain else "")
+        t.append(f"{plots.OUTLIER_MARKER}\u00a0", style="bold red")
+        t.append(f"Cook's-distance\u00a0outlier: {', '.join(sorted(outliers))}")
     return t
 
 

@@ -69,7 +69,7 @@ class FitPlot(PlotextPlot):
             if labels and (self.zoom is not None or len(self.series) <= 3):
                 for x, y, name in zip(s.bpp, s.fid, s.names):   # beside the marker, never on it
                     at, side = plots.label_place(x, min(xs), max(xs), self.size.width)
-                    plt.text(name, at, y, color=color, alignment=side)
+                    plt.text(name, at, y, color=color, background="default", alignment=side)
             plt.scatter(list(s.bpp), list(s.fid), color=color, marker=marker)
             flagged = [(x, y) for x, y, m in zip(s.bpp, s.fid, s.ids) if m in self.outliers]
             if flagged:

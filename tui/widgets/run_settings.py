@@ -1,14 +1,16 @@
 """Run settings: data dir (remembered between sessions), labels CSV, subset, batch size, device,
-dtype, preprocessing protocol (official | paper) and checkpoint dir. Posts ``Changed`` with the full ``UISettings`` on every edit."""
+dtype, preprocessing protocol (official | paper), checkpoint dir, your own models' extra files, and the
+switches of `visbpp run`: --unconditional, --recon, --force. Posts ``Changed`` with the full
+``UISettings`` on every edit."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from ..settings import DEVICES, DTYPES, PREPROCESSINGS, UISettings
+from ..settings import DEVICES, DTYPES, PREPROCESSINGS, UISettings, flag
 
 # (field, label, placeholder)
 TEXT_FIELDS = (
@@ -18,6 +20,13 @@ TEXT_FIELDS = (
     ("per_class", "Per class", "all"),
     ("batch_size", "Batch size", "16 or auto"),
     ("checkpoint_dir", "Checkpoints", "cache"),
+    ("extra_files", "Extra files (own model)", "NAME=PATH, ..."),
+)
+# (field, label): the switches of `visbpp run`
+SWITCHES = (
+    ("unconditional", "--unconditional"),      # + bits with the null class
+    ("recon", "--recon (PSNR/SSIM)"),
+    ("force", "--force (recompute)"),
 )
 
 
@@ -47,6 +56,8 @@ class RunSettingsPanel(VerticalScroll):
         yield Label("Preprocess", classes="field-label")
         yield Select([(p, p) for p in PREPROCESSINGS], value=s.preprocess, allow_blank=False, id="set-preprocess",
                      compact=True)
+        for name, label in SWITCHES:
+            yield Checkbox(label, flag(getattr(s, name)), id=f"set-{name}", compact=True)
 
     def show_default_data(self, path: str | None) -> None:
         """Show the data dir a run uses while the field is empty (the micro zoo's held-out digits)."""
@@ -68,6 +79,14 @@ class RunSettingsPanel(VerticalScroll):
             self.post_message(self.Changed(self._settings))
         if name == "data_dir":
             self.query_one("#data-default").display = bool(self._default_data) and not event.value.strip()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        name = (event.checkbox.id or "").removeprefix("set-")
+        value = "on" if event.value else ""
+        if name and getattr(self._settings, name, None) != value:
+            self._settings = self._settings.updated(**{name: value})
+            self.post_message(self.Changed(self._settings))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()

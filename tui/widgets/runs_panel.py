@@ -10,7 +10,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-COLUMNS = ("run id", "models", "subset", "n", "preprocess", "dtype", "device", "date", "complete", "pinned for")
+COLUMNS = ("run id", "models", "subset", "n", "preprocess", "dtype", "options", "device", "date", "complete",
+           "pinned for")
 
 
 class RunsChanged(Message):
@@ -19,9 +20,9 @@ class RunsChanged(Message):
 
 class RunsPanel(DataTable):
     BINDINGS = [
-        Binding("p", "pin", "Pin run"),
+        Binding("p", "pin", "Pin"),
         Binding("u", "unpin", "Unpin"),
-        Binding("x", "remove", "Remove run"),
+        Binding("x", "remove", "Remove"),
     ]
 
     def __init__(self, home: str, **kw) -> None:
@@ -48,7 +49,8 @@ class RunsPanel(DataTable):
         for r in self.runs:
             n = r["n_images"]
             self.add_row(r["run_id"], ", ".join(r["models"]), r["subset"], ", ".join(map(str, n)) if isinstance(n, list)
-                         else str(n if n is not None else "-"), r["preprocess"], r["dtype"], str(r["device"]),
+                         else str(n if n is not None else "-"), r["preprocess"], r["dtype"],
+                         ", ".join(r.get("options", [])) or "-", str(r["device"]),
                          r["date"], "yes" if r["complete"] else "no",
                          ", ".join(sorted(m for m, rid in pins.items() if rid == r["run_id"])), key=r["run_id"])
         ids = [r["run_id"] for r in self.runs]
