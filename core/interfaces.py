@@ -31,6 +31,11 @@ class TokenLayout:
     ``scales[i]``, coarse to fine, each row-major), ``"depth"`` (grid h x w x ``depth``, depth
     fastest) or ``"subtokens"`` (grid h x w, each position scored as ``parts`` factorised
     sub-tokens named ``part_names``; the model then also offers ``subtoken_nll -> (B, L, parts)``).
+
+    ``mean_parts > 0``: the ``parts`` are instead alternative scoring orders of the same tokens
+    (``core/layout.py``: ``order_layout``), each stored per position of the layout (raster cell);
+    the model offers ``order_nll -> (B, L, parts)`` and the headline NLL of a position is the mean of
+    the first ``mean_parts`` orders (the others, e.g. raster beside permutations, are reported beside).
     """
 
     kind: str
@@ -39,6 +44,7 @@ class TokenLayout:
     depth: int = 1
     parts: int = 1
     part_names: tuple[str, ...] = ()
+    mean_parts: int = 0
 
     @property
     def length(self) -> int:

@@ -27,6 +27,8 @@ FAMILY_MODULES = {
     "rar": "rar",
     "gigatok": "gigatok",
     "hita": "hita",
+    "arpg": "arpg",
+    "randar": "randar",
     "micro": "micro",
 }
 
@@ -45,6 +47,13 @@ def official_config(model_id: str) -> dict:
     (the same as ``get_family(card.family).config_for(model_id)``, without importing torch)."""
     family = get_card(model_id).family
     return importlib.import_module(f"{__name__}.{FAMILY_MODULES[family]}.official").config_for(model_id)
+
+
+def default_order(name: str) -> str | None:
+    """The scoring order a family's models use unless ``--order`` says otherwise (``DEFAULT_ORDER`` of
+    its torch-free ``official`` module), or None for a family without an order axis."""
+    key = name if name in FAMILY_MODULES else family_name(name)
+    return getattr(importlib.import_module(f"{__name__}.{FAMILY_MODULES[key]}.official"), "DEFAULT_ORDER", None)
 
 
 def shipped_data_dir(name: str):

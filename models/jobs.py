@@ -9,7 +9,12 @@ it imports no torch (the loaders import the family's modules when called). ``job
 ``--config C.json --tokenizer T.pt --transformer M.pt`` triple.
 
 The tokenizer key (token-cache identity) is the sha256 of the tokenizer checkpoint file
-plus the family name; files are hashed once and memoised by (path, size, mtime).
+plus the family name (of the tokenizer card, for registered models: models of several families
+on one tokenizer share its cached tokens); files are hashed once and memoised by (path, size, mtime).
+
+Families with an order axis (``DEFAULT_ORDER`` in their ``official`` module: ARPG, RandAR) get
+their scoring order here (:func:`resolve_order`: ``--order``, else the config's ``order``, else the
+family default); it goes into the config the loaders read and into the job (the run identity).
 """
 
 from __future__ import annotations
@@ -21,16 +26,17 @@ from typing import Any, Mapping
 
 from visbpp.core.engine.run_types import ScoringJob
 from visbpp.core.errors import CheckpointError, ConfigError, VisbppError
+from visbpp.core.layout import parse_order
 from visbpp.core.registry import checkpoints as ck
 from visbpp.core.registry.catalog import CheckpointFile, get_card, get_tokenizer_card, model_cards
 from visbpp.core.store.results import file_sha256
 
-from . import get_family, official_config
+from . import FAMILY_MODULES, default_order, get_family, official_config
 
 MissingCheckpointError = ck.MissingCheckpointError
 
 __all__ = ["MissingCheckpointError", "ConfigFileError", "job_for_card", "job_from_config", "jobs_for_family",
-           "resolve_checkpoint", "tokenizer_key"]
+           "resolve_checkpoint", "resolve_order", "tokenizer_key"]
 
 
 class ConfigFileError(ConfigError):
@@ -62,6 +68,26 @@ def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], e
     return key
 
 
+def resolve_order(family: str, requested: str | None = None, config: Mapping[str, Any] | None = None,
+                  where: str = "") -> str | None:
+    """The scoring order (normalised ``raster`` | ``perm:K``) of a model of ``family``: ``requested``
+    (``--order``), else the config's ``order`` string, else the family's default; None for a family
+    without an order axis, which refuses a requested order (ConfigError)."""
+    default = default_order(family)
+    if default is None:
+        if requested is not None:
+            takes = ", ".join(f for f in FAMILY_MODULES if default_order(f) is not None)
+            raise ConfigError(f"--order {requested}: {family} models have no order axis (they score in the one order "
+                              f"they were trained in); --order applies to the random-order families: {takes}")
+        return None
+    if requested is not None:
+        return parse_order(requested, "--order").text
+    own = (config or {}).get("order")
+    if isinstance(own, str):
+        return parse_order(own, f"{where or family + ' config'}: order").text
+    return parse_order(default, f"{family} default order").text
+
+
 def _loaders(family: str, config: Mapping[str, Any], tok_path: str, tr_path: str, source: str = ""):
     """The job's loaders; the family's modules (torch) are imported when one is called."""
     where = source or f"{family} config"
@@ -86,10 +112,14 @@ def _as_config_error(load, where: str):
         raise ConfigError(f"{where}: {e}") from e
 
 
-def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob:
-    """A registered model as a scoring job; raises MissingCheckpointError before any work."""
+def job_for_card(model_id: str, checkpoint_dir: str | None = None, order: str | None = None) -> ScoringJob:
+    """A registered model as a scoring job (``order``: its scoring order, for a family with an order
+    axis); raises MissingCheckpointError before any work."""
     card = get_card(model_id)
     config = official_config(card.id)  # = get_family(card.family).config_for(card.id), without torch
+    scoring_order = resolve_order(card.family, order)
+    if scoring_order is not None:
+        config["order"] = scoring_order
     tr_file = next(f for f in card.files if f.role == "transformer")
     tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
     if tr_file.contains_tokenizer:
@@ -105,17 +135,19 @@ def job_for_card(model_id: str, checkpoint_dir: str | None = None) -> ScoringJob
     return ScoringJob(
         model_id=card.id,
         family=card.family,
-        tokenizer_key=tokenizer_key(card.family, tok_path, config, extras),
+        tokenizer_key=tokenizer_key(get_tokenizer_card(card.tokenizer_id).family, tok_path, config, extras),
         load_tokenizer=load_tokenizer,
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
         reference_bpp=card.reference_bpp,
+        order=scoring_order,
     )
 
 
-def jobs_for_family(family: str, checkpoint_dir: str | None = None, published_only: bool = False) -> list[ScoringJob]:
+def jobs_for_family(family: str, checkpoint_dir: str | None = None, published_only: bool = False,
+                    order: str | None = None) -> list[ScoringJob]:
     """Every registered size of ``family`` (all files must be present)."""
-    return [job_for_card(c.id, checkpoint_dir) for c in model_cards(family, published_only=published_only)]
+    return [job_for_card(c.id, checkpoint_dir, order) for c in model_cards(family, published_only=published_only)]
 
 
 def read_config(config_path: str) -> dict:
@@ -148,9 +180,11 @@ def _extras(fam: Any, extras: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def job_from_config(family: str, config_path: str, tokenizer_path: str, transformer_path: str,
-                    model_id: str | None = None, extras: Mapping[str, str] | None = None) -> ScoringJob:
+                    model_id: str | None = None, extras: Mapping[str, str] | None = None,
+                    order: str | None = None) -> ScoringJob:
     """A user's own checkpoints of a supported architecture, built from ``config_path``; ``extras``
-    are the further files the family needs (``--extra NAME=PATH``)."""
+    are the further files the family needs (``--extra NAME=PATH``), ``order`` the scoring order
+    (families with an order axis; default: the config's ``order``, else the family's)."""
     fam = get_family(family)
     name = fam.name
     cfg = read_config(config_path)
@@ -169,10 +203,15 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     extra_paths = _extras(fam, extras)
     if extra_paths:
         cfg["extra_files"] = extra_paths
+    scoring_order = resolve_order(name, order, cfg, config_path)
     if model_id is None:
-        # the id names the weights and the config: two configs of one file are two models
-        cfg_hash = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        # the id names the weights and the config: two configs of one file are two models (the scoring
+        # order is not the model: it is recorded with the job)
+        model = {k: v for k, v in cfg.items() if k != "order"}
+        cfg_hash = hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode()).hexdigest()[:8]
         model_id = f"{name}:{os.path.splitext(os.path.basename(tr_path))[0]}@{file_sha256(tr_path)[:8]}-{cfg_hash}"
+    if scoring_order is not None:
+        cfg["order"] = scoring_order
     load_tokenizer, load_model = _loaders(name, cfg, tok_path, tr_path, config_path)
     return ScoringJob(
         model_id=model_id,
@@ -181,6 +220,7 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
         load_tokenizer=load_tokenizer,
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, "config": os.path.abspath(config_path), **extra_paths},
+        order=scoring_order,
     )
 
 

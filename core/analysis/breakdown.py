@@ -10,7 +10,9 @@ breakdown of an image sums to its bits (up to float64 rounding).
   ``None`` for VAR's scales (their maps have different sizes);
   or a ``"sequence"`` (a model that describes no layout);
 - ``by_group`` name -> (N,): per scale (``"1x1"``, ``"2x2"``...), per depth (``"depth 0"``...),
-  per sub-token (the layout's part names), or ``{"all": bits}`` for a plain raster.
+  per sub-token or per scoring order (the layout's part names; orders are alternatives, each a
+  whole image's bits, and positions then hold the headline: the mean of the averaged orders),
+  or ``{"all": bits}`` for a plain raster.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def fold(nll: np.ndarray, layout: TokenLayout) -> Breakdown:
         names = layout.part_names or tuple(f"part {k}" for k in range(layout.parts))
         for k, name in enumerate(names):
             groups[name] = nll[:, :, k].astype(np.float64).sum(1) / LN2
-        nll = position_nll(nll)
+        nll = position_nll(nll, layout)
     b = nll.astype(np.float64) / LN2
     bits = b.sum(1)
     spatial = None

@@ -1,8 +1,8 @@
 """The identity of a run: what makes a rerun of the same command resume instead of starting anew.
 
-The run id is a hash of the jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the
-data, the subset, the preprocessing protocol, the dtype, TF32, ``--compile``, the device type
-and the batch-size setting. Settings that were added later enter the identity only when set,
+The run id is a hash of the jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes, the scoring
+order of models with an order axis), the data, the subset, the preprocessing protocol, the dtype,
+TF32, ``--compile``, the device type and the batch-size setting. Settings that were added later enter the identity only when set,
 so the ids of earlier runs stay the same.
 """
 
@@ -25,7 +25,7 @@ def identity(jobs, settings, samples, ds, device_type: str) -> dict:
 
     return {
         "jobs": [[j.model_id, j.family, j.tokenizer_key, {k: stat(v) for k, v in sorted(j.checkpoints.items())}]
-                 for j in jobs],
+                 + ([{"order": j.order}] if j.order is not None else []) for j in jobs],
         "data": ds.root, "layout": ds.layout,
         "labels_csv": os.path.abspath(settings.labels_csv) if settings.labels_csv else None,
         "limit": settings.limit, "per_class": settings.per_class, "n_images": len(samples),
