@@ -6,7 +6,8 @@ import importlib
 from types import ModuleType
 
 # Order = display order of families.
-FAMILY_MODULES = ("taming", "rqtransformer", "llamagen", "var", "openmagvit2", "ibq", "rar", "gigatok", "hita", "cca", "micro")
+FAMILY_MODULES = ("taming", "rqtransformer", "llamagen", "var", "openmagvit2", "ibq", "rar", "gigatok", "hita", "arpg", "randar", "cca",
+                  "micro")
 
 # The published table (FID, rFID, BPP per model) that this project reproduces is the paper's
 # table, measured by the paper's own code; every card that carries one of its values cites it so.
