@@ -52,7 +52,7 @@ def _extra_files(items) -> dict:
     return out
 
 
-def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, extra=()):
+def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, extra=(), order=None):
     from visbpp.models import jobs as J
 
     own = [o for o in (config, tokenizer, transformer) if o]
@@ -61,14 +61,14 @@ def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, 
             _fail("a user checkpoint needs all of --family F --config C.json --tokenizer T.pt --transformer M.pt")
         if models:
             _fail("--model cannot be combined with --config/--tokenizer/--transformer; run them separately")
-        return [J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra))]
+        return [J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra), order)]
     if extra:
         _fail("--extra is for your own checkpoints (--family F --config C.json ...); registered models find "
               "their extra files like any checkpoint (`visbpp fetch ID`, --checkpoint-dir)")
-    out = [J.job_for_card(m, checkpoint_dir) for m in models]
+    out = [J.job_for_card(m, checkpoint_dir, order) for m in models]
     if family:
         have = {j.model_id for j in out}
-        out += [j for j in J.jobs_for_family(family, checkpoint_dir) if j.model_id not in have]
+        out += [j for j in J.jobs_for_family(family, checkpoint_dir, order=order) if j.model_id not in have]
     if not out:
         _fail("name the models: --model ID (repeatable), --family F, or --family F --config C.json "
               "--tokenizer T.pt --transformer M.pt (`visbpp models` lists the ids)")
@@ -151,6 +151,9 @@ def register(app: typer.Typer) -> None:
                                    "tokenizer (recon.csv; cached per tokenizer)."),
         force: bool = typer.Option(False, "--force", help="Recompute a finished run (its results and run state are "
                                    "replaced; cached tokens are reused)."),
+        order: Optional[str] = typer.Option(None, "--order", help="Scoring order of random-order models (ARPG, "
+                                            "RandAR): raster, or perm:K = the mean over K seeded permutations with "
+                                            "raster beside it (default perm:4). Other families refuse it."),
     ) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
         from visbpp.core.engine.preprocessing import PREPROCESSINGS
@@ -170,7 +173,7 @@ def register(app: typer.Typer) -> None:
             from visbpp.core.store.results import usable_dirs
 
             usable_dirs(out)  # --out and the cache dir (VISBPP_HOME) are checked before any work
-            jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
+            jobs = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra, order)
             data = data or _default_data(jobs)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
                                    batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=nworkers,
@@ -357,11 +360,20 @@ class RichDisplay(PlainDisplay):
             super().on_event(e)
 
 
+def order_line(m: dict) -> str:
+    """The per-order BPPs of a model scored in several orders: each order, the headline's spread, raster beside."""
+    bpp = m["order_bpp"]
+    each = ", ".join(f"{k} {v:.6f}" for k, v in bpp.items())
+    std = f", std over the averaged orders {m['order_std_bpp']:.6f}" if m.get("order_std_bpp") is not None else ""
+    return f"order {m.get('order', '?')}: bpp = {m.get('order_headline', '?')}{std}; per order: {each}"
+
+
 def summary_lines(result, elapsed: float) -> list[str]:
     lines = []
     for m in result.models:
         ref = f", reference_bpp {m['reference_bpp']:.6f}" if m.get("reference_bpp") else ""
         pp = f" ({m['preprocess']} preprocessing)" if m.get("preprocess", "official") != "official" else ""
+        pp += f" [order {m['order']}]" if m.get("order") else ""
         ci = (f"[95% CI {_num(m['bpp_ci_low'], '.6f')}, {_num(m['bpp_ci_high'], '.6f')}]"
               if m.get("bpp_ci_low") is not None else f"({m.get('bpp_ci_note') or 'no CI'})")
         hw = m.get("bits_per_hw")
@@ -378,6 +390,8 @@ def summary_lines(result, elapsed: float) -> list[str]:
                          f"BPP with the null class {m['bpp_null']:.6f}{paper}")
         elif m.get("class_info"):
             lines.append(f"  class information: {m['class_info']}")
+        if m.get("order_bpp"):
+            lines.append("  " + order_line(m))
         if m.get("recon_psnr") is not None:
             lines.append(f"  tokenizer reconstruction: PSNR {m['recon_psnr']:.2f} dB, SSIM {m['recon_ssim']:.4f} "
                          f"(mean over {m['recon_n']} images)")

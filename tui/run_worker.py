@@ -38,7 +38,7 @@ def score_selection(selected: Sequence[str], custom: Sequence[CustomModel], ui: 
     A SettingsError (no data dir and no data shipped by the family) propagates to the caller."""
     default = None if ui.data_dir.strip() else shipped_data_dir(selected, custom)
     settings = st.to_run_settings(ui, cache_dir=cache_dir, default_data=default)
-    plan = plan_jobs(selected, custom, ui.checkpoint_dir)
+    plan = plan_jobs(selected, custom, ui.checkpoint_dir, st.order_option(ui))
     if plan.missing or plan.errors:
         return plan
     if runner is None:

@@ -1,7 +1,7 @@
 """Run settings of the TUI, remembered between sessions in a small JSON file.
 
 Pure logic (no textual): load/save the user's last choices and turn them into the
-engine's ``RunSettings``. The file lives in the visbpp home (``VISBPP_HOME``, else the
+engine's ``RunSettings`` (and the scoring order the jobs get, :func:`order_option`). The file lives in the visbpp home (``VISBPP_HOME``, else the
 platformdirs user cache dir), next to the results store and the token cache.
 """
 
@@ -19,6 +19,8 @@ from visbpp.core.engine.preprocessing import PREPROCESSINGS  # official (the fam
 SETTINGS_FILE = "tui_settings.json"
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("fp32", "bf16")
+# scoring order of the random-order families (ARPG, RandAR); "default" = each family's (perm:4); others ignore it
+ORDERS = ("default", "raster", "perm:1", "perm:2", "perm:4", "perm:8")
 
 
 from visbpp.core.errors import SettingsError  # noqa: E402 - re-exported
@@ -47,6 +49,7 @@ class UISettings:
     device: str = "auto"          # auto|cuda|mps|cpu
     dtype: str = "fp32"           # fp32|bf16
     preprocess: str = "official"  # official|paper
+    order: str = "default"        # ORDERS: scoring order of the models that have an order axis
     checkpoint_dir: str = ""      # where official checkpoints are looked up ("" = the cache)
     selection: str | None = None  # picked model ids, comma-separated; None = never saved (micro preselected)
 
@@ -84,6 +87,8 @@ def load_settings(path: str | os.PathLike) -> tuple[UISettings, str | None]:
         s = s.updated(dtype="fp32")
     if s.preprocess not in PREPROCESSINGS:
         s = s.updated(preprocess="official")
+    if s.order not in ORDERS:
+        s = s.updated(order="default")
     bad = field_errors(s)
     if bad:
         defaults = UISettings()
@@ -120,7 +125,7 @@ def field_of(message: str) -> str | None:
     head = message.split(":", 1)[0].strip().replace(" ", "_")
     return {"labels_csv": "labels_csv", "data_dir": "data_dir", "per_class": "per_class", "limit": "limit",
             "batch_size": "batch_size", "device": "device", "dtype": "dtype",
-            "preprocess": "preprocess"}.get(head.lower())
+            "preprocess": "preprocess", "order": "order"}.get(head.lower())
 
 
 def save_settings(settings: UISettings, path: str | os.PathLike) -> None:
@@ -163,6 +168,11 @@ def parse_batch_size(text: str) -> int | str:
     if v <= 0:
         raise SettingsError(f"batch size: must be at least 1, got {v}")
     return v
+
+
+def order_option(ui: UISettings) -> str | None:
+    """The ``--order`` of these settings: None for each family's default."""
+    return None if ui.order == "default" else ui.order
 
 
 def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: str | None = None):

@@ -207,9 +207,13 @@ class JobPlan:
     errors: list[tuple[str, str]] = field(default_factory=list)    # (model id, message)
 
 
-def plan_jobs(selected: Sequence[str], custom: Sequence[CustomModel], checkpoint_dir: str | None) -> JobPlan:
-    """Scoring jobs for the selected ids through ``visbpp.models.jobs`` (the same as ``visbpp run``)."""
+def plan_jobs(selected: Sequence[str], custom: Sequence[CustomModel], checkpoint_dir: str | None,
+              order: str | None = None) -> JobPlan:
+    """Scoring jobs for the selected ids through ``visbpp.models.jobs`` (the same as ``visbpp run``);
+    ``order`` goes to the models whose family has an order axis (the others have none to set)."""
+    from visbpp.core.registry.catalog import get_card
     from visbpp.core.registry.checkpoints import MissingCheckpointError
+    from visbpp.models import default_order
     from visbpp.models import jobs as mj
 
     plan = JobPlan()
@@ -218,10 +222,13 @@ def plan_jobs(selected: Sequence[str], custom: Sequence[CustomModel], checkpoint
         try:
             if mid in by_label:
                 m = by_label[mid]
+                own = order if m.job is None and default_order(m.family) is not None else None
                 plan.jobs.append(m.job if m.job is not None else
-                                 mj.job_from_config(m.family, m.config, m.tokenizer, m.transformer, model_id=m.label))
+                                 mj.job_from_config(m.family, m.config, m.tokenizer, m.transformer, model_id=m.label,
+                                                    order=own))
             else:
-                plan.jobs.append(mj.job_for_card(mid, checkpoint_dir=checkpoint_dir or None))
+                own = order if default_order(get_card(mid).family) is not None else None
+                plan.jobs.append(mj.job_for_card(mid, checkpoint_dir=checkpoint_dir or None, order=own))
         except Exception as e:  # noqa: BLE001 - sorted into missing / other below
             if isinstance(e, MissingCheckpointError):
                 plan.missing.append((mid, str(e)))
