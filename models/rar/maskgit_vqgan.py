@@ -61,7 +61,7 @@ class Encoder(nn.Module):
         prev = (1,) + tuple(mult)
         self.down = nn.ModuleList([_Level(h * prev[i], h * mult[i], cfg.num_res_blocks) for i in range(len(mult))])
         c = h * mult[-1]
-        self.mid = nn.ModuleList([ResnetBlock(c, c) for _ in range(2)])
+        self.mid = nn.ModuleList([ResnetBlock(c, c) for _ in range(cfg.num_res_blocks)])  # upstream: num_res_blocks
         self.norm_out = _norm(c)
         self.conv_out = nn.Conv2d(c, cfg.z_channels, 1)
 
@@ -86,7 +86,7 @@ class Decoder(nn.Module):
         n = len(mult)
         c = h * mult[-1]
         self.conv_in = nn.Conv2d(cfg.z_channels, c, 3, padding=1)
-        self.mid = nn.ModuleList([ResnetBlock(c, c) for _ in range(2)])
+        self.mid = nn.ModuleList([ResnetBlock(c, c) for _ in range(cfg.num_res_blocks)])  # upstream: num_res_blocks
         widths_in = [h * mult[i + 1] if i < n - 1 else h * mult[-1] for i in range(n)]
         self.up = nn.ModuleList([_Level(widths_in[i], h * mult[i], cfg.num_res_blocks, upsample=i > 0) for i in range(n)])
         self.norm_out = _norm(h * mult[0])
