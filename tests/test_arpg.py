@@ -159,3 +159,27 @@ def test_cards_configs_and_groups():
     with pytest.raises(KeyError, match="not an ARPG model"):
         FAM.config_for("llamagen-b-256")
     json.dumps(FAM.config_for("arpg-l"))   # plain data
+
+
+def test_comparison_set_on_llamagen_256_tokens():
+    """LlamaGen-B/L-256 (raster) and the random-order models on the same tokens form one comparison set;
+    it is reported once a member's BPP is measured, and its FID ~ BPP fit is statsmodels'."""
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    from visbpp.core.analysis.fits import analyze
+    from visbpp.core.analysis.table import fit_rows, merged_table
+    from visbpp.core.registry.cards.llamagen import COMPARE_VQ16_256
+
+    assert not [c for c in analyze(fit_rows(merged_table([], "all"))[0]).comparisons if c.name == COMPARE_VQ16_256]
+    bpp = {"arpg-l": 0.01372, "arpg-xl": 0.01361, "arpg-xxl": 0.01350, "randar-l-llamagen": 0.01380, "randar-xl": 0.01366}
+    whole_val = {"n_classes": 1000, "n_selected": 50000}
+    measured = [{"model_id": k, "bpp": v, "n_images": 50000, "run_id": f"r{i}", "preprocess": "paper", "subset": whole_val}
+                for i, (k, v) in enumerate(bpp.items())]
+    res = analyze(fit_rows(merged_table(measured, "all"))[0])
+    (cp,) = [c for c in res.comparisons if c.name == COMPARE_VQ16_256]
+    assert sorted(cp.models) == sorted([*bpp, "llamagen-b-256", "llamagen-l-256"])
+    pts = [(get_card(m).fid.value, bpp.get(m, get_card(m).reference_bpp)) for m in cp.models]
+    ref = smf.ols("fid ~ bpp", pd.DataFrame(pts, columns=["fid", "bpp"])).fit()
+    assert cp.fid_vs_bpp.slope == pytest.approx(ref.params["bpp"], rel=1e-9)
+    assert {g.group for g in res.groups} >= {"ARPG", "RandAR-LlamaGen"}

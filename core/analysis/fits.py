@@ -20,7 +20,7 @@ from statsmodels.stats.anova import anova_lm
 
 from visbpp.core.analysis.finetune import FinetunePair, finetune_pairs
 from visbpp.core.analysis.paper import paper_analysis
-from visbpp.core.analysis.table import TableError, bpp_basis, validate
+from visbpp.core.analysis.table import BPP_MEASURED, TableError, bpp_basis, validate
 
 __all__ = [
     "AnalysisResult", "AncovaResult", "ComparisonResult", "GlobalResult", "GroupFit", "ModelFit", "Prediction",
@@ -293,7 +293,9 @@ def _fit_group(name: str, g: pd.DataFrame, x: str = "bpp") -> GroupFit:
 
 
 def _comparisons(df: pd.DataFrame) -> tuple[ComparisonResult, ...]:
-    """One result per name in the optional ``compare`` column ("; "-separated names per row)."""
+    """One result per name in the optional ``compare`` column ("; "-separated names per row) that holds a
+    measured BPP (a set of published-table rows only, e.g. LlamaGen-256 before its random-order peers
+    are measured, repeats the group fits)."""
     if "compare" not in df.columns:
         return ()
     names: dict[str, list[int]] = {}
@@ -304,6 +306,8 @@ def _comparisons(df: pd.DataFrame) -> tuple[ComparisonResult, ...]:
     out = []
     for name, rows in names.items():
         sub = df.iloc[rows].reset_index(drop=True)
+        if "bpp_source" in sub.columns and not (sub["bpp_source"] == BPP_MEASURED).any():
+            continue
         n, models = len(sub), tuple(sub["label"])
         by_bpp, by_rfid = _fit_group(name, sub, "bpp"), _fit_group(name, sub, "rfid")
         if n < MIN_GROUP_N:
