@@ -77,6 +77,12 @@ def config_for(model_id: str, family: str) -> dict:
     return official_config(card, get_tokenizer_card(card.tokenizer_id))
 
 
+def default_order(family: str) -> str | None:
+    """The scoring order a family's models use unless ``--order`` says otherwise (``DEFAULT_ORDER`` of
+    its torch-free ``official`` module), or None for a family without an order axis."""
+    return getattr(_module_of(family, "official"), "DEFAULT_ORDER", None)
+
+
 def shipped_data_dir(family: str) -> str | None:
     """The data folder ``family`` (a family's name, as jobs and cards carry it) ships:
     ``default_data_dir()`` of its torch-free ``data`` module, e.g. the micro zoo's held-out digits,

@@ -13,6 +13,10 @@ The tokenizer key (token-cache identity) is the sha256 of the tokenizer checkpoi
 plus the name of the family whose tokenizer code reads it (the tokenizer card's family; a family
 object's ``tokenizer_family`` for ``--config`` runs, e.g. PAR runs LlamaGen's tokenizer and shares
 its cache); files are hashed once and memoised by (path, size, mtime).
+
+Families with an order axis (``DEFAULT_ORDER`` in their ``official`` module: ARPG, RandAR) get
+their scoring order here (:func:`resolve_order`: ``--order``, else the config's ``order``, else the
+family default); it goes into the config the loaders read and into the job (the run identity).
 """
 
 from __future__ import annotations
@@ -25,16 +29,17 @@ from typing import Any, Callable, Iterable, Mapping
 
 from visbpp.core.engine.run_types import ScoringJob
 from visbpp.core.errors import CheckpointError, ConfigError, VisbppError
+from visbpp.core.layout import parse_order
 from visbpp.core.registry import checkpoints as ck
-from visbpp.core.registry.catalog import CheckpointFile, ModelCard, get_card, get_tokenizer_card
+from visbpp.core.registry.catalog import CheckpointFile, ModelCard, families, get_card, get_tokenizer_card
 from visbpp.core.registry.checkpoints import file_sha256
 
-from . import common_data_dir, get_family, official_config, token_config
+from . import common_data_dir, default_order, get_family, official_config, token_config
 
 MissingCheckpointError = ck.MissingCheckpointError
 
-__all__ = ["MissingCheckpointError", "ConfigFileError", "JobPlan", "job_for_card", "job_from_config", "plan_jobs",
-           "resolve_checkpoint", "tokenizer_key"]
+__all__ = ["MissingCheckpointError", "ConfigFileError", "JobPlan", "check_order_applies", "job_for_card",
+           "job_from_config", "order_for", "plan_jobs", "resolve_checkpoint", "resolve_order", "tokenizer_key"]
 
 
 class ConfigFileError(ConfigError):
@@ -67,6 +72,40 @@ def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], e
     return key
 
 
+def resolve_order(family: str, requested: str | None = None, config: Mapping[str, Any] | None = None,
+                  where: str = "") -> str | None:
+    """The scoring order (normalised ``raster`` | ``perm:K``) of a model of ``family``: ``requested``
+    (``--order``), else the config's ``order`` string, else the family's default; None for a family
+    without an order axis, which refuses a requested order (ConfigError)."""
+    default = default_order(family)
+    if default is None:
+        if requested is not None:
+            takes = ", ".join(f for f in families() if default_order(f) is not None)
+            raise ConfigError(f"--order {requested}: {family} models have no order axis (they score in the one order "
+                              f"they were trained in); --order applies to the random-order families: {takes}")
+        return None
+    if requested is not None:
+        return parse_order(requested, "--order").text
+    own = (config or {}).get("order")
+    if isinstance(own, str):
+        return parse_order(own, f"{where or family + ' config'}: order").text
+    return parse_order(default, f"{family} default order").text
+
+
+def order_for(family: str, order: str | None) -> str | None:
+    """``order`` for a model of ``family`` when the family has an order axis, else None (a selection's
+    order setting leaves the other models as they are)."""
+    return order if default_order(family) is not None else None
+
+
+def check_order_applies(ids: Iterable[str], order: str | None) -> None:
+    """`visbpp run --order`: the order must be valid and every named registered model must have an
+    order axis (:func:`resolve_order`'s ConfigError otherwise), checked before any file is looked up."""
+    if order is not None:
+        for mid in ids:
+            resolve_order(get_card(mid).family, order)
+
+
 def _loaders(family: str, config: Mapping[str, Any], tok_path: str, tr_path: str, source: str = ""):
     """The job's loaders; the family's modules (torch) are imported when one is called."""
     where = source or f"{family} config"
@@ -91,12 +130,15 @@ def _as_config_error(load, where: str):
         raise ConfigError(f"{where}: {e}") from e
 
 
-def job_for_card(card: ModelCard | str, checkpoint_dir: str | None = None) -> ScoringJob:
-    """A registered model (its card, or an id/alias) as a scoring job; raises MissingCheckpointError
-    before any work."""
+def job_for_card(card: ModelCard | str, checkpoint_dir: str | None = None, order: str | None = None) -> ScoringJob:
+    """A registered model (its card, or an id/alias) as a scoring job (``order``: its scoring order,
+    for a family with an order axis); raises MissingCheckpointError before any work."""
     card = card if isinstance(card, ModelCard) else get_card(card)
     tcard = get_tokenizer_card(card.tokenizer_id)
     config = official_config(card, tcard)  # the family's torch-free official.py: no torch imported
+    scoring_order = resolve_order(card.family, order)
+    if scoring_order is not None:
+        config["order"] = scoring_order
     tr_file = next(f for f in card.files if f.role == "transformer")
     tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
     if tr_file.contains_tokenizer:
@@ -117,6 +159,7 @@ def job_for_card(card: ModelCard | str, checkpoint_dir: str | None = None) -> Sc
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
         reference_bpp=card.reference_bpp,
+        order=scoring_order,
     )
 
 
@@ -134,21 +177,25 @@ class JobPlan:
 
 
 def plan_jobs(ids: Iterable[str], checkpoint_dir: str | None = None,
-              own: Mapping[str, Callable[[], ScoringJob]] | None = None) -> JobPlan:
+              own: Mapping[str, Callable[[str | None], ScoringJob]] | None = None,
+              order: str | None = None) -> JobPlan:
     """The selected ids as scoring jobs in one pass, in order: each registered id (or alias) resolved
     to its card once and the card passed down (:func:`job_for_card`; an id named twice is planned
-    once); ``own`` builds a front-end's own models by their label (``job_from_config``). A missing
-    checkpoint or any other visbpp error is collected for its id, so every problem is reported at once."""
+    once); ``own`` builds a front-end's own models by their label, given ``order``
+    (``job_from_config``). ``order`` (``--order``, the TUI's order setting) is the scoring order of
+    the models whose family has an order axis (:func:`order_for`; the others have none, and
+    `visbpp run` refuses it for them first, :func:`check_order_applies`). A missing checkpoint or
+    any other visbpp error is collected for its id, so every problem is reported at once."""
     plan, seen, own = JobPlan(), set(), own or {}
     for mid in ids:
         try:
             if mid in own:
-                job = own[mid]()
+                job = own[mid](order)
             else:
                 card = get_card(mid)
                 if card.id in seen:
                     continue
-                job = job_for_card(card, checkpoint_dir)
+                job = job_for_card(card, checkpoint_dir, order_for(card.family, order))
             seen.add(job.model_id)
             plan.jobs.append(job)
         except MissingCheckpointError as e:
@@ -188,9 +235,11 @@ def _extras(fam: Any, extras: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def job_from_config(family: str, config_path: str, tokenizer_path: str, transformer_path: str,
-                    model_id: str | None = None, extras: Mapping[str, str] | None = None) -> ScoringJob:
+                    model_id: str | None = None, extras: Mapping[str, str] | None = None,
+                    order: str | None = None) -> ScoringJob:
     """A user's own checkpoints of a supported architecture, built from ``config_path``; ``extras``
-    are the further files the family needs (``--extra NAME=PATH``)."""
+    are the further files the family needs (``--extra NAME=PATH``), ``order`` the scoring order
+    (families with an order axis; default: the config's ``order``, else the family's)."""
     fam = get_family(family)
     name = fam.name
     cfg = read_config(config_path)
@@ -209,10 +258,15 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     extra_paths = _extras(fam, extras)
     if extra_paths:
         cfg["extra_files"] = extra_paths
+    scoring_order = resolve_order(name, order, cfg, config_path)
     if model_id is None:
-        # the id names the weights and the config: two configs of one file are two models
-        cfg_hash = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        # the id names the weights and the config: two configs of one file are two models (the scoring
+        # order is not the model: it is recorded with the job)
+        model = {k: v for k, v in cfg.items() if k != "order"}
+        cfg_hash = hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode()).hexdigest()[:8]
         model_id = f"{name}:{os.path.splitext(os.path.basename(tr_path))[0]}@{file_sha256(tr_path)[:8]}-{cfg_hash}"
+    if scoring_order is not None:
+        cfg["order"] = scoring_order
     load_tokenizer, load_model = _loaders(name, cfg, tok_path, tr_path, config_path)
     return ScoringJob(
         model_id=model_id,
@@ -221,6 +275,7 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
         load_tokenizer=load_tokenizer,
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, "config": os.path.abspath(config_path), **extra_paths},
+        order=scoring_order,
     )
 
 

@@ -180,12 +180,13 @@ def selection_families(selected: Sequence[str], rows: Iterable[PickerRow], custo
 
 
 def own_jobs(custom: Sequence[CustomModel]) -> dict:
-    """label -> a function building the custom model's scoring job (``plan_jobs``'s ``own``)."""
+    """label -> a function of the selection's scoring order building the custom model's scoring job
+    (``plan_jobs``'s ``own``; the order goes to a model whose family has an order axis)."""
     from visbpp.models import jobs as mj
 
     def build(m: CustomModel):
-        return lambda: m.job if m.job is not None else mj.job_from_config(m.family, m.config, m.tokenizer, m.transformer,
-                                                                           model_id=m.label)
+        return lambda order: m.job if m.job is not None else mj.job_from_config(
+            m.family, m.config, m.tokenizer, m.transformer, model_id=m.label, order=mj.order_for(m.family, order))
 
     return {m.label: build(m) for m in custom}
 

@@ -28,6 +28,7 @@ class ScoringJob:
     load_model: Callable[["ImageTokenizer"], "ARModel"]
     checkpoints: Mapping[str, str] = field(default_factory=dict)
     reference_bpp: float | None = None
+    order: str | None = None   # scoring order of a family with an order axis ("raster" | "perm:K"), else None
 
 
 DTYPES = ("fp32", "bf16")                 # fp32: the reference; bf16: autocast of the AR forward

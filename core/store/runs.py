@@ -12,7 +12,8 @@ Selection rule (:func:`select_measured`, used by ``analyze``, ``export``, ``insp
 2. otherwise, within a fit domain (the micro zoo, everything else), the *basis* (preprocessing,
    image set, image count) that the most models were measured on, then the one with the most
    fp32 measurements, then the most images; each model's run on that basis, fp32 over bf16,
-   the newest last;
+   then (models with an order axis) the scoring order averaged over the most orders (perm:4
+   over raster), the newest last;
 3. a model without a run on that basis keeps its own best run (fp32, most images, newest) and
    a note names it with its n: the analysis then refuses (or, with ``--allow-mixed``, warns
    about) a fit that mixes the bases.
@@ -26,8 +27,9 @@ import shutil
 import warnings
 from dataclasses import dataclass, field
 
-from visbpp.core.errors import OutputError, VisbppError
+from visbpp.core.errors import ConfigError, OutputError, VisbppError
 from visbpp.core.files import atomic_write_text, default_cache_dir
+from visbpp.core.layout import parse_order
 from visbpp.core.registry.catalog import MICRO_FAMILY
 from visbpp.core.store.reading import read_document, read_measurements, run_config
 
@@ -261,8 +263,17 @@ def _domain(entry: dict) -> str:
         else "other"
 
 
+def _averaged_orders(entry: dict) -> int:
+    """How many scoring orders a measurement's BPP averages (0: a model without an order axis)."""
+    try:
+        return max(1, parse_order(entry["order"]).permutations) if entry.get("order") else 0
+    except ConfigError:
+        return 0
+
+
 def _best(entries: list[dict]) -> dict:
-    return max(entries, key=lambda e: (e["dtype"] != "bf16", e["n_images"], e["finished_at"], e["run_id"]))
+    return max(entries, key=lambda e: (e["dtype"] != "bf16", _averaged_orders(e), e["n_images"], e["finished_at"],
+                                       e["run_id"]))
 
 
 @dataclass
@@ -317,8 +328,9 @@ def select_measured(cache_dir: str | None = None, preprocess: str | None = None)
         n_runs = len(by_model.get(mid, []))
         if n_runs > 1:
             c = chosen[mid]
+            order = f", order {c['order']}" if c.get("order") else ""
             sel.notes.append(f"{mid}: {n_runs} runs in the store; using run {c['run_id']} (n={c['n_images']}, "
-                             f"{c['dtype']}, {c['preprocess']}, by {c['selected_by']})")
+                             f"{c['dtype']}, {c['preprocess']}{order}, by {c['selected_by']})")
     sel.entries = [chosen[m] for m in sorted(chosen)]
     sel.notes = sel.warnings + sel.notes
     return sel

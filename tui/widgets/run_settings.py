@@ -1,5 +1,6 @@
 """Run settings: data dir (remembered between sessions), labels CSV, subset, batch size, device,
-dtype, preprocessing protocol (official | paper) and checkpoint dir. Posts ``Changed`` with the full ``UISettings`` on every edit."""
+dtype, preprocessing protocol (official | paper), scoring order (random-order families) and
+checkpoint dir. Posts ``Changed`` with the full ``UISettings`` on every edit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from ..settings import DEVICES, DTYPES, PREPROCESSINGS, UISettings
+from ..settings import DEVICES, DTYPES, ORDERS, PREPROCESSINGS, UISettings
 
 # (field, label, placeholder)
 TEXT_FIELDS = (
@@ -47,6 +48,8 @@ class RunSettingsPanel(VerticalScroll):
         yield Label("Preprocess", classes="field-label")
         yield Select([(p, p) for p in PREPROCESSINGS], value=s.preprocess, allow_blank=False, id="set-preprocess",
                      compact=True)
+        yield Label("Order (ARPG, RandAR)", classes="field-label")
+        yield Select([(o, o) for o in ORDERS], value=s.order, allow_blank=False, id="set-order", compact=True)
 
     def show_default_data(self, path: str | None) -> None:
         """Show the data dir a run uses while the field is empty (the micro zoo's held-out digits)."""
