@@ -1,9 +1,11 @@
 """Scoring jobs from the registry or from a user's own config + checkpoint files.
 
 :func:`plan_jobs` turns the selected ids of a front-end into jobs in one pass (each id resolved to
-its card once, the card passed down). ``job_for_card`` resolves a registered model's checkpoint files (one small function,
-:func:`resolve_checkpoint`, backed by ``visbpp.core.registry.checkpoints``: ``checkpoints.toml``,
-``--checkpoint-dir`` by archive member path or file name, then the download cache) and
+its card and tokenizer card once, ``catalog.card_pair``, the cards passed down). ``job_for_card``
+takes the config (and scoring order) from the family's official module in one call
+(``models.official_job_config``), resolves the model's checkpoint files in one call
+(``checkpoints.resolve_card_files``: ``checkpoints.toml``, ``--checkpoint-dir`` by archive member
+path or file name, then the download cache; each file verified) and
 returns a :class:`~visbpp.core.engine.run_types.ScoringJob` whose loaders build the family's
 modules from the card's official configuration (``models/<family>/official.py``); building
 it imports no torch (the loaders import the family's modules when called). ``job_from_config`` does the same for a
@@ -16,7 +18,8 @@ its cache); files are hashed once and memoised by (path, size, mtime).
 
 Families with an order axis (``DEFAULT_ORDER`` in their ``official`` module: ARPG, RandAR) get
 their scoring order here (:func:`resolve_order`: ``--order``, else the config's ``order``, else the
-family default); it goes into the config the loaders read and into the job (the run identity).
+family default; ``models.resolve_order``); it goes into the config the loaders read and into the job
+(the run identity).
 """
 
 from __future__ import annotations
@@ -29,31 +32,20 @@ from typing import Any, Callable, Iterable, Mapping
 
 from visbpp.core.engine.run_types import ScoringJob
 from visbpp.core.errors import CheckpointError, ConfigError, VisbppError
-from visbpp.core.layout import parse_order
 from visbpp.core.registry import checkpoints as ck
-from visbpp.core.registry.catalog import CheckpointFile, ModelCard, families, get_card, get_tokenizer_card
+from visbpp.core.registry.catalog import ModelCard, TokenizerCard, card_pair, get_card
 from visbpp.core.registry.checkpoints import file_sha256
 
-from . import common_data_dir, default_order, get_family, official_config, token_config
+from . import common_data_dir, default_order, get_family, official_config, official_job_config, resolve_order, token_config
 
 MissingCheckpointError = ck.MissingCheckpointError
 
 __all__ = ["MissingCheckpointError", "ConfigFileError", "JobPlan", "check_order_applies", "job_for_card",
-           "job_from_config", "order_for", "plan_jobs", "resolve_checkpoint", "resolve_order", "tokenizer_key"]
+           "job_from_config", "order_for", "plan_jobs", "resolve_order", "tokenizer_key"]
 
 
 class ConfigFileError(ConfigError):
     """A --config file that cannot be read."""
-
-
-def resolve_checkpoint(f: CheckpointFile, checkpoint_dir: str | None = None, model_id: str = "") -> str:
-    """Path of checkpoint file ``f`` on disk, verified: against the registry sha256, or the sha256
-    recorded the first time this file was seen (memoised by size and mtime, so cheap after the
-    first use). Raises :class:`MissingCheckpointError` naming the expected path, or
-    :class:`~visbpp.core.registry.checkpoints.FetchError` naming the file whose checksum does not match."""
-    path = ck.require(f, checkpoint_dir, model_id)
-    ck.verify(f, path)
-    return str(path)
 
 
 def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], extras: Mapping[str, str] | None = None) -> str:
@@ -70,26 +62,6 @@ def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], e
     for name, p in sorted((extras or {}).items()):  # extra files the tokenizer runs on (e.g. a frozen backbone)
         key += f":{name}={file_sha256(p)[:16]}"
     return key
-
-
-def resolve_order(family: str, requested: str | None = None, config: Mapping[str, Any] | None = None,
-                  where: str = "") -> str | None:
-    """The scoring order (normalised ``raster`` | ``perm:K``) of a model of ``family``: ``requested``
-    (``--order``), else the config's ``order`` string, else the family's default; None for a family
-    without an order axis, which refuses a requested order (ConfigError)."""
-    default = default_order(family)
-    if default is None:
-        if requested is not None:
-            takes = ", ".join(f for f in families() if default_order(f) is not None)
-            raise ConfigError(f"--order {requested}: {family} models have no order axis (they score in the one order "
-                              f"they were trained in); --order applies to the random-order families: {takes}")
-        return None
-    if requested is not None:
-        return parse_order(requested, "--order").text
-    own = (config or {}).get("order")
-    if isinstance(own, str):
-        return parse_order(own, f"{where or family + ' config'}: order").text
-    return parse_order(default, f"{family} default order").text
 
 
 def order_for(family: str, order: str | None) -> str | None:
@@ -133,31 +105,25 @@ def _as_config_error(load, where: str):
 def job_for_card(card: ModelCard | str, checkpoint_dir: str | None = None, order: str | None = None) -> ScoringJob:
     """A registered model (its card, or an id/alias) as a scoring job (``order``: its scoring order,
     for a family with an order axis); raises MissingCheckpointError before any work."""
-    card = card if isinstance(card, ModelCard) else get_card(card)
-    tcard = get_tokenizer_card(card.tokenizer_id)
-    config = official_config(card, tcard)  # the family's torch-free official.py: no torch imported
-    scoring_order = resolve_order(card.family, order)
-    if scoring_order is not None:
-        config["order"] = scoring_order
-    tr_file = next(f for f in card.files if f.role == "transformer")
-    tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
-    if tr_file.contains_tokenizer:
-        # The AR file carries the tokenizer it was trained with (first_stage_model.*): score with that copy.
-        tok_path = tr_path
-    else:
-        tok_path = resolve_checkpoint(tcard.file, checkpoint_dir, card.id)
-    extras = {f.role: resolve_checkpoint(f, checkpoint_dir, card.id) for f in tcard.extra_files}
+    return _registered_job(*card_pair(card.id if isinstance(card, ModelCard) else card), checkpoint_dir, order)
+
+
+def _registered_job(card: ModelCard, tokenizer: TokenizerCard, checkpoint_dir: str | None, order: str | None) -> ScoringJob:
+    """:func:`job_for_card` from both cards, as planning resolved them."""
+    config, scoring_order = official_job_config(card, tokenizer, order)  # torch-free official.py
+    paths = ck.resolve_card_files(card, tokenizer, checkpoint_dir)
+    extras = {role: p for role, p in paths.items() if role not in ("tokenizer", "transformer")}
     if extras:
         config["extra_files"] = extras
-    load_tokenizer, load_model = _loaders(card.family, config, tok_path, tr_path)
+    load_tokenizer, load_model = _loaders(card.family, config, paths["tokenizer"], paths["transformer"])
     # The token cache key includes the resolution through the tokenizer's preprocess_id/image_size.
     return ScoringJob(
         model_id=card.id,
         family=card.family,
-        tokenizer_key=tokenizer_key(tcard.family, tok_path, config, extras),
+        tokenizer_key=tokenizer_key(tokenizer.family, paths["tokenizer"], config, extras),
         load_tokenizer=load_tokenizer,
         load_model=load_model,
-        checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
+        checkpoints={"tokenizer": paths["tokenizer"], "transformer": paths["transformer"], **extras},
         reference_bpp=card.reference_bpp,
         order=scoring_order,
     )
@@ -192,10 +158,10 @@ def plan_jobs(ids: Iterable[str], checkpoint_dir: str | None = None,
             if mid in own:
                 job = own[mid](order)
             else:
-                card = get_card(mid)
+                card, tokenizer = card_pair(mid)
                 if card.id in seen:
                     continue
-                job = job_for_card(card, checkpoint_dir, order_for(card.family, order))
+                job = _registered_job(card, tokenizer, checkpoint_dir, order_for(card.family, order))
             seen.add(job.model_id)
             plan.jobs.append(job)
         except MissingCheckpointError as e:
@@ -284,8 +250,8 @@ def random_modules(model_id: str | None = None, family: str | None = None, confi
     from visbpp.core.registry.build import finish  # torch
 
     if model_id is not None:
-        card = get_card(model_id)
-        fam, config = get_family(card.family), official_config(card, get_tokenizer_card(card.tokenizer_id))
+        card, tokenizer = card_pair(model_id)
+        fam, config = get_family(card.family), official_config(card, tokenizer)
     else:
         fam, config = get_family(family), read_config(config_path)
     tok = finish(fam.build_tokenizer(config))
