@@ -32,6 +32,11 @@ class TokenLayout:
     fastest) or ``"subtokens"`` (grid h x w, each position scored as ``parts`` factorised
     sub-tokens named ``part_names``; the model then also offers ``subtoken_nll -> (B, L, parts)``).
 
+    ``mean_parts > 0``: the ``parts`` are instead alternative scoring orders of the same tokens
+    (``core/layout.py``: ``order_layout``), each stored per position of the layout (raster cell);
+    the model offers ``order_nll -> (B, L, parts)`` and the headline NLL of a position is the mean of
+    the first ``mean_parts`` orders (the others, e.g. raster beside permutations, are reported beside).
+
     Optional named position groups: position i belongs to ``group_names[group_of[i]]`` (e.g. PAR:
     its sequential first group vs its parallel groups, while the positions stay raster cells).
     When given they are the layout's per-group breakdown, in place of the kind's own (scales,
@@ -44,10 +49,13 @@ class TokenLayout:
     depth: int = 1
     parts: int = 1
     part_names: tuple[str, ...] = ()
+    mean_parts: int = 0
     group_names: tuple[str, ...] = ()
     group_of: tuple[int, ...] = field(default=(), repr=False)  # per position: index into group_names
 
     def __post_init__(self) -> None:
+        if not 0 <= self.mean_parts <= self.parts:
+            raise ValueError(f"token layout: mean_parts = {self.mean_parts} must lie in [0, parts = {self.parts}]")
         if not (self.group_names or self.group_of):
             return
         if len(self.group_of) != self.length:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from types import ModuleType
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from visbpp.core.errors import ConfigError
+from visbpp.core.layout import parse_order
 from visbpp.core.registry.catalog import (
     ModelCard,
     TokenizerCard,
+    families,
     family_label,
     family_name,
     get_card,
@@ -44,6 +47,18 @@ def official_config(card: ModelCard, tokenizer: TokenizerCard) -> dict:
     """The official config of a registered model from its cards: ``config(card, tokenizer)`` of its
     family's torch-free ``official`` module (the family's base config + the cards' ``arch``)."""
     return importlib.import_module(f"{family_package(card.family)}.official").config(card, tokenizer)
+
+
+def official_job_config(card: ModelCard, tokenizer: TokenizerCard, order: str | None = None) -> tuple[dict, str | None]:
+    """(config, scoring order) of a registered model, from its family's torch-free ``official``
+    module read once: the official config with the order (``order``, else the family's default)
+    written into it when the family has an order axis (:func:`resolve_order`)."""
+    official = importlib.import_module(f"{family_package(card.family)}.official")
+    config = official.config(card, tokenizer)
+    scoring_order = resolve_order(card.family, order, default=getattr(official, "DEFAULT_ORDER", None))
+    if scoring_order is not None:
+        config["order"] = scoring_order
+    return config, scoring_order
 
 
 def _module_of(family: str, name: str) -> ModuleType | None:
@@ -75,6 +90,36 @@ def config_for(model_id: str, family: str) -> dict:
         article = "an" if label[:1].upper() in "AEIOU" else "a"
         raise KeyError(f"{model_id!r} is not {article} {label} model; {label} ids: {ids}")
     return official_config(card, get_tokenizer_card(card.tokenizer_id))
+
+
+def default_order(family: str) -> str | None:
+    """The scoring order a family's models use unless ``--order`` says otherwise (``DEFAULT_ORDER`` of
+    its torch-free ``official`` module), or None for a family without an order axis."""
+    return getattr(_module_of(family, "official"), "DEFAULT_ORDER", None)
+
+
+_UNSET = object()
+
+
+def resolve_order(family: str, requested: str | None = None, config: Mapping[str, Any] | None = None,
+                  where: str = "", default: Any = _UNSET) -> str | None:
+    """The scoring order (normalised ``raster`` | ``perm:K``) of a model of ``family``: ``requested``
+    (``--order``), else the config's ``order`` string, else the family's default (``default``, when
+    the caller has already read it); None for a family without an order axis, which refuses a
+    requested order (ConfigError)."""
+    default = default_order(family) if default is _UNSET else default
+    if default is None:
+        if requested is not None:
+            takes = ", ".join(f for f in families() if default_order(f) is not None)
+            raise ConfigError(f"--order {requested}: {family} models have no order axis (they score in the one order "
+                              f"they were trained in); --order applies to the random-order families: {takes}")
+        return None
+    if requested is not None:
+        return parse_order(requested, "--order").text
+    own = (config or {}).get("order")
+    if isinstance(own, str):
+        return parse_order(own, f"{where or family + ' config'}: order").text
+    return parse_order(default, f"{family} default order").text
 
 
 def shipped_data_dir(family: str) -> str | None:

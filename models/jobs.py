@@ -1,9 +1,11 @@
 """Scoring jobs from the registry or from a user's own config + checkpoint files.
 
 :func:`plan_jobs` turns the selected ids of a front-end into jobs in one pass (each id resolved to
-its card once, the card passed down). ``job_for_card`` resolves a registered model's checkpoint files (one small function,
-:func:`resolve_checkpoint`, backed by ``visbpp.core.registry.checkpoints``: ``checkpoints.toml``,
-``--checkpoint-dir`` by archive member path or file name, then the download cache) and
+its card and tokenizer card once, ``catalog.card_pair``, the cards passed down). ``job_for_card``
+takes the config (and scoring order) from the family's official module in one call
+(``models.official_job_config``), resolves the model's checkpoint files in one call
+(``checkpoints.resolve_card_files``: ``checkpoints.toml``, ``--checkpoint-dir`` by archive member
+path or file name, then the download cache; each file verified) and
 returns a :class:`~visbpp.core.engine.run_types.ScoringJob` whose loaders build the family's
 modules from the card's official configuration (``models/<family>/official.py``); building
 it imports no torch (the loaders import the family's modules when called). ``job_from_config`` does the same for a
@@ -13,6 +15,11 @@ The tokenizer key (token-cache identity) is the sha256 of the tokenizer checkpoi
 plus the name of the family whose tokenizer code reads it (the tokenizer card's family; a family
 object's ``tokenizer_family`` for ``--config`` runs, e.g. PAR runs LlamaGen's tokenizer and shares
 its cache); files are hashed once and memoised by (path, size, mtime).
+
+Families with an order axis (``DEFAULT_ORDER`` in their ``official`` module: ARPG, RandAR) get
+their scoring order here (:func:`resolve_order`: ``--order``, else the config's ``order``, else the
+family default; ``models.resolve_order``); it goes into the config the loaders read and into the job
+(the run identity).
 """
 
 from __future__ import annotations
@@ -29,29 +36,19 @@ from visbpp.core.registry import checkpoints as ck
 from visbpp.core.registry import class_names
 from visbpp.core.registry.cards import PUBLISHED_TABLE
 from visbpp.core.registry.cards.micro import REFERENCE_SOURCE as MICRO_REFERENCE_SOURCE
-from visbpp.core.registry.catalog import MICRO_FAMILY, CheckpointFile, ModelCard, get_card, get_tokenizer_card
+from visbpp.core.registry.catalog import MICRO_FAMILY, ModelCard, TokenizerCard, card_pair, get_card
 from visbpp.core.registry.checkpoints import file_sha256
 
-from . import common_data_dir, get_family, official_config, token_config
+from . import common_data_dir, default_order, get_family, official_config, official_job_config, resolve_order, token_config
 
 MissingCheckpointError = ck.MissingCheckpointError
 
-__all__ = ["MissingCheckpointError", "ConfigFileError", "JobPlan", "job_for_card", "job_from_config", "plan_jobs",
-           "resolve_checkpoint", "tokenizer_key"]
+__all__ = ["MissingCheckpointError", "ConfigFileError", "JobPlan", "check_order_applies", "job_for_card",
+           "job_from_config", "order_for", "plan_jobs", "resolve_order", "tokenizer_key"]
 
 
 class ConfigFileError(ConfigError):
     """A --config file that cannot be read."""
-
-
-def resolve_checkpoint(f: CheckpointFile, checkpoint_dir: str | None = None, model_id: str = "") -> str:
-    """Path of checkpoint file ``f`` on disk, verified: against the registry sha256, or the sha256
-    recorded the first time this file was seen (memoised by size and mtime, so cheap after the
-    first use). Raises :class:`MissingCheckpointError` naming the expected path, or
-    :class:`~visbpp.core.registry.checkpoints.FetchError` naming the file whose checksum does not match."""
-    path = ck.require(f, checkpoint_dir, model_id)
-    ck.verify(f, path)
-    return str(path)
 
 
 def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], extras: Mapping[str, str] | None = None) -> str:
@@ -68,6 +65,20 @@ def tokenizer_key(family: str, tokenizer_path: str, config: Mapping[str, Any], e
     for name, p in sorted((extras or {}).items()):  # extra files the tokenizer runs on (e.g. a frozen backbone)
         key += f":{name}={file_sha256(p)[:16]}"
     return key
+
+
+def order_for(family: str, order: str | None) -> str | None:
+    """``order`` for a model of ``family`` when the family has an order axis, else None (a selection's
+    order setting leaves the other models as they are)."""
+    return order if default_order(family) is not None else None
+
+
+def check_order_applies(ids: Iterable[str], order: str | None) -> None:
+    """`visbpp run --order`: the order must be valid and every named registered model must have an
+    order axis (:func:`resolve_order`'s ConfigError otherwise), checked before any file is looked up."""
+    if order is not None:
+        for mid in ids:
+            resolve_order(get_card(mid).family, order)
 
 
 def _loaders(family: str, config: Mapping[str, Any], tok_path: str, tr_path: str, source: str = ""):
@@ -102,34 +113,32 @@ def reference_bpp_source(card: ModelCard) -> str | None:
     return MICRO_REFERENCE_SOURCE if card.family == MICRO_FAMILY else PUBLISHED_TABLE
 
 
-def job_for_card(card: ModelCard | str, checkpoint_dir: str | None = None) -> ScoringJob:
-    """A registered model (its card, or an id/alias) as a scoring job; raises MissingCheckpointError
-    before any work."""
-    card = card if isinstance(card, ModelCard) else get_card(card)
-    tcard = get_tokenizer_card(card.tokenizer_id)
-    config = official_config(card, tcard)  # the family's torch-free official.py: no torch imported
-    tr_file = next(f for f in card.files if f.role == "transformer")
-    tr_path = resolve_checkpoint(tr_file, checkpoint_dir, card.id)
-    if tr_file.contains_tokenizer:
-        # The AR file carries the tokenizer it was trained with (first_stage_model.*): score with that copy.
-        tok_path = tr_path
-    else:
-        tok_path = resolve_checkpoint(tcard.file, checkpoint_dir, card.id)
-    extras = {f.role: resolve_checkpoint(f, checkpoint_dir, card.id) for f in tcard.extra_files}
+def job_for_card(card: ModelCard | str, checkpoint_dir: str | None = None, order: str | None = None) -> ScoringJob:
+    """A registered model (its card, or an id/alias) as a scoring job (``order``: its scoring order,
+    for a family with an order axis); raises MissingCheckpointError before any work."""
+    return _registered_job(*card_pair(card.id if isinstance(card, ModelCard) else card), checkpoint_dir, order)
+
+
+def _registered_job(card: ModelCard, tokenizer: TokenizerCard, checkpoint_dir: str | None, order: str | None) -> ScoringJob:
+    """:func:`job_for_card` from both cards, as planning resolved them."""
+    config, scoring_order = official_job_config(card, tokenizer, order)  # torch-free official.py
+    paths = ck.resolve_card_files(card, tokenizer, checkpoint_dir)
+    extras = {role: p for role, p in paths.items() if role not in ("tokenizer", "transformer")}
     if extras:
         config["extra_files"] = extras
-    load_tokenizer, load_model = _loaders(card.family, config, tok_path, tr_path)
+    load_tokenizer, load_model = _loaders(card.family, config, paths["tokenizer"], paths["transformer"])
     # The token cache key includes the resolution through the tokenizer's preprocess_id/image_size.
     return ScoringJob(
         model_id=card.id,
         family=card.family,
-        tokenizer_key=tokenizer_key(tcard.family, tok_path, config, extras),
+        tokenizer_key=tokenizer_key(tokenizer.family, paths["tokenizer"], config, extras),
         load_tokenizer=load_tokenizer,
         load_model=load_model,
-        checkpoints={"tokenizer": tok_path, "transformer": tr_path, **extras},
+        checkpoints={"tokenizer": paths["tokenizer"], "transformer": paths["transformer"], **extras},
         reference_bpp=card.reference_bpp,
         reference_bpp_source=reference_bpp_source(card),
         class_names=class_names.for_config(card.family, config),
+        order=scoring_order,
     )
 
 
@@ -147,21 +156,25 @@ class JobPlan:
 
 
 def plan_jobs(ids: Iterable[str], checkpoint_dir: str | None = None,
-              own: Mapping[str, Callable[[], ScoringJob]] | None = None) -> JobPlan:
+              own: Mapping[str, Callable[[str | None], ScoringJob]] | None = None,
+              order: str | None = None) -> JobPlan:
     """The selected ids as scoring jobs in one pass, in order: each registered id (or alias) resolved
     to its card once and the card passed down (:func:`job_for_card`; an id named twice is planned
-    once); ``own`` builds a front-end's own models by their label (``job_from_config``). A missing
-    checkpoint or any other visbpp error is collected for its id, so every problem is reported at once."""
+    once); ``own`` builds a front-end's own models by their label, given ``order``
+    (``job_from_config``). ``order`` (``--order``, the TUI's order setting) is the scoring order of
+    the models whose family has an order axis (:func:`order_for`; the others have none, and
+    `visbpp run` refuses it for them first, :func:`check_order_applies`). A missing checkpoint or
+    any other visbpp error is collected for its id, so every problem is reported at once."""
     plan, seen, own = JobPlan(), set(), own or {}
     for mid in ids:
         try:
             if mid in own:
-                job = own[mid]()
+                job = own[mid](order)
             else:
-                card = get_card(mid)
+                card, tokenizer = card_pair(mid)
                 if card.id in seen:
                     continue
-                job = job_for_card(card, checkpoint_dir)
+                job = _registered_job(card, tokenizer, checkpoint_dir, order_for(card.family, order))
             seen.add(job.model_id)
             plan.jobs.append(job)
         except MissingCheckpointError as e:
@@ -201,9 +214,11 @@ def _extras(fam: Any, extras: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def job_from_config(family: str, config_path: str, tokenizer_path: str, transformer_path: str,
-                    model_id: str | None = None, extras: Mapping[str, str] | None = None) -> ScoringJob:
+                    model_id: str | None = None, extras: Mapping[str, str] | None = None,
+                    order: str | None = None) -> ScoringJob:
     """A user's own checkpoints of a supported architecture, built from ``config_path``; ``extras``
-    are the further files the family needs (``--extra NAME=PATH``)."""
+    are the further files the family needs (``--extra NAME=PATH``), ``order`` the scoring order
+    (families with an order axis; default: the config's ``order``, else the family's)."""
     fam = get_family(family)
     name = fam.name
     cfg = read_config(config_path)
@@ -222,10 +237,15 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
     extra_paths = _extras(fam, extras)
     if extra_paths:
         cfg["extra_files"] = extra_paths
+    scoring_order = resolve_order(name, order, cfg, config_path)
     if model_id is None:
-        # the id names the weights and the config: two configs of one file are two models
-        cfg_hash = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        # the id names the weights and the config: two configs of one file are two models (the scoring
+        # order is not the model: it is recorded with the job)
+        model = {k: v for k, v in cfg.items() if k != "order"}
+        cfg_hash = hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode()).hexdigest()[:8]
         model_id = f"{name}:{os.path.splitext(os.path.basename(tr_path))[0]}@{file_sha256(tr_path)[:8]}-{cfg_hash}"
+    if scoring_order is not None:
+        cfg["order"] = scoring_order
     load_tokenizer, load_model = _loaders(name, cfg, tok_path, tr_path, config_path)
     return ScoringJob(
         model_id=model_id,
@@ -235,6 +255,7 @@ def job_from_config(family: str, config_path: str, tokenizer_path: str, transfor
         load_model=load_model,
         checkpoints={"tokenizer": tok_path, "transformer": tr_path, "config": os.path.abspath(config_path), **extra_paths},
         class_names=class_names.for_config(name, cfg),
+        order=scoring_order,
     )
 
 
@@ -243,8 +264,8 @@ def random_modules(model_id: str | None = None, family: str | None = None, confi
     from visbpp.core.registry.build import finish  # torch
 
     if model_id is not None:
-        card = get_card(model_id)
-        fam, config = get_family(card.family), official_config(card, get_tokenizer_card(card.tokenizer_id))
+        card, tokenizer = card_pair(model_id)
+        fam, config = get_family(card.family), official_config(card, tokenizer)
     else:
         fam, config = get_family(family), read_config(config_path)
     tok = finish(fam.build_tokenizer(config))

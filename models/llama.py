@@ -40,14 +40,16 @@ def rope_2d_table(grid: int, head_dim: int, base: float = 10000.0, n_cls: int = 
 
 
 def apply_rope(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
-    """x (B, T, H, D), rope (T, D/2) complex64 (cos + i sin): rotate the interleaved pairs
-    (2p, 2p+1) as complex numbers in float32, cast back to x's dtype.
+    """x (B, T, H, D), rope (T, D/2) complex64 (cos + i sin), or (B, T, D/2) for rows per sample
+    (models scored in a different order per image): rotate the interleaved pairs (2p, 2p+1) as
+    complex numbers in float32, cast back to x's dtype.
 
     (a + ib)(cos + i sin) = (a cos - b sin) + i (b cos + a sin): bit-identical to the real
     arithmetic of the official code, in one complex multiply.
     """
     xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (B, T, H, D/2)
-    out = torch.view_as_real(xc * rope[None, :, None, :])  # (B, T, H, D/2, 2)
+    r = rope[None, :, None, :] if rope.ndim == 2 else rope[:, :, None, :]
+    out = torch.view_as_real(xc * r)  # (B, T, H, D/2, 2)
     return out.flatten(3).type_as(x)
 
 

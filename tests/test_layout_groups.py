@@ -58,3 +58,35 @@ def test_fold_by_named_groups_by_hand():
     per_pos = sub.astype(np.float32).sum(-1, dtype=np.float32).astype(np.float64) / math.log(2)
     np.testing.assert_allclose(got["a"], per_pos[:, [0, 2, 3, 5]].sum(1), rtol=1e-12)
     assert list(got) == ["b", "a"]
+
+
+def test_groups_beside_scoring_orders():
+    """A layout with both extensions: named position groups over the headline (the mean of the averaged
+    orders per cell) and every scoring order beside them; both stored, read back, and the inspection's
+    order report reads the orders only."""
+    from visbpp.core.analysis.inspection import order_report
+
+    of = (0, 1, 1, 0, 1, 1)
+    layout = TokenLayout("raster", (2, 3), parts=3, part_names=("perm seed 0", "perm seed 1", "raster"), mean_parts=2,
+                         group_names=("first", "rest"), group_of=of)
+    d = layout_to_dict(layout)
+    assert d == {**OLD_RASTER, "parts": 3, "part_names": ["perm seed 0", "perm seed 1", "raster"], "mean_parts": 2,
+                 "groups": {"names": ["first", "rest"], "of": list(of)}}
+    assert layout_from_dict(d) == layout
+    with pytest.raises(ValueError, match="mean_parts = 4 must lie in"):
+        TokenLayout("raster", (2, 3), parts=3, mean_parts=4)
+    nll = np.random.default_rng(1).uniform(0.5, 9.0, (4, 6, 3)).astype(np.float32)
+    bd = BD.fold(nll, layout)
+    bits = nll.astype(np.float64) / math.log(2)
+    head = bits[:, :, :2].mean(-1)   # per cell: the mean of the two permutations' NLL
+    assert list(bd.by_group) == ["first", "rest", "perm seed 0", "perm seed 1", "raster"]
+    np.testing.assert_allclose(bd.by_group["first"], head[:, [0, 3]].sum(1), rtol=1e-12)
+    np.testing.assert_allclose(bd.by_group["rest"], head[:, [1, 2, 4, 5]].sum(1), rtol=1e-12)
+    for k, name in enumerate(layout.part_names):
+        np.testing.assert_allclose(bd.by_group[name], bits[:, :, k].sum(1), rtol=1e-12)
+    np.testing.assert_allclose(bd.bits, head.sum(1), rtol=1e-12)
+    m = BD.mean_breakdown(nll, layout)["by_group"]
+    rep = order_report({k: m[k] for k in layout.part_names}, layout.part_names[:2], "perm:2")
+    assert set(rep["bits"]) == set(layout.part_names)
+    assert rep["headline_bits"] == pytest.approx(bits[:, :, :2].sum(1).mean(0).mean(), rel=1e-12)
+    assert rep["raster_bits"] == pytest.approx(bits[:, :, 2].sum(1).mean(), rel=1e-12)

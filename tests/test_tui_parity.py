@@ -38,8 +38,8 @@ def test_own_jobs_pass_the_extra_files(monkeypatch):
     got = {}
     monkeypatch.setattr(mj, "job_from_config", lambda *a, **kw: got.update(kw) or "job")
     m = CustomModel("mine", "hita", "c.json", "t.pt", "m.pt", extras=(("backbone", "/cli/dino.pth"),))
-    assert own_jobs([m])["mine"]() == "job" and got["extras"] == {"backbone": "/cli/dino.pth"}
-    own_jobs([m], {"backbone": "/tab/dino.pth"})["mine"]()   # the Run tab's field names the file anew
+    assert own_jobs([m])["mine"](None) == "job" and got["extras"] == {"backbone": "/cli/dino.pth"}
+    own_jobs([m], {"backbone": "/tab/dino.pth"})["mine"](None)   # the Run tab's field names the file anew
     assert got["extras"] == {"backbone": "/tab/dino.pth"}
 
 

@@ -63,12 +63,14 @@ def heatmap(spatial: list[list[float]], width: int = 2) -> Group:
     return Group(*lines, Text(""), scale)
 
 
-def bars(values: dict[str, float], title: str, width: int = 30) -> Table:
-    t = Table("group", "mean bits", "", "share", title=title, title_justify="left", pad_edge=False, box=None)
+def bars(values: dict[str, float], title: str, width: int = 30, share: bool = True) -> Table:
+    """One bar per group; ``share`` adds each group's part of the total (not for alternatives such as orders)."""
+    t = Table("group", "mean bits", "", *(("share",) if share else ()), title=title, title_justify="left",
+              pad_edge=False, box=None)
     total = sum(values.values()) or 1.0
     top = max(values.values()) or 1.0
     for k, v in values.items():
-        t.add_row(k, f"{v:.3f}", "█" * max(1, round(width * v / top)), f"{100 * v / total:.1f}%")
+        t.add_row(k, f"{v:.3f}", "█" * max(1, round(width * v / top)), *((f"{100 * v / total:.1f}%",) if share else ()))
     return t
 
 
@@ -94,7 +96,13 @@ def render(b: BitsReport) -> Group:
     else:
         if r.get("spatial"):
             parts += [Text("Mean bit map", style="bold"), heatmap(r["spatial"])]
-        parts.append(bars(r["by_group"], "Bits by group"))
+        o = r.get("orders")
+        groups = {k: v for k, v in r["by_group"].items() if not (o and k in o["bits"])}  # orders are alternatives
+        if groups:
+            parts.append(bars(groups, "Bits by group"))
+        if o:
+            parts.append(bars(o["bits"], f"Bits per image by scoring order ({o.get('order') or '?'}; BPP = mean over "
+                              f"{', '.join(o['averaged'])})", share=False))
     if r.get("per_class"):
         parts.append(per_class(r["per_class"]))
     return Group(*parts)

@@ -37,6 +37,19 @@ def _bitmap_lines(spatial: list[list[float]]) -> list[str]:
             for row in spatial] + [f"(mean bits per cell: '{SHADES[0]}' {lo:.3f} ... '{SHADES[-1]}' {hi:.3f})"]
 
 
+def _orders_table(o: dict) -> Table:
+    """Bits per scoring order: each order, the headline (mean over the averaged orders, +- their std), raster."""
+    std = f" (std over them {o['std_bits']:.3f})" if o.get("std_bits") is not None else ""
+    t = Table("order", "mean bits per image", "vs headline",
+              title=f"bits by scoring order ({o.get('order') or '?'}; headline = mean over {', '.join(o['averaged'])}{std})")
+    for k, v in o["bits"].items():
+        t.add_row(k + (" *" if k in o["averaged"] else ""), f"{v:.3f}", f"{v - o['headline_bits']:+.3f}")
+    t.add_row("headline", f"{o['headline_bits']:.3f}", "")
+    if o.get("raster_bits") is not None:
+        t.caption = f"raster - permutation mean = {o['raster_bits'] - o['headline_bits']:+.3f} bits per image"
+    return t
+
+
 def _render(console: Console, rep: dict, classes: list[dict], src, max_classes: int) -> None:
     from visbpp.core.analysis.inspection import other_runs_with_class_info
 
@@ -70,14 +83,21 @@ def _render(console: Console, rep: dict, classes: list[dict], src, max_classes: 
     if parts or rep["baseline_note"]:
         console.print("token code (bits / (3·H·W)): " + "; ".join(parts or ["no baseline"])
                       + (f" ({rep['baseline_note']})" if rep["baseline_note"] else ""))
+    if summary.get("order") and not rep.get("orders"):
+        console.print(f"scoring order: {summary['order']}")
     if rep["by_group"] is None:
         console.print("no per-token file for this run (scored by an older version): rerun to get the breakdowns")
     else:
-        t = Table("group", "mean bits", "share", title="bits by group")
-        total = sum(rep["by_group"].values()) or 1.0
-        for k, v in rep["by_group"].items():
-            t.add_row(k, f"{v:.3f}", f"{100 * v / total:.1f}%")
-        console.print(t)
+        o = rep.get("orders")
+        groups = {k: v for k, v in rep["by_group"].items() if not (o and k in o["bits"])}  # orders are alternatives
+        if groups:
+            t = Table("group", "mean bits", "share", title="bits by group")
+            total = sum(groups.values()) or 1.0
+            for k, v in groups.items():
+                t.add_row(k, f"{v:.3f}", f"{100 * v / total:.1f}%")
+            console.print(t)
+        if o:
+            console.print(_orders_table(o))
         pos = rep["by_position"]
         n = min(10, len(pos))
         step = len(pos) / n

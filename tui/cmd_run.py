@@ -38,7 +38,7 @@ def _extra_files(items) -> dict:
         fail(str(e))
 
 
-def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, extra=()):
+def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, extra=(), order=None):
     from visbpp.models import jobs as J
 
     own = [o for o in (config, tokenizer, transformer) if o]
@@ -47,7 +47,7 @@ def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, 
             fail("a user checkpoint needs all of --family F --config C.json --tokenizer T.pt --transformer M.pt")
         if models:
             fail("--model cannot be combined with --config/--tokenizer/--transformer; run them separately")
-        return J.JobPlan([J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra))])
+        return J.JobPlan([J.job_from_config(family, config, tokenizer, transformer, name, _extra_files(extra), order)])
     if extra:
         fail("--extra is for your own checkpoints (--family F --config C.json ...); registered models find "
               "their extra files like any checkpoint (`visbpp fetch ID`, --checkpoint-dir)")
@@ -59,7 +59,8 @@ def _jobs(models, family, config, tokenizer, transformer, name, checkpoint_dir, 
     if not ids:
         fail("name the models: --model ID (repeatable), --family F, or --family F --config C.json "
               "--tokenizer T.pt --transformer M.pt (`visbpp models` lists the ids)")
-    plan = J.plan_jobs(ids, checkpoint_dir)
+    J.check_order_applies(ids, order)
+    plan = J.plan_jobs(ids, checkpoint_dir, order=order)
     for _, msg in plan.missing + plan.errors:
         fail(msg)
     return plan
@@ -122,6 +123,9 @@ def register(app: typer.Typer) -> None:
                                    "tokenizer (recon.csv; cached per tokenizer)."),
         force: bool = typer.Option(False, "--force", help="Recompute a finished run (its results and run state are "
                                    "replaced; cached tokens are reused)."),
+        order: Optional[str] = typer.Option(None, "--order", help="Scoring order of random-order models (ARPG, "
+                                            "RandAR): raster, or perm:K = the mean over K seeded permutations with "
+                                            "raster beside it (default perm:4). Other families refuse it."),
     ) -> None:
         """Score models on an image folder: bits per image, BPP per model (resumable)."""
         from visbpp.core.engine.run_types import RunSettings
@@ -134,7 +138,7 @@ def register(app: typer.Typer) -> None:
 
             bs, nworkers = parse_batch_size(batch_size), parse_workers(workers)
             usable_dirs(out)  # --out and the cache dir (VISBPP_HOME) are checked before any work
-            plan = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra)
+            plan = _jobs(model, family, config, tokenizer, transformer, name, checkpoint_dir, extra, order)
             jobs, data = plan.jobs, data or _default_data(plan)
             settings = RunSettings(data=data, labels_csv=labels_csv, out_dir=out, limit=limit, per_class=per_class,
                                    batch_size=bs, device=device, dtype=dtype, tf32=tf32, workers=nworkers,
@@ -324,11 +328,20 @@ class RichDisplay(PlainDisplay):
             super().on_event(e)
 
 
+def order_line(m: dict) -> str:
+    """The per-order BPPs of a model scored in several orders: each order, the headline's spread, raster beside."""
+    bpp = m["order_bpp"]
+    each = ", ".join(f"{k} {v:.6f}" for k, v in bpp.items())
+    std = f", std over the averaged orders {m['order_std_bpp']:.6f}" if m.get("order_std_bpp") is not None else ""
+    return f"order {m.get('order', '?')}: bpp = {m.get('order_headline', '?')}{std}; per order: {each}"
+
+
 def summary_lines(result, elapsed: float) -> list[str]:
     lines = []
     for m in result.models:
         ref = f", reference_bpp {m['reference_bpp']:.6f}" if m.get("reference_bpp") else ""
         pp = f" ({m['preprocess']} preprocessing)" if m.get("preprocess", "official") != "official" else ""
+        pp += f" [order {m['order']}]" if m.get("order") else ""
         ci = (f"[95% CI {_num(m['bpp_ci_low'], '.6f')}, {_num(m['bpp_ci_high'], '.6f')}]"
               if m.get("bpp_ci_low") is not None else f"({m.get('bpp_ci_note') or 'no CI'})")
         hw = m.get("bits_per_hw")
@@ -345,6 +358,8 @@ def summary_lines(result, elapsed: float) -> list[str]:
                          f"BPP with the null class {m['bpp_null']:.6f}{paper}")
         elif m.get("class_info"):
             lines.append(f"  class information: {m['class_info']}")
+        if m.get("order_bpp"):
+            lines.append("  " + order_line(m))
         if m.get("recon_psnr") is not None:
             lines.append(f"  tokenizer reconstruction: PSNR {m['recon_psnr']:.2f} dB, SSIM {m['recon_ssim']:.4f} "
                          f"(mean over {m['recon_n']} images)")

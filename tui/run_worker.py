@@ -25,7 +25,8 @@ def score_selection(selected: Sequence[str], custom: Sequence[CustomModel], ui: 
     (tests); a ``SettingsError`` (no data dir and no data shipped by the family) propagates."""
     from visbpp.models.jobs import plan_jobs
 
-    plan = plan_jobs(selected, ui.checkpoint_dir or None, own_jobs(custom, st.parse_extras(ui.extra_files)))
+    plan = plan_jobs(selected, ui.checkpoint_dir or None, own_jobs(custom, st.parse_extras(ui.extra_files)),
+                     st.order_option(ui))
     if plan.missing or plan.errors:
         return plan
     settings = st.to_run_settings(ui, cache_dir=cache_dir, default_data=None if ui.data_dir.strip() else plan.data_dir())

@@ -2,9 +2,9 @@
 
 Pure logic (no textual): load/save the user's last choices and translate them into the
 engine's ``RunSettings``, which checks the values itself (this module only turns text into
-numbers). The file lives in the visbpp home (``VISBPP_HOME``, else the platformdirs user cache
-dir), next to the results store and the token cache. ``parse_batch_size`` / ``parse_workers`` are
-the translations `visbpp run` uses too.
+numbers), and into the scoring order the jobs get (:func:`order_option`). The file lives in the
+visbpp home (``VISBPP_HOME``, else the platformdirs user cache dir), next to the results store and
+the token cache. ``parse_batch_size`` / ``parse_workers`` are the translations `visbpp run` uses too.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from visbpp.core.engine.run_types import DEVICES, DTYPES, RunSettings
 from visbpp.core.errors import SettingsError
 
 SETTINGS_FILE = "tui_settings.json"
+# scoring order of the random-order families (ARPG, RandAR); "default" = each family's (perm:4); others ignore it
+ORDERS = ("default", "raster", "perm:1", "perm:2", "perm:4", "perm:8")
 
 
 def visbpp_home() -> Path:
@@ -46,6 +48,7 @@ class UISettings:
     device: str = "auto"          # auto|cuda|mps|cpu
     dtype: str = "fp32"           # fp32|bf16
     preprocess: str = "official"  # official|paper
+    order: str = "default"        # ORDERS: scoring order of the models that have an order axis
     checkpoint_dir: str = ""      # where official checkpoints are looked up ("" = the cache)
     extra_files: str = ""         # own models: further files the family needs, "NAME=PATH, NAME=PATH" (--extra)
     unconditional: str = ""       # "on": also score with the null class (--unconditional)
@@ -87,6 +90,8 @@ def load_settings(path: str | os.PathLike) -> tuple[UISettings, str | None]:
         s = s.updated(dtype="fp32")
     if s.preprocess not in PREPROCESSINGS:
         s = s.updated(preprocess="official")
+    if s.order not in ORDERS:
+        s = s.updated(order="default")
     bad = field_errors(s)
     if bad:
         defaults = UISettings()
@@ -198,6 +203,11 @@ def parse_workers(text: str) -> int | str:
     except ValueError:
         raise SettingsError(f"--workers {text!r}: expected auto, 0 (decode in the main process) or a number of "
                             f"decode worker processes", "workers") from None
+
+
+def order_option(ui: UISettings) -> str | None:
+    """The ``--order`` of these settings: None for each family's default."""
+    return None if ui.order == "default" else ui.order
 
 
 def to_run_settings(ui: UISettings, cache_dir: str | None = None, default_data: str | None = None):

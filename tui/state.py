@@ -181,14 +181,16 @@ def selection_families(selected: Sequence[str], rows: Iterable[PickerRow], custo
 
 
 def own_jobs(custom: Sequence[CustomModel], extras: dict[str, str] | None = None) -> dict:
-    """label -> a function building the custom model's scoring job (``plan_jobs``'s ``own``);
-    ``extras`` (the Run tab's extra files) add to, or replace by name, each model's ``--extra`` files."""
+    """label -> a function of the selection's scoring order building the custom model's scoring job
+    (``plan_jobs``'s ``own``; the order goes to a model whose family has an order axis); ``extras``
+    (the Run tab's extra files) add to, or replace by name, each model's ``--extra`` files."""
     from visbpp.models import jobs as mj
 
     def build(m: CustomModel):
         files = {**dict(m.extras), **(extras or {})}
-        return lambda: m.job if m.job is not None else mj.job_from_config(m.family, m.config, m.tokenizer, m.transformer,
-                                                                           model_id=m.label, extras=files or None)
+        return lambda order: m.job if m.job is not None else mj.job_from_config(
+            m.family, m.config, m.tokenizer, m.transformer, model_id=m.label, extras=files or None,
+            order=mj.order_for(m.family, order))
 
     return {m.label: build(m) for m in custom}
 

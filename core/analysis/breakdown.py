@@ -10,8 +10,11 @@ breakdown of an image sums to its bits (up to float64 rounding).
   ``None`` for VAR's scales (their maps have different sizes);
   or a ``"sequence"`` (a model that describes no layout);
 - ``by_group`` name -> (N,): per scale (``"1x1"``, ``"2x2"``...), per depth (``"depth 0"``...),
-  per sub-token (the layout's part names), or ``{"all": bits}`` for a plain raster; a layout
-  with named position groups (``TokenLayout.group_names``) gets those instead.
+  per sub-token or per scoring order (the layout's part names; orders are alternatives, each a
+  whole image's bits, and positions then hold the headline: the mean of the averaged orders),
+  or ``{"all": bits}`` for a plain raster; a layout with named position groups
+  (``TokenLayout.group_names``) gets those instead of the kind's own and its sub-tokens, with its
+  scoring orders (if any) beside them.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ def fold(nll: np.ndarray, layout: TokenLayout) -> Breakdown:
         names = layout.part_names or tuple(f"part {k}" for k in range(layout.parts))
         for k, name in enumerate(names):
             groups[name] = nll[:, :, k].astype(np.float64).sum(1) / LN2
-        nll = position_nll(nll)
+        nll = position_nll(nll, layout)
+    orders = dict(groups) if layout.mean_parts else {}
     b = nll.astype(np.float64) / LN2
     bits = b.sum(1)
     spatial = None
@@ -63,9 +67,9 @@ def fold(nll: np.ndarray, layout: TokenLayout) -> Breakdown:
                 groups[f"depth {d}"] = cells[:, :, :, d].sum((1, 2))
         elif not groups:
             groups["all"] = bits.copy()
-    if layout.group_names:  # the model's named position groups replace the kind's own
+    if layout.group_names:  # the model's named position groups replace the kind's own; scoring orders stay beside
         of = np.asarray(layout.group_of)
-        groups = {name: b[:, of == g].sum(1) for g, name in enumerate(layout.group_names)}
+        groups = {name: b[:, of == g].sum(1) for g, name in enumerate(layout.group_names)} | orders
     return Breakdown(bits, b, spatial, groups)
 
 

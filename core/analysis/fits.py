@@ -281,7 +281,8 @@ def _fit_group(name: str, g: pd.DataFrame, x: str = "bpp") -> GroupFit:
 def _comparisons(df: pd.DataFrame) -> tuple[ComparisonResult, ...]:
     """One result per name in the optional ``compare`` column ("; "-separated names per row) whose
     rows span at least two rFIDs (tokenizers); a set on one tokenizer (models scoring the same
-    tokens in other orders, or a single row) has no tokenizer to compare."""
+    tokens in other orders, or a single row) has no tokenizer to compare (its models meet in
+    ``pairs.py``'s same-tokenizer pairs)."""
     if "compare" not in df.columns:
         return ()
     names: dict[str, list[int]] = {}

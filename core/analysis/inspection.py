@@ -7,7 +7,9 @@ results store, or a model id (its measurement in the results store, as ``analyze
 ``bits_mean`` (mean bits per image), ``by_position`` (mean bits per token position, length L),
 ``spatial`` (mean bit map, h x w nested lists for grid layouts, else None), ``by_group`` (name ->
 mean bits), ``per_class`` (``[{label, n, bpp}]``), ``class_info_bits`` (mean bits(null) -
-bits(label) when scored with ``--unconditional``, else None), and the token code's rates over the
+bits(label) when scored with ``--unconditional``, else None), only for models scored in several
+orders ``orders`` (the run's ``order``, ``bits`` per order, the ``averaged`` orders, their
+``headline_bits`` mean and ``std_bits``, ``raster_bits``), and the token code's rates over the
 run's images (``visbpp.core.analysis.baseline``): ``raw_rate_bpp``, ``unigram_bpp``, ``unigram_bpp_mm``,
 ``ar_share`` (None where the token cache no longer holds the run's tokens; ``baseline_note`` says why). :func:`per_class_table` adds
 bootstrap CIs; :func:`paired` compares two models on their common images. Bootstrap resamples are
@@ -119,17 +121,28 @@ def model_report(src: Source, rows: list[dict] | None = None, cache_dir: str | N
     rows = rows_of(src) if rows is None else rows
     bits = np.array([r["bits"] for r in rows], dtype=np.float64)
     stored = TS.load(src.folder, src.model_id)
-    by_position = spatial = by_group = None
+    by_position = spatial = by_group = orders = None
     if stored is not None:
         arr, entry = stored
         layout = layout_from_dict(entry.get("layout"), int(entry["shape"][1]))
         m = BD.mean_breakdown(arr, layout)
         by_position, spatial, by_group = m["by_position"], m["spatial"], m["by_group"]
+        if layout.mean_parts:
+            orders = order_report({k: by_group[k] for k in layout.part_names},
+                                  layout.part_names[:layout.mean_parts], src.summary.get("order"))
     base = run_baseline(src.folder, src.model_id, cache_dir, rows=rows)
     return {"model_id": src.model_id, "run_id": src.run_id, "n_images": len(rows), "bpp": src.summary.get("bpp"),
             "bits_mean": float(bits.mean()) if len(bits) else None, "by_position": by_position,
             "spatial": spatial, "by_group": by_group, "per_class": per_class_table(rows, ci=False),
-            "class_info_bits": src.summary.get("class_info_bits"), **base.values(), "baseline_note": base.note}
+            "class_info_bits": src.summary.get("class_info_bits"), **({"orders": orders} if orders else {}),
+            **base.values(), "baseline_note": base.note}
+
+
+def order_report(bits: dict[str, float], averaged: tuple[str, ...], order: str | None) -> dict:
+    """Mean bits per image per scoring order -> the headline (mean over ``averaged``), its spread, raster beside."""
+    head = np.array([bits[k] for k in averaged], dtype=np.float64)
+    return {"order": order, "bits": dict(bits), "averaged": list(averaged), "headline_bits": float(head.mean()),
+            "std_bits": float(head.std(ddof=1)) if len(head) > 1 else None, "raster_bits": bits.get("raster")}
 
 
 def sign_test(d: np.ndarray) -> float:

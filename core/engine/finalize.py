@@ -81,8 +81,9 @@ class Tally:
     def _summary(self, j: ScoringJob, rows: list[dict]) -> dict:
         s = self.ctx.settings
         skipped = len(self.bad.get(j.tokenizer_key, {})) + len(unlabeled(self.ctx))
-        return summarize(j.model_id, rows, skipped, j.family, self.resolution.get(j.model_id), j.reference_bpp,
-                         s.dtype, s.preprocess)
+        summary = summarize(j.model_id, rows, skipped, j.family, self.resolution.get(j.model_id), j.reference_bpp,
+                            s.dtype, s.preprocess)
+        return summary | ({"order": j.order} if j.order is not None else {})  # only models with an order axis
 
     def model_finished(self, j: ScoringJob) -> None:
         """Every image of ``j`` is scored: keep its rows and summary and emit ``ModelFinished``."""

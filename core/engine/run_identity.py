@@ -1,13 +1,14 @@
 """The identity of a run: what makes a rerun of the same command resume instead of starting anew.
 
-The run id is a hash of the jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes), the
-data, the subset, the preprocessing protocol, the dtype, TF32, ``--compile``, the device type,
-the batch-size setting and, on the CPU, the float32 linear backend (``core/linear``: oneDNN and
-``F.linear`` differ by ~1e-5 nats, so a run of one is never resumed or reused by the other).
-Settings that were added later enter the identity only when they differ from what earlier runs
-used (``aten`` linears; ``onednn`` is what earlier CPU runs of this version used), so the ids of
-earlier runs stay the same; so does the label rule: labels taken from the class names that
-differ from the folders' sorted positions (a subset of the classes) add ``labels``.
+The run id is a hash of the jobs (ids, tokenizer keys, checkpoint paths/sizes/mtimes, the scoring
+order of models with an order axis), the data, the subset, the preprocessing protocol, the dtype,
+TF32, ``--compile``, the device type, the batch-size setting and, on the CPU, the float32 linear
+backend (``core/linear``: oneDNN and ``F.linear`` differ by ~1e-5 nats, so a run of one is never
+resumed or reused by the other). Settings that were added later enter the identity only when set or
+when they differ from what earlier runs used (``aten`` linears; ``onednn`` is what earlier CPU runs
+of this version used), so the ids of earlier runs stay the same; so does the label rule: labels
+taken from the class names that differ from the folders' sorted positions (a subset of the classes)
+add ``labels``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def identity(jobs, settings, samples, ds, device_type: str, cpu_linear: str) -> 
 
     return {
         "jobs": [[j.model_id, j.family, j.tokenizer_key, {k: stat(v) for k, v in sorted(j.checkpoints.items())}]
-                 for j in jobs],
+                 + ([{"order": j.order}] if j.order is not None else []) for j in jobs],
         "data": ds.root, "layout": ds.layout,
         "labels_csv": os.path.abspath(settings.labels_csv) if settings.labels_csv else None,
         "limit": settings.limit, "per_class": settings.per_class, "n_images": len(samples),

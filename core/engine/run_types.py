@@ -30,6 +30,7 @@ class ScoringJob:
     reference_bpp: float | None = None
     class_names: tuple[str, ...] | None = None  # the model's classes in index order (labels by folder name); None: unknown
     reference_bpp_source: str | None = None     # where reference_bpp comes from (the published table, the micro zoo)
+    order: str | None = None   # scoring order of a family with an order axis ("raster" | "perm:K"), else None
 
 
 DTYPES = ("fp32", "bf16")                 # fp32: the reference; bf16: autocast of the AR forward

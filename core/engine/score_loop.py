@@ -72,8 +72,8 @@ def _probe_batch(ctx: RunContext, model, cache, good) -> int:
 
 
 def compiled(model):
-    """``model`` with its ``token_nll`` / ``subtoken_nll`` (the AR forward and the NLL) wrapped by torch.compile."""
-    for name in ("token_nll", "subtoken_nll"):
+    """``model`` with its ``token_nll`` / ``subtoken_nll`` / ``order_nll`` (the AR forward and the NLL) wrapped by torch.compile."""
+    for name in ("token_nll", "subtoken_nll", "order_nll"):
         fn = getattr(model, name, None)
         if fn is not None:
             setattr(model, name, torch.compile(fn, backend=COMPILE_BACKEND, dynamic=False))

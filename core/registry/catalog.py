@@ -232,6 +232,12 @@ def get_tokenizer_card(tid: str) -> TokenizerCard:
     raise UnknownModelError(f"unknown tokenizer {tid!r}; known: {', '.join(t.id for t in _all()[1])}")
 
 
+def card_pair(name: str) -> tuple[ModelCard, TokenizerCard]:
+    """A model's card (by id or alias) and its tokenizer's card: what planning a job needs of the registry."""
+    card = get_card(name)
+    return card, get_tokenizer_card(card.tokenizer_id)
+
+
 def fit_group(card: ModelCard, within: Iterable[ModelCard] | None = None) -> str:
     """The fixed-tokenizer-setting group of a card.
 

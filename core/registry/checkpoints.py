@@ -27,7 +27,7 @@ from typing import Callable, Iterable
 from filelock import FileLock
 
 from visbpp.core.files import ASSETS_DIR, atomic_write_text, cache_root
-from visbpp.core.registry.catalog import CheckpointFile, ModelCard, get_card, get_tokenizer_card, model_cards
+from visbpp.core.registry.catalog import CheckpointFile, ModelCard, TokenizerCard, get_card, get_tokenizer_card, model_cards
 
 # progress(description, done_bytes, total_bytes_or_None)
 ProgressFn = Callable[[str, int, "int | None"], None]
@@ -252,6 +252,28 @@ def verify(f: CheckpointFile, path: str | os.PathLike) -> str:
         _record(path.resolve(), digest, key=f.cache_relpath)
     return digest
 
+
+
+def resolve(f: CheckpointFile, checkpoint_dir: str | os.PathLike | None = None, model_id: str = "") -> str:
+    """Path of checkpoint file ``f`` on disk, verified (:func:`require`, then :func:`verify`: the
+    registry sha256, or the sha256 recorded the first time this file was seen, memoised by size and
+    mtime). Raises :class:`MissingCheckpointError` naming the expected path, or :class:`FetchError`."""
+    path = require(f, checkpoint_dir, model_id)
+    verify(f, path)
+    return str(path)
+
+
+def resolve_card_files(card: ModelCard, tokenizer: TokenizerCard, checkpoint_dir: str | os.PathLike | None = None
+                       ) -> dict[str, str]:
+    """Verified paths of every file a registered model is scored with: ``transformer``, ``tokenizer``
+    (the AR file itself when it carries the tokenizer it was trained with) and the tokenizer's extra
+    files by role."""
+    tr_file = next(f for f in card.files if f.role == "transformer")
+    paths = {"transformer": resolve(tr_file, checkpoint_dir, card.id)}
+    paths["tokenizer"] = paths["transformer"] if tr_file.contains_tokenizer else resolve(tokenizer.file, checkpoint_dir, card.id)
+    for f in tokenizer.extra_files:
+        paths[f.role] = resolve(f, checkpoint_dir, card.id)
+    return paths
 
 def repair(f: CheckpointFile, path: Path) -> str:
     """Make a file that fails verification fetchable again; returns what was done (one line).

@@ -152,7 +152,7 @@ def read_measurements(cache_dir: str | None = None) -> list[dict]:
                     "tf32": bool(meta.get("tf32", False)), "class_info_bits": m.get("class_info_bits"),
                     "preprocess": str(m.get("preprocess", meta.get("preprocess", "official"))),
                     "run_id": str(doc.get("run_id", name)), "finished_at": str(doc.get("finished_at", "")),
-                    "path": path,
+                    "path": path, "order": m.get("order"),
                 }
             except (KeyError, TypeError, ValueError) as e:  # a damaged store entry must not hide the others
                 warnings.warn(f"{path}: skipped a malformed model entry ({type(e).__name__}: {e})", stacklevel=2)

@@ -13,7 +13,8 @@ Selection rule (:func:`select_measured`, used by ``analyze``, ``export``, ``insp
    image set, image count) that the most models were measured on, then the one with the most
    fp32 reference measurements, then the most images, then the default protocol
    (``official``), then the newest; each model's run on that basis: the fp32 reference (fp32
-   with TF32 off) over fp32 with ``--tf32`` over bf16, then the newest;
+   with TF32 off) over fp32 with ``--tf32`` over bf16, then (models with an order axis) the
+   scoring order averaged over the most orders (perm:4 over raster), then the newest;
 3. a model without a run on that basis keeps its own best run (the reference numerics, most
    images, newest) and a note names it with its n: the analysis then refuses (or, with
    ``--allow-mixed``, warns about) a fit that mixes the bases.
@@ -30,8 +31,9 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-from visbpp.core.errors import OutputError, VisbppError
+from visbpp.core.errors import ConfigError, OutputError, VisbppError
 from visbpp.core.files import atomic_write_text, default_cache_dir
+from visbpp.core.layout import parse_order
 from visbpp.core.registry.catalog import MICRO_FAMILY
 from visbpp.core.store.reading import read_document, read_measurements, run_config
 
@@ -312,12 +314,23 @@ def _domain(entry: dict) -> str:
         else "other"
 
 
+def _averaged_orders(entry: dict) -> int:
+    """How many scoring orders a measurement's BPP averages (0: a model without an order axis)."""
+    try:
+        return max(1, parse_order(entry["order"]).permutations) if entry.get("order") else 0
+    except ConfigError:
+        return 0
+
+
 def _best(entries: list[dict]) -> dict:
-    return max(entries, key=lambda e: (_reference_rank(e), e["n_images"], e["finished_at"], e["run_id"]))
+    return max(entries, key=lambda e: (_reference_rank(e), _averaged_orders(e), e["n_images"], e["finished_at"],
+                                       e["run_id"]))
 
 
 def _used(e: dict) -> str:
-    return f"run {e['run_id']} (n={e['n_images']}, {numerics(e)}, {e['preprocess']}, {e['finished_at'] or 'no date'})"
+    order = f", order {e['order']}" if e.get("order") else ""
+    return (f"run {e['run_id']} (n={e['n_images']}, {numerics(e)}, {e['preprocess']}{order}, "
+            f"{e['finished_at'] or 'no date'})")
 
 
 @dataclass

@@ -13,6 +13,10 @@ When the run finishes, :func:`finalize` writes ``token_nll/`` into each result f
 - ``<model slug>.npy``: float32 ``(N, L[, K])``, row i = the i-th ``per_image.csv`` row of that
   model; ``<model slug>.null.npy`` the same under the null class (``--unconditional``);
 - ``index.json``: model id -> file names, shape, layout, null class;
+- for models scored in several orders (a layout with ``mean_parts``; ``K`` = the orders, raster
+  cells along L), the model's summary (which names its ``order``) gets, per order, the mean bits per image and
+  BPP (``order_bits``, ``order_bpp``), their standard deviation over the averaged orders and the
+  headline's description (:func:`_order_info`);
 - ``class_info.csv`` (``--unconditional``): per image bits, bits under the null class, their
   difference and, for VAR, ``paper_expected_bpp = 0.9 bpp(label) + 0.1 bpp(null)`` (the expectation
   of a forward with 10% label dropout).
@@ -34,7 +38,7 @@ import shutil
 import numpy as np
 
 from visbpp.core.files import atomic_write_text
-from visbpp.core.layout import layout_to_dict, position_nll
+from visbpp.core.layout import layout_from_dict, layout_to_dict, order_headline, position_nll
 from visbpp.core.store.runstate import model_slug
 from visbpp.core.store.summary import bootstrap_ci, ci_note
 from visbpp.core.units import LN2
@@ -44,16 +48,20 @@ PAPER_DROP_RATE = 0.1   # label dropout of the VAR training/evaluation code (con
 
 
 def score_batch(model, tokens, labels, unconditional: bool = False):
-    """One batch -> (nll (B, L) float32, parts to store, null parts or None), tensors on the model's device.
+    """One batch -> (nll (B, L), parts to store, null parts or None), tensors on the model's device.
 
     For layouts with sub-tokens the model's ``subtoken_nll`` is used and ``nll`` is its fp32 sum
-    over sub-tokens, i.e. exactly the model's ``token_nll``.
+    over sub-tokens, i.e. exactly the model's ``token_nll``; for layouts of scoring orders its
+    ``order_nll`` (B, L, orders) and ``nll`` is the float64 headline (``core/layout.order_headline``).
     """
     import torch
 
     layout = getattr(model, "token_layout", None)
 
     def one(lab):
+        if layout is not None and layout.mean_parts:
+            p = model.order_nll(tokens, lab).float()
+            return order_headline(p, layout.mean_parts), p
         if layout is not None and layout.parts > 1:
             p = model.subtoken_nll(tokens, lab).float()
             return p.sum(-1), p
@@ -122,8 +130,9 @@ def _chunk_index(folder: str) -> dict[str, tuple[str, int]]:
     return out
 
 
-def _write_model(src: str, rows: list[dict], dest: str, slug: str) -> dict | None:
-    """Assemble one model's arrays into ``dest``; per-image null bits or None (no null), False if incomplete."""
+def _write_model(src: str, rows: list[dict], dest: str, slug: str, layout) -> dict | None:
+    """Assemble one model's arrays (``layout``: their TokenLayout) into ``dest``; per-image null bits or
+    None (no null), False if incomplete."""
     index = _chunk_index(src)
     if any(r["image"] not in index for r in rows):
         return False
@@ -142,14 +151,14 @@ def _write_model(src: str, rows: list[dict], dest: str, slug: str) -> dict | Non
             chunk = {key: z[key] for key, _ in names}
         for k, i in pairs:
             want = rows[k]["bits"]
-            got = float(position_nll(chunk["nll"][i:i + 1]).astype(np.float64).sum() / LN2)
+            got = float(position_nll(chunk["nll"][i:i + 1], layout).astype(np.float64).sum() / LN2)
             if abs(got - want) > 1e-9 * max(1.0, abs(want)):
                 raise RuntimeError(f"per-token NLL of {rows[k]['image']} ({p}) sums to {got} bits, the run state "
                                    f"has {want}: the run state folder is inconsistent; delete it and rerun")
             for key, _ in names:
                 maps[key][k] = chunk[key][i]
             if has_null:
-                bits_null[k] = float(position_nll(chunk["null"][i:i + 1]).astype(np.float64).sum() / LN2)
+                bits_null[k] = float(position_nll(chunk["null"][i:i + 1], layout).astype(np.float64).sum() / LN2)
         del chunk
     for key, fn in names:
         maps[key].flush()
@@ -184,7 +193,8 @@ def finalize(state_folder: str, jobs, rows: list[dict], summaries: list[dict], d
                 meta = json.load(f)
         except (OSError, ValueError):
             meta = None
-        out = _write_model(src, mrows, first, slug) if meta is not None and mrows else False
+        layout = layout_from_dict(meta["layout"]) if meta is not None and meta["layout"] is not None else None
+        out = _write_model(src, mrows, first, slug, layout) if meta is not None and mrows else False
         if out is False:
             index[j.model_id] = {"file": None, "reason": "per-token NLL not recorded for every image "
                                  "(scored by an older version?)"}
@@ -193,6 +203,8 @@ def finalize(state_folder: str, jobs, rows: list[dict], summaries: list[dict], d
                              "dtype": "float32", "unit": "nats", "layout": meta["layout"],
                              "null_class": meta["null_class"], "family": j.family}
         s = by_model[j.model_id]
+        if layout is not None and layout.mean_parts:
+            _order_info(s, layout, os.path.join(first, out["file"]), mrows)
         if meta["unconditional"]:
             _class_info(s, j, mrows, out["bits_null"], info_rows)
     atomic_write_text(os.path.join(first, "index.json"), json.dumps(index, indent=1))
@@ -222,6 +234,25 @@ def _class_info(s: dict, j, mrows: list[dict], bits_null, info_rows: list[dict])
                           "bits_null": float(bn), "class_info_bits": float(bn - r["bits"]), "bpp": r["bpp"],
                           "bpp_null": bpp_null, "paper_expected_bpp":
                           paper_expected_bpp(r["bpp"], bpp_null) if var else ""})
+
+
+def _order_info(s: dict, layout, path: str, mrows: list[dict], rows_per_step: int = 4096) -> None:
+    """Per scoring order: mean bits per image and BPP (``order_bits``, ``order_bpp``); the standard
+    deviation of those over the orders averaged into the headline (``order_std_bits``,
+    ``order_std_bpp``; ddof 1, None for one order) and the headline's description (``order_headline``)."""
+    arr = np.load(path, mmap_mode="r")
+    sums = np.zeros(layout.parts, dtype=np.float64)
+    for a in range(0, arr.shape[0], rows_per_step):
+        sums += np.asarray(arr[a:a + rows_per_step], dtype=np.float64).sum((0, 1))
+    del arr
+    bits = sums / LN2 / len(mrows)                          # mean bits per image, per order
+    denom = sum(3.0 * r["pixels"] for r in mrows) / len(mrows)
+    names, m = layout.part_names, layout.mean_parts
+    s["order_bits"] = {n: float(b) for n, b in zip(names, bits)}
+    s["order_bpp"] = {n: float(b / denom) for n, b in zip(names, bits)}
+    s["order_std_bits"] = float(np.std(bits[:m], ddof=1)) if m > 1 else None
+    s["order_std_bpp"] = float(np.std(bits[:m] / denom, ddof=1)) if m > 1 else None
+    s["order_headline"] = f"mean over {', '.join(names[:m])}" if m > 1 else names[0]
 
 
 CLASS_INFO_FIELDS = ("model_id", "image", "label", "bits", "bits_null", "class_info_bits", "bpp", "bpp_null",

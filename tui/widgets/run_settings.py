@@ -1,7 +1,7 @@
 """Run settings: data dir (remembered between sessions), labels CSV, subset, batch size, device,
-dtype, preprocessing protocol (official | paper), checkpoint dir, your own models' extra files, and the
-switches of `visbpp run`: --unconditional, --recon, --force. Posts ``Changed`` with the full
-``UISettings`` on every edit."""
+dtype, preprocessing protocol (official | paper), scoring order (random-order families), checkpoint
+dir, your own models' extra files, and the switches of `visbpp run`: --unconditional, --recon, --force.
+Posts ``Changed`` with the full ``UISettings`` on every edit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from ..settings import DEVICES, DTYPES, PREPROCESSINGS, UISettings, flag
+from ..settings import DEVICES, DTYPES, ORDERS, PREPROCESSINGS, UISettings, flag
 
 # (field, label, placeholder)
 TEXT_FIELDS = (
@@ -56,6 +56,8 @@ class RunSettingsPanel(VerticalScroll):
         yield Label("Preprocess", classes="field-label")
         yield Select([(p, p) for p in PREPROCESSINGS], value=s.preprocess, allow_blank=False, id="set-preprocess",
                      compact=True)
+        yield Label("Order (ARPG, RandAR)", classes="field-label")
+        yield Select([(o, o) for o in ORDERS], value=s.order, allow_blank=False, id="set-order", compact=True)
         for name, label in SWITCHES:
             yield Checkbox(label, flag(getattr(s, name)), id=f"set-{name}", compact=True)
 

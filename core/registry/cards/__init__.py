@@ -25,6 +25,8 @@ CARD_MODULES = (
     "flexvar",
     "alitok",
     "vfmtok",
+    "arpg",
+    "randar",
     "cca",      # fine-tunes: cards of the llamagen and var families
     "micro",
 )

@@ -8,6 +8,11 @@ _URL = "https://huggingface.co/FoundationVision/LlamaGen/resolve/main/"
 _README = "LlamaGen README, AR-models table, FID (256x256)"
 _README_PROTO = "classifier-free guidance cfg {cfg}, sampled at {res}, evaluated at 256 (ADM evaluator, VIRTUAL_imagenet256_labeled.npz)"
 
+# The ``compare`` set of the AR models on LlamaGen-256's tokens (same tokenizer file and preprocessing):
+# LlamaGen's raster GPTs and the random-order ARPG / RandAR models (their cards name it too). One
+# tokenizer, so no tokenizer comparison is fitted on it; its models meet in the same-tokenizer pairs.
+COMPARE_VQ16_256 = "LlamaGen VQ-16 tokens @256: raster (LlamaGen) vs random-order (ARPG, RandAR)"
+
 TOKENIZERS = (
     TokenizerCard(
         id="llamagen-vq16",
@@ -78,13 +83,13 @@ def _card(*, mid, gpt, size, params, res, fname, container, fid, rfid, bpp, read
 CARDS = (
     _card(mid="llamagen-b-256", gpt="B", size="111M_256 (B)", params=110_888_448, res=256, fname="c2i_B_256.pt",
           container="model", fid=8.69, rfid=2.19, bpp=0.0143224, readme_fid=5.46, cfg=2.0,
-          aliases=("LlamaGen 111M_256", "111M_256", "LlamaGen-B-256", "GPT-B-256")),
+          aliases=("LlamaGen 111M_256", "111M_256", "LlamaGen-B-256", "GPT-B-256"), compare=(COMPARE_VQ16_256,)),
     _card(mid="llamagen-b-384", gpt="B", size="111M_384 (B)", params=110_888_448, res=384, fname="c2i_B_384.pt",
           container="model", fid=12.89, rfid=0.94, bpp=0.0137373, readme_fid=6.09, cfg=2.0,
           aliases=("LlamaGen 111M_384", "111M_384", "LlamaGen-B-384", "GPT-B-384")),
     _card(mid="llamagen-l-256", gpt="L", size="343M_256 (L)", params=342_910_976, res=256, fname="c2i_L_256.pt",
           container="model", fid=4.21, rfid=2.19, bpp=0.0139988, readme_fid=3.80, cfg=2.0,
-          aliases=("LlamaGen 343M_256", "343M_256", "LlamaGen-L-256", "GPT-L-256")),
+          aliases=("LlamaGen 343M_256", "343M_256", "LlamaGen-L-256", "GPT-L-256"), compare=(COMPARE_VQ16_256,)),
     _card(mid="llamagen-l-384", gpt="L", size="343M_384 (L)", params=342_910_976, res=384, fname="c2i_L_384.pt",
           container="model", fid=5.01, rfid=0.94, bpp=0.0133479, readme_fid=3.07, cfg=2.0,
           aliases=("LlamaGen 343M_384", "343M_384", "LlamaGen-L-384", "GPT-L-384")),
