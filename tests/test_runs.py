@@ -347,10 +347,16 @@ async def test_tui_runs_view_pins_and_removes_with_the_core_functions(home):
         assert RU.read_pins() == {"micro-s": "runB"}
         await wait_for(pilot, lambda: app.analysis_loads > n, 60, "the refit")
         assert next(m for m in app.bundle.measured if m["model_id"] == "micro-s")["run_id"] == "runB"
+        await pilot.press("down", "p")               # pin runA's models: the cursor stays on runA
+        await pilot.pause()
+        assert panel.cursor_row == 1 and RU.read_pins()["micro-m"] == "runA"
+        await pilot.press("up", "u")                 # unpin runB's model (micro-s): runA's pins stay
+        await pilot.pause()
+        assert panel.cursor_row == 0 and RU.read_pins() == {m: "runA" for m in MICRO if m != "micro-s"}
         await pilot.press("x")
         assert (home / "results" / "runB").exists()  # one x only arms the removal
         await pilot.press("x")
-        assert not (home / "results" / "runB").exists() and RU.read_pins() == {}
+        assert not (home / "results" / "runB").exists() and "micro-s" not in RU.read_pins()
         assert [r["run_id"] for r in panel.runs] == ["runA"]
     assert (home / "tokens" / "tok-key" / "shard-0.pt").exists()
 
